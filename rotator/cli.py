@@ -1,0 +1,270 @@
+"""The operator's command line: ``rotator rotate | status | demo | emulator``."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import os
+import sys
+from collections.abc import Sequence
+from typing import Any, TextIO
+
+from rotator.errors import ConfigurationError, RotatorError
+from rotator.model import Outcome, RotationReport, RotationRequest, StatusReport
+
+EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
+
+_DESCRIPTION = """\
+Keep Microsoft Graph API connectors (Azure AD B2C / Entra External ID) on the newest
+usable credential held in Azure Key Vault.
+
+Targets come from ROTATOR_CONFIG (inline JSON or a path); Azure credentials from the
+azure-identity default chain (managed identity, environment, `az login`). See README.md
+for every setting.
+"""
+
+_EPILOG = """\
+exit codes: 0 every target rotated, up to date or dry run (status: every target in sync);
+            1 a target was refused or failed (status: out of sync or unreadable);
+            2 usage or configuration error.
+"""
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The argument parser of the ``rotator`` command."""
+    parser = argparse.ArgumentParser(
+        prog="rotator",
+        description=_DESCRIPTION,
+        epilog=_EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument(
+        "-v", "--verbose", action="count", default=0, help="log events to stderr (-vv: debug)"
+    )
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    rotate = sub.add_parser(
+        "rotate",
+        help="rotate connectors whose credential is behind Key Vault",
+        description="Install the newest usable Key Vault credential on each connector that "
+        "does not hold it yet, then verify with a GET. Connectors already up to date are "
+        "left alone (no secret is read).",
+        epilog=_EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    rotate.add_argument(
+        "--connector",
+        action="append",
+        default=[],
+        metavar="ID",
+        help="only this connector (repeatable; default: every configured connector)",
+    )
+    rotate.add_argument(
+        "--force",
+        action="store_true",
+        help="rotate even when up to date or when the new certificate expires sooner; "
+        "always replaces (emergency). Validation still applies.",
+    )
+    rotate.add_argument(
+        "--dry-run", action="store_true", help="read and validate everything, write nothing"
+    )
+    rotate.add_argument(
+        "--version",
+        metavar="KV_VERSION",
+        help="install this Key Vault version instead of the newest (roll back); "
+        "needs exactly one --connector",
+    )
+    rotate.add_argument("--reason", help="why (kept in the history with the rotation)")
+    rotate.add_argument("--json", action="store_true", help="print one JSON document on stdout")
+
+    status = sub.add_parser(
+        "status",
+        help="show what each connector holds against Key Vault",
+        description="For each target: what Graph holds, the newest usable Key Vault version, "
+        "whether they are in sync, and days to expiry. Changes nothing.",
+        epilog=_EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    status.add_argument(
+        "--connector", action="append", default=[], metavar="ID", help="only this connector"
+    )
+    status.add_argument("--json", action="store_true", help="print one JSON document on stdout")
+
+    sub.add_parser(
+        "demo",
+        help="run a real rotation against the local emulator",
+        description="Start the local emulator of Graph, Key Vault and managed identity, seed a "
+        "vault and two connectors, rotate both, verify, run again to show up-to-date.",
+    )
+    emulator = sub.add_parser(
+        "emulator",
+        help="serve the local emulator and print the settings that point rotator at it",
+        description="Serve the emulator until interrupted. Prints `export` lines to paste into "
+        "a shell so that `rotator rotate` talks to it.",
+    )
+    emulator.add_argument(
+        "--workdir", help="directory for the emulator's CA certificate (default: a temp dir)"
+    )
+    emulator.add_argument(
+        "--port",
+        type=int,
+        default=0,
+        help="first of four consecutive ports (graph, vault, identity, control); default: any free",
+    )
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the ``rotator`` console script; returns the exit code."""
+    args = build_parser().parse_args(argv)
+    configure_logging(args.verbose)
+    try:
+        if args.command == "rotate":
+            return _rotate(args, sys.stdout)
+        if args.command == "status":
+            return _status(args, sys.stdout)
+        if args.command == "demo":
+            from rotator.demo import run_demo
+
+            return run_demo(sys.stdout)
+        if args.command == "emulator":
+            from rotator.demo import serve_emulator
+
+            return serve_emulator(workdir=args.workdir, port=args.port, out=sys.stdout)
+    except ConfigurationError as exc:
+        print(f"rotator: configuration error: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    except RotatorError as exc:
+        print(f"rotator: error: {exc}", file=sys.stderr)
+        return EXIT_FAILED
+    except KeyboardInterrupt:
+        print("rotator: interrupted", file=sys.stderr)
+        return 130
+    raise AssertionError(f"unhandled command {args.command!r}")  # pragma: no cover
+
+
+def _rotate(args: argparse.Namespace, out: TextIO) -> int:
+    from rotator.rotation import Rotator
+    from rotator.settings import Settings
+
+    settings = Settings.from_env()
+    request = RotationRequest(
+        connector_ids=tuple(args.connector),
+        force=args.force,
+        dry_run=args.dry_run,
+        version=args.version,
+        reason=args.reason,
+        trigger="cli",
+        requested_by=os.environ.get("USER") or os.environ.get("USERNAME"),
+    )
+    if request.version and len(request.connector_ids) != 1:
+        raise ConfigurationError("--version needs exactly one --connector")
+    with Rotator.from_settings(settings) as rotator:
+        report = rotator.rotate(request)
+    if args.json:
+        json.dump(report.to_json(), out, indent=2)
+        out.write("\n")
+    else:
+        out.write(render_report(report))
+    return EXIT_OK if report.ok else EXIT_FAILED
+
+
+def _status(args: argparse.Namespace, out: TextIO) -> int:
+    from rotator.rotation import Rotator
+    from rotator.settings import Settings
+
+    settings = Settings.from_env()
+    with Rotator.from_settings(settings) as rotator:
+        report = rotator.status(tuple(args.connector))
+    if args.json:
+        json.dump(report.to_json(), out, indent=2)
+        out.write("\n")
+    else:
+        out.write(render_status(report))
+    return EXIT_OK if report.ok else EXIT_FAILED
+
+
+_MARK = {
+    Outcome.ROTATED: "rotated",
+    Outcome.UP_TO_DATE: "up-to-date",
+    Outcome.DRY_RUN: "dry-run",
+    Outcome.REFUSED: "REFUSED",
+    Outcome.FAILED: "FAILED",
+}
+
+
+def render_report(report: RotationReport) -> str:
+    """The human form of a rotation report: one block per connector, then a summary line."""
+    lines: list[str] = []
+    for o in report.outcomes:
+        lines.append(f"{_MARK[o.outcome]:<11} {o.connector_id}  ({o.kind.value})")
+        version = (
+            f"{o.key_vault_object}/{o.key_vault_version}"
+            if o.key_vault_version
+            else o.key_vault_object
+        )
+        lines.append(f"            key vault  {version}")
+        if o.thumbprint:
+            until = f", until {o.not_after:%Y-%m-%d}" if o.not_after else ""
+            lines.append(f"            thumbprint {o.thumbprint}{until}")
+        if o.reason:
+            lines.append(f"            {'why' if o.outcome.ok else 'error':<10} {o.reason}")
+        if o.request_id:
+            lines.append(f"            request-id {o.request_id}")
+    counts = ", ".join(f"{n} {name}" for name, n in report.counts.items() if n)
+    seconds = ""
+    if report.started_at and report.finished_at:
+        seconds = f" in {(report.finished_at - report.started_at).total_seconds():.2f} s"
+    lines.append(f"{len(report.outcomes)} connector(s): {counts or 'nothing to do'}{seconds}")
+    return "\n".join(lines) + "\n"
+
+
+def render_status(report: StatusReport) -> str:
+    """The human form of a status report."""
+    lines: list[str] = []
+    for t in report.targets:
+        sync = {True: "in sync", False: "BEHIND", None: "UNKNOWN"}[t.in_sync]
+        lines.append(f"{sync:<11} {t.connector_id}  ({t.kind.value}: {t.key_vault_object})")
+        if t.graph:
+            lines.append(f"            graph      {t.graph}")
+        newest = t.newest_version or "none usable"
+        if t.newest_thumbprint:
+            newest += f" ({t.newest_thumbprint})"
+        lines.append(f"            newest     {newest}")
+        if t.applied_version:
+            lines.append(f"            applied    {t.applied_version}")
+        if t.days_to_expiry is not None:
+            lines.append(
+                f"            expires    in {t.days_to_expiry} day(s), {t.expires_on:%Y-%m-%d}"
+            )
+        if t.error:
+            lines.append(f"            error      {t.error}")
+    return "\n".join(lines) + "\n"
+
+
+class _EventFormatter(logging.Formatter):
+    """``LEVEL logger event key=value ...`` with the ``rotator`` extra flattened."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        data: Any = getattr(record, "rotator", None)
+        text = f"{record.levelname:<7} {record.name} {record.getMessage()}"
+        if isinstance(data, dict):
+            text += " " + " ".join(f"{k}={json.dumps(v, default=str)}" for k, v in data.items())
+        if record.exc_info:
+            text += "\n" + self.formatException(record.exc_info)
+        return text
+
+
+def configure_logging(verbosity: int) -> None:
+    """Send rotator's events to stderr: none by default, INFO with -v, DEBUG with -vv."""
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(_EventFormatter())
+    root = logging.getLogger()
+    root.handlers[:] = [handler]
+    root.setLevel(logging.WARNING)
+    level = {0: logging.CRITICAL + 1, 1: logging.INFO}.get(verbosity, logging.DEBUG)
+    logging.getLogger("rotator").setLevel(level)
+    if verbosity < 3:  # the Azure SDK logs request headers at DEBUG/INFO; keep it quiet
+        logging.getLogger("azure").setLevel(logging.WARNING)
+        logging.getLogger("httpx").setLevel(logging.WARNING)

@@ -1,0 +1,232 @@
+"""``rotator demo`` and ``rotator emulator``: a real rotation against the local emulator."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import os
+import secrets
+import tempfile
+import threading
+from collections import Counter
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, TextIO
+
+from rotator.cli import render_report, render_status
+from rotator.model import RotationRequest
+
+if TYPE_CHECKING:
+    from rotator.emulator import Emulator
+
+CERTIFICATE = "b2c-api-client-cert"
+PASSWORD_SECRET_NAME = "b2c-api-basic-password"  # noqa: S105 - a name, not a secret
+DAY = dt.timedelta(days=1)
+
+
+def run_demo(out: TextIO) -> int:
+    """Start the emulator, seed it, rotate twice, print what happened; 0 when it all checked out."""
+    from rotator.emulator import Emulator
+    from rotator.rotation import Rotator
+    from rotator.settings import Settings
+
+    with (
+        tempfile.TemporaryDirectory(prefix="rotator-demo-") as tmp,
+        Emulator(workdir=Path(tmp) / "emulator") as emu,
+    ):
+        config, expected = _seed(emu, out)
+        env = {
+            **emu.env(),
+            "ROTATOR_CONFIG": json.dumps(config),
+            "ROTATOR_STATE_DIR": str(Path(tmp) / "state"),
+        }
+        with _environment(env):
+            settings = Settings.from_env()
+            _say(out, "Settings that point rotator at the emulator:")
+            for key in sorted(env):
+                if key != "IDENTITY_HEADER":
+                    out.write(f"    {key}={env[key]}\n")
+            out.write("    IDENTITY_HEADER=<hidden>\n")
+
+            with Rotator.from_settings(settings) as rotator:
+                _say(out, "Run 1: rotate every connector")
+                emu.clear_journal()
+                first = rotator.rotate(RotationRequest(trigger="demo"))
+                out.write(render_report(first))
+                out.write(_requests(emu))
+
+                _say(out, "Run 2: the same again (nothing to do, no secret read)")
+                emu.clear_journal()
+                second = rotator.rotate(RotationRequest(trigger="demo"))
+                out.write(render_report(second))
+                out.write(_requests(emu))
+
+                _say(out, "Status")
+                out.write(render_status(rotator.status()))
+
+        problems = _check(emu, first, second, expected)
+        _say(out, "Checked in the emulator")
+        for line in problems or [
+            "every connector holds what Key Vault's newest usable version says"
+        ]:
+            out.write(f"    {line}\n")
+        return 1 if problems else 0
+
+
+def _seed(emu: Emulator, out: TextIO) -> tuple[dict[str, Any], dict[str, str]]:
+    """A CA, four certificate versions, three password versions and two connectors."""
+    from rotator.emulator import pki
+
+    now = pki.utcnow()
+    ca = pki.make_ca("Contoso Demo Issuing CA")
+    versions = [
+        # (label, not_before, not_after, created, enabled)
+        ("current on the connector", now - 300 * DAY, now + 30 * DAY, now - 300 * DAY, True),
+        ("renewed: the newest usable", now - DAY, now + 365 * DAY, now - DAY, True),
+        (
+            "disabled by an operator",
+            now - 2 * DAY,
+            now + 400 * DAY,
+            now - dt.timedelta(hours=2),
+            False,
+        ),
+        (
+            "pre-staged, not yet valid",
+            now + 10 * DAY,
+            now + 400 * DAY,
+            now - dt.timedelta(hours=1),
+            True,
+        ),
+    ]
+    _say(
+        out,
+        f"Key Vault certificate '{CERTIFICATE}' (issued by {ca.certificate.subject.rfc4514_string()})",
+    )
+    leaves: list[Any] = []
+    for label, not_before, not_after, created, enabled in versions:
+        leaf = pki.make_leaf(
+            "api.contoso-demo.onmicrosoft.com",
+            issuer=ca,
+            not_before=not_before,
+            not_after=not_after,
+        )
+        version = emu.vault.import_certificate(
+            CERTIFICATE, leaf, chain=[ca.certificate], created=created, enabled=enabled
+        )
+        leaves.append(leaf)
+        out.write(f"    {version}  {leaf.thumbprint}  {label}\n")
+
+    cert_connector = emu.graph.add_connector(
+        "Profile enrichment API", "https://api.contoso-demo.example/enrich"
+    )
+    emu.graph.install_certificate(cert_connector, leaves[0], chain=[ca.certificate])
+
+    _say(out, f"Key Vault secret '{PASSWORD_SECRET_NAME}' (values are random and never printed)")
+    password_versions = [
+        ("old", now - 90 * DAY, True),
+        ("the newest usable", now - 10 * DAY, True),
+        ("disabled by an operator", now - dt.timedelta(hours=3), False),
+    ]
+    newest_password = ""
+    for label, created, enabled in password_versions:
+        value = secrets.token_urlsafe(24)
+        version = emu.vault.add_secret_version(
+            PASSWORD_SECRET_NAME, value, created=created, enabled=enabled
+        )
+        if label == "the newest usable":
+            newest_password = value
+        out.write(f"    {version}  {label}\n")
+    basic_connector = emu.graph.add_connector(
+        "Loyalty points API",
+        "https://api.contoso-demo.example/loyalty",
+        username="b2c-loyalty",
+        password=secrets.token_urlsafe(24),
+    )
+    _say(out, "Graph API connectors")
+    for connector_id in (cert_connector, basic_connector):
+        snapshot = emu.graph.connector(connector_id)
+        out.write(f"    {connector_id}  {snapshot.display_name}: {snapshot.auth_type}\n")
+
+    config = {
+        "keyVaultUrl": emu.vault_url,
+        "connectors": [
+            {"id": cert_connector, "certificate": CERTIFICATE, "mode": "replace"},
+            {
+                "id": basic_connector,
+                "basic": {"username": "b2c-loyalty", "passwordSecret": PASSWORD_SECRET_NAME},
+            },
+        ],
+    }
+    expected = {
+        "cert_connector": cert_connector,
+        "thumbprint": leaves[1].thumbprint,
+        "basic_connector": basic_connector,
+        "password": newest_password,
+    }
+    return config, expected
+
+
+def _check(emu: Emulator, first: Any, second: Any, expected: Mapping[str, str]) -> list[str]:
+    problems = []
+    cert = emu.graph.connector(expected["cert_connector"])
+    held = [c.thumbprint for c in cert.certificates]
+    if held != [expected["thumbprint"]]:
+        problems.append(f"certificate connector holds {held}, expected {expected['thumbprint']}")
+    if not emu.graph.password_matches(expected["basic_connector"], expected["password"]):
+        problems.append("basic connector does not hold the newest password")
+    if [o.outcome.value for o in first.outcomes] != ["rotated", "rotated"]:
+        problems.append("run 1 did not rotate both connectors")
+    if [o.outcome.value for o in second.outcomes] != ["up-to-date", "up-to-date"]:
+        problems.append("run 2 was not up-to-date for both connectors")
+    return problems
+
+
+def _requests(emu: Emulator) -> str:
+    seen = Counter(entry.service for entry in emu.journal())
+    parts = ", ".join(f"{seen.get(s, 0)} to {s}" for s in ("vault", "graph", "identity"))
+    return f"            requests   {parts}\n"
+
+
+def _say(out: TextIO, title: str) -> None:
+    out.write(f"\n== {title}\n")
+
+
+@contextmanager
+def _environment(values: Mapping[str, str]) -> Iterator[None]:
+    saved = {key: os.environ.get(key) for key in values}
+    os.environ.update(values)
+    try:
+        yield
+    finally:
+        for key, old in saved.items():
+            if old is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = old
+
+
+def serve_emulator(*, workdir: str | None, port: int, out: TextIO) -> int:
+    """Serve the emulator until interrupted, after printing the settings that point rotator at it."""
+    from rotator.emulator import Emulator
+
+    ports = {}
+    if port:
+        ports = {
+            "graph_port": port,
+            "vault_port": port + 1,
+            "identity_port": port + 2,
+            "control_port": port + 3,
+        }
+    with Emulator(workdir=Path(workdir) if workdir else None, **ports) as emu:
+        out.write("# rotator emulator is serving; paste these lines into a shell:\n")
+        for key, value in sorted(emu.env().items()):
+            out.write(f"export {key}='{value}'\n")
+        out.write(f"# key vault: {emu.vault_url}\n# control surface: {emu.control_url}\n")
+        out.write("# press Ctrl-C to stop\n")
+        out.flush()
+        try:
+            threading.Event().wait()
+        except KeyboardInterrupt:
+            out.write("# stopped\n")
+    return 0

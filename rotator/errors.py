@@ -1,0 +1,62 @@
+"""The one exception tree of rotator; every message says what, where and what to do, never a secret.
+
+::
+
+    RotatorError
+    ├── ConfigurationError      settings or targets are wrong; nothing was called (exit code 2)
+    ├── CredentialError         the credential in Key Vault is unusable; nothing was sent ("refused")
+    ├── KeyVaultError           a Key Vault call failed (status, code)                    ("failed")
+    ├── GraphError              a Graph call failed (status, code, request_id)            ("failed")
+    ├── VerificationError       Graph did not confirm the change after it was written   ("failed")
+    └── RotationInProgressError another caller holds this connector's lease; nothing done
+
+Adapters translate SDK and httpx exceptions into these at the edge, always with ``raise … from``.
+"""
+
+from __future__ import annotations
+
+
+class RotatorError(Exception):
+    """Base of every error rotator raises on purpose."""
+
+
+class ConfigurationError(RotatorError):
+    """The settings or the targets file is wrong; raised before any network call."""
+
+
+class CredentialError(RotatorError):
+    """The credential in Key Vault failed validation (corrupt, expired, weak, mismatched...)."""
+
+
+class KeyVaultError(RotatorError):
+    """A Key Vault call failed; ``status`` and ``code`` come from the service when it answered."""
+
+    def __init__(self, message: str, *, status: int | None = None, code: str | None = None) -> None:
+        super().__init__(message)
+        self.status = status
+        self.code = code
+
+
+class GraphError(RotatorError):
+    """A Microsoft Graph call failed; carries Graph's ``request-id`` for Microsoft support."""
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        status: int | None = None,
+        code: str | None = None,
+        request_id: str | None = None,
+    ) -> None:
+        super().__init__(message)
+        self.status = status
+        self.code = code
+        self.request_id = request_id
+
+
+class VerificationError(RotatorError):
+    """Graph accepted the write but a follow-up GET did not show the new credential."""
+
+
+class RotationInProgressError(RotatorError):
+    """Another caller holds the lease of this connector; nothing was done."""

@@ -1,0 +1,316 @@
+"""The Microsoft Graph API-connector client on httpx: get, patch, upload, retries, error translation.
+
+The only module that talks to Graph. Request bodies (which carry the new credential) are never
+logged or put into an exception; errors carry Graph's status, code and ``request-id``.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import email.utils
+import logging
+import random
+import ssl
+import time
+import uuid
+from collections.abc import Callable, Mapping
+from typing import Any
+
+import httpx
+from azure.core.credentials import AccessToken, TokenCredential
+from azure.core.exceptions import ClientAuthenticationError
+
+from rotator.errors import GraphError
+from rotator.model import ConnectorState, GraphCertificate
+
+log = logging.getLogger("rotator.graph")
+
+PERMISSION = "APIConnectors.ReadWrite.All"
+_RETRY_STATUSES = frozenset({429, 503, 504})
+_TOKEN_REFRESH_MARGIN = 300  # seconds before expiry at which a cached token is renewed
+_CERT_TYPE = "microsoft.graph.clientcertificateauthentication"
+_BASIC_TYPE = "microsoft.graph.basicauthentication"
+
+
+class GraphConnectorClient:
+    """Reads and writes ``identityApiConnector`` objects under ``{endpoint}/{version}/identity``."""
+
+    def __init__(
+        self,
+        endpoint: str,
+        credential: TokenCredential,
+        *,
+        api_version: str = "beta",
+        scope: str | None = None,
+        verify: ssl.SSLContext | bool = True,
+        timeout: httpx.Timeout | None = None,
+        max_attempts: int = 4,
+        max_retry_after: float = 30.0,
+        sleep: Callable[[float], None] = time.sleep,
+        transport: httpx.BaseTransport | None = None,
+    ) -> None:
+        self.endpoint = endpoint.rstrip("/")
+        self.scope = scope or f"{self.endpoint}/.default"
+        self._base = f"{self.endpoint}/{api_version}/identity/apiConnectors"
+        self._credential = credential
+        self._token: AccessToken | None = None
+        self._max_attempts = max(1, max_attempts)
+        self._max_retry_after = max_retry_after
+        self._sleep = sleep
+        self._http = httpx.Client(
+            verify=verify,
+            timeout=timeout or httpx.Timeout(30.0, connect=10.0),
+            transport=transport,
+            headers={"Accept": "application/json", "User-Agent": "rotator/0.1"},
+        )
+
+    def get_connector(self, connector_id: str) -> ConnectorState:
+        """What Graph holds for ``connector_id``.
+
+        Raises:
+            GraphError: not found, access denied, throttled past the retries, or unreachable.
+        """
+        response = self._request("GET", connector_id, idempotent=True)
+        return parse_connector(_json(response, connector_id), connector_id)
+
+    def update_authentication(self, connector_id: str, configuration: Mapping[str, str]) -> None:
+        """PATCH the connector's ``authenticationConfiguration`` (Graph answers 204, no body).
+
+        Raises:
+            GraphError: Graph refused the configuration or the call failed.
+        """
+        self._request(
+            "PATCH",
+            connector_id,
+            body={"authenticationConfiguration": dict(configuration)},
+            idempotent=True,  # the same PATCH twice ends in the same state
+        )
+
+    def upload_client_certificate(
+        self, connector_id: str, pkcs12_value: str, password: str
+    ) -> ConnectorState:
+        """POST ``uploadClientCertificate``: add a certificate beside the ones already there.
+
+        Not retried after an ambiguous failure (it could add the certificate twice): the caller
+        re-reads the connector instead.
+
+        Raises:
+            GraphError: Graph refused the certificate or the call failed.
+        """
+        response = self._request(
+            "POST",
+            f"{connector_id}/uploadClientCertificate",
+            body={"pkcs12Value": pkcs12_value, "password": password},
+            idempotent=False,
+            connector_id=connector_id,
+        )
+        return parse_connector(_json(response, connector_id), connector_id)
+
+    def close(self) -> None:
+        """Close the connection pool."""
+        self._http.close()
+
+    def __enter__(self) -> GraphConnectorClient:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # -- internals -------------------------------------------------------------------------
+
+    def _bearer(self, *, renew: bool = False) -> str:
+        now = time.time()
+        if renew or self._token is None or self._token.expires_on - now < _TOKEN_REFRESH_MARGIN:
+            try:
+                self._token = self._credential.get_token(self.scope)
+            except ClientAuthenticationError as exc:
+                first_line = str(exc.message or exc).splitlines()[0]
+                raise GraphError(
+                    f"cannot get a Microsoft Graph token for {self.scope}: {first_line}"
+                ) from exc
+        return self._token.token
+
+    def _request(
+        self,
+        method: str,
+        path: str,
+        *,
+        body: dict[str, Any] | None = None,
+        idempotent: bool,
+        connector_id: str | None = None,
+    ) -> httpx.Response:
+        connector_id = connector_id or path
+        url = f"{self._base}/{path}"
+        renewed = False
+        attempt = 0
+        while True:
+            attempt += 1
+            client_request_id = str(uuid.uuid4())
+            headers = {
+                "Authorization": f"Bearer {self._bearer()}",
+                "client-request-id": client_request_id,
+            }
+            try:
+                response = self._http.request(method, url, json=body, headers=headers)
+            except httpx.TransportError as exc:
+                retry = idempotent and attempt < self._max_attempts
+                log.debug(
+                    "graph.transport_error",
+                    extra={
+                        "rotator": {
+                            "method": method,
+                            "attempt": attempt,
+                            "error": type(exc).__name__,
+                            "retry": retry,
+                        }
+                    },
+                )
+                if retry:
+                    self._sleep(_backoff(attempt))
+                    continue
+                raise GraphError(
+                    f"connector {connector_id}: cannot reach Microsoft Graph at {self.endpoint} "
+                    f"({type(exc).__name__}{': ' + str(exc) if str(exc) else ''})"
+                    + ("" if idempotent else "; the upload may or may not have landed"),
+                ) from exc
+            request_id = response.headers.get("request-id")
+            log.debug(
+                "graph.response",
+                extra={
+                    "rotator": {
+                        "method": method,
+                        "path": f"/identity/apiConnectors/{path}",
+                        "status": response.status_code,
+                        "attempt": attempt,
+                        "requestId": request_id,
+                        "clientRequestId": client_request_id,
+                    }
+                },
+            )
+            if response.is_success:
+                return response
+            if response.status_code == 401 and not renewed:
+                renewed = True
+                self._bearer(renew=True)
+                continue
+            retryable = response.status_code in _RETRY_STATUSES and (
+                idempotent or response.status_code == 429
+            )
+            if retryable and attempt < self._max_attempts:
+                self._sleep(self._retry_delay(response, attempt))
+                continue
+            raise _graph_error(response, connector_id, attempts=attempt)
+
+    def _retry_delay(self, response: httpx.Response, attempt: int) -> float:
+        header = response.headers.get("Retry-After")
+        if header:
+            seconds = _parse_retry_after(header)
+            if seconds is not None:
+                return min(max(seconds, 0.0), self._max_retry_after)
+        return _backoff(attempt)
+
+
+def _backoff(attempt: int) -> float:
+    """Exponential backoff with jitter: about 0.5, 1, 2, 4 ... seconds, capped at 8."""
+    base: float = min(8.0, 0.5 * 2.0 ** (attempt - 1))
+    return base * random.uniform(0.8, 1.2)  # noqa: S311
+
+
+def _parse_retry_after(value: str) -> float | None:
+    value = value.strip()
+    try:
+        return float(value)
+    except ValueError:
+        pass
+    try:
+        when = email.utils.parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=dt.UTC)
+    return (when - dt.datetime.now(dt.UTC)).total_seconds()
+
+
+def _json(response: httpx.Response, connector_id: str) -> dict[str, Any]:
+    try:
+        data = response.json()
+    except ValueError as exc:
+        raise GraphError(
+            f"connector {connector_id}: Graph answered {response.status_code} without JSON",
+            status=response.status_code,
+            request_id=response.headers.get("request-id"),
+        ) from exc
+    if not isinstance(data, dict):
+        raise GraphError(f"connector {connector_id}: Graph answered with unexpected JSON")
+    return data
+
+
+def _graph_error(response: httpx.Response, connector_id: str, *, attempts: int) -> GraphError:
+    status = response.status_code
+    code = message = None
+    request_id = response.headers.get("request-id")
+    try:
+        error = response.json().get("error", {})
+        code = error.get("code")
+        message = error.get("message")
+        inner = error.get("innerError") or error.get("innererror") or {}
+        request_id = request_id or inner.get("request-id")
+    except (ValueError, AttributeError):
+        pass
+    detail = f"{status} {code or response.reason_phrase}" + (f": {message}" if message else "")
+    subject = f"connector {connector_id}"
+    if status == 403:
+        text = (
+            f"{subject}: Graph denied access ({detail}); the identity needs the Microsoft Graph "
+            f"application permission {PERMISSION} with admin consent"
+        )
+    elif status == 404:
+        text = f"{subject} was not found in the tenant ({detail}); check the id in ROTATOR_CONFIG"
+    elif status == 401:
+        text = (
+            f"{subject}: Graph rejected the token ({detail}); check that the credential gets "
+            "tokens for this Graph endpoint and tenant"
+        )
+    elif status in _RETRY_STATUSES:
+        text = f"{subject}: Graph still answered {detail} after {attempts} attempt(s)"
+    elif code == "AADB2C90213":
+        text = (
+            f"{subject}: Graph refused the PKCS#12 ({detail}); B2C reads only 3DES files, "
+            "keep ROTATOR_PKCS12_PROFILE=legacy-3des"
+        )
+    else:
+        text = f"{subject}: Graph answered {detail}"
+    return GraphError(text, status=status, code=code, request_id=request_id)
+
+
+def parse_connector(body: Mapping[str, Any], connector_id: str) -> ConnectorState:
+    """Turn Graph's JSON for a connector into a ``ConnectorState`` (lenient on type names/dates)."""
+    auth = body.get("authenticationConfiguration") or {}
+    raw_type = str(auth.get("@odata.type") or "none")
+    kind = raw_type.lstrip("#").lower()
+    name = body.get("displayName")
+    if kind == _CERT_TYPE:
+        certificates = tuple(
+            GraphCertificate(
+                thumbprint=str(item.get("thumbprint") or "").upper(),
+                not_before=_epoch(item.get("notBefore")),
+                not_after=_epoch(item.get("notAfter")),
+                is_active=bool(item.get("isActive")),
+            )
+            for item in auth.get("certificateList") or []
+            if isinstance(item, Mapping)
+        )
+        return ConnectorState(connector_id, name, "certificate", certificates=certificates)
+    if kind == _BASIC_TYPE:
+        return ConnectorState(connector_id, name, "basic", username=auth.get("username"))
+    return ConnectorState(connector_id, name, raw_type)
+
+
+def _epoch(value: Any) -> dt.datetime:
+    """Graph sends epoch seconds (one doc page says DateTime): accept both."""
+    if isinstance(value, int | float) or (isinstance(value, str) and value.strip().isdigit()):
+        return dt.datetime.fromtimestamp(int(value), dt.UTC)
+    if isinstance(value, str) and value:
+        parsed = dt.datetime.fromisoformat(value.replace("Z", "+00:00"))
+        return parsed if parsed.tzinfo else parsed.replace(tzinfo=dt.UTC)
+    return dt.datetime.fromtimestamp(0, dt.UTC)

@@ -1,0 +1,276 @@
+"""The vocabulary of rotator as plain frozen dataclasses: targets, versions, outcomes, reports."""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections import Counter
+from dataclasses import dataclass, field
+from enum import StrEnum
+from typing import Any, ClassVar
+
+
+class CredentialKind(StrEnum):
+    """What a connector authenticates with."""
+
+    CERTIFICATE = "certificate"
+    BASIC = "basic"
+
+
+class InstallMode(StrEnum):
+    """How a certificate is installed: replace the list (PATCH) or add beside it (upload)."""
+
+    REPLACE = "replace"
+    OVERLAP = "overlap"
+
+
+class Pkcs12Profile(StrEnum):
+    """How the PKCS#12 sent to Graph is encrypted. B2C accepts only ``legacy-3des``."""
+
+    LEGACY_3DES = "legacy-3des"
+    AES256 = "aes256"
+
+
+class Outcome(StrEnum):
+    """What happened to one target in one run."""
+
+    ROTATED = "rotated"
+    UP_TO_DATE = "up-to-date"
+    DRY_RUN = "dry-run"
+    REFUSED = "refused"
+    FAILED = "failed"
+
+    @property
+    def ok(self) -> bool:
+        """True for the outcomes that leave a run successful."""
+        return self in (Outcome.ROTATED, Outcome.UP_TO_DATE, Outcome.DRY_RUN)
+
+
+@dataclass(frozen=True)
+class CertificateTarget:
+    """A connector kept on the newest version of a Key Vault certificate."""
+
+    connector_id: str
+    key_vault_url: str
+    certificate: str
+    mode: InstallMode = InstallMode.REPLACE
+
+    kind: ClassVar[CredentialKind] = CredentialKind.CERTIFICATE
+
+    @property
+    def key_vault_object(self) -> str:
+        """The name of the Key Vault object this target follows."""
+        return self.certificate
+
+
+@dataclass(frozen=True)
+class BasicTarget:
+    """A connector kept on the newest version of a Key Vault secret holding a basic-auth password."""
+
+    connector_id: str
+    key_vault_url: str
+    username: str
+    password_secret: str
+
+    kind: ClassVar[CredentialKind] = CredentialKind.BASIC
+
+    @property
+    def key_vault_object(self) -> str:
+        """The name of the Key Vault object this target follows."""
+        return self.password_secret
+
+
+Target = CertificateTarget | BasicTarget
+
+
+@dataclass(frozen=True)
+class VersionInfo:
+    """The public attributes of one version of a Key Vault certificate or secret (no value)."""
+
+    name: str
+    version: str
+    enabled: bool
+    created_on: dt.datetime | None
+    not_before: dt.datetime | None = None
+    expires_on: dt.datetime | None = None
+    thumbprint: str | None = None  # certificates only: upper-case hex SHA-1 of the DER leaf
+
+
+@dataclass(frozen=True)
+class GraphCertificate:
+    """One entry of a connector's ``certificateList`` as Graph shows it."""
+
+    thumbprint: str
+    not_before: dt.datetime
+    not_after: dt.datetime
+    is_active: bool
+
+
+@dataclass(frozen=True)
+class ConnectorState:
+    """What Graph holds for a connector's authentication (never a password)."""
+
+    connector_id: str
+    display_name: str | None
+    auth_type: str  # "certificate", "basic", or the raw @odata.type of anything else
+    certificates: tuple[GraphCertificate, ...] = ()
+    username: str | None = None
+
+    @property
+    def thumbprints(self) -> tuple[str, ...]:
+        """The thumbprints of the certificates Graph holds, in Graph's order."""
+        return tuple(cert.thumbprint for cert in self.certificates)
+
+    @property
+    def active_certificate(self) -> GraphCertificate | None:
+        """The certificate Graph marks active, if any."""
+        return next((cert for cert in self.certificates if cert.is_active), None)
+
+    def describe(self) -> str:
+        """A short human description, e.g. ``certificate 0EB2…97AD (active, until 2027-01-01)``."""
+        if self.auth_type == "basic":
+            return f"basic auth as {self.username!r}"
+        if self.auth_type == "certificate":
+            if not self.certificates:
+                return "certificate auth with an empty certificate list"
+            parts = [
+                f"{cert.thumbprint} ({'active' if cert.is_active else 'inactive'}, "
+                f"until {cert.not_after:%Y-%m-%d})"
+                for cert in self.certificates
+            ]
+            return "certificate " + ", ".join(parts)
+        return f"authentication type {self.auth_type!r}"
+
+
+@dataclass(frozen=True)
+class RotationRequest:
+    """What a trigger asks for: which connectors, and how."""
+
+    connector_ids: tuple[str, ...] = ()  # empty: every configured target
+    force: bool = False
+    dry_run: bool = False
+    version: str | None = None  # pin a Key Vault version (roll back); needs exactly one connector
+    reason: str | None = None
+    trigger: str = "cli"
+    requested_by: str | None = None
+
+
+@dataclass(frozen=True)
+class TargetOutcome:
+    """The result of one target in one run; safe to log and to show (holds no secret)."""
+
+    connector_id: str
+    kind: CredentialKind
+    outcome: Outcome
+    key_vault_object: str
+    key_vault_version: str | None = None
+    thumbprint: str | None = None
+    not_after: dt.datetime | None = None
+    reason: str | None = None
+    request_id: str | None = None
+    graph_status: int | None = None
+
+    def to_json(self) -> dict[str, Any]:
+        """The camelCase JSON object of ``--json`` and the HTTP trigger."""
+        data: dict[str, Any] = {
+            "connectorId": self.connector_id,
+            "kind": self.kind.value,
+            "outcome": self.outcome.value,
+            "keyVaultObject": self.key_vault_object,
+            "keyVaultVersion": self.key_vault_version,
+        }
+        if self.kind is CredentialKind.CERTIFICATE:
+            data["thumbprint"] = self.thumbprint
+            data["notAfter"] = _iso(self.not_after)
+        if self.reason is not None:
+            data["reason"] = self.reason
+        if self.request_id is not None:
+            data["requestId"] = self.request_id
+        if self.graph_status is not None:
+            data["graphStatus"] = self.graph_status
+        return data
+
+
+@dataclass(frozen=True)
+class RotationReport:
+    """One outcome per target of a run, plus what triggered it."""
+
+    outcomes: tuple[TargetOutcome, ...]
+    trigger: str = "cli"
+    started_at: dt.datetime | None = None
+    finished_at: dt.datetime | None = None
+
+    @property
+    def ok(self) -> bool:
+        """True when every target was rotated, up to date or a dry run."""
+        return all(o.outcome.ok for o in self.outcomes)
+
+    @property
+    def counts(self) -> dict[str, int]:
+        """How many targets ended in each outcome (every outcome listed, zeros included)."""
+        seen = Counter(o.outcome for o in self.outcomes)
+        return {outcome.value: seen.get(outcome, 0) for outcome in Outcome}
+
+    def to_json(self) -> dict[str, Any]:
+        """The JSON document of ``rotate --json``: ``{"outcomes": [...], ...}``."""
+        return {
+            "outcomes": [o.to_json() for o in self.outcomes],
+            "counts": self.counts,
+            "trigger": self.trigger,
+            "startedAt": _iso(self.started_at),
+            "finishedAt": _iso(self.finished_at),
+        }
+
+
+@dataclass(frozen=True)
+class TargetStatus:
+    """Where one target stands: what Graph holds against what Key Vault offers."""
+
+    connector_id: str
+    kind: CredentialKind
+    key_vault_object: str
+    in_sync: bool | None  # None when it could not be determined
+    graph: str | None = None  # human description of what Graph holds
+    graph_thumbprints: tuple[str, ...] = ()
+    newest_version: str | None = None
+    newest_thumbprint: str | None = None
+    applied_version: str | None = None  # basic auth: the version the state store says was applied
+    expires_on: dt.datetime | None = None  # of the credential the connector uses now (or newest)
+    days_to_expiry: int | None = None
+    error: str | None = None
+
+    def to_json(self) -> dict[str, Any]:
+        """The camelCase JSON object of ``status --json`` and the status function."""
+        return {
+            "connectorId": self.connector_id,
+            "kind": self.kind.value,
+            "keyVaultObject": self.key_vault_object,
+            "inSync": self.in_sync,
+            "graph": self.graph,
+            "graphThumbprints": list(self.graph_thumbprints),
+            "newestKeyVaultVersion": self.newest_version,
+            "newestThumbprint": self.newest_thumbprint,
+            "appliedKeyVaultVersion": self.applied_version,
+            "expiresOn": _iso(self.expires_on),
+            "daysToExpiry": self.days_to_expiry,
+            "error": self.error,
+        }
+
+
+@dataclass(frozen=True)
+class StatusReport:
+    """The status of every requested target."""
+
+    targets: tuple[TargetStatus, ...] = field(default_factory=tuple)
+
+    @property
+    def ok(self) -> bool:
+        """True when every target is in sync and could be read."""
+        return all(t.in_sync and t.error is None for t in self.targets)
+
+    def to_json(self) -> dict[str, Any]:
+        """``{"targets": [...]}``."""
+        return {"targets": [t.to_json() for t in self.targets]}
+
+
+def _iso(value: dt.datetime | None) -> str | None:
+    return value.astimezone(dt.UTC).isoformat().replace("+00:00", "Z") if value else None

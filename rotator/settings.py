@@ -1,0 +1,280 @@
+"""One frozen settings object, read once from the environment; every environment name lives here."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+from rotator.errors import ConfigurationError
+from rotator.model import BasicTarget, CertificateTarget, InstallMode, Pkcs12Profile, Target
+
+ENV_CONFIG = "ROTATOR_CONFIG"
+ENV_GRAPH_ENDPOINT = "ROTATOR_GRAPH_ENDPOINT"
+ENV_GRAPH_API_VERSION = "ROTATOR_GRAPH_API_VERSION"
+ENV_CA_BUNDLE = "ROTATOR_CA_BUNDLE"
+ENV_KEYVAULT_VERIFY_CHALLENGE_RESOURCE = "ROTATOR_KEYVAULT_VERIFY_CHALLENGE_RESOURCE"
+ENV_STATE_DIR = "ROTATOR_STATE_DIR"
+ENV_PKCS12_PROFILE = "ROTATOR_PKCS12_PROFILE"
+ENV_VERIFY_TIMEOUT = "ROTATOR_VERIFY_TIMEOUT"
+
+DEFAULT_GRAPH_ENDPOINT = "https://graph.microsoft.com"
+GRAPH_API_VERSIONS = ("beta", "v1.0")
+_KEY_VAULT_NAME = re.compile(r"^[0-9A-Za-z-]{1,127}$")
+_TRUE = {"1", "true", "yes", "on"}
+_FALSE = {"0", "false", "no", "off"}
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Everything rotator reads from its environment, validated; holds no secret."""
+
+    targets: tuple[Target, ...]
+    graph_endpoint: str = DEFAULT_GRAPH_ENDPOINT
+    graph_api_version: str = "beta"
+    ca_bundle: Path | None = None
+    keyvault_verify_challenge_resource: bool = True
+    state_dir: Path = field(default_factory=lambda: default_state_dir(os.environ))
+    pkcs12_profile: Pkcs12Profile = Pkcs12Profile.LEGACY_3DES
+    verify_timeout: float = 10.0
+
+    @property
+    def graph_scope(self) -> str:
+        """The OAuth scope of Graph tokens: ``<endpoint>/.default``."""
+        return f"{self.graph_endpoint}/.default"
+
+    def target(self, connector_id: str) -> Target:
+        """The configured target of ``connector_id``.
+
+        Raises:
+            ConfigurationError: no target has that connector id.
+        """
+        for target in self.targets:
+            if target.connector_id == connector_id:
+                return target
+        known = ", ".join(t.connector_id for t in self.targets) or "none"
+        raise ConfigurationError(
+            f"connector {connector_id!r} is not configured in {ENV_CONFIG} (configured: {known})"
+        )
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
+        """Read and validate the settings from ``environ`` (default: ``os.environ``).
+
+        Raises:
+            ConfigurationError: a setting is missing or invalid; the message names it.
+        """
+        env = os.environ if environ is None else environ
+        raw_config = env.get(ENV_CONFIG, "").strip()
+        if not raw_config:
+            raise ConfigurationError(
+                f"{ENV_CONFIG} is not set: give the targets as inline JSON or the path of a JSON file"
+            )
+        graph_endpoint = _https_url(
+            env.get(ENV_GRAPH_ENDPOINT, DEFAULT_GRAPH_ENDPOINT), ENV_GRAPH_ENDPOINT
+        )
+        api_version = env.get(ENV_GRAPH_API_VERSION, "beta").strip()
+        if api_version not in GRAPH_API_VERSIONS:
+            raise ConfigurationError(
+                f"{ENV_GRAPH_API_VERSION}={api_version!r}: expected one of {', '.join(GRAPH_API_VERSIONS)}"
+            )
+        ca_bundle = None
+        if raw_ca := env.get(ENV_CA_BUNDLE, "").strip():
+            ca_bundle = Path(raw_ca)
+            if not ca_bundle.is_file():
+                raise ConfigurationError(f"{ENV_CA_BUNDLE}={raw_ca!r}: no such file")
+        profile_raw = env.get(ENV_PKCS12_PROFILE, Pkcs12Profile.LEGACY_3DES.value).strip()
+        try:
+            profile = Pkcs12Profile(profile_raw)
+        except ValueError:
+            choices = ", ".join(p.value for p in Pkcs12Profile)
+            raise ConfigurationError(
+                f"{ENV_PKCS12_PROFILE}={profile_raw!r}: expected one of {choices}"
+            ) from None
+        timeout_raw = env.get(ENV_VERIFY_TIMEOUT, "10").strip()
+        try:
+            verify_timeout = float(timeout_raw)
+        except ValueError:
+            verify_timeout = -1.0
+        if not 0 <= verify_timeout <= 300:
+            raise ConfigurationError(
+                f"{ENV_VERIFY_TIMEOUT}={timeout_raw!r}: expected seconds between 0 and 300"
+            )
+        state_raw = env.get(ENV_STATE_DIR, "").strip()
+        return cls(
+            targets=parse_targets(_load_config(raw_config)),
+            graph_endpoint=graph_endpoint,
+            graph_api_version=api_version,
+            ca_bundle=ca_bundle,
+            keyvault_verify_challenge_resource=_bool(
+                env.get(ENV_KEYVAULT_VERIFY_CHALLENGE_RESOURCE, "true"),
+                ENV_KEYVAULT_VERIFY_CHALLENGE_RESOURCE,
+            ),
+            state_dir=Path(state_raw) if state_raw else default_state_dir(env),
+            pkcs12_profile=profile,
+            verify_timeout=verify_timeout,
+        )
+
+
+def default_state_dir(env: Mapping[str, str]) -> Path:
+    """The per-user data directory: ``$XDG_DATA_HOME/rotator`` or ``~/.local/share/rotator``."""
+    if local_app_data := env.get("LOCALAPPDATA"):
+        return Path(local_app_data) / "rotator"
+    if xdg := env.get("XDG_DATA_HOME"):
+        return Path(xdg) / "rotator"
+    return Path.home() / ".local" / "share" / "rotator"
+
+
+def _load_config(raw: str) -> Any:
+    if raw.startswith("{"):
+        source, text = f"{ENV_CONFIG} (inline JSON)", raw
+    else:
+        path = Path(raw).expanduser()
+        try:
+            text = path.read_text(encoding="utf-8")
+        except OSError as exc:
+            raise ConfigurationError(
+                f"{ENV_CONFIG}: cannot read {str(path)!r}: {exc.strerror or exc}"
+            ) from exc
+        source = str(path)
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise ConfigurationError(
+            f"{source} is not valid JSON: {exc.msg} at line {exc.lineno} column {exc.colno}"
+        ) from exc
+
+
+def parse_targets(document: Any) -> tuple[Target, ...]:
+    """Validate the targets document (schema in the README) and turn it into targets.
+
+    Raises:
+        ConfigurationError: naming the key and the connector that is wrong.
+    """
+    if not isinstance(document, dict):
+        raise ConfigurationError(f"{ENV_CONFIG}: the top level must be a JSON object")
+    _no_unknown_keys(document, {"keyVaultUrl", "connectors"}, "the top level")
+    default_vault = None
+    if "keyVaultUrl" in document:
+        default_vault = _vault_url(document["keyVaultUrl"], "keyVaultUrl")
+    connectors = document.get("connectors")
+    if not isinstance(connectors, list) or not connectors:
+        raise ConfigurationError(f"{ENV_CONFIG}: 'connectors' must be a non-empty list")
+    targets: list[Target] = []
+    seen: set[str] = set()
+    for index, entry in enumerate(connectors):
+        where = f"connectors[{index}]"
+        if not isinstance(entry, dict):
+            raise ConfigurationError(f"{ENV_CONFIG}: {where} must be an object")
+        connector_id = entry.get("id")
+        if not isinstance(connector_id, str) or not connector_id.strip():
+            raise ConfigurationError(f"{ENV_CONFIG}: {where}: 'id' is missing or empty")
+        where = f"{where} (connector {connector_id!r})"
+        if connector_id in seen:
+            raise ConfigurationError(f"{ENV_CONFIG}: {where}: duplicate connector id")
+        seen.add(connector_id)
+        targets.append(_parse_target(entry, connector_id, default_vault, where))
+    return tuple(targets)
+
+
+def _parse_target(
+    entry: dict[str, Any], connector_id: str, default_vault: str | None, where: str
+) -> Target:
+    _no_unknown_keys(entry, {"id", "keyVaultUrl", "certificate", "basic", "mode"}, where)
+    if "keyVaultUrl" in entry:
+        vault = _vault_url(entry["keyVaultUrl"], f"{where}: keyVaultUrl")
+    elif default_vault:
+        vault = default_vault
+    else:
+        raise ConfigurationError(
+            f"{ENV_CONFIG}: {where}: 'keyVaultUrl' is missing (set it here or at the top level)"
+        )
+    has_cert, has_basic = "certificate" in entry, "basic" in entry
+    if has_cert == has_basic:
+        raise ConfigurationError(
+            f"{ENV_CONFIG}: {where}: give exactly one of 'certificate' or 'basic'"
+        )
+    if has_cert:
+        name = _object_name(entry["certificate"], f"{where}: certificate")
+        mode_raw = entry.get("mode", InstallMode.REPLACE.value)
+        try:
+            mode = InstallMode(mode_raw)
+        except ValueError:
+            raise ConfigurationError(
+                f"{ENV_CONFIG}: {where}: mode {mode_raw!r} is not one of replace, overlap"
+            ) from None
+        return CertificateTarget(connector_id, vault, name, mode)
+    if "mode" in entry:
+        raise ConfigurationError(f"{ENV_CONFIG}: {where}: 'mode' applies only to certificates")
+    basic = entry["basic"]
+    if not isinstance(basic, dict):
+        raise ConfigurationError(f"{ENV_CONFIG}: {where}: 'basic' must be an object")
+    _no_unknown_keys(basic, {"username", "passwordSecret"}, f"{where}: basic")
+    username = basic.get("username")
+    if not isinstance(username, str) or not username:
+        raise ConfigurationError(f"{ENV_CONFIG}: {where}: basic.username is missing or empty")
+    if ":" in username:
+        raise ConfigurationError(
+            f"{ENV_CONFIG}: {where}: basic.username must not contain ':' "
+            "(HTTP basic auth cannot carry it, RFC 7617)"
+        )
+    if any(ord(c) < 0x20 or ord(c) == 0x7F for c in username):
+        raise ConfigurationError(
+            f"{ENV_CONFIG}: {where}: basic.username contains a control character"
+        )
+    secret = _object_name(basic.get("passwordSecret"), f"{where}: basic.passwordSecret")
+    return BasicTarget(connector_id, vault, username, secret)
+
+
+def _no_unknown_keys(obj: dict[str, Any], allowed: set[str], where: str) -> None:
+    unknown = sorted(set(obj) - allowed)
+    if unknown:
+        raise ConfigurationError(
+            f"{ENV_CONFIG}: {where}: unknown key {unknown[0]!r} (allowed: {', '.join(sorted(allowed))})"
+        )
+
+
+def _object_name(value: Any, where: str) -> str:
+    if not isinstance(value, str) or not _KEY_VAULT_NAME.match(value):
+        raise ConfigurationError(
+            f"{ENV_CONFIG}: {where}: {value!r} is not a Key Vault object name "
+            "(1-127 letters, digits and '-')"
+        )
+    return value
+
+
+def _vault_url(value: Any, where: str) -> str:
+    url = _https_url(value, f"{ENV_CONFIG}: {where}")
+    if urlsplit(url).path not in ("", "/"):
+        raise ConfigurationError(
+            f"{ENV_CONFIG}: {where}: {value!r} must be a vault root such as https://NAME.vault.azure.net"
+        )
+    return url
+
+
+def _https_url(value: Any, where: str) -> str:
+    if not isinstance(value, str):
+        raise ConfigurationError(f"{where}: expected an https URL, got {type(value).__name__}")
+    url = value.strip().rstrip("/")
+    parts = urlsplit(url)
+    if parts.scheme.lower() != "https" or not parts.hostname or parts.query or parts.fragment:
+        raise ConfigurationError(f"{where}: {value!r} is not an https URL")
+    try:
+        _ = parts.port
+    except ValueError:
+        raise ConfigurationError(f"{where}: {value!r} has an invalid port") from None
+    return url
+
+
+def _bool(value: str, name: str) -> bool:
+    lowered = value.strip().lower()
+    if lowered in _TRUE:
+        return True
+    if lowered in _FALSE:
+        return False
+    raise ConfigurationError(f"{name}={value!r}: expected true or false")

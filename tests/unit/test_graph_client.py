@@ -1,0 +1,268 @@
+"""The Graph client's retry, token and error rules, through httpx's transport seam (no sockets)."""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Callable
+from typing import Any
+
+import httpx
+import pytest
+from azure.core.credentials import AccessToken
+from azure.core.exceptions import ClientAuthenticationError
+
+from rotator.errors import GraphError
+from rotator.graph import GraphConnectorClient, parse_connector
+
+BASE = "https://graph.test"
+CONNECTOR = {
+    "id": "c1",
+    "displayName": "API",
+    "authenticationConfiguration": {
+        "@odata.type": "#microsoft.graph.clientCertificateAuthentication",
+        "certificateList": [
+            {
+                "thumbprint": "ab12",
+                "notBefore": 1700000000,
+                "notAfter": 1800000000,
+                "isActive": True,
+            }
+        ],
+    },
+}
+
+
+class Tokens:
+    """A credential that hands out numbered tokens and counts the calls."""
+
+    def __init__(self, fail: bool = False) -> None:
+        self.calls: list[tuple[str, ...]] = []
+        self.fail = fail
+
+    def get_token(self, *scopes: str, **_: Any) -> AccessToken:
+        self.calls.append(scopes)
+        if self.fail:
+            raise ClientAuthenticationError(message="no identity here")
+        return AccessToken(f"token-{len(self.calls)}", int(time.time()) + 3600)
+
+
+def client(
+    handler: Callable[[httpx.Request], httpx.Response], tokens: Tokens | None = None
+) -> tuple[GraphConnectorClient, list[float]]:
+    sleeps: list[float] = []
+    graph = GraphConnectorClient(
+        BASE,
+        tokens or Tokens(),  # type: ignore[arg-type]
+        transport=httpx.MockTransport(handler),
+        sleep=sleeps.append,
+    )
+    return graph, sleeps
+
+
+def error(status: int, code: str, **headers: str) -> httpx.Response:
+    body = {
+        "error": {
+            "code": code,
+            "message": f"{code} happened",
+            "innerError": {"request-id": "rid-body"},
+        }
+    }
+    return httpx.Response(status, json=body, headers=headers)
+
+
+def test_get_parses_the_certificate_list() -> None:
+    """GET turns certificateList into upper-case thumbprints and UTC datetimes."""
+    seen: list[httpx.Request] = []
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        seen.append(request)
+        return httpx.Response(200, json=CONNECTOR)
+
+    graph, _ = client(handler)
+    state = graph.get_connector("c1")
+    assert state.thumbprints == ("AB12",)
+    assert state.certificates[0].not_after.year == 2027
+    assert seen[0].url == f"{BASE}/beta/identity/apiConnectors/c1"
+    assert seen[0].headers["Authorization"] == "Bearer token-1"
+    assert seen[0].headers["client-request-id"]
+
+
+def test_token_is_requested_for_the_endpoint_scope_and_cached() -> None:
+    """One token per client, for <endpoint>/.default."""
+    tokens = Tokens()
+    graph, _ = client(lambda r: httpx.Response(200, json=CONNECTOR), tokens)
+    graph.get_connector("c1")
+    graph.get_connector("c1")
+    assert tokens.calls == [(f"{BASE}/.default",)]
+
+
+def test_patch_sends_the_configuration_and_accepts_204() -> None:
+    """PATCH wraps the configuration and treats 204 without body as success."""
+    bodies: list[Any] = []
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        bodies.append(json.loads(request.content))
+        return httpx.Response(204)
+
+    graph, _ = client(handler)
+    graph.update_authentication("c1", {"@odata.type": "#microsoft.graph.basicAuthentication"})
+    assert bodies == [
+        {"authenticationConfiguration": {"@odata.type": "#microsoft.graph.basicAuthentication"}}
+    ]
+
+
+def test_429_is_retried_after_retry_after_seconds() -> None:
+    """Throttling waits exactly what Retry-After says, then succeeds."""
+    answers = [
+        error(429, "TooManyRequests", **{"Retry-After": "3"}),
+        httpx.Response(200, json=CONNECTOR),
+    ]
+    graph, sleeps = client(lambda r: answers.pop(0))
+    graph.get_connector("c1")
+    assert sleeps == [3.0]
+
+
+def test_retry_after_http_date_is_understood() -> None:
+    """Retry-After may be an HTTP date."""
+    when = time.strftime("%a, %d %b %Y %H:%M:%S GMT", time.gmtime(time.time() + 5))
+    answers = [
+        error(503, "serviceNotAvailable", **{"Retry-After": when}),
+        httpx.Response(200, json=CONNECTOR),
+    ]
+    graph, sleeps = client(lambda r: answers.pop(0))
+    graph.get_connector("c1")
+    assert 3 <= sleeps[0] <= 6
+
+
+def test_retries_are_bounded_and_the_error_carries_the_request_id() -> None:
+    """A service that keeps answering 503 fails after four attempts with Graph's request-id."""
+    calls: list[int] = []
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        calls.append(1)
+        return error(503, "serviceNotAvailable", **{"request-id": "rid-header"})
+
+    graph, sleeps = client(handler)
+    with pytest.raises(GraphError) as caught:
+        graph.get_connector("c1")
+    assert len(calls) == 4
+    assert len(sleeps) == 3
+    assert caught.value.request_id == "rid-header"
+    assert caught.value.status == 503
+    assert "after 4 attempt(s)" in str(caught.value)
+
+
+def test_401_renews_the_token_once() -> None:
+    """An expired token is renewed once; the retry carries the new one."""
+    tokens = Tokens()
+    answers = [error(401, "InvalidAuthenticationToken"), httpx.Response(200, json=CONNECTOR)]
+    auth: list[str] = []
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        auth.append(request.headers["Authorization"])
+        return answers.pop(0)
+
+    graph, _ = client(handler, tokens)
+    graph.get_connector("c1")
+    assert auth == ["Bearer token-1", "Bearer token-2"]
+
+
+def test_403_names_the_missing_permission() -> None:
+    """Access denied says which Graph permission the identity needs."""
+    graph, _ = client(lambda r: error(403, "Authorization_RequestDenied"))
+    with pytest.raises(GraphError, match=r"APIConnectors\.ReadWrite\.All") as caught:
+        graph.get_connector("c1")
+    assert caught.value.code == "Authorization_RequestDenied"
+    assert caught.value.request_id == "rid-body"
+
+
+def test_404_says_the_connector_is_unknown() -> None:
+    """An unknown connector id is reported as such."""
+    graph, _ = client(lambda r: error(404, "Request_ResourceNotFound"))
+    with pytest.raises(GraphError, match="c1 was not found in the tenant"):
+        graph.get_connector("c1")
+
+
+def test_upload_is_not_retried_after_an_ambiguous_failure() -> None:
+    """uploadClientCertificate is never blindly repeated after a 504 (it could land twice)."""
+    calls: list[int] = []
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        calls.append(1)
+        return error(504, "GatewayTimeout")
+
+    graph, _ = client(handler)
+    with pytest.raises(GraphError):
+        graph.upload_client_certificate("c1", "UEZY", "pw")
+    assert calls == [1]
+
+
+def test_dropped_connection_is_retried_for_get() -> None:
+    """A dropped connection on GET is retried."""
+    answers: list[Any] = [httpx.RemoteProtocolError("dropped"), httpx.Response(200, json=CONNECTOR)]
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        answer = answers.pop(0)
+        if isinstance(answer, Exception):
+            raise answer
+        return answer  # type: ignore[no-any-return]
+
+    graph, sleeps = client(handler)
+    graph.get_connector("c1")
+    assert len(sleeps) == 1
+
+
+def test_credential_failure_is_a_graph_error() -> None:
+    """No token is a GraphError that says so, not a traceback."""
+    graph, _ = client(lambda r: httpx.Response(200, json=CONNECTOR), Tokens(fail=True))
+    with pytest.raises(GraphError, match="cannot get a Microsoft Graph token"):
+        graph.get_connector("c1")
+
+
+def test_error_never_contains_the_request_body() -> None:
+    """A refused PATCH does not echo the password it carried."""
+    graph, _ = client(lambda r: error(400, "AADB2C90213"))
+    with pytest.raises(GraphError) as caught:
+        graph.update_authentication("c1", {"password": "canary-SECRET-123"})
+    assert "canary-SECRET-123" not in str(caught.value)
+    assert "3DES" in str(caught.value)
+
+
+def test_parse_tolerates_missing_hash_and_iso_dates() -> None:
+    """@odata.type without '#', and DateTime strings instead of epoch seconds, are understood."""
+    state = parse_connector(
+        {
+            "authenticationConfiguration": {
+                "@odata.type": "microsoft.graph.ClientCertificateAuthentication",
+                "certificateList": [
+                    {
+                        "thumbprint": "aa",
+                        "notBefore": "2026-01-01T00:00:00Z",
+                        "notAfter": "1800000000",
+                        "isActive": False,
+                    }
+                ],
+            }
+        },
+        "c1",
+    )
+    assert state.auth_type == "certificate"
+    assert state.certificates[0].not_before.year == 2026
+    assert state.certificates[0].not_after.year == 2027
+
+
+def test_parse_basic_and_unknown_types() -> None:
+    """Basic auth exposes the username; unknown types keep their raw name."""
+    basic = parse_connector(
+        {
+            "authenticationConfiguration": {
+                "@odata.type": "#microsoft.graph.basicAuthentication",
+                "username": "u",
+                "password": "******",
+            }
+        },
+        "c1",
+    )
+    assert (basic.auth_type, basic.username) == ("basic", "u")
+    assert parse_connector({}, "c1").auth_type == "none"

@@ -1,0 +1,218 @@
+"""Settings and the targets file: everything wrong is a ConfigurationError naming key and connector."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from rotator.errors import ConfigurationError
+from rotator.model import BasicTarget, CertificateTarget, InstallMode, Pkcs12Profile
+from rotator.settings import Settings, parse_targets
+
+VAULT = "https://contoso-kv.vault.azure.net"
+
+
+def config(*connectors: dict[str, Any], **top: Any) -> dict[str, Any]:
+    return {"keyVaultUrl": VAULT, "connectors": list(connectors), **top}
+
+
+def env(document: Any, **extra: str) -> dict[str, str]:
+    return {"ROTATOR_CONFIG": json.dumps(document), "ROTATOR_STATE_DIR": "/tmp/x", **extra}
+
+
+def error_of(document: Any) -> str:
+    with pytest.raises(ConfigurationError) as caught:
+        parse_targets(document)
+    return str(caught.value)
+
+
+def test_parses_certificate_and_basic_targets() -> None:
+    """Both target kinds parse into their dataclasses with the vault inherited from the top."""
+    targets = parse_targets(
+        config(
+            {"id": "c1", "certificate": "api-cert", "mode": "overlap"},
+            {"id": "c2", "basic": {"username": "svc", "passwordSecret": "api-pw"}},
+        )
+    )
+    assert targets == (
+        CertificateTarget("c1", VAULT, "api-cert", InstallMode.OVERLAP),
+        BasicTarget("c2", VAULT, "svc", "api-pw"),
+    )
+
+
+def test_connector_vault_overrides_top_level_and_trailing_slash_is_dropped() -> None:
+    """A connector's own keyVaultUrl wins over the top-level one."""
+    (target,) = parse_targets(
+        config({"id": "c1", "certificate": "x", "keyVaultUrl": "https://other.vault.azure.net/"})
+    )
+    assert target.key_vault_url == "https://other.vault.azure.net"
+
+
+def test_mode_defaults_to_replace() -> None:
+    """Without a mode, a certificate is installed with replace."""
+    (target,) = parse_targets(config({"id": "c1", "certificate": "x"}))
+    assert isinstance(target, CertificateTarget)
+    assert target.mode is InstallMode.REPLACE
+
+
+def test_unknown_key_names_the_key_and_connector() -> None:
+    """A typo in a connector is reported with the key and the connector id."""
+    message = error_of(config({"id": "c1", "certificate": "x", "mdoe": "replace"}))
+    assert "'mdoe'" in message
+    assert "'c1'" in message
+
+
+def test_unknown_top_level_key_is_refused() -> None:
+    """Unknown keys at the top are refused too."""
+    assert "'vault'" in error_of(config({"id": "c1", "certificate": "x"}, vault="y"))
+
+
+def test_missing_id_is_refused() -> None:
+    """A connector without an id says which entry it is."""
+    assert "connectors[0]" in error_of(config({"certificate": "x"}))
+
+
+def test_duplicate_connector_id_is_refused() -> None:
+    """The same connector twice would be rotated twice per run."""
+    message = error_of(config({"id": "c1", "certificate": "x"}, {"id": "c1", "certificate": "y"}))
+    assert "duplicate" in message
+    assert "'c1'" in message
+
+
+def test_certificate_and_basic_together_are_refused() -> None:
+    """A connector has exactly one credential kind."""
+    message = error_of(
+        config({"id": "c1", "certificate": "x", "basic": {"username": "u", "passwordSecret": "p"}})
+    )
+    assert "exactly one" in message
+
+
+def test_bad_vault_url_is_refused() -> None:
+    """Key Vault URLs must be https roots."""
+    assert "https" in error_of(config({"id": "c1", "certificate": "x"}, keyVaultUrl="http://kv"))
+    message = error_of(
+        config({"id": "c1", "certificate": "x", "keyVaultUrl": "https://kv.vault.azure.net/a"})
+    )
+    assert "vault root" in message
+
+
+def test_missing_vault_url_is_refused() -> None:
+    """Without any keyVaultUrl the connector cannot be resolved."""
+    message = error_of({"connectors": [{"id": "c1", "certificate": "x"}]})
+    assert "keyVaultUrl" in message
+
+
+def test_basic_username_with_colon_is_refused() -> None:
+    """RFC 7617 basic auth cannot carry a ':' in the user-id."""
+    message = error_of(config({"id": "c1", "basic": {"username": "a:b", "passwordSecret": "p"}}))
+    assert "':'" in message
+    assert "'c1'" in message
+
+
+def test_invalid_object_name_is_refused() -> None:
+    """Key Vault names are letters, digits and dashes."""
+    assert "not a Key Vault object name" in error_of(config({"id": "c1", "certificate": "a_b"}))
+
+
+def test_unknown_mode_is_refused() -> None:
+    """Only replace and overlap exist."""
+    assert "'swap'" in error_of(config({"id": "c1", "certificate": "x", "mode": "swap"}))
+
+
+def test_config_is_required() -> None:
+    """Without ROTATOR_CONFIG nothing can run."""
+    with pytest.raises(ConfigurationError, match="ROTATOR_CONFIG is not set"):
+        Settings.from_env({})
+
+
+def test_config_may_be_a_file(tmp_path: Path) -> None:
+    """ROTATOR_CONFIG may name a JSON file."""
+    path = tmp_path / "targets.json"
+    path.write_text(json.dumps(config({"id": "c1", "certificate": "x"})))
+    settings = Settings.from_env({"ROTATOR_CONFIG": str(path)})
+    assert settings.targets[0].connector_id == "c1"
+
+
+def test_unreadable_config_file_is_a_configuration_error(tmp_path: Path) -> None:
+    """A missing file says which path it tried."""
+    with pytest.raises(ConfigurationError, match="cannot read"):
+        Settings.from_env({"ROTATOR_CONFIG": str(tmp_path / "nope.json")})
+
+
+def test_invalid_json_says_where() -> None:
+    """Broken JSON reports line and column."""
+    with pytest.raises(ConfigurationError, match="line 1 column"):
+        Settings.from_env({"ROTATOR_CONFIG": "{not json"})
+
+
+def test_defaults() -> None:
+    """Defaults match the documented table."""
+    settings = Settings.from_env(env(config({"id": "c1", "certificate": "x"})))
+    assert settings.graph_endpoint == "https://graph.microsoft.com"
+    assert settings.graph_api_version == "beta"
+    assert settings.graph_scope == "https://graph.microsoft.com/.default"
+    assert settings.keyvault_verify_challenge_resource is True
+    assert settings.pkcs12_profile is Pkcs12Profile.LEGACY_3DES
+    assert settings.ca_bundle is None
+
+
+def test_overrides_are_read(tmp_path: Path) -> None:
+    """Every ROTATOR_* setting is read and validated."""
+    ca = tmp_path / "ca.pem"
+    ca.write_text("x")
+    settings = Settings.from_env(
+        env(
+            config({"id": "c1", "certificate": "x"}),
+            ROTATOR_GRAPH_ENDPOINT="https://graph.microsoft.us/",
+            ROTATOR_GRAPH_API_VERSION="v1.0",
+            ROTATOR_CA_BUNDLE=str(ca),
+            ROTATOR_KEYVAULT_VERIFY_CHALLENGE_RESOURCE="false",
+            ROTATOR_PKCS12_PROFILE="aes256",
+        )
+    )
+    assert settings.graph_scope == "https://graph.microsoft.us/.default"
+    assert settings.graph_api_version == "v1.0"
+    assert settings.ca_bundle == ca
+    assert settings.keyvault_verify_challenge_resource is False
+    assert settings.pkcs12_profile is Pkcs12Profile.AES256
+    assert settings.state_dir == Path("/tmp/x")
+
+
+@pytest.mark.parametrize(
+    ("name", "value", "fragment"),
+    [
+        ("ROTATOR_GRAPH_API_VERSION", "v2", "beta, v1.0"),
+        ("ROTATOR_PKCS12_PROFILE", "des", "legacy-3des"),
+        ("ROTATOR_KEYVAULT_VERIFY_CHALLENGE_RESOURCE", "maybe", "true or false"),
+        ("ROTATOR_GRAPH_ENDPOINT", "http://graph", "https"),
+        ("ROTATOR_CA_BUNDLE", "/nonexistent/ca.pem", "no such file"),
+        ("ROTATOR_VERIFY_TIMEOUT", "soon", "seconds"),
+    ],
+)
+def test_invalid_setting_names_itself(name: str, value: str, fragment: str) -> None:
+    """Each invalid setting is reported by its environment name."""
+    with pytest.raises(ConfigurationError) as caught:
+        Settings.from_env(env(config({"id": "c1", "certificate": "x"}), **{name: value}))
+    assert name in str(caught.value) or "ROTATOR_GRAPH_ENDPOINT" in str(caught.value)
+    assert fragment in str(caught.value)
+
+
+def test_target_lookup_of_unknown_connector_lists_known_ones() -> None:
+    """Asking for an unconfigured connector names the configured ones."""
+    settings = Settings.from_env(env(config({"id": "c1", "certificate": "x"})))
+    with pytest.raises(ConfigurationError, match="'nope' is not configured.*c1"):
+        settings.target("nope")
+
+
+def test_default_state_dir_follows_xdg() -> None:
+    """Without ROTATOR_STATE_DIR the store lives in the per-user data directory."""
+    settings = Settings.from_env(
+        {
+            "ROTATOR_CONFIG": json.dumps(config({"id": "c1", "certificate": "x"})),
+            "XDG_DATA_HOME": "/data",
+        }
+    )
+    assert settings.state_dir == Path("/data/rotator")
