@@ -1,0 +1,246 @@
+"""The :class:`Emulator`: one CA, four local servers (Graph, Key Vault, token endpoint, control)."""
+
+from __future__ import annotations
+
+import os
+import secrets
+import shutil
+import ssl
+import tempfile
+import uuid
+from pathlib import Path
+from types import TracebackType
+
+from cryptography.hazmat.primitives import serialization
+
+from rotator.emulator import pki
+from rotator.emulator.control import ControlService
+from rotator.emulator.graph import GraphService, GraphStore
+from rotator.emulator.identity import IdentityService, IdentitySettings, graph_audiences
+from rotator.emulator.keyvault import MAX_PAGE_SIZE, KeyVaultService, VaultStore
+from rotator.emulator.server import (
+    EmulatorHTTPServer,
+    Faults,
+    Journal,
+    JournalEntry,
+    server_context,
+)
+from rotator.emulator.tokens import TokenMinter
+
+
+class Emulator:
+    """Local stand-ins for Graph API connectors, Key Vault and the managed-identity endpoint.
+
+    Bound to 127.0.0.1 only. ``start()`` binds and serves; ``stop()`` closes everything; it is
+    also a context manager. Seed and inspect through :attr:`vault`, :attr:`graph`,
+    :attr:`identity`, :attr:`faults` and :meth:`journal`, or over :attr:`control_url`.
+    """
+
+    def __init__(
+        self,
+        workdir: Path | None = None,
+        graph_port: int = 0,
+        vault_port: int = 0,
+        identity_port: int = 0,
+        control_port: int = 0,
+        vault_page_size: int = MAX_PAGE_SIZE,
+    ) -> None:
+        """Prepare the emulator (a fresh CA and tenant); nothing listens until :meth:`start`.
+
+        Raises:
+            ValueError: ``vault_page_size`` is not between 1 and 25.
+        """
+        if not 1 <= vault_page_size <= MAX_PAGE_SIZE:
+            raise ValueError(f"vault_page_size must be between 1 and {MAX_PAGE_SIZE}")
+        self._workdir_arg = Path(workdir) if workdir is not None else None
+        self._ports = {
+            "graph": graph_port,
+            "vault": vault_port,
+            "identity": identity_port,
+            "control": control_port,
+        }
+        self._page_size = vault_page_size
+        self.tenant_id = str(uuid.uuid4())
+        self.tokens = TokenMinter(
+            tenant_id=self.tenant_id, client_id=str(uuid.uuid4()), object_id=str(uuid.uuid4())
+        )
+        self.identity_header = secrets.token_urlsafe(32)
+        self.vault = VaultStore()
+        self.graph = GraphStore()
+        self.identity = IdentitySettings()
+        self.faults = Faults()
+        self._journal = Journal()
+        self._ca = pki.make_ca("rotator emulator CA")
+        self._servers: dict[str, EmulatorHTTPServer] = {}
+        self._workdir: Path | None = None
+        self._owns_workdir = False
+
+    # -- lifecycle --------------------------------------------------------------------------
+
+    def start(self) -> Emulator:
+        """Write the CA, bind the four servers and serve them in daemon threads.
+
+        Raises:
+            RuntimeError: already started.
+            OSError: a port is taken.
+        """
+        if self._servers:
+            raise RuntimeError("the emulator is already started")
+        if self._workdir_arg is not None:
+            self._workdir = self._workdir_arg
+            self._workdir.mkdir(parents=True, exist_ok=True)
+            self._owns_workdir = False
+        else:
+            self._workdir = Path(tempfile.mkdtemp(prefix="rotator-emulator-"))
+            self._owns_workdir = True
+        ca_path = self._workdir / "emulator-ca.pem"
+        ca_path.write_bytes(self._ca.certificate.public_bytes(serialization.Encoding.PEM))
+        context = self._tls_context(self._workdir)
+        try:
+            for name in ("graph", "vault", "identity", "control"):
+                tls = context if name != "identity" else None
+                journaled = name != "control"
+                self._servers[name] = EmulatorHTTPServer(
+                    self._ports[name],
+                    ssl_context=tls,
+                    faults=self.faults if journaled else None,
+                    journal=self._journal if journaled else None,
+                )
+        except OSError:
+            self._close_servers()
+            raise
+        graph_url, vault_url = self.graph_url, self.vault_url
+        audiences = graph_audiences(graph_url)
+        self._servers["graph"].service = GraphService(
+            self.graph,
+            self.tokens,
+            base_url=lambda: graph_url,
+            audiences=lambda: audiences,
+        )
+        self._servers["vault"].service = KeyVaultService(
+            self.vault, self.tokens, base_url=lambda: vault_url, page_size=self._page_size
+        )
+        self._servers["identity"].service = IdentityService(
+            self.identity,
+            self.tokens,
+            identity_header=self.identity_header,
+            graph_audiences=lambda: audiences,
+        )
+        self._servers["control"].service = ControlService(self)
+        for name, server in self._servers.items():
+            server.start(f"rotator-emulator-{name}")
+        return self
+
+    def _tls_context(self, workdir: Path) -> ssl.SSLContext:
+        server = pki.make_server_certificate(self._ca, ("localhost", "127.0.0.1"))
+        cert_file = workdir / ".emulator-server-cert.pem"
+        key_file = workdir / ".emulator-server-key.pem"
+        cert_file.write_bytes(server.certificate.public_bytes(serialization.Encoding.PEM))
+        fd = os.open(key_file, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(
+                server.key.private_bytes(
+                    serialization.Encoding.PEM,
+                    serialization.PrivateFormat.PKCS8,
+                    serialization.NoEncryption(),
+                )
+            )
+        try:
+            return server_context(str(cert_file), str(key_file))
+        finally:
+            key_file.unlink(missing_ok=True)
+            cert_file.unlink(missing_ok=True)
+
+    def _close_servers(self) -> None:
+        for server in self._servers.values():
+            server.stop()
+        self._servers.clear()
+
+    def stop(self) -> None:
+        """Stop every server and close open connections (a temporary workdir is removed)."""
+        self._close_servers()
+        if self._owns_workdir and self._workdir is not None:
+            shutil.rmtree(self._workdir, ignore_errors=True)
+        self._workdir = None
+
+    def __enter__(self) -> Emulator:
+        """Start on entering a ``with`` block."""
+        return self.start()
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        """Stop on leaving the ``with`` block."""
+        self.stop()
+
+    # -- addresses --------------------------------------------------------------------------
+
+    def _port(self, name: str) -> int:
+        server = self._servers.get(name)
+        if server is None:
+            raise RuntimeError("the emulator is not started")
+        return server.port
+
+    @property
+    def graph_url(self) -> str:
+        """Graph root, e.g. ``https://127.0.0.1:port``; the API is under /beta and /v1.0."""
+        return f"https://127.0.0.1:{self._port('graph')}"
+
+    @property
+    def vault_url(self) -> str:
+        """The Key Vault URL to give SecretClient / CertificateClient."""
+        return f"https://127.0.0.1:{self._port('vault')}"
+
+    @property
+    def identity_endpoint(self) -> str:
+        """The App Service token endpoint (plain http, like App Service's own)."""
+        return f"http://127.0.0.1:{self._port('identity')}/msi/token"
+
+    @property
+    def control_url(self) -> str:
+        """Base URL of the HTTPS control surface (see :mod:`rotator.emulator.control`)."""
+        return f"https://127.0.0.1:{self._port('control')}"
+
+    @property
+    def ca_path(self) -> Path:
+        """PEM file of the CA that signed the servers' certificate (SANs localhost, 127.0.0.1)."""
+        if self._workdir is None:
+            raise RuntimeError("the emulator is not started")
+        return self._workdir / "emulator-ca.pem"
+
+    @property
+    def ca_pem(self) -> bytes:
+        """The CA certificate, PEM."""
+        return self._ca.certificate.public_bytes(serialization.Encoding.PEM)
+
+    def env(self) -> dict[str, str]:
+        """The environment that points rotator (and azure-identity) at this emulator."""
+        return {
+            "ROTATOR_GRAPH_ENDPOINT": self.graph_url,
+            "ROTATOR_CA_BUNDLE": str(self.ca_path),
+            "ROTATOR_KEYVAULT_VERIFY_CHALLENGE_RESOURCE": "false",
+            "IDENTITY_ENDPOINT": self.identity_endpoint,
+            "IDENTITY_HEADER": self.identity_header,
+            "AZURE_TOKEN_CREDENTIALS": "managedidentitycredential",
+        }
+
+    # -- state ------------------------------------------------------------------------------
+
+    def reset(self) -> None:
+        """Clear vault, graph, faults, journal and identity overrides; keep the CA and ports."""
+        self.faults.clear()
+        self.vault.clear()
+        self.graph.clear()
+        self.identity.reset()
+        self._journal.clear()
+
+    def journal(self) -> list[JournalEntry]:
+        """Every request the Graph, Key Vault and identity servers received, oldest first."""
+        return self._journal.entries()
+
+    def clear_journal(self) -> None:
+        """Forget the journal."""
+        self._journal.clear()

@@ -1,0 +1,413 @@
+"""The emulator's HTTPS control surface: seed data, inject faults, read the journal (JSON).
+
+Served at ``Emulator.control_url`` with the same CA as the services; bound to 127.0.0.1; not
+journaled and never faulted. Bodies and answers are JSON; times are ISO 8601 strings (a
+timezone-less one is UTC) or Unix seconds. No answer ever holds a password, a private key or a
+PFX: seeded values go in, only ids and public facts come out.
+
+========  =========================================  ============================================
+method    path                                       body → answer
+========  =========================================  ============================================
+GET       /health                                    → 200 ``{"status":"ok"}``
+POST      /reset                                     → 204 (vault, graph, faults, journal,
+                                                     identity overrides; CA and ports stay)
+POST      /vault/secrets/{name}                      ``{"value", "contentType"?, "enabled"?,
+                                                     "notBefore"?, "expiresOn"?, "created"?,
+                                                     "tags"?}`` → 201 ``{"name","version"}``
+POST      /vault/certificates/{name}                 ``{"cer": base64 DER, "secretValue": text
+                                                     (base64 PFX or PEM, may be corrupt),
+                                                     "contentType"?, "enabled"?, "notBefore"?,
+                                                     "expiresOn"?, "created"?, "exportable"?,
+                                                     "tags"?}`` → 201 ``{"name","version"}``
+PATCH     /vault/{secrets|certificates}/{name}/{v}   ``{"enabled": bool}`` → 204
+POST      /vault/deny                                ``{"kind": "secrets"|"certificates",
+                                                     "name"?}`` → 204 (403 ForbiddenByRbac)
+POST      /vault/allow                               same body → 204 (undoes one deny)
+GET       /graph/connectors                          → 200 ``{"value": [snapshot…]}``
+POST      /graph/connectors                          ``{"displayName"?, "targetUrl"?,
+                                                     "username"?, "password"?}`` → 201 ``{"id"}``
+GET       /graph/connectors/{id}                     → 200 snapshot: ``id, displayName,
+                                                     targetUrl, authType, username, writes,
+                                                     certificates: [{thumbprint, notBefore,
+                                                     notAfter, isActive, chainThumbprints,
+                                                     encryption, uploadedAt}]``
+POST      /graph/connectors/{id}/certificates        ``{"cer": base64 DER, "chain"?: [base64
+                                                     DER], "replace"?: bool}`` → 204
+POST      /graph/connectors/{id}/password-check      ``{"candidate"}`` → 200 ``{"matches"}``
+PUT       /graph/stale-reads                         ``{"count": int}`` → 204
+GET       /identity                                  → 200 ``{"graphRoles","audienceOverride"}``
+PUT       /identity                                  ``{"graphRoles"?: [..], "audienceOverride"?:
+                                                     str|null}`` → 200 as GET
+GET       /faults                                    → 200 ``{"value": [fault…]}``
+POST      /faults                                    ``{"service", "method"?, "path"?, "status"?,
+                                                     "retryAfter"?, "delay"?, "drop"?,
+                                                     "times"?}`` → 201
+DELETE    /faults                                    → 204
+GET       /journal                                   → 200 ``{"value": [{service, method, path,
+                                                     query, status, authorized, started,
+                                                     duration}…]}``
+DELETE    /journal                                   → 204
+========  =========================================  ============================================
+
+Errors: 400 / 404 / 405 with ``{"error": {"code", "message"}}``.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import datetime as dt
+import json
+from collections.abc import Callable
+from dataclasses import asdict
+from typing import TYPE_CHECKING, Any
+from urllib.parse import unquote
+
+from cryptography import x509
+
+from rotator.emulator.graph import ConnectorSnapshot
+from rotator.emulator.server import Request, Response, json_body
+
+if TYPE_CHECKING:
+    from rotator.emulator.app import Emulator
+
+
+class _BadRequest(Exception):
+    def __init__(self, status: int, code: str, message: str) -> None:
+        super().__init__(message)
+        self.status = status
+        self.code = code
+        self.message = message
+
+
+def _when(value: Any, key: str) -> dt.datetime | None:
+    if value is None:
+        return None
+    if isinstance(value, bool):
+        raise _BadRequest(400, "BadTime", f"{key} must be an ISO 8601 string or Unix seconds")
+    if isinstance(value, int | float):
+        return dt.datetime.fromtimestamp(value, dt.UTC)
+    if isinstance(value, str):
+        try:
+            moment = dt.datetime.fromisoformat(value.replace("Z", "+00:00"))
+        except ValueError as exc:
+            raise _BadRequest(400, "BadTime", f"{key} is not an ISO 8601 time") from exc
+        return moment if moment.tzinfo else moment.replace(tzinfo=dt.UTC)
+    raise _BadRequest(400, "BadTime", f"{key} must be an ISO 8601 string or Unix seconds")
+
+
+def _der(value: Any, key: str) -> bytes:
+    if not isinstance(value, str):
+        raise _BadRequest(400, "BadValue", f"{key} must be base64 text")
+    try:
+        return base64.b64decode(value, validate=True)
+    except (binascii.Error, ValueError) as exc:
+        raise _BadRequest(400, "BadValue", f"{key} is not valid base64") from exc
+
+
+def _certificate(value: Any, key: str) -> x509.Certificate:
+    try:
+        return x509.load_der_x509_certificate(_der(value, key))
+    except ValueError as exc:
+        raise _BadRequest(400, "BadValue", f"{key} is not a DER certificate") from exc
+
+
+def _tags(value: Any) -> dict[str, str] | None:
+    if value is None:
+        return None
+    if not isinstance(value, dict) or not all(
+        isinstance(k, str) and isinstance(v, str) for k, v in value.items()
+    ):
+        raise _BadRequest(400, "BadValue", "tags must be an object of strings")
+    return dict(value)
+
+
+def _optional_str(body: dict[str, Any], key: str) -> str | None:
+    value = body.get(key)
+    if value is not None and not isinstance(value, str):
+        raise _BadRequest(400, "BadValue", f"{key} must be a string")
+    return value
+
+
+def _bool(body: dict[str, Any], key: str, default: bool) -> bool:
+    value = body.get(key, default)
+    if not isinstance(value, bool):
+        raise _BadRequest(400, "BadValue", f"{key} must be true or false")
+    return value
+
+
+def _iso(moment: dt.datetime) -> str:
+    return moment.astimezone(dt.UTC).isoformat().replace("+00:00", "Z")
+
+
+def snapshot_json(snapshot: ConnectorSnapshot) -> dict[str, Any]:
+    """A connector snapshot as JSON (it never holds a password)."""
+    return {
+        "id": snapshot.id,
+        "displayName": snapshot.display_name,
+        "targetUrl": snapshot.target_url,
+        "authType": snapshot.auth_type,
+        "username": snapshot.username,
+        "writes": snapshot.writes,
+        "certificates": [
+            {
+                "thumbprint": cert.thumbprint,
+                "notBefore": _iso(cert.not_before),
+                "notAfter": _iso(cert.not_after),
+                "isActive": cert.is_active,
+                "chainThumbprints": list(cert.chain_thumbprints),
+                "encryption": cert.encryption,
+                "uploadedAt": _iso(cert.uploaded_at),
+            }
+            for cert in snapshot.certificates
+        ],
+    }
+
+
+Handler = Callable[[Request, list[str]], Response]
+
+
+class ControlService:
+    """Answers the control-surface requests by calling the emulator's Python API."""
+
+    name = "control"
+
+    def __init__(self, emulator: Emulator) -> None:
+        """Control ``emulator``."""
+        self.emulator = emulator
+
+    @staticmethod
+    def _json(status: int, body: Any) -> Response:
+        return Response(status, json_body(body), [("Content-Type", "application/json")])
+
+    @staticmethod
+    def _empty(status: int = 204) -> Response:
+        return Response(status, b"", [])
+
+    def _error(self, status: int, code: str, message: str) -> Response:
+        return self._json(status, {"error": {"code": code, "message": message}})
+
+    def authorized(self, request: Request) -> bool:
+        """The control surface has no authentication."""
+        return False
+
+    def fault(self, request: Request, status: int) -> Response:
+        """An internal error (the control surface is never faulted on purpose)."""
+        return self._error(status, "InternalError", "The control surface failed.")
+
+    @staticmethod
+    def _body(request: Request) -> dict[str, Any]:
+        if not request.body:
+            return {}
+        try:
+            body = json.loads(request.body.decode("utf-8"))
+        except (UnicodeDecodeError, ValueError) as exc:
+            raise _BadRequest(400, "BadJson", "the body is not valid JSON") from exc
+        if not isinstance(body, dict):
+            raise _BadRequest(400, "BadJson", "the body must be a JSON object")
+        return body
+
+    def handle(self, request: Request) -> Response:
+        """Route one control request."""
+        segments = [unquote(part) for part in request.path.strip("/").split("/") if part]
+        try:
+            return self._route(request, segments)
+        except _BadRequest as exc:
+            return self._error(exc.status, exc.code, exc.message)
+        except KeyError as exc:
+            return self._error(404, "NotFound", str(exc.args[0]) if exc.args else "not found")
+        except ValueError as exc:
+            return self._error(400, "BadValue", str(exc))
+
+    def _route(self, request: Request, segments: list[str]) -> Response:
+        method = request.method
+        routes: dict[tuple[str, ...], dict[str, Handler]] = {
+            ("health",): {"GET": lambda r, a: self._json(200, {"status": "ok"})},
+            ("reset",): {"POST": self._reset},
+            ("vault", "secrets", "*"): {"POST": self._seed_secret},
+            ("vault", "certificates", "*"): {"POST": self._seed_certificate},
+            ("vault", "secrets", "*", "*"): {"PATCH": self._set_enabled},
+            ("vault", "certificates", "*", "*"): {"PATCH": self._set_enabled},
+            ("vault", "deny"): {"POST": self._deny},
+            ("vault", "allow"): {"POST": self._allow},
+            ("graph", "connectors"): {"GET": self._connectors, "POST": self._add_connector},
+            ("graph", "connectors", "*"): {"GET": self._connector},
+            ("graph", "connectors", "*", "certificates"): {"POST": self._install_certificate},
+            ("graph", "connectors", "*", "password-check"): {"POST": self._password_check},
+            ("graph", "stale-reads"): {"PUT": self._stale_reads},
+            ("identity",): {"GET": self._identity, "PUT": self._set_identity},
+            ("faults",): {
+                "GET": self._faults,
+                "POST": self._add_fault,
+                "DELETE": self._clear_faults,
+            },
+            ("journal",): {"GET": self._journal, "DELETE": self._clear_journal},
+        }
+        for pattern, methods in routes.items():
+            if len(pattern) != len(segments):
+                continue
+            if all(p == "*" or p == s for p, s in zip(pattern, segments, strict=True)):
+                args = [s for p, s in zip(pattern, segments, strict=True) if p == "*"]
+                handler = methods.get(method)
+                if handler is None:
+                    return self._error(405, "MethodNotAllowed", f"{method} is not allowed here")
+                return handler(request, args)
+        return self._error(404, "NotFound", f"no control endpoint {request.path}")
+
+    # -- handlers ---------------------------------------------------------------------------
+
+    def _reset(self, request: Request, args: list[str]) -> Response:
+        self.emulator.reset()
+        return self._empty()
+
+    def _seed_secret(self, request: Request, args: list[str]) -> Response:
+        body = self._body(request)
+        value = body.get("value")
+        if not isinstance(value, str):
+            raise _BadRequest(400, "BadValue", "value must be a string")
+        version = self.emulator.vault.add_secret_version(
+            args[0],
+            value,
+            content_type=_optional_str(body, "contentType"),
+            enabled=_bool(body, "enabled", True),
+            not_before=_when(body.get("notBefore"), "notBefore"),
+            expires_on=_when(body.get("expiresOn"), "expiresOn"),
+            created=_when(body.get("created"), "created"),
+            tags=_tags(body.get("tags")),
+        )
+        return self._json(201, {"name": args[0], "version": version})
+
+    def _seed_certificate(self, request: Request, args: list[str]) -> Response:
+        body = self._body(request)
+        secret_value = body.get("secretValue")
+        if not isinstance(secret_value, str):
+            raise _BadRequest(400, "BadValue", "secretValue must be a string")
+        version = self.emulator.vault.add_certificate_version(
+            args[0],
+            cer=_der(body.get("cer"), "cer"),
+            secret_value=secret_value,
+            content_type=_optional_str(body, "contentType") or "application/x-pkcs12",
+            enabled=_bool(body, "enabled", True),
+            not_before=_when(body.get("notBefore"), "notBefore"),
+            expires_on=_when(body.get("expiresOn"), "expiresOn"),
+            created=_when(body.get("created"), "created"),
+            exportable=_bool(body, "exportable", True),
+            tags=_tags(body.get("tags")),
+        )
+        return self._json(201, {"name": args[0], "version": version})
+
+    def _set_enabled(self, request: Request, args: list[str]) -> Response:
+        enabled = self._body(request).get("enabled")
+        if not isinstance(enabled, bool):
+            raise _BadRequest(400, "BadValue", "enabled must be true or false")
+        self.emulator.vault.set_enabled(args[0], args[1], enabled)
+        return self._empty()
+
+    def _deny(self, request: Request, args: list[str]) -> Response:
+        body = self._body(request)
+        self.emulator.vault.deny(str(body.get("kind")), _optional_str(body, "name"))
+        return self._empty()
+
+    def _allow(self, request: Request, args: list[str]) -> Response:
+        body = self._body(request)
+        self.emulator.vault.allow(str(body.get("kind")), _optional_str(body, "name"))
+        return self._empty()
+
+    def _connectors(self, request: Request, args: list[str]) -> Response:
+        value = [snapshot_json(s) for s in self.emulator.graph.connectors()]
+        return self._json(200, {"value": value})
+
+    def _add_connector(self, request: Request, args: list[str]) -> Response:
+        body = self._body(request)
+        connector_id = self.emulator.graph.add_connector(
+            _optional_str(body, "displayName") or "Test API connector",
+            _optional_str(body, "targetUrl") or "https://api.example/validate",
+            username=_optional_str(body, "username"),
+            password=_optional_str(body, "password"),
+        )
+        return self._json(201, {"id": connector_id})
+
+    def _connector(self, request: Request, args: list[str]) -> Response:
+        return self._json(200, snapshot_json(self.emulator.graph.connector(args[0])))
+
+    def _install_certificate(self, request: Request, args: list[str]) -> Response:
+        body = self._body(request)
+        chain_value = body.get("chain") or []
+        if not isinstance(chain_value, list):
+            raise _BadRequest(400, "BadValue", "chain must be a list of base64 DER certificates")
+        self.emulator.graph.install_certificate_der(
+            args[0],
+            _certificate(body.get("cer"), "cer"),
+            chain=[_certificate(item, "chain") for item in chain_value],
+            replace=_bool(body, "replace", False),
+        )
+        return self._empty()
+
+    def _password_check(self, request: Request, args: list[str]) -> Response:
+        candidate = self._body(request).get("candidate")
+        if not isinstance(candidate, str):
+            raise _BadRequest(400, "BadValue", "candidate must be a string")
+        return self._json(
+            200, {"matches": self.emulator.graph.password_matches(args[0], candidate)}
+        )
+
+    def _stale_reads(self, request: Request, args: list[str]) -> Response:
+        count = self._body(request).get("count")
+        if not isinstance(count, int) or isinstance(count, bool) or count < 0:
+            raise _BadRequest(400, "BadValue", "count must be a non-negative integer")
+        self.emulator.graph.stale_reads = count
+        return self._empty()
+
+    def _identity(self, request: Request, args: list[str]) -> Response:
+        return self._json(200, self.emulator.identity.describe())
+
+    def _set_identity(self, request: Request, args: list[str]) -> Response:
+        body = self._body(request)
+        if "graphRoles" in body:
+            roles = body["graphRoles"]
+            if not isinstance(roles, list) or not all(isinstance(r, str) for r in roles):
+                raise _BadRequest(400, "BadValue", "graphRoles must be a list of strings")
+            self.emulator.identity.graph_roles = set(roles)
+        if "audienceOverride" in body:
+            self.emulator.identity.audience_override = _optional_str(body, "audienceOverride")
+        return self._json(200, self.emulator.identity.describe())
+
+    def _faults(self, request: Request, args: list[str]) -> Response:
+        return self._json(200, {"value": self.emulator.faults.describe()})
+
+    def _add_fault(self, request: Request, args: list[str]) -> Response:
+        body = self._body(request)
+        status = body.get("status")
+        times = body.get("times")
+        delay = body.get("delay", 0.0)
+        if status is not None and (not isinstance(status, int) or isinstance(status, bool)):
+            raise _BadRequest(400, "BadValue", "status must be an integer")
+        if times is not None and (not isinstance(times, int) or isinstance(times, bool)):
+            raise _BadRequest(400, "BadValue", "times must be an integer")
+        if not isinstance(delay, int | float) or isinstance(delay, bool):
+            raise _BadRequest(400, "BadValue", "delay must be a number of seconds")
+        retry_after = body.get("retryAfter")
+        if retry_after is not None:
+            retry_after = str(retry_after)
+        self.emulator.faults.add(
+            service=str(body.get("service", "")),
+            method=_optional_str(body, "method"),
+            path=_optional_str(body, "path") or ".*",
+            status=status,
+            retry_after=retry_after,
+            delay=float(delay),
+            drop=_bool(body, "drop", False),
+            times=times,
+        )
+        return self._empty(201)
+
+    def _clear_faults(self, request: Request, args: list[str]) -> Response:
+        self.emulator.faults.clear()
+        return self._empty()
+
+    def _journal(self, request: Request, args: list[str]) -> Response:
+        return self._json(200, {"value": [asdict(entry) for entry in self.emulator.journal()]})
+
+    def _clear_journal(self, request: Request, args: list[str]) -> Response:
+        self.emulator.clear_journal()
+        return self._empty()
