@@ -8,7 +8,7 @@ import logging
 import os
 import sys
 from collections.abc import Sequence
-from typing import Any, TextIO
+from typing import TextIO
 
 from rotator.errors import ConfigurationError, RotatorError
 from rotator.model import Outcome, RotationReport, RotationRequest, StatusReport
@@ -40,7 +40,11 @@ def build_parser() -> argparse.ArgumentParser:
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.add_argument(
-        "-v", "--verbose", action="count", default=0, help="log events to stderr (-vv: debug)"
+        "-v",
+        "--verbose",
+        action="count",
+        default=0,
+        help="log rotator's events to stderr (-vv: debug; -vvv: also the Azure SDK and httpx)",
     )
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
@@ -244,27 +248,21 @@ def render_status(report: StatusReport) -> str:
 
 
 class _EventFormatter(logging.Formatter):
-    """``LEVEL logger event key=value ...`` with the ``rotator`` extra flattened."""
+    """``LEVEL logger message`` (rotator's events already carry their data in the message)."""
 
     def format(self, record: logging.LogRecord) -> str:
-        data: Any = getattr(record, "rotator", None)
         text = f"{record.levelname:<7} {record.name} {record.getMessage()}"
-        if isinstance(data, dict):
-            text += " " + " ".join(f"{k}={json.dumps(v, default=str)}" for k, v in data.items())
         if record.exc_info:
             text += "\n" + self.formatException(record.exc_info)
         return text
 
 
 def configure_logging(verbosity: int) -> None:
-    """Send rotator's events to stderr: none by default, INFO with -v, DEBUG with -vv."""
+    """Events to stderr: none by default, INFO with -v, DEBUG with -vv, every library with -vvv."""
     handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(_EventFormatter())
     root = logging.getLogger()
     root.handlers[:] = [handler]
-    root.setLevel(logging.WARNING)
+    root.setLevel(logging.DEBUG if verbosity >= 3 else logging.WARNING)
     level = {0: logging.CRITICAL + 1, 1: logging.INFO}.get(verbosity, logging.DEBUG)
     logging.getLogger("rotator").setLevel(level)
-    if verbosity < 3:  # the Azure SDK logs request headers at DEBUG/INFO; keep it quiet
-        logging.getLogger("azure").setLevel(logging.WARNING)
-        logging.getLogger("httpx").setLevel(logging.WARNING)

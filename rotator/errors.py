@@ -60,3 +60,10 @@ class VerificationError(RotatorError):
 
 class RotationInProgressError(RotatorError):
     """Another caller holds the lease of this connector; nothing was done."""
+
+
+def one_line(text: object) -> str:
+    """An SDK message folded to one line, without azure-identity's boilerplate lines."""
+    skip = ("To mitigate", "Attempted credentials:", "Content:", "Code:", "Message:")
+    lines = [line.strip() for line in str(text).splitlines()]
+    return " ".join(line for line in lines if line and not line.startswith(skip))

@@ -20,7 +20,8 @@ import httpx
 from azure.core.credentials import AccessToken, TokenCredential
 from azure.core.exceptions import ClientAuthenticationError
 
-from rotator.errors import GraphError
+from rotator.errors import GraphError, one_line
+from rotator.events import emit
 from rotator.model import ConnectorState, GraphCertificate
 
 log = logging.getLogger("rotator.graph")
@@ -124,9 +125,8 @@ class GraphConnectorClient:
             try:
                 self._token = self._credential.get_token(self.scope)
             except ClientAuthenticationError as exc:
-                first_line = str(exc.message or exc).splitlines()[0]
                 raise GraphError(
-                    f"cannot get a Microsoft Graph token for {self.scope}: {first_line}"
+                    f"cannot get a Microsoft Graph token for {self.scope}: {one_line(exc.message)}"
                 ) from exc
         return self._token.token
 
@@ -154,16 +154,14 @@ class GraphConnectorClient:
                 response = self._http.request(method, url, json=body, headers=headers)
             except httpx.TransportError as exc:
                 retry = idempotent and attempt < self._max_attempts
-                log.debug(
+                emit(
+                    log,
+                    logging.DEBUG,
                     "graph.transport_error",
-                    extra={
-                        "rotator": {
-                            "method": method,
-                            "attempt": attempt,
-                            "error": type(exc).__name__,
-                            "retry": retry,
-                        }
-                    },
+                    method=method,
+                    attempt=attempt,
+                    error=type(exc).__name__,
+                    retry=retry,
                 )
                 if retry:
                     self._sleep(_backoff(attempt))
@@ -174,18 +172,16 @@ class GraphConnectorClient:
                     + ("" if idempotent else "; the upload may or may not have landed"),
                 ) from exc
             request_id = response.headers.get("request-id")
-            log.debug(
+            emit(
+                log,
+                logging.DEBUG,
                 "graph.response",
-                extra={
-                    "rotator": {
-                        "method": method,
-                        "path": f"/identity/apiConnectors/{path}",
-                        "status": response.status_code,
-                        "attempt": attempt,
-                        "requestId": request_id,
-                        "clientRequestId": client_request_id,
-                    }
-                },
+                method=method,
+                path=f"/identity/apiConnectors/{path}",
+                status=response.status_code,
+                attempt=attempt,
+                requestId=request_id,
+                clientRequestId=client_request_id,
             )
             if response.is_success:
                 return response

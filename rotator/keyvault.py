@@ -24,7 +24,7 @@ from azure.core.exceptions import (
 from azure.keyvault.certificates import CertificateClient
 from azure.keyvault.secrets import SecretClient
 
-from rotator.errors import ConfigurationError, KeyVaultError
+from rotator.errors import ConfigurationError, KeyVaultError, one_line
 from rotator.model import VersionInfo
 from rotator.settings import ENV_KEYVAULT_VERIFY_CHALLENGE_RESOURCE
 
@@ -134,7 +134,7 @@ class KeyVaultClient:
             yield
         except ResourceNotFoundError as exc:
             raise KeyVaultError(
-                f"{what} was not found {where}; check the name in ROTATOR_CONFIG",
+                f"{what} was not found {where}; check the name in ROTATOR_CONFIG and the vault URL",
                 status=404,
                 code=_code(exc),
             ) from exc
@@ -160,7 +160,9 @@ class KeyVaultClient:
                 message = f"{what}: Key Vault answered {status} ({code}): {_message(exc)}"
             raise KeyVaultError(message, status=status, code=inner or code) from exc
         except (ServiceRequestError, ServiceResponseError) as exc:
-            raise KeyVaultError(f"{what}: cannot reach {self.vault_url}: {exc.message}") from exc
+            raise KeyVaultError(
+                f"{what}: cannot reach {self.vault_url}: {one_line(exc.message)}"
+            ) from exc
         except ValueError as exc:
             if "challenge resource" in str(exc):
                 raise ConfigurationError(
@@ -200,7 +202,7 @@ def _inner_code(exc: HttpResponseError) -> str | None:
 def _message(exc: HttpResponseError) -> str:
     error = getattr(exc, "error", None)
     text = getattr(error, "message", None) if error else None
-    return str(text or exc.reason or exc.message).splitlines()[0]
+    return one_line(text or exc.message or exc.reason)
 
 
 KeyVaultFactory = Callable[[str], KeyVaultClient]

@@ -165,6 +165,7 @@ class TargetOutcome:
     key_vault_version: str | None = None
     thumbprint: str | None = None
     not_after: dt.datetime | None = None
+    expires_on: dt.datetime | None = None  # of the Key Vault version chosen (both kinds)
     reason: str | None = None
     request_id: str | None = None
     graph_status: int | None = None
@@ -181,6 +182,7 @@ class TargetOutcome:
         if self.kind is CredentialKind.CERTIFICATE:
             data["thumbprint"] = self.thumbprint
             data["notAfter"] = _iso(self.not_after)
+        data["expiresOn"] = _iso(self.expires_on)
         if self.reason is not None:
             data["reason"] = self.reason
         if self.request_id is not None:

@@ -6,6 +6,7 @@ import base64
 import datetime as dt
 import logging
 import ssl
+import threading
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -21,6 +22,7 @@ from rotator.errors import (
     RotatorError,
     VerificationError,
 )
+from rotator.events import emit
 from rotator.model import (
     BasicTarget,
     CertificateTarget,
@@ -68,6 +70,7 @@ class _Progress:
     version: str | None = None
     thumbprint: str | None = None
     not_after: dt.datetime | None = None
+    expires_on: dt.datetime | None = None
 
 
 class Rotator:
@@ -87,6 +90,7 @@ class Rotator:
         self._graph = graph
         self._keyvault_factory = keyvault
         self._vaults: dict[str, KeyVaultClient] = {}
+        self._vaults_lock = threading.Lock()
         self._state = state
         self._clock = clock
         self._sleep = sleep
@@ -162,23 +166,18 @@ class Rotator:
         started = self._clock()
         outcomes = tuple(self._rotate_one(target, request) for target in targets)
         report = RotationReport(outcomes, request.trigger, started, self._clock())
-        log.log(
+        emit(
+            log,
             logging.INFO if report.ok else logging.ERROR,
             "rotation.run_completed",
-            extra={
-                "rotator": {
-                    "trigger": request.trigger,
-                    "counts": report.counts,
-                    "targets": len(outcomes),
-                    "dryRun": request.dry_run,
-                    "force": request.force,
-                    "reason": request.reason,
-                    "requestedBy": request.requested_by,
-                    "seconds": round((report.finished_at - started).total_seconds(), 3)
-                    if report.finished_at
-                    else None,
-                }
-            },
+            trigger=request.trigger,
+            **report.counts,
+            targets=len(outcomes),
+            dryRun=request.dry_run,
+            force=request.force,
+            reason=request.reason,
+            requestedBy=request.requested_by,
+            seconds=round((self._clock() - started).total_seconds(), 3),
         )
         return report
 
@@ -225,7 +224,7 @@ class Rotator:
         vault = self._vault(target.key_vault_url)
         chosen = self._choose(vault.list_certificate_versions(target.certificate), request, source)
         progress.version, progress.thumbprint = chosen.version, chosen.thumbprint
-        progress.not_after = chosen.expires_on
+        progress.not_after = progress.expires_on = chosen.expires_on
         if not chosen.thumbprint:
             raise KeyVaultError(f"{source} version {chosen.version} lists no thumbprint")
         mode = InstallMode.REPLACE if request.force else target.mode
@@ -300,7 +299,7 @@ class Rotator:
         source = f"secret '{target.password_secret}' in {target.key_vault_url}"
         vault = self._vault(target.key_vault_url)
         chosen = self._choose(vault.list_secret_versions(target.password_secret), request, source)
-        progress.version = chosen.version
+        progress.version, progress.expires_on = chosen.version, chosen.expires_on
         connector = self._graph.get_connector(target.connector_id)
         if not request.force and self._basic_in_sync(target, connector, chosen.version):
             return self._outcome(
@@ -350,7 +349,10 @@ class Rotator:
         self, versions: list[VersionInfo], request: RotationRequest, source: str
     ) -> VersionInfo:
         if not versions:
-            raise KeyVaultError(f"{source} was not found (no versions)", status=404)
+            raise KeyVaultError(
+                f"{source} was not found (it has no versions); check the name in ROTATOR_CONFIG",
+                status=404,
+            )
         now = self._clock()
         if request.version:
             return policy.pinned_version(versions, request.version, now, source=source)
@@ -457,9 +459,10 @@ class Rotator:
 
     def _vault(self, url: str) -> KeyVaultClient:
         key = url.rstrip("/").lower()
-        if key not in self._vaults:
-            self._vaults[key] = self._keyvault_factory(url)
-        return self._vaults[key]
+        with self._vaults_lock:
+            if key not in self._vaults:
+                self._vaults[key] = self._keyvault_factory(url)
+            return self._vaults[key]
 
     def _outcome(
         self,
@@ -480,6 +483,7 @@ class Rotator:
             key_vault_version=progress.version,
             thumbprint=progress.thumbprint if is_cert else None,
             not_after=progress.not_after if is_cert else None,
+            expires_on=progress.expires_on,
             reason=reason,
             request_id=request_id,
             graph_status=graph_status,
@@ -519,14 +523,18 @@ class Rotator:
                 ),
             )
         except (OSError, RotatorError):
-            log.warning(
+            emit(
+                log,
+                logging.WARNING,
                 "rotation.history_not_written",
-                extra={"rotator": {"connectorId": target.connector_id}},
+                connectorId=target.connector_id,
             )
 
     def _log_outcome(self, outcome: TargetOutcome, request: RotationRequest) -> None:
-        log.log(
+        emit(
+            log,
             _LOG_LEVEL[outcome.outcome],
             "rotation.target_completed",
-            extra={"rotator": {**outcome.to_json(), "trigger": request.trigger}},
+            **outcome.to_json(),
+            trigger=request.trigger,
         )

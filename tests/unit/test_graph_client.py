@@ -53,7 +53,7 @@ def client(
     sleeps: list[float] = []
     graph = GraphConnectorClient(
         BASE,
-        tokens or Tokens(),  # type: ignore[arg-type]
+        tokens or Tokens(),
         transport=httpx.MockTransport(handler),
         sleep=sleeps.append,
     )

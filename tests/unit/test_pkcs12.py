@@ -100,7 +100,7 @@ def test_unreadable_secrets_are_refused(value: str, content_type: str | None, me
 
 def test_pem_without_key_is_refused(leaf: pki.Issued) -> None:
     """A certificate without its private key cannot be sent (the key must be exportable)."""
-    with pytest.raises(CredentialError, match="no private key.*exportable"):
+    with pytest.raises(CredentialError, match=r"no private key.*exportable"):
         pkcs12.load_secret(
             pki.pem_bundle(None, leaf.certificate), "application/x-pem-file", source=SRC
         )
@@ -124,7 +124,7 @@ def test_key_that_does_not_match_the_leaf_is_refused(leaf: pki.Issued) -> None:
 def test_ec_key_is_refused() -> None:
     """B2C needs RSA; an EC certificate is refused with that reason."""
     ec_leaf = pki.make_leaf("ec.test", key=pki.new_ec_key())
-    with pytest.raises(CredentialError, match="elliptic-curve.*RSA"):
+    with pytest.raises(CredentialError, match=r"elliptic-curve.*RSA"):
         pkcs12.load_secret(
             pki.pem_bundle(ec_leaf.key, ec_leaf.certificate), "application/x-pem-file", source=SRC
         )
@@ -133,7 +133,7 @@ def test_ec_key_is_refused() -> None:
 def test_short_rsa_key_is_refused() -> None:
     """RSA below 2048 bits is refused (B2C's documented minimum)."""
     weak = pki.make_leaf("weak.test", key=pki.new_rsa_key(1024))
-    with pytest.raises(CredentialError, match="1024 bits.*2048"):
+    with pytest.raises(CredentialError, match=r"1024 bits.*2048"):
         pkcs12.load_secret(pfx_secret(weak.key, weak), "application/x-pkcs12", source=SRC)
 
 
@@ -189,7 +189,7 @@ def test_legacy_profile_is_3des_with_sha1_mac(
     assert "pbeWithSHA1And3-KeyTripleDES-CBC" in info
     assert "MAC: sha1" in info
     assert "AES" not in info
-    key, cert, extra = crypto_pkcs12.load_key_and_certificates(data, password.encode())
+    _, cert, extra = crypto_pkcs12.load_key_and_certificates(data, password.encode())
     assert cert is not None
     assert pkcs12.thumbprint(cert) == leaf.thumbprint
     assert [c.subject for c in extra] == [intermediate.certificate.subject, ca.certificate.subject]

@@ -203,7 +203,7 @@ def test_invalid_setting_names_itself(name: str, value: str, fragment: str) -> N
 def test_target_lookup_of_unknown_connector_lists_known_ones() -> None:
     """Asking for an unconfigured connector names the configured ones."""
     settings = Settings.from_env(env(config({"id": "c1", "certificate": "x"})))
-    with pytest.raises(ConfigurationError, match="'nope' is not configured.*c1"):
+    with pytest.raises(ConfigurationError, match=r"'nope' is not configured.*c1"):
         settings.target("nope")
 
 

@@ -57,7 +57,7 @@ def test_corrupt_state_file_is_a_clear_error(tmp_path: Path) -> None:
     """A damaged file is reported with its path, not a traceback."""
     (tmp_path / "connectors").mkdir()
     (tmp_path / "connectors" / "c1.json").write_text("{broken")
-    with pytest.raises(ConfigurationError, match="c1.json"):
+    with pytest.raises(ConfigurationError, match=r"c1\.json"):
         LocalStateStore(tmp_path).read("c1")
 
 
@@ -73,7 +73,7 @@ def test_lease_is_exclusive_within_a_process(tmp_path: Path) -> None:
         pass
 
 
-def _try_lease(directory: str, queue: "multiprocessing.Queue[str]") -> None:
+def _try_lease(directory: str, queue: multiprocessing.Queue[str]) -> None:
     try:
         with LocalStateStore(Path(directory)).lease("c1"):
             queue.put("acquired")

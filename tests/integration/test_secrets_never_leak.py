@@ -1,0 +1,97 @@
+"""A whole run with canary secrets: none of them shows up in anything rotator emits."""
+
+from __future__ import annotations
+
+import base64
+import json
+from pathlib import Path
+
+import pytest
+from cryptography.hazmat.primitives import serialization
+
+from rotator import cli, pkcs12
+from rotator.emulator import Emulator, pki
+
+from .support import environment, seed_secret
+
+CANARY_PASSWORD = "CANARY-basic-Zq8vXw3-password"
+CANARY_PKCS12_PASSWORD = "CANARY-pkcs12-Yt5uRr7-password"
+
+
+def test_no_secret_in_logs_output_errors_reports_or_state(
+    emu: Emulator,
+    azure_env: None,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """Rotating (and failing) with -vvv leaves no password, key or PFX in stdout, stderr, logs or state."""
+    ca = pki.make_ca()
+    leaf = pki.make_leaf("api.test", issuer=ca)
+    emu.vault.import_certificate("cert", leaf, chain=[ca.certificate])
+    seed_secret(emu, "pw", [{"value": CANARY_PASSWORD, "age": 1}])
+    cert_connector = emu.graph.add_connector("Cert", "https://api.test/c")
+    basic_connector = emu.graph.add_connector(
+        "Basic", "https://api.test/b", username="u", password="old"
+    )
+    failing_connector = emu.graph.add_connector(
+        "Failing", "https://api.test/f", username="u", password="old"
+    )
+    # the third connector's PATCH is refused by Graph: its error path is scanned too
+    emu.faults.add(service="graph", method="PATCH", path=failing_connector, status=400)
+
+    sent: list[bytes] = []
+    real_to_pkcs12 = pkcs12.to_pkcs12
+
+    def recording_to_pkcs12(*args: object, **kwargs: object) -> bytes:
+        data = real_to_pkcs12(*args, **kwargs)  # type: ignore[arg-type]
+        sent.append(data)
+        return data
+
+    monkeypatch.setattr(pkcs12, "new_password", lambda: CANARY_PKCS12_PASSWORD)
+    monkeypatch.setattr(pkcs12, "to_pkcs12", recording_to_pkcs12)
+    env = environment(
+        emu,
+        tmp_path / "state",
+        {"id": cert_connector, "certificate": "cert"},
+        {"id": basic_connector, "basic": {"username": "u", "passwordSecret": "pw"}},
+        {"id": failing_connector, "basic": {"username": "u", "passwordSecret": "pw"}},
+    )
+    for key, value in env.items():
+        monkeypatch.setenv(key, value)
+
+    exit_code = cli.main(["-vvv", "rotate", "--json"])
+    cli.main(["-vvv", "status", "--json"])
+    captured = capsys.readouterr()
+
+    report = json.loads(captured.out[: captured.out.index("\n}\n") + 3])
+    assert [o["outcome"] for o in report["outcomes"]] == ["rotated", "rotated", "failed"]
+    assert exit_code == 1
+    assert emu.graph.password_matches(basic_connector, CANARY_PASSWORD)
+    assert sent, "the certificate was packaged"
+    assert "DEBUG" in captured.err, "debug logging was on"
+
+    key_der = leaf.key.private_bytes(
+        serialization.Encoding.DER, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+    )
+    key_pem_body = "".join(pki.pem_bundle(leaf.key, leaf.certificate).split("-----")[2].split())
+    canaries = {
+        "basic password": CANARY_PASSWORD,
+        "PKCS#12 password": CANARY_PKCS12_PASSWORD,
+        "private key (PEM body)": key_pem_body[100:160],
+        "private key (DER base64)": base64.b64encode(key_der).decode()[100:160],
+        "PFX sent to Graph": base64.b64encode(sent[0]).decode()[200:260],
+    }
+    emitted = {
+        "stdout": captured.out,
+        "stderr": captured.err,
+        **{
+            str(p): p.read_text(errors="replace")
+            for p in (tmp_path / "state").rglob("*")
+            if p.is_file()
+        },
+    }
+    assert len(emitted) >= 4, "the state store wrote its files"
+    for place, text in emitted.items():
+        for name, canary in canaries.items():
+            assert canary not in text, f"{name} leaked into {place}"
