@@ -1,0 +1,118 @@
+"""Azure Functions bindings (Python v2 model): timer, Key Vault events via Event Grid, HTTP.
+
+Thin on purpose: each function turns the host's input into arguments for ``rotator.service``
+and its result into a log line or an HTTP response. rotator itself (and the Azure SDK behind it)
+is imported on the first invocation, not when the host indexes this file, so a cold start pays
+only for ``azure.functions``.
+"""
+
+import json
+import logging
+import os
+import threading
+from typing import TYPE_CHECKING, Any
+
+import azure.functions as func
+
+if TYPE_CHECKING:
+    from rotator.rotation import Rotator
+
+DEFAULT_SCHEDULE = "0 0 */6 * * *"  # every 6 hours; also in rotator.service
+
+app = func.FunctionApp(http_auth_level=func.AuthLevel.FUNCTION)
+
+# rotator's events at INFO reach Application Insights; the Azure SDK's per-request INFO lines do not.
+logging.getLogger("rotator").setLevel(logging.INFO)
+logging.getLogger("azure").setLevel(logging.WARNING)
+
+_lock = threading.Lock()
+_cached: "tuple[Any, Rotator] | None" = None
+
+
+def _rotator() -> "Rotator":
+    """The process's Rotator, rebuilt only when the settings change (they are re-read each call)."""
+    global _cached
+    from rotator.rotation import Rotator
+    from rotator.settings import Settings
+
+    settings = Settings.from_env()
+    with _lock:
+        if _cached is None or _cached[0] != settings:
+            if _cached is not None:
+                _cached[1].close()
+            _cached = (settings, Rotator.from_settings(settings))
+        return _cached[1]
+
+
+def _json_response(status: int, body: dict[str, Any]) -> func.HttpResponse:
+    return func.HttpResponse(
+        json.dumps(body, indent=2), status_code=status, mimetype="application/json"
+    )
+
+
+def _configuration_error(exc: Exception) -> func.HttpResponse:
+    logging.getLogger("rotator").error("rotation.configuration_error %s", exc)
+    return _json_response(500, {"error": {"code": "configurationError", "message": str(exc)}})
+
+
+@app.function_name("rotate_on_schedule")
+@app.timer_trigger(
+    schedule=os.environ.get("ROTATOR_SCHEDULE", DEFAULT_SCHEDULE),
+    arg_name="timer",
+    run_on_startup=False,
+    use_monitor=True,
+)
+@app.retry(
+    strategy="exponential_backoff",
+    max_retry_count="3",
+    minimum_interval="00:00:30",
+    maximum_interval="00:10:00",
+)
+def rotate_on_schedule(timer: func.TimerRequest) -> None:
+    """Reconcile every connector with Key Vault; warn about credentials close to expiry."""
+    from rotator import service
+
+    report = service.run_timer(_rotator(), warning_days=service.expiry_warning_days())
+    failed = report.counts["failed"]
+    if failed:  # the host's retry policy runs the (idempotent) reconcile again
+        raise service.RotationFailedError(
+            f"{failed} connector(s) failed; see rotation.target_completed"
+        )
+
+
+@app.function_name("rotate_on_keyvault_event")
+@app.event_grid_trigger(arg_name="event")
+def rotate_on_keyvault_event(event: func.EventGridEvent) -> None:
+    """Rotate the connectors bound to the vault object of a Key Vault event (either schema)."""
+    from rotator import service
+
+    event_type = event.type if isinstance(event, func.CloudEvent) else event.event_type
+    service.run_event(_rotator(), event_id=event.id, event_type=event_type, data=event.get_json())
+
+
+@app.function_name("rotate_now")
+@app.route(route="rotate", methods=["POST"], auth_level=func.AuthLevel.FUNCTION)
+def rotate_now(req: func.HttpRequest) -> func.HttpResponse:
+    """Manual or emergency rotation: ``{"connectorId", "force", "dryRun", "version", "reason"}``."""
+    from rotator import service
+    from rotator.errors import ConfigurationError
+
+    try:
+        answer = service.run_http_rotate(_rotator(), req.get_body(), dict(req.headers))
+    except ConfigurationError as exc:
+        return _configuration_error(exc)
+    return _json_response(answer.status, answer.body)
+
+
+@app.function_name("rotation_status")
+@app.route(route="status", methods=["GET"], auth_level=func.AuthLevel.FUNCTION)
+def rotation_status(req: func.HttpRequest) -> func.HttpResponse:
+    """Per connector: what Graph holds, the newest usable Key Vault version, days to expiry."""
+    from rotator import service
+    from rotator.errors import ConfigurationError
+
+    try:
+        answer = service.run_http_status(_rotator())
+    except ConfigurationError as exc:
+        return _configuration_error(exc)
+    return _json_response(answer.status, answer.body)

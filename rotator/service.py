@@ -1,0 +1,219 @@
+"""What each trigger does, independent of Azure Functions: timer, Key Vault event, HTTP calls.
+
+``function_app.py`` turns the host's objects into the arguments here and the results back into
+log lines or HTTP responses; every rule lives here so it can be tested without a host.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from rotator import policy
+from rotator.errors import ConfigurationError, RotatorError
+from rotator.events import emit
+from rotator.model import Outcome, RotationReport, RotationRequest, TargetOutcome
+from rotator.rotation import Rotator, utcnow
+from rotator.triggers import (
+    EventError,
+    EventKind,
+    KeyVaultEvent,
+    RequestError,
+    parse_keyvault_event,
+    parse_rotate_request,
+    targets_for_event,
+)
+
+log = logging.getLogger("rotator")
+
+ENV_SCHEDULE = "ROTATOR_SCHEDULE"
+ENV_EXPIRY_WARNING_DAYS = "ROTATOR_EXPIRY_WARNING_DAYS"
+DEFAULT_SCHEDULE = "0 0 */6 * * *"
+DEFAULT_EXPIRY_WARNING_DAYS = 30
+
+
+class RotationFailedError(RotatorError):
+    """A run had failed targets; raised by event handling so Event Grid delivers again."""
+
+
+@dataclass(frozen=True)
+class HttpAnswer:
+    """An HTTP status and JSON body, free of any secret."""
+
+    status: int
+    body: dict[str, Any]
+
+
+def expiry_warning_days(environ: Mapping[str, str] | None = None) -> int:
+    """``ROTATOR_EXPIRY_WARNING_DAYS`` (default 30).
+
+    Raises:
+        ConfigurationError: not a whole number of days between 0 and 3650.
+    """
+    raw = (os.environ if environ is None else environ).get(ENV_EXPIRY_WARNING_DAYS, "").strip()
+    if not raw:
+        return DEFAULT_EXPIRY_WARNING_DAYS
+    if not raw.isdigit() or int(raw) > 3650:
+        raise ConfigurationError(f"{ENV_EXPIRY_WARNING_DAYS}={raw!r}: expected whole days, 0-3650")
+    return int(raw)
+
+
+def run_timer(
+    rotator: Rotator, *, warning_days: int, now: dt.datetime | None = None
+) -> RotationReport:
+    """Reconcile every target; warn for each whose newest credential expires within
+    ``warning_days`` with nothing newer in Key Vault."""
+    report = rotator.rotate(RotationRequest(trigger="timer"))
+    now = now or utcnow()
+    for outcome in report.outcomes:
+        if outcome.outcome.ok and outcome.expires_on is not None:
+            days = policy.days_until(outcome.expires_on, now)
+            if days is not None and days < warning_days:
+                _expiry_event(outcome, logging.WARNING, "rotation.expiry_warning", days)
+    return report
+
+
+def run_event(
+    rotator: Rotator, *, event_id: str, event_type: str, data: Any
+) -> RotationReport | None:
+    """Handle one Key Vault event; None when there is nothing to do.
+
+    New version: rotate the bound targets now. Near expiry / expired: rotate if Key Vault holds
+    something newer and usable, else log ``rotation.expiry_warning`` / ``rotation.expired``.
+    Rotation always goes to the newest usable version, never to the event's own, so a replayed or
+    late event cannot roll a connector back.
+
+    Raises:
+        RotationFailedError: a target failed (a service still failing after the retries), so the
+            delivery is retried. Malformed events are logged and not raised.
+    """
+    try:
+        event = parse_keyvault_event(event_id=event_id, event_type=event_type, data=data)
+    except EventError as exc:
+        emit(
+            log,
+            logging.ERROR,
+            "rotation.event_malformed",
+            eventId=event_id,
+            eventType=event_type,
+            reason=str(exc),
+        )
+        return None
+    if event.kind is EventKind.IGNORED:
+        emit(
+            log,
+            logging.INFO,
+            "rotation.event_ignored",
+            eventId=event.event_id,
+            eventType=event.event_type,
+        )
+        return None
+    targets = targets_for_event(rotator.settings.targets, event)
+    if not targets:
+        emit(
+            log,
+            logging.INFO,
+            "rotation.event_unbound",
+            eventId=event.event_id,
+            eventType=event.event_type,
+            vault=event.vault_url,
+            object=event.object_name,
+        )
+        return None
+    report = rotator.rotate(
+        RotationRequest(
+            connector_ids=tuple(t.connector_id for t in targets),
+            trigger=f"event:{event.short_type}",
+        )
+    )
+    if event.kind is not EventKind.NEW_VERSION:
+        _expiry_events(report, event)
+    failed = [o.connector_id for o in report.outcomes if o.outcome is Outcome.FAILED]
+    if failed:
+        raise RotationFailedError(
+            f"event {event.event_id}: rotation failed for {', '.join(failed)}; Event Grid will retry"
+        )
+    return report
+
+
+def _expiry_events(report: RotationReport, event: KeyVaultEvent) -> None:
+    """After a near-expiry/expired event: alert where nothing newer than the event's version exists."""
+    now = utcnow()
+    for outcome in report.outcomes:
+        nothing_newer = outcome.outcome is Outcome.REFUSED or (
+            outcome.key_vault_version is not None
+            and event.version is not None
+            and outcome.key_vault_version.lower() == event.version.lower()
+        )
+        if not nothing_newer:
+            continue
+        expires_on = outcome.expires_on or event.expires_on
+        days = policy.days_until(expires_on, now)
+        if event.kind is EventKind.EXPIRED or (days is not None and days < 0):
+            _expiry_event(outcome, logging.ERROR, "rotation.expired", days, expires_on)
+        else:
+            _expiry_event(outcome, logging.WARNING, "rotation.expiry_warning", days, expires_on)
+
+
+def _expiry_event(
+    outcome: TargetOutcome,
+    level: int,
+    event: str,
+    days: int | None,
+    expires_on: dt.datetime | None = None,
+) -> None:
+    emit(
+        log,
+        level,
+        event,
+        connectorId=outcome.connector_id,
+        kind=outcome.kind.value,
+        keyVaultObject=outcome.key_vault_object,
+        keyVaultVersion=outcome.key_vault_version,
+        expiresOn=(expires_on or outcome.expires_on),
+        daysLeft=days,
+        action="add a new version in Key Vault; rotator installs it on the next event or timer run",
+    )
+
+
+def run_http_rotate(rotator: Rotator, body: bytes, headers: Mapping[str, str]) -> HttpAnswer:
+    """``POST /api/rotate``: 200 all ok, 400 bad body, 404 unknown connector, 422 a credential
+    refused, 502 a rotation failed; the body is the JSON report (or the error)."""
+    try:
+        request = parse_rotate_request(
+            body, headers, [t.connector_id for t in rotator.settings.targets]
+        )
+    except RequestError as exc:
+        code = "notFound" if exc.status == 404 else "badRequest"
+        error: dict[str, Any] = {"code": code, "message": str(exc)}
+        if exc.field:
+            error["field"] = exc.field
+        return HttpAnswer(exc.status, {"error": error})
+    emit(
+        log,
+        logging.WARNING if request.force else logging.INFO,
+        "rotation.manual_requested",
+        connectorIds=list(request.connector_ids) or "all",
+        force=request.force,
+        dryRun=request.dry_run,
+        version=request.version,
+        reason=request.reason,
+        requestedBy=request.requested_by,
+    )
+    report = rotator.rotate(request)
+    outcomes = {o.outcome for o in report.outcomes}
+    status = 200
+    if Outcome.FAILED in outcomes:
+        status = 502
+    elif Outcome.REFUSED in outcomes:
+        status = 422
+    return HttpAnswer(status, report.to_json())
+
+
+def run_http_status(rotator: Rotator) -> HttpAnswer:
+    """``GET /api/status``: the status report (200 even when out of sync; it is a report)."""
+    return HttpAnswer(200, rotator.status().to_json())

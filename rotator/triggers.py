@@ -1,0 +1,242 @@
+"""Raw trigger input (Key Vault events via Event Grid, HTTP bodies) → small typed objects. Pure.
+
+Nothing here talks to a service. Malformed input raises ``EventError`` / ``RequestError`` with the
+field that is wrong, so a binding can answer or log it without a traceback.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from enum import StrEnum
+from typing import Any
+from urllib.parse import urlsplit
+
+from rotator.errors import RotatorError
+from rotator.model import BasicTarget, CertificateTarget, RotationRequest, Target
+
+_PREFIX = "Microsoft.KeyVault."
+NEW_VERSION_TYPES = frozenset(
+    {f"{_PREFIX}CertificateNewVersionCreated", f"{_PREFIX}SecretNewVersionCreated"}
+)
+NEAR_EXPIRY_TYPES = frozenset({f"{_PREFIX}CertificateNearExpiry", f"{_PREFIX}SecretNearExpiry"})
+EXPIRED_TYPES = frozenset({f"{_PREFIX}CertificateExpired", f"{_PREFIX}SecretExpired"})
+HANDLED_EVENT_TYPES = NEW_VERSION_TYPES | NEAR_EXPIRY_TYPES | EXPIRED_TYPES
+"""The event types the Event Grid subscription delivers and ``rotate_on_keyvault_event`` acts on."""
+
+ROTATE_FIELDS = frozenset({"connectorId", "force", "dryRun", "version", "reason"})
+PRINCIPAL_HEADER = "x-ms-client-principal-name"
+MAX_REASON_LENGTH = 500
+
+
+class EventError(RotatorError):
+    """An event that cannot be understood; retrying it would not help."""
+
+
+class RequestError(RotatorError):
+    """An HTTP request body that is wrong; ``field`` names what to fix, ``status`` is 400 or 404."""
+
+    def __init__(self, message: str, *, field: str | None = None, status: int = 400) -> None:
+        super().__init__(message)
+        self.field = field
+        self.status = status
+
+
+class EventKind(StrEnum):
+    """What an event asks rotator to do."""
+
+    NEW_VERSION = "new-version"
+    NEAR_EXPIRY = "near-expiry"
+    EXPIRED = "expired"
+    IGNORED = "ignored"
+
+
+@dataclass(frozen=True)
+class KeyVaultEvent:
+    """A Key Vault event as rotator needs it, from either Event Grid schema or CloudEvents."""
+
+    event_id: str
+    event_type: str
+    vault_url: str  # https://name.vault.azure.net, lower case, no trailing slash
+    object_type: str  # Certificate, Secret or Key (from the Id URL)
+    object_name: str
+    version: str | None
+    not_before: dt.datetime | None
+    expires_on: dt.datetime | None
+
+    @property
+    def kind(self) -> EventKind:
+        """What to do with it: rotate now, rotate if newer exists, or ignore."""
+        if self.event_type in NEW_VERSION_TYPES:
+            return EventKind.NEW_VERSION
+        if self.event_type in NEAR_EXPIRY_TYPES:
+            return EventKind.NEAR_EXPIRY
+        if self.event_type in EXPIRED_TYPES:
+            return EventKind.EXPIRED
+        return EventKind.IGNORED
+
+    @property
+    def short_type(self) -> str:
+        """``CertificateNewVersionCreated`` for ``Microsoft.KeyVault.CertificateNewVersionCreated``."""
+        return self.event_type.removeprefix(_PREFIX)
+
+
+def parse_keyvault_event(*, event_id: str, event_type: str, data: Any) -> KeyVaultEvent:
+    """Parse a Key Vault event's ``data`` (keys in PascalCase or camelCase; NBF/EXP as numbers,
+    numeric strings or null). The vault, object and version come from the ``Id`` URL.
+
+    Raises:
+        EventError: ``data`` is not an object, or ``Id`` / NBF / EXP cannot be read.
+    """
+    where = f"event {event_id or '<no id>'} ({event_type or '<no type>'})"
+    if not event_type:
+        raise EventError(f"{where}: no event type")
+    if not isinstance(data, Mapping):
+        raise EventError(f"{where}: data is {type(data).__name__}, expected an object")
+    fields = {str(key).strip().lower(): value for key, value in data.items()}
+    raw_id = fields.get("id")
+    if not isinstance(raw_id, str) or not raw_id.strip():
+        raise EventError(f"{where}: data.Id is missing")
+    vault_url, collection, name, version = _parse_object_id(raw_id.strip(), where)
+    object_type = collection.removesuffix("s").capitalize()  # the Id is the source of truth
+    return KeyVaultEvent(
+        event_id=event_id,
+        event_type=event_type,
+        vault_url=vault_url,
+        object_type=object_type,
+        object_name=name,
+        version=version,
+        not_before=_epoch(fields.get("nbf"), f"{where}: data.NBF"),
+        expires_on=_epoch(fields.get("exp"), f"{where}: data.EXP"),
+    )
+
+
+def normalize_vault_url(url: str) -> str:
+    """``https://NAME.vault.azure.net/`` → ``https://name.vault.azure.net`` (for comparisons)."""
+    parts = urlsplit(url.strip())
+    return f"{parts.scheme.lower()}://{parts.netloc.lower()}"
+
+
+def targets_for_event(targets: Iterable[Target], event: KeyVaultEvent) -> tuple[Target, ...]:
+    """The targets bound to the event's vault and object: certificate events → certificate
+    targets, secret events → basic-auth targets. Names compare case-insensitively, like Key Vault."""
+    name = event.object_name.lower()
+    kind = event.object_type.lower()
+    matched: list[Target] = []
+    for target in targets:
+        if normalize_vault_url(target.key_vault_url) != event.vault_url:
+            continue
+        if target.key_vault_object.lower() != name:
+            continue
+        if (kind == "certificate" and isinstance(target, CertificateTarget)) or (
+            kind == "secret" and isinstance(target, BasicTarget)
+        ):
+            matched.append(target)
+    return tuple(matched)
+
+
+def parse_rotate_request(
+    body: bytes, headers: Mapping[str, str], known_connectors: Iterable[str]
+) -> RotationRequest:
+    """The body of ``POST /api/rotate`` → a ``RotationRequest`` (trigger ``http``).
+
+    Body: ``{"connectorId": "<id>" | "all", "force": bool, "dryRun": bool, "version": str,
+    "reason": str}``. ``force`` needs a ``reason``; ``version`` needs one connector.
+
+    Raises:
+        RequestError: 400 naming the wrong field, or 404 for an unknown connector.
+    """
+    try:
+        document = json.loads(body.decode("utf-8") if body else "")
+    except (UnicodeDecodeError, json.JSONDecodeError):
+        raise RequestError("the body must be a JSON object", field=None) from None
+    if not isinstance(document, dict):
+        raise RequestError("the body must be a JSON object", field=None)
+    unknown = sorted(set(document) - ROTATE_FIELDS)
+    if unknown:
+        raise RequestError(
+            f"unknown field {unknown[0]!r} (allowed: {', '.join(sorted(ROTATE_FIELDS))})",
+            field=unknown[0],
+        )
+    connector = document.get("connectorId")
+    if not isinstance(connector, str) or not connector.strip():
+        raise RequestError('connectorId is required: a connector id or "all"', field="connectorId")
+    force = _flag(document, "force")
+    dry_run = _flag(document, "dryRun")
+    version = _text(document, "version")
+    reason = _text(document, "reason")
+    if reason is not None and len(reason) > MAX_REASON_LENGTH:
+        raise RequestError(f"reason is longer than {MAX_REASON_LENGTH} characters", field="reason")
+    if force and not reason:
+        raise RequestError("force needs a reason (it goes into the history)", field="reason")
+    ids: tuple[str, ...] = ()
+    if connector != "all":
+        if connector not in set(known_connectors):
+            raise RequestError(
+                f"connector {connector!r} is not configured", field="connectorId", status=404
+            )
+        ids = (connector,)
+    if version is not None and not ids:
+        raise RequestError('version needs a single connectorId, not "all"', field="version")
+    principal = next(
+        (v for k, v in headers.items() if k.lower() == PRINCIPAL_HEADER and v.strip()), None
+    )
+    return RotationRequest(
+        connector_ids=ids,
+        force=force,
+        dry_run=dry_run,
+        version=version,
+        reason=reason,
+        trigger="http",
+        requested_by=principal,
+    )
+
+
+def _flag(document: Mapping[str, Any], name: str) -> bool:
+    value = document.get(name, False)
+    if not isinstance(value, bool):
+        raise RequestError(f"{name} must be true or false", field=name)
+    return value
+
+
+def _text(document: Mapping[str, Any], name: str) -> str | None:
+    value = document.get(name)
+    if value is None:
+        return None
+    if not isinstance(value, str) or not value.strip():
+        raise RequestError(f"{name} must be a non-empty string", field=name)
+    return value.strip()
+
+
+def _parse_object_id(raw: str, where: str) -> tuple[str, str, str, str | None]:
+    parts = urlsplit(raw)
+    segments = [s for s in parts.path.split("/") if s]
+    if parts.scheme.lower() != "https" or not parts.netloc or len(segments) not in (2, 3):
+        raise EventError(f"{where}: data.Id {raw!r} is not a Key Vault object URL")
+    collection = segments[0].lower()
+    if collection not in ("certificates", "secrets", "keys"):
+        raise EventError(f"{where}: data.Id {raw!r} names no certificate, secret or key")
+    version = segments[2] if len(segments) == 3 else None
+    return f"https://{parts.netloc.lower()}", collection, segments[1], version
+
+
+def _epoch(value: Any, where: str) -> dt.datetime | None:
+    if value is None or value == "":
+        return None
+    if isinstance(value, bool):
+        raise EventError(f"{where} is a boolean, expected epoch seconds")
+    if isinstance(value, int | float):
+        seconds = float(value)
+    elif isinstance(value, str):
+        try:
+            seconds = float(value.strip())
+        except ValueError:
+            raise EventError(f"{where} {value!r} is not epoch seconds") from None
+    else:
+        raise EventError(f"{where} is {type(value).__name__}, expected epoch seconds")
+    try:
+        return dt.datetime.fromtimestamp(seconds, dt.UTC)
+    except (OverflowError, OSError, ValueError):
+        raise EventError(f"{where} {value!r} is out of range") from None
