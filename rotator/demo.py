@@ -218,15 +218,15 @@ def serve_emulator(*, workdir: str | None, port: int, out: TextIO) -> int:
             "identity_port": port + 2,
             "control_port": port + 3,
         }
-    with Emulator(workdir=Path(workdir) if workdir else None, **ports) as emu:
-        out.write("# rotator emulator is serving; paste these lines into a shell:\n")
-        for key, value in sorted(emu.env().items()):
-            out.write(f"export {key}='{value}'\n")
-        out.write(f"# key vault: {emu.vault_url}\n# control surface: {emu.control_url}\n")
-        out.write("# press Ctrl-C to stop\n")
-        out.flush()
-        try:
+    try:
+        with Emulator(workdir=Path(workdir) if workdir else None, **ports) as emu:
+            out.write("# rotator emulator is serving; paste these lines into a shell:\n")
+            for key, value in sorted(emu.env().items()):
+                out.write(f"export {key}='{value}'\n")
+            out.write(f"# key vault: {emu.vault_url}\n# control surface: {emu.control_url}\n")
+            out.write("# press Ctrl-C to stop\n")
+            out.flush()
             threading.Event().wait()
-        except KeyboardInterrupt:
-            out.write("# stopped\n")
+    except KeyboardInterrupt:  # anywhere, even before the wait: stopping is the normal exit
+        out.write("# stopped\n")
     return 0

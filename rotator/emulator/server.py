@@ -396,7 +396,7 @@ class _Handler(BaseHTTPRequestHandler):
             reason = ""
         lines = [
             f"{self.protocol_version} {status} {reason}",
-            f"Server: {self.version_string()}",
+            f"Server: {self.server_version}",
             f"Date: {self.date_time_string()}",
         ]
         for name, value in response.headers:
