@@ -95,6 +95,14 @@ def build_parser() -> argparse.ArgumentParser:
     )
     status.add_argument("--json", action="store_true", help="print one JSON document on stdout")
 
+    unpin = sub.add_parser(
+        "unpin",
+        help="clear a rollback pin so the next run returns to the newest version",
+        description="A `rotate --version` rollback pins the connector to that version: later runs "
+        "keep it until it is unpinned here or a newer version is added to Key Vault.",
+    )
+    unpin.add_argument("--connector", required=True, metavar="ID", help="the pinned connector")
+
     sub.add_parser(
         "demo",
         help="run a real rotation against the local emulator",
@@ -128,6 +136,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return _rotate(args, sys.stdout)
         if args.command == "status":
             return _status(args, sys.stdout)
+        if args.command == "unpin":
+            return _unpin(args, sys.stdout)
         if args.command == "demo":
             from rotator.demo import run_demo
 
@@ -174,6 +184,22 @@ def _rotate(args: argparse.Namespace, out: TextIO) -> int:
     return EXIT_OK if report.ok else EXIT_FAILED
 
 
+def _unpin(args: argparse.Namespace, out: TextIO) -> int:
+    from rotator.rotation import Rotator
+    from rotator.settings import Settings
+
+    with Rotator.from_settings(Settings.from_env()) as rotator:
+        old = rotator.unpin(args.connector, requested_by=os.environ.get("USER"))
+    if old is None:
+        out.write(f"{args.connector} was not pinned\n")
+    else:
+        out.write(
+            f"{args.connector}: unpinned from version {old.version} (pinned {old.pinned_at}); "
+            "the next run installs the newest usable version\n"
+        )
+    return EXIT_OK
+
+
 def _status(args: argparse.Namespace, out: TextIO) -> int:
     from rotator.rotation import Rotator
     from rotator.settings import Settings
@@ -195,6 +221,7 @@ _MARK = {
     Outcome.DRY_RUN: "dry-run",
     Outcome.REFUSED: "REFUSED",
     Outcome.FAILED: "FAILED",
+    Outcome.SKIPPED: "skipped",
 }
 
 
@@ -216,6 +243,8 @@ def render_report(report: RotationReport) -> str:
             lines.append(f"            {'why' if o.outcome.ok else 'error':<10} {o.reason}")
         if o.request_id:
             lines.append(f"            request-id {o.request_id}")
+        if o.unverified:
+            lines.append("            unverified the write may have landed; the next run checks")
     counts = ", ".join(f"{n} {name}" for name, n in report.counts.items() if n)
     seconds = ""
     if report.started_at and report.finished_at:
@@ -238,6 +267,8 @@ def render_status(report: StatusReport) -> str:
         lines.append(f"            newest     {newest}")
         if t.applied_version:
             lines.append(f"            applied    {t.applied_version}")
+        if t.pinned_version:
+            lines.append(f"            pinned     {t.pinned_version} (rotator unpin to release)")
         if t.days_to_expiry is not None:
             lines.append(
                 f"            expires    in {t.days_to_expiry} day(s), {t.expires_on:%Y-%m-%d}"

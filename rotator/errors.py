@@ -47,11 +47,13 @@ class GraphError(RotatorError):
         status: int | None = None,
         code: str | None = None,
         request_id: str | None = None,
+        may_have_landed: bool = False,
     ) -> None:
         super().__init__(message)
         self.status = status
         self.code = code
         self.request_id = request_id
+        self.may_have_landed = may_have_landed  # a write whose fate is unknown (timeout, 5xx)
 
 
 class VerificationError(RotatorError):

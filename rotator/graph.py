@@ -27,7 +27,7 @@ from rotator.model import ConnectorState, GraphCertificate
 log = logging.getLogger("rotator.graph")
 
 PERMISSION = "APIConnectors.ReadWrite.All"
-_RETRY_STATUSES = frozenset({429, 503, 504})
+_RETRY_STATUSES = frozenset({429, 500, 502, 503, 504})  # for idempotent calls; uploads: 429 only
 _TOKEN_REFRESH_MARGIN = 300  # seconds before expiry at which a cached token is renewed
 _CERT_TYPE = "microsoft.graph.clientcertificateauthentication"
 _BASIC_TYPE = "microsoft.graph.basicauthentication"
@@ -47,6 +47,7 @@ class GraphConnectorClient:
         timeout: httpx.Timeout | None = None,
         max_attempts: int = 4,
         max_retry_after: float = 30.0,
+        deadline: float = 90.0,
         sleep: Callable[[float], None] = time.sleep,
         transport: httpx.BaseTransport | None = None,
     ) -> None:
@@ -57,6 +58,7 @@ class GraphConnectorClient:
         self._token: AccessToken | None = None
         self._max_attempts = max(1, max_attempts)
         self._max_retry_after = max_retry_after
+        self._deadline = deadline
         self._sleep = sleep
         self._http = httpx.Client(
             verify=verify,
@@ -88,24 +90,35 @@ class GraphConnectorClient:
         )
 
     def upload_client_certificate(
-        self, connector_id: str, pkcs12_value: str, password: str
+        self, connector_id: str, pkcs12_value: str, password: str, *, thumbprint: str
     ) -> ConnectorState:
         """POST ``uploadClientCertificate``: add a certificate beside the ones already there.
 
-        Not retried after an ambiguous failure (it could add the certificate twice): the caller
-        re-reads the connector instead.
+        Never blindly repeated: after an ambiguous failure (timeout, dropped connection, 5xx) the
+        connector is re-read, and the upload is sent again only if ``thumbprint`` is not there,
+        so a certificate is never added twice.
 
         Raises:
-            GraphError: Graph refused the certificate or the call failed.
+            GraphError: Graph refused the certificate, or the call kept failing.
         """
-        response = self._request(
-            "POST",
-            f"{connector_id}/uploadClientCertificate",
-            body={"pkcs12Value": pkcs12_value, "password": password},
-            idempotent=False,
-            connector_id=connector_id,
-        )
-        return parse_connector(_json(response, connector_id), connector_id)
+        path = f"{connector_id}/uploadClientCertificate"
+        body = {"pkcs12Value": pkcs12_value, "password": password}
+        attempt = 0
+        while True:
+            attempt += 1
+            try:
+                response = self._request(
+                    "POST", path, body=body, idempotent=False, connector_id=connector_id
+                )
+            except GraphError as exc:
+                if not exc.may_have_landed or attempt >= self._max_attempts:
+                    raise
+                state = self.get_connector(connector_id)
+                if thumbprint.upper() in state.thumbprints:
+                    return state  # the ambiguous upload did land
+                self._sleep(_backoff(attempt))
+                continue
+            return parse_connector(_json(response, connector_id), connector_id)
 
     def close(self) -> None:
         """Close the connection pool."""
@@ -141,6 +154,7 @@ class GraphConnectorClient:
     ) -> httpx.Response:
         connector_id = connector_id or path
         url = f"{self._base}/{path}"
+        give_up_at = time.monotonic() + self._deadline
         renewed = False
         attempt = 0
         while True:
@@ -153,7 +167,12 @@ class GraphConnectorClient:
             try:
                 response = self._http.request(method, url, json=body, headers=headers)
             except httpx.TransportError as exc:
-                retry = idempotent and attempt < self._max_attempts
+                delay = _backoff(attempt)
+                retry = (
+                    idempotent
+                    and attempt < self._max_attempts
+                    and time.monotonic() + delay < give_up_at
+                )
                 emit(
                     log,
                     logging.DEBUG,
@@ -164,12 +183,13 @@ class GraphConnectorClient:
                     retry=retry,
                 )
                 if retry:
-                    self._sleep(_backoff(attempt))
+                    self._sleep(delay)
                     continue
                 raise GraphError(
-                    f"connector {connector_id}: cannot reach Microsoft Graph at {self.endpoint} "
-                    f"({type(exc).__name__}{': ' + str(exc) if str(exc) else ''})"
-                    + ("" if idempotent else "; the upload may or may not have landed"),
+                    f"connector {connector_id}: no answer from Microsoft Graph at {self.endpoint} "
+                    f"after {attempt} attempt(s) ({type(exc).__name__}"
+                    f"{': ' + str(exc) if str(exc) else ''})",
+                    may_have_landed=method != "GET",
                 ) from exc
             request_id = response.headers.get("request-id")
             emit(
@@ -192,10 +212,13 @@ class GraphConnectorClient:
             retryable = response.status_code in _RETRY_STATUSES and (
                 idempotent or response.status_code == 429
             )
-            if retryable and attempt < self._max_attempts:
-                self._sleep(self._retry_delay(response, attempt))
+            delay = self._retry_delay(response, attempt)
+            if retryable and attempt < self._max_attempts and time.monotonic() + delay < give_up_at:
+                self._sleep(delay)
                 continue
-            raise _graph_error(response, connector_id, attempts=attempt)
+            error = _graph_error(response, connector_id, attempts=attempt)
+            error.may_have_landed = method != "GET" and response.status_code >= 500
+            raise error
 
     def _retry_delay(self, response: httpx.Response, attempt: int) -> float:
         header = response.headers.get("Retry-After")

@@ -65,6 +65,7 @@ class KeyVaultClient:
             "read_timeout": 30,
             "retry_total": 3,
             "retry_backoff_max": 8,
+            "timeout": 90,  # the retry policy's overall deadline per call, as for Graph
             **client_kwargs,
         }
         self._secrets = SecretClient(self.vault_url, credential, **options)

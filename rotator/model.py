@@ -38,11 +38,12 @@ class Outcome(StrEnum):
     DRY_RUN = "dry-run"
     REFUSED = "refused"
     FAILED = "failed"
+    SKIPPED = "skipped"  # another caller holds the connector's lease; it does the work
 
     @property
     def ok(self) -> bool:
         """True for the outcomes that leave a run successful."""
-        return self in (Outcome.ROTATED, Outcome.UP_TO_DATE, Outcome.DRY_RUN)
+        return self in (Outcome.ROTATED, Outcome.UP_TO_DATE, Outcome.DRY_RUN, Outcome.SKIPPED)
 
 
 @dataclass(frozen=True)
@@ -169,6 +170,7 @@ class TargetOutcome:
     reason: str | None = None
     request_id: str | None = None
     graph_status: int | None = None
+    unverified: bool = False  # failed after a write that may have landed; the next run repairs
 
     def to_json(self) -> dict[str, Any]:
         """The camelCase JSON object of ``--json`` and the HTTP trigger."""
@@ -189,6 +191,8 @@ class TargetOutcome:
             data["requestId"] = self.request_id
         if self.graph_status is not None:
             data["graphStatus"] = self.graph_status
+        if self.unverified:
+            data["unverified"] = True
         return data
 
 
@@ -236,6 +240,7 @@ class TargetStatus:
     newest_version: str | None = None
     newest_thumbprint: str | None = None
     applied_version: str | None = None  # basic auth: the version the state store says was applied
+    pinned_version: str | None = None  # a rollback an operator pinned (``rotator unpin`` clears it)
     expires_on: dt.datetime | None = None  # of the credential the connector uses now (or newest)
     days_to_expiry: int | None = None
     error: str | None = None
@@ -252,6 +257,7 @@ class TargetStatus:
             "newestKeyVaultVersion": self.newest_version,
             "newestThumbprint": self.newest_thumbprint,
             "appliedKeyVaultVersion": self.applied_version,
+            "pinnedKeyVaultVersion": self.pinned_version,
             "expiresOn": _iso(self.expires_on),
             "daysToExpiry": self.days_to_expiry,
             "error": self.error,

@@ -105,8 +105,11 @@ def validate(
     now: dt.datetime,
     source: str,
     expected_thumbprint: str | None = None,
+    allow_future: bool = False,
 ) -> None:
     """Refuse a leaf that is not valid at ``now`` or is not the certificate Key Vault listed.
+
+    ``allow_future`` accepts a leaf whose validity starts later (pre-staged in overlap mode).
 
     Raises:
         CredentialError: expired, not yet valid, or a thumbprint other than ``expected_thumbprint``.
@@ -116,7 +119,7 @@ def validate(
             f"{source}: the backing secret holds certificate {bundle.thumbprint}, but Key Vault "
             f"lists {expected_thumbprint.upper()} for this version; re-import the certificate"
         )
-    if now < bundle.not_before:
+    if now < bundle.not_before and not allow_future:
         raise CredentialError(
             f"{source}: the certificate is not valid before {bundle.not_before:%Y-%m-%d %H:%M} UTC"
         )

@@ -143,3 +143,37 @@ def days_until(moment: dt.datetime | None, now: dt.datetime) -> int | None:
     if moment is None:
         return None
     return (moment - now) // dt.timedelta(days=1)
+
+
+def pending_version(
+    versions: Iterable[VersionInfo], chosen: VersionInfo, now: dt.datetime
+) -> VersionInfo | None:
+    """For overlap mode: the newest version created after ``chosen`` that is enabled, unexpired
+    and not valid yet, i.e. one to pre-stage so B2C switches to it when its notBefore passes."""
+    later = [
+        v
+        for v in versions
+        if v.enabled
+        and v.not_before is not None
+        and v.not_before > now
+        and (v.expires_on is None or v.expires_on > now)
+        and (v.created_on or _EPOCH, v.version) > (chosen.created_on or _EPOCH, chosen.version)
+    ]
+    return max(later, key=lambda v: (v.created_on or _EPOCH, v.version)) if later else None
+
+
+def pin_outlived(
+    versions: Iterable[VersionInfo], pinned_at: dt.datetime, now: dt.datetime
+) -> VersionInfo | None:
+    """A usable version created after a pin was set: the pin then gives way to it (or None)."""
+    newer = [
+        v
+        for v in versions
+        if v.created_on is not None and v.created_on > pinned_at and unusable_reason(v, now) is None
+    ]
+    return max(newer, key=lambda v: (v.created_on or _EPOCH, v.version)) if newer else None
+
+
+def expired_entries(connector: ConnectorState, now: dt.datetime) -> tuple[str, ...]:
+    """Thumbprints of the certificates Graph holds that have expired (overlap mode compacts them)."""
+    return tuple(c.thumbprint for c in connector.certificates if c.not_after <= now)

@@ -1,4 +1,8 @@
-"""The use case: for each target, plan → apply → verify, isolated from the others, one report at the end."""
+"""The use case: for each target, plan → apply → verify, isolated from the others, one report at the end.
+
+Targets run in parallel (``ROTATOR_MAX_PARALLEL``), each under its connector's lease in the state
+store, so the timer, an event and a manual call never rotate one connector at the same time.
+"""
 
 from __future__ import annotations
 
@@ -9,10 +13,11 @@ import ssl
 import threading
 import time
 from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from rotator import pkcs12, policy
+from rotator import pkcs12, policy, state
 from rotator.errors import (
     ConfigurationError,
     CredentialError,
@@ -27,7 +32,6 @@ from rotator.model import (
     BasicTarget,
     CertificateTarget,
     ConnectorState,
-    CredentialKind,
     InstallMode,
     Outcome,
     RotationReport,
@@ -38,7 +42,7 @@ from rotator.model import (
     TargetStatus,
     VersionInfo,
 )
-from rotator.state import AppliedCredential, HistoryEntry, LocalStateStore, StateStore, now_iso
+from rotator.state import AppliedCredential, ConnectorRecord, HistoryEntry, Pin, StateStore, now_iso
 
 if TYPE_CHECKING:
     from azure.core.credentials import TokenCredential
@@ -53,6 +57,7 @@ _LOG_LEVEL = {
     Outcome.ROTATED: logging.INFO,
     Outcome.UP_TO_DATE: logging.INFO,
     Outcome.DRY_RUN: logging.INFO,
+    Outcome.SKIPPED: logging.INFO,
     Outcome.REFUSED: logging.WARNING,
     Outcome.FAILED: logging.ERROR,
 }
@@ -71,6 +76,22 @@ class _Progress:
     thumbprint: str | None = None
     not_after: dt.datetime | None = None
     expires_on: dt.datetime | None = None
+    wrote: bool = False  # a write reached (or may have reached) Graph
+
+
+@dataclass(frozen=True)
+class _Install:
+    """One certificate to put on a connector: its Key Vault version and the PFX Graph gets."""
+
+    version: VersionInfo
+    thumbprint: str
+    not_before: dt.datetime
+    not_after: dt.datetime
+    pfx: str  # base64 PKCS#12, encrypted with ``password``
+    password: str
+
+    def __repr__(self) -> str:
+        return f"_Install(version={self.version.version!r}, thumbprint={self.thumbprint!r})"
 
 
 class Rotator:
@@ -82,7 +103,7 @@ class Rotator:
         *,
         graph: GraphConnectorClient,
         keyvault: Callable[[str], KeyVaultClient],
-        state: StateStore,
+        state_store: StateStore,
         clock: Callable[[], dt.datetime] = utcnow,
         sleep: Callable[[float], None] = time.sleep,
     ) -> None:
@@ -91,15 +112,25 @@ class Rotator:
         self._keyvault_factory = keyvault
         self._vaults: dict[str, KeyVaultClient] = {}
         self._vaults_lock = threading.Lock()
-        self._state = state
+        self._state = state_store
         self._clock = clock
         self._sleep = sleep
 
     @classmethod
     def from_settings(
-        cls, settings: Settings, *, credential: TokenCredential | None = None
+        cls,
+        settings: Settings,
+        *,
+        credential: TokenCredential | None = None,
+        graph_options: dict[str, Any] | None = None,
+        keyvault_options: dict[str, Any] | None = None,
     ) -> Rotator:
-        """Wire the real clients: one credential (default chain) for Graph and every vault."""
+        """Wire the real clients from settings: the default credential chain for Key Vault (and,
+        unless configured otherwise, Graph), the blob or local state store.
+
+        ``graph_options`` / ``keyvault_options`` tune the clients (retries, timeouts).
+        """
+        from rotator import credentials
         from rotator.graph import GraphConnectorClient
         from rotator.keyvault import KeyVaultClient
 
@@ -109,12 +140,6 @@ class Rotator:
 
             credential = DefaultAzureCredential(**({"connection_verify": ca} if ca else {}))
         verify = ssl.create_default_context(cafile=ca) if ca else ssl.create_default_context()
-        graph = GraphConnectorClient(
-            settings.graph_endpoint,
-            credential,
-            api_version=settings.graph_api_version,
-            verify=verify,
-        )
 
         def keyvault(url: str) -> KeyVaultClient:
             return KeyVaultClient(
@@ -122,10 +147,24 @@ class Rotator:
                 credential,
                 verify_challenge_resource=settings.keyvault_verify_challenge_resource,
                 connection_verify=ca or True,
+                read_timeout=settings.http_timeout,
+                **(keyvault_options or {}),
             )
 
+        graph_credential = credentials.graph_credential(settings, credential, keyvault)
+        graph = GraphConnectorClient(
+            settings.graph_endpoint,
+            graph_credential,
+            api_version=settings.graph_api_version,
+            verify=verify,
+            timeout=_http_timeout(settings.http_timeout),
+            **(graph_options or {}),
+        )
         return cls(
-            settings, graph=graph, keyvault=keyvault, state=LocalStateStore(settings.state_dir)
+            settings,
+            graph=graph,
+            keyvault=keyvault,
+            state_store=state_store_from_settings(settings, credential),
         )
 
     def close(self) -> None:
@@ -155,7 +194,7 @@ class Rotator:
         return tuple(t for t in self.settings.targets if t.connector_id in wanted)
 
     def rotate(self, request: RotationRequest) -> RotationReport:
-        """Bring every requested target to the newest usable Key Vault version (or the pinned one).
+        """Bring every requested target to the newest usable Key Vault version (or a pinned one).
 
         Raises:
             ConfigurationError: unknown connector, or ``version`` without exactly one connector.
@@ -164,7 +203,7 @@ class Rotator:
         if request.version and len(targets) != 1:
             raise ConfigurationError("a pinned --version needs exactly one --connector")
         started = self._clock()
-        outcomes = tuple(self._rotate_one(target, request) for target in targets)
+        outcomes = self._each(targets, lambda target: self._rotate_one(target, request))
         report = RotationReport(outcomes, request.trigger, started, self._clock())
         emit(
             log,
@@ -181,14 +220,61 @@ class Rotator:
         )
         return report
 
+    def unpin(self, connector_id: str, *, requested_by: str | None = None) -> Pin | None:
+        """Clear a rollback pin; the next run goes back to the newest usable version.
+
+        Raises:
+            ConfigurationError: the connector is not configured.
+        """
+        self.settings.target(connector_id)
+        old = self._state.read(connector_id).pin
+        if old is not None:
+            state.set_pin(self._state, connector_id, None)
+            emit(
+                log,
+                logging.WARNING,
+                "rotation.pin_cleared",
+                connectorId=connector_id,
+                version=old.version,
+                by=requested_by,
+                why="unpinned by an operator",
+            )
+        return old
+
+    def _each(self, targets: Sequence[Target], work: Callable[[Target], Any]) -> tuple[Any, ...]:
+        """``work`` for every target, at most ``max_parallel`` at once, results in target order."""
+        workers = min(self.settings.max_parallel, len(targets))
+        if workers <= 1:
+            return tuple(work(target) for target in targets)
+        with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="rotator") as pool:
+            return tuple(pool.map(work, targets))
+
     def _rotate_one(self, target: Target, request: RotationRequest) -> TargetOutcome:
         progress = _Progress()
         try:
             with self._state.lease(target.connector_id):
-                if isinstance(target, CertificateTarget):
-                    outcome = self._rotate_certificate(target, request, progress)
-                else:
-                    outcome = self._rotate_basic(target, request, progress)
+                outcome = self._rotate_leased(target, request, progress)
+        except RotationInProgressError as exc:  # the holder rotates and writes the history
+            outcome = self._outcome(target, Outcome.SKIPPED, progress, str(exc))
+        except RotatorError as exc:  # the lease itself could not be taken
+            outcome = self._outcome(target, Outcome.FAILED, progress, str(exc))
+        emit(
+            log,
+            _LOG_LEVEL[outcome.outcome],
+            "rotation.target_completed",
+            **outcome.to_json(),
+            trigger=request.trigger,
+        )
+        return outcome
+
+    def _rotate_leased(
+        self, target: Target, request: RotationRequest, progress: _Progress
+    ) -> TargetOutcome:
+        try:
+            if isinstance(target, CertificateTarget):
+                outcome = self._rotate_certificate(target, request, progress)
+            else:
+                outcome = self._rotate_basic(target, request, progress)
         except CredentialError as exc:
             outcome = self._outcome(target, Outcome.REFUSED, progress, str(exc))
         except GraphError as exc:
@@ -196,23 +282,26 @@ class Rotator:
                 target,
                 Outcome.FAILED,
                 progress,
-                str(exc),
+                str(exc)
+                + (
+                    " (the write may have landed; the next run checks)"
+                    if exc.may_have_landed
+                    else ""
+                ),
                 request_id=exc.request_id,
                 graph_status=exc.status,
+                unverified=exc.may_have_landed,
             )
-        except RotationInProgressError as exc:  # the holder writes the history, not us
-            outcome = self._outcome(target, Outcome.FAILED, progress, str(exc))
-            self._log_outcome(outcome, request)
-            return outcome
-        except (KeyVaultError, VerificationError, RotatorError) as exc:
+        except VerificationError as exc:
+            outcome = self._outcome(target, Outcome.FAILED, progress, str(exc), unverified=True)
+        except RotatorError as exc:
             outcome = self._outcome(target, Outcome.FAILED, progress, str(exc))
         except Exception as exc:  # one broken target must not stop the others
             log.debug("rotation.unexpected_error", exc_info=True)
             outcome = self._outcome(
                 target, Outcome.FAILED, progress, f"unexpected {type(exc).__name__}: {exc}"
             )
-        self._log_outcome(outcome, request)
-        if outcome.outcome is not Outcome.UP_TO_DATE and not request.dry_run:
+        if outcome.outcome not in (Outcome.UP_TO_DATE, Outcome.ROTATED) and not request.dry_run:
             self._remember(target, outcome, request)
         return outcome
 
@@ -222,91 +311,165 @@ class Rotator:
         now = self._clock()
         source = f"certificate '{target.certificate}' in {target.key_vault_url}"
         vault = self._vault(target.key_vault_url)
-        chosen = self._choose(vault.list_certificate_versions(target.certificate), request, source)
-        progress.version, progress.thumbprint = chosen.version, chosen.thumbprint
-        progress.not_after = progress.expires_on = chosen.expires_on
-        if not chosen.thumbprint:
-            raise KeyVaultError(f"{source} version {chosen.version} lists no thumbprint")
+        versions = vault.list_certificate_versions(target.certificate)
+        record = self._state.read(target.connector_id)
+        chosen, pin = self._choose(target, versions, request, record, source)
         mode = InstallMode.REPLACE if request.force else target.mode
+        plan = [chosen]
+        if mode is InstallMode.OVERLAP and (
+            pending := policy.pending_version(versions, chosen, now)
+        ):
+            plan.append(pending)
+        newest = plan[-1]
+        progress.version, progress.thumbprint = newest.version, newest.thumbprint
+        progress.not_after = progress.expires_on = newest.expires_on
+        if any(not v.thumbprint for v in plan):
+            raise CredentialError(f"{source}: a version lists no thumbprint in Key Vault")
         connector = self._graph.get_connector(target.connector_id)
-        if not request.force and policy.certificate_in_sync(connector, chosen.thumbprint, mode):
+        held = {t.upper() for t in connector.thumbprints}
+        expired = policy.expired_entries(connector, now)
+        if mode is InstallMode.REPLACE:
+            in_sync = policy.certificate_in_sync(connector, chosen.thumbprint or "", mode)
+        else:
+            in_sync = all((v.thumbprint or "").upper() in held for v in plan) and not expired
+        if in_sync and not request.force:
+            self._keep_pin(target, pin, record)
             return self._outcome(
-                target,
-                Outcome.UP_TO_DATE,
-                progress,
-                f"connector already holds {chosen.thumbprint} (version {chosen.version})",
+                target, Outcome.UP_TO_DATE, progress, self._in_sync_reason(plan, pin)
             )
-        versioned = f"{source} version {chosen.version}"
-        secret = vault.get_secret(target.certificate, chosen.version)
-        bundle = pkcs12.load_secret(secret.value, secret.content_type, source=versioned)
-        del secret
-        pkcs12.validate(bundle, now=now, source=versioned, expected_thumbprint=chosen.thumbprint)
-        progress.not_after = bundle.not_after
+        compact = mode is InstallMode.OVERLAP and bool(expired)
+        replace = mode is InstallMode.REPLACE or compact
+        todo = plan if replace else [v for v in plan if (v.thumbprint or "").upper() not in held]
+        installs = [self._package(target, vault, v, now, future=(v is not chosen)) for v in todo]
         if not request.force:
-            policy.check_not_shorter(connector, bundle.not_after, source=versioned)
-        password = pkcs12.new_password()
-        pfx = base64.b64encode(
-            pkcs12.to_pkcs12(bundle, password, self.settings.pkcs12_profile)
-        ).decode("ascii")
+            policy.check_not_shorter(
+                connector,
+                installs[0].not_after,
+                source=f"{source} version {installs[0].version.version}",
+            )
+        progress.not_after = installs[-1].not_after
         if request.dry_run:
-            verb = "replace" if mode is InstallMode.REPLACE else "add beside"
             return self._outcome(
                 target,
                 Outcome.DRY_RUN,
                 progress,
-                f"would {verb} {connector.describe()} with {bundle.thumbprint} "
-                f"({len(bundle.chain)} chain certificate(s)); nothing was written",
+                self._plan_text(connector, installs, replace, compact) + "; nothing was written",
             )
-        if mode is InstallMode.REPLACE:
-            self._graph.update_authentication(
-                target.connector_id,
-                {
-                    "@odata.type": "#microsoft.graph.pkcs12Certificate",
-                    "pkcs12Value": pfx,
-                    "password": password,
-                },
-            )
-        else:
-            self._graph.upload_client_certificate(target.connector_id, pfx, password)
-        del password, pfx
+        progress.wrote = True
+        for index, install in enumerate(installs):
+            if replace and index == 0:
+                self._graph.update_authentication(
+                    target.connector_id,
+                    {
+                        "@odata.type": "#microsoft.graph.pkcs12Certificate",
+                        "pkcs12Value": install.pfx,
+                        "password": install.password,
+                    },
+                )
+            else:
+                self._graph.upload_client_certificate(
+                    target.connector_id,
+                    install.pfx,
+                    install.password,
+                    thumbprint=install.thumbprint,
+                )
+        verify_mode = InstallMode.REPLACE if replace and len(installs) == 1 else InstallMode.OVERLAP
         self._verify(
             target.connector_id,
-            lambda state: policy.certificate_mismatch(
-                state,
-                thumbprint=bundle.thumbprint,
-                not_before=bundle.not_before,
-                not_after=bundle.not_after,
-                mode=mode,
-                now=self._clock(),
+            lambda graph_state: next(
+                (
+                    problem
+                    for install in installs
+                    if (
+                        problem := policy.certificate_mismatch(
+                            graph_state,
+                            thumbprint=install.thumbprint,
+                            not_before=install.not_before,
+                            not_after=install.not_after,
+                            mode=verify_mode,
+                            now=self._clock(),
+                        )
+                    )
+                ),
+                None,
             ),
         )
-        self._state.append(
-            target.connector_id,
-            self._history(Outcome.ROTATED, request, chosen.version, bundle.thumbprint, None),
-            applied=AppliedCredential(
-                target.key_vault_url,
-                target.certificate,
-                chosen.version,
-                bundle.thumbprint,
-                now_iso(self._clock()),
-            ),
+        newest_install = installs[-1]
+        self._record_rotation(
+            target,
+            request,
+            newest_install.version.version,
+            newest_install.thumbprint,
+            pin,
+            reason=self._plan_text(connector, installs, replace, compact),
         )
         return self._outcome(target, Outcome.ROTATED, progress, None)
+
+    def _package(
+        self,
+        target: CertificateTarget,
+        vault: KeyVaultClient,
+        version: VersionInfo,
+        now: dt.datetime,
+        *,
+        future: bool,
+    ) -> _Install:
+        """Read the private key of ``version``, validate it, and package it for Graph."""
+        source = f"certificate '{target.certificate}' in {target.key_vault_url} version {version.version}"
+        secret = vault.get_secret(target.certificate, version.version)
+        bundle = pkcs12.load_secret(secret.value, secret.content_type, source=source)
+        del secret
+        pkcs12.validate(
+            bundle,
+            now=now,
+            source=source,
+            expected_thumbprint=version.thumbprint,
+            allow_future=future,
+        )
+        password = pkcs12.new_password()
+        pfx = pkcs12.to_pkcs12(bundle, password, self.settings.pkcs12_profile)
+        return _Install(
+            version=version,
+            thumbprint=bundle.thumbprint,
+            not_before=bundle.not_before,
+            not_after=bundle.not_after,
+            pfx=base64.b64encode(pfx).decode("ascii"),
+            password=password,
+        )
+
+    @staticmethod
+    def _plan_text(
+        connector: ConnectorState, installs: Sequence[_Install], replace: bool, compact: bool
+    ) -> str:
+        names = ", ".join(
+            f"{i.thumbprint} (version {i.version.version}"
+            + (
+                f", pre-staged until {i.not_before:%Y-%m-%d %H:%M} UTC)"
+                if i.not_before > utcnow()
+                else ")"
+            )
+            for i in installs
+        )
+        if compact:
+            return f"replaced {connector.describe()} (it held expired certificates) with {names}"
+        if replace:
+            return f"replaced {connector.describe()} with {names}"
+        return f"added {names} beside {connector.describe()}"
 
     def _rotate_basic(
         self, target: BasicTarget, request: RotationRequest, progress: _Progress
     ) -> TargetOutcome:
         source = f"secret '{target.password_secret}' in {target.key_vault_url}"
         vault = self._vault(target.key_vault_url)
-        chosen = self._choose(vault.list_secret_versions(target.password_secret), request, source)
+        versions = vault.list_secret_versions(target.password_secret)
+        record = self._state.read(target.connector_id)
+        chosen, pin = self._choose(target, versions, request, record, source)
         progress.version, progress.expires_on = chosen.version, chosen.expires_on
         connector = self._graph.get_connector(target.connector_id)
-        if not request.force and self._basic_in_sync(target, connector, chosen.version):
+        if not request.force and self._basic_in_sync(target, connector, chosen.version, record):
+            self._keep_pin(target, pin, record)
             return self._outcome(
-                target,
-                Outcome.UP_TO_DATE,
-                progress,
-                f"connector already has version {chosen.version} for {target.username!r}",
+                target, Outcome.UP_TO_DATE, progress, self._in_sync_reason([chosen], pin)
             )
         password = vault.get_secret(target.password_secret, chosen.version).value
         if not password.strip():
@@ -319,6 +482,7 @@ class Rotator:
                 f"would replace {connector.describe()} with version {chosen.version} "
                 f"for {target.username!r}; nothing was written",
             )
+        progress.wrote = True
         self._graph.update_authentication(
             target.connector_id,
             {
@@ -330,24 +494,24 @@ class Rotator:
         del password
         self._verify(
             target.connector_id,
-            lambda state: policy.basic_mismatch(state, username=target.username),
+            lambda graph_state: policy.basic_mismatch(graph_state, username=target.username),
         )
-        self._state.append(
-            target.connector_id,
-            self._history(Outcome.ROTATED, request, chosen.version, None, None),
-            applied=AppliedCredential(
-                target.key_vault_url,
-                target.password_secret,
-                chosen.version,
-                None,
-                now_iso(self._clock()),
-            ),
-        )
+        self._record_rotation(target, request, chosen.version, None, pin, reason=None)
         return self._outcome(target, Outcome.ROTATED, progress, None)
 
     def _choose(
-        self, versions: list[VersionInfo], request: RotationRequest, source: str
-    ) -> VersionInfo:
+        self,
+        target: Target,
+        versions: list[VersionInfo],
+        request: RotationRequest,
+        record: ConnectorRecord,
+        source: str,
+    ) -> tuple[VersionInfo, Pin | None]:
+        """The version to install and the pin in force after this run (if any).
+
+        An explicit ``version`` pins it (a rollback). An existing pin holds until a version
+        created after it is usable; then it gives way (and is cleared once that is installed).
+        """
         if not versions:
             raise KeyVaultError(
                 f"{source} was not found (it has no versions); check the name in ROTATOR_CONFIG",
@@ -355,17 +519,77 @@ class Rotator:
             )
         now = self._clock()
         if request.version:
-            return policy.pinned_version(versions, request.version, now, source=source)
-        return policy.newest_usable(versions, now, source=source)
+            chosen = policy.pinned_version(versions, request.version, now, source=source)
+            return chosen, Pin(chosen.version, now_iso(now), request.reason, request.requested_by)
+        pin = record.pin
+        if pin is not None:
+            pinned_at = dt.datetime.fromisoformat(pin.pinned_at.replace("Z", "+00:00"))
+            newer = policy.pin_outlived(versions, pinned_at, now)
+            if newer is None:
+                return policy.pinned_version(
+                    versions, pin.version, now, source=f"{source} (pinned)"
+                ), pin
+            emit(
+                log,
+                logging.WARNING,
+                "rotation.pin_cleared",
+                connectorId=target.connector_id,
+                version=pin.version,
+                why=f"version {newer.version} was added to Key Vault after the pin",
+            )
+        return policy.newest_usable(versions, now, source=source), None
 
-    def _basic_in_sync(self, target: BasicTarget, connector: ConnectorState, version: str) -> bool:
-        applied = self._state.read(target.connector_id).applied
+    def _keep_pin(self, target: Target, pin: Pin | None, record: ConnectorRecord) -> None:
+        """An up-to-date run still records a new pin, or the end of an outlived one."""
+        if pin != record.pin:
+            state.set_pin(self._state, target.connector_id, pin)
+
+    @staticmethod
+    def _in_sync_reason(plan: Sequence[VersionInfo], pin: Pin | None) -> str:
+        versions = ", ".join(
+            f"{v.thumbprint} (version {v.version})" if v.thumbprint else f"version {v.version}"
+            for v in plan
+        )
+        text = f"connector already holds {versions}"
+        if pin is not None:
+            text += f"; pinned since {pin.pinned_at}" + (f" ({pin.reason})" if pin.reason else "")
+        return text
+
+    def _basic_in_sync(
+        self, target: BasicTarget, connector: ConnectorState, version: str, record: ConnectorRecord
+    ) -> bool:
+        applied = record.applied
         return (
             applied is not None
             and applied.key_vault_object == target.password_secret
             and applied.key_vault_url.lower() == target.key_vault_url.lower()
             and applied.version == version
             and policy.basic_mismatch(connector, username=target.username) is None
+        )
+
+    def _record_rotation(
+        self,
+        target: Target,
+        request: RotationRequest,
+        version: str,
+        thumbprint: str | None,
+        pin: Pin | None,
+        *,
+        reason: str | None,
+    ) -> None:
+        entry = self._history(Outcome.ROTATED, request, version, thumbprint, reason)
+        applied = AppliedCredential(
+            target.key_vault_url,
+            target.key_vault_object,
+            version,
+            thumbprint,
+            now_iso(self._clock()),
+        )
+        self._state.update(
+            target.connector_id,
+            lambda record: ConnectorRecord(
+                record.connector_id, applied, record.with_entry(entry).history, pin
+            ),
         )
 
     def _verify(
@@ -377,18 +601,18 @@ class Rotator:
         while True:
             reads += 1
             try:
-                state = self._graph.get_connector(connector_id)
+                graph_state = self._graph.get_connector(connector_id)
             except GraphError as exc:
                 problem = f"the verification read failed: {exc}"
             else:
-                found = mismatch(state)
+                found = mismatch(graph_state)
                 if found is None:
-                    return state
+                    return graph_state
                 problem = found
             if time.monotonic() + delay > deadline:
                 raise VerificationError(
                     f"connector {connector_id}: the write was accepted but not confirmed after "
-                    f"{reads} read(s): {problem}; the next run will retry"
+                    f"{reads} read(s): {problem}; the next run checks again"
                 )
             self._sleep(delay)
             delay = min(delay * 2, 2.0)
@@ -401,7 +625,7 @@ class Rotator:
         Raises:
             ConfigurationError: a named connector is not configured.
         """
-        return StatusReport(tuple(self._status_one(t) for t in self.select(connector_ids)))
+        return StatusReport(self._each(self.select(connector_ids), self._status_one))
 
     def _status_one(self, target: Target) -> TargetStatus:
         now = self._clock()
@@ -418,28 +642,30 @@ class Rotator:
                 versions = vault.list_certificate_versions(target.certificate)
             else:
                 versions = vault.list_secret_versions(target.password_secret)
-            newest: VersionInfo | None = None
-            newest_error = None
+            record = self._state.read(target.connector_id)
+            wanted: VersionInfo | None = None
+            wanted_error = None
             try:
-                newest = policy.newest_usable(versions, now, source=source)
+                wanted, _ = self._choose(target, versions, RotationRequest(), record, source)
             except CredentialError as exc:
-                newest_error = str(exc)
+                wanted_error = str(exc)
             connector = self._graph.get_connector(target.connector_id)
         except RotatorError as exc:
             return TargetStatus(**base, in_sync=None, error=str(exc))
         if isinstance(target, CertificateTarget):
             active = connector.active_certificate
             in_sync = bool(
-                newest
-                and newest.thumbprint
-                and policy.certificate_in_sync(connector, newest.thumbprint, target.mode)
+                wanted
+                and wanted.thumbprint
+                and policy.certificate_in_sync(connector, wanted.thumbprint, target.mode)
             )
             expires_on = active.not_after if active else None
             applied_version = None
         else:
-            applied = self._state.read(target.connector_id).applied
-            applied_version = applied.version if applied else None
-            in_sync = bool(newest and self._basic_in_sync(target, connector, newest.version))
+            applied_version = record.applied.version if record.applied else None
+            in_sync = bool(
+                wanted and self._basic_in_sync(target, connector, wanted.version, record)
+            )
             current = next((v for v in versions if v.version == applied_version), None)
             expires_on = current.expires_on if current else None
         return TargetStatus(
@@ -447,12 +673,13 @@ class Rotator:
             in_sync=in_sync,
             graph=connector.describe(),
             graph_thumbprints=connector.thumbprints,
-            newest_version=newest.version if newest else None,
-            newest_thumbprint=newest.thumbprint if newest else None,
+            newest_version=wanted.version if wanted else None,
+            newest_thumbprint=wanted.thumbprint if wanted else None,
             applied_version=applied_version,
+            pinned_version=record.pin.version if record.pin else None,
             expires_on=expires_on,
             days_to_expiry=policy.days_until(expires_on, now),
-            error=newest_error,
+            error=wanted_error,
         )
 
     # -- helpers ---------------------------------------------------------------------------
@@ -473,8 +700,9 @@ class Rotator:
         *,
         request_id: str | None = None,
         graph_status: int | None = None,
+        unverified: bool = False,
     ) -> TargetOutcome:
-        is_cert = target.kind is CredentialKind.CERTIFICATE
+        is_cert = isinstance(target, CertificateTarget)
         return TargetOutcome(
             connector_id=target.connector_id,
             kind=target.kind,
@@ -487,6 +715,7 @@ class Rotator:
             reason=reason,
             request_id=request_id,
             graph_status=graph_status,
+            unverified=unverified and progress.wrote,
         )
 
     def _history(
@@ -503,25 +732,17 @@ class Rotator:
             outcome=outcome.value,
             key_vault_version=version,
             thumbprint=thumbprint,
-            reason=reason or request.reason,
+            reason=request.reason or reason,
             requested_by=request.requested_by,
         )
 
     def _remember(self, target: Target, outcome: TargetOutcome, request: RotationRequest) -> None:
-        """Record refusals and failures in the history (rotations record themselves with the version)."""
-        if outcome.outcome is Outcome.ROTATED:
-            return
+        """Record refusals and failures in the history (a failing store must not hide them)."""
+        entry = self._history(
+            outcome.outcome, request, outcome.key_vault_version, outcome.thumbprint, outcome.reason
+        )
         try:
-            self._state.append(
-                target.connector_id,
-                self._history(
-                    outcome.outcome,
-                    request,
-                    outcome.key_vault_version,
-                    outcome.thumbprint,
-                    outcome.reason,
-                ),
-            )
+            state.append(self._state, target.connector_id, entry)
         except (OSError, RotatorError):
             emit(
                 log,
@@ -530,11 +751,26 @@ class Rotator:
                 connectorId=target.connector_id,
             )
 
-    def _log_outcome(self, outcome: TargetOutcome, request: RotationRequest) -> None:
-        emit(
-            log,
-            _LOG_LEVEL[outcome.outcome],
-            "rotation.target_completed",
-            **outcome.to_json(),
-            trigger=request.trigger,
+
+def state_store_from_settings(settings: Settings, credential: TokenCredential) -> StateStore:
+    """The blob store on the Function's storage account when configured, else the local directory."""
+    if settings.state_connection_string or settings.state_blob_uri:
+        from rotator.state_blob import BlobStateStore
+
+        if settings.state_connection_string:
+            return BlobStateStore.from_connection_string(
+                settings.state_connection_string, settings.state_container
+            )
+        assert settings.state_blob_uri is not None
+        return BlobStateStore.from_service_uri(
+            settings.state_blob_uri, credential, settings.state_container
         )
+    from rotator.state import LocalStateStore
+
+    return LocalStateStore(settings.state_dir)
+
+
+def _http_timeout(seconds: float) -> Any:
+    import httpx
+
+    return httpx.Timeout(seconds, connect=min(10.0, seconds))

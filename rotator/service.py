@@ -181,8 +181,9 @@ def _expiry_event(
 
 
 def run_http_rotate(rotator: Rotator, body: bytes, headers: Mapping[str, str]) -> HttpAnswer:
-    """``POST /api/rotate``: 200 all ok, 400 bad body, 404 unknown connector, 422 a credential
-    refused, 502 a rotation failed; the body is the JSON report (or the error)."""
+    """``POST /api/rotate``: 200 all ok, 400 bad body, 404 unknown connector, 409 a rotation of
+    that connector is in progress, 422 a credential refused, 502 a rotation failed; the body is
+    the JSON report (or the error)."""
     try:
         request = parse_rotate_request(
             body, headers, [t.connector_id for t in rotator.settings.targets]
@@ -211,6 +212,9 @@ def run_http_rotate(rotator: Rotator, body: bytes, headers: Mapping[str, str]) -
         status = 502
     elif Outcome.REFUSED in outcomes:
         status = 422
+    elif Outcome.SKIPPED in outcomes:
+        status = 409  # another run holds the connector's lease
+
     return HttpAnswer(status, report.to_json())
 
 

@@ -7,6 +7,7 @@ import os
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from enum import StrEnum
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
@@ -22,12 +23,38 @@ ENV_KEYVAULT_VERIFY_CHALLENGE_RESOURCE = "ROTATOR_KEYVAULT_VERIFY_CHALLENGE_RESO
 ENV_STATE_DIR = "ROTATOR_STATE_DIR"
 ENV_PKCS12_PROFILE = "ROTATOR_PKCS12_PROFILE"
 ENV_VERIFY_TIMEOUT = "ROTATOR_VERIFY_TIMEOUT"
+ENV_MAX_PARALLEL = "ROTATOR_MAX_PARALLEL"
+ENV_HTTP_TIMEOUT = "ROTATOR_HTTP_TIMEOUT"
+ENV_STATE_CONTAINER = "ROTATOR_STATE_CONTAINER"
+# The Functions host's own storage account (connection string or identity-based settings).
+ENV_WEBJOBS_STORAGE = "AzureWebJobsStorage"
+ENV_WEBJOBS_STORAGE_ACCOUNT = "AzureWebJobsStorage__accountName"
+ENV_WEBJOBS_STORAGE_BLOB_URI = "AzureWebJobsStorage__blobServiceUri"
+# The identity rotator uses for Graph (README, "Graph identity"; rotator/credentials.py).
+ENV_GRAPH_CREDENTIAL = "ROTATOR_GRAPH_CREDENTIAL"
+ENV_GRAPH_TENANT_ID = "ROTATOR_GRAPH_TENANT_ID"
+ENV_GRAPH_CLIENT_ID = "ROTATOR_GRAPH_CLIENT_ID"
+ENV_GRAPH_CLIENT_CERTIFICATE = "ROTATOR_GRAPH_CLIENT_CERTIFICATE"
+ENV_GRAPH_CLIENT_SECRET = "ROTATOR_GRAPH_CLIENT_SECRET"  # noqa: S105 (a setting name)
+ENV_GRAPH_KEYVAULT_URL = "ROTATOR_GRAPH_KEYVAULT_URL"
+ENV_AUTHORITY_HOST = "ROTATOR_AUTHORITY_HOST"
 
 DEFAULT_GRAPH_ENDPOINT = "https://graph.microsoft.com"
 GRAPH_API_VERSIONS = ("beta", "v1.0")
+DEFAULT_AUTHORITY_HOST = "https://login.microsoftonline.com"
+_GUID = re.compile(r"^[0-9a-fA-F]{8}-([0-9a-fA-F]{4}-){3}[0-9a-fA-F]{12}$")
+_TENANT_DOMAIN = re.compile(r"^(?=.{4,253}$)([a-zA-Z0-9-]{1,63}\.)+[a-zA-Z]{2,63}$")
 _KEY_VAULT_NAME = re.compile(r"^[0-9A-Za-z-]{1,127}$")
 _TRUE = {"1", "true", "yes", "on"}
 _FALSE = {"0", "false", "no", "off"}
+
+
+class GraphCredentialMode(StrEnum):
+    """How rotator gets its Microsoft Graph token (Key Vault always uses the default chain)."""
+
+    DEFAULT = "default"  # azure-identity's default chain: the managed identity in Azure
+    CLIENT_CERTIFICATE = "client-certificate"  # an app in the B2C tenant; certificate in Key Vault
+    CLIENT_SECRET = "client-secret"  # noqa: S105 - the app with a client secret: last resort
 
 
 @dataclass(frozen=True)
@@ -42,6 +69,20 @@ class Settings:
     state_dir: Path = field(default_factory=lambda: default_state_dir(os.environ))
     pkcs12_profile: Pkcs12Profile = Pkcs12Profile.LEGACY_3DES
     verify_timeout: float = 10.0
+    max_parallel: int = 4
+    http_timeout: float = 30.0
+    # The blob state store on the Function's storage account; both None → the local directory.
+    state_blob_uri: str | None = None
+    state_connection_string: str | None = field(default=None, repr=False)  # holds an account key
+    state_container: str = "rotator-state"
+    # Graph identity. The two names are Key Vault object names, never the credential itself.
+    graph_credential: GraphCredentialMode = GraphCredentialMode.DEFAULT
+    graph_tenant_id: str | None = None
+    graph_client_id: str | None = None
+    graph_client_certificate_name: str | None = None
+    graph_client_secret_name: str | None = None
+    graph_key_vault_url: str | None = None  # the vault holding them (client modes only)
+    authority_host: str = DEFAULT_AUTHORITY_HOST
 
     @property
     def graph_scope(self) -> str:
@@ -96,18 +137,12 @@ class Settings:
             raise ConfigurationError(
                 f"{ENV_PKCS12_PROFILE}={profile_raw!r}: expected one of {choices}"
             ) from None
-        timeout_raw = env.get(ENV_VERIFY_TIMEOUT, "10").strip()
-        try:
-            verify_timeout = float(timeout_raw)
-        except ValueError:
-            verify_timeout = -1.0
-        if not 0 <= verify_timeout <= 300:
-            raise ConfigurationError(
-                f"{ENV_VERIFY_TIMEOUT}={timeout_raw!r}: expected seconds between 0 and 300"
-            )
         state_raw = env.get(ENV_STATE_DIR, "").strip()
+        blob_uri, connection_string = _state_account(env)
+        document = _load_config(raw_config)
         return cls(
-            targets=parse_targets(_load_config(raw_config)),
+            targets=parse_targets(document),
+            **_graph_identity(env, document),
             graph_endpoint=graph_endpoint,
             graph_api_version=api_version,
             ca_bundle=ca_bundle,
@@ -117,8 +152,40 @@ class Settings:
             ),
             state_dir=Path(state_raw) if state_raw else default_state_dir(env),
             pkcs12_profile=profile,
-            verify_timeout=verify_timeout,
+            verify_timeout=_number(env, ENV_VERIFY_TIMEOUT, "10", 0, 300),
+            max_parallel=int(_number(env, ENV_MAX_PARALLEL, "4", 1, 64, whole=True)),
+            http_timeout=_number(env, ENV_HTTP_TIMEOUT, "30", 1, 300),
+            state_blob_uri=blob_uri,
+            state_connection_string=connection_string,
+            state_container=env.get(ENV_STATE_CONTAINER, "rotator-state").strip()
+            or "rotator-state",
         )
+
+
+def _number(
+    env: Mapping[str, str], name: str, default: str, low: float, high: float, *, whole: bool = False
+) -> float:
+    raw = env.get(name, default).strip()
+    try:
+        value = int(raw) if whole else float(raw)
+    except ValueError:
+        value = low - 1
+    if not low <= value <= high:
+        kind = "a whole number" if whole else "a number"
+        raise ConfigurationError(f"{name}={raw!r}: expected {kind} from {low:g} to {high:g}")
+    return value
+
+
+def _state_account(env: Mapping[str, str]) -> tuple[str | None, str | None]:
+    """Where the blob state store lives: (service URI, connection string), or (None, None)."""
+    connection_string = env.get(ENV_WEBJOBS_STORAGE, "").strip()
+    if connection_string:
+        return None, connection_string
+    if uri := env.get(ENV_WEBJOBS_STORAGE_BLOB_URI, "").strip():
+        return _https_url(uri, ENV_WEBJOBS_STORAGE_BLOB_URI), None
+    if account := env.get(ENV_WEBJOBS_STORAGE_ACCOUNT, "").strip():
+        return f"https://{account}.blob.core.windows.net", None
+    return None, None
 
 
 def default_state_dir(env: Mapping[str, str]) -> Path:
@@ -278,3 +345,106 @@ def _bool(value: str, name: str) -> bool:
     if lowered in _FALSE:
         return False
     raise ConfigurationError(f"{name}={value!r}: expected true or false")
+
+
+def _graph_identity(env: Mapping[str, str], document: Any) -> dict[str, Any]:
+    """The Graph identity settings, checked together: what each mode needs, and nothing else.
+
+    Raises:
+        ConfigurationError: unknown mode, a missing or malformed id, a missing Key Vault name, or
+            a setting that the chosen mode would silently ignore.
+    """
+    authority = _https_url(env.get(ENV_AUTHORITY_HOST, DEFAULT_AUTHORITY_HOST), ENV_AUTHORITY_HOST)
+    if urlsplit(authority).path not in ("", "/"):
+        raise ConfigurationError(
+            f"{ENV_AUTHORITY_HOST}={authority!r}: give only the host, such as "
+            f"{DEFAULT_AUTHORITY_HOST} (the tenant comes from {ENV_GRAPH_TENANT_ID})"
+        )
+    raw_mode = env.get(ENV_GRAPH_CREDENTIAL, "").strip() or GraphCredentialMode.DEFAULT.value
+    try:
+        mode = GraphCredentialMode(raw_mode.lower())
+    except ValueError:
+        raise ConfigurationError(
+            f"{ENV_GRAPH_CREDENTIAL}={raw_mode!r}: expected default, client-certificate or "
+            "client-secret (the last resort)"
+        ) from None
+    names = (
+        ENV_GRAPH_TENANT_ID,
+        ENV_GRAPH_CLIENT_ID,
+        ENV_GRAPH_CLIENT_CERTIFICATE,
+        ENV_GRAPH_CLIENT_SECRET,
+        ENV_GRAPH_KEYVAULT_URL,
+    )
+    given = {name: env.get(name, "").strip() for name in names}
+    if mode is GraphCredentialMode.DEFAULT:
+        if stray := next((name for name in names if given[name]), None):
+            raise ConfigurationError(
+                f"{stray} is set but {ENV_GRAPH_CREDENTIAL} is 'default' (the managed identity); "
+                f"set {ENV_GRAPH_CREDENTIAL}=client-certificate (or client-secret), or remove {stray}"
+            )
+        return {"authority_host": authority}
+    tenant, client = given[ENV_GRAPH_TENANT_ID], given[ENV_GRAPH_CLIENT_ID]
+    if not tenant:
+        raise ConfigurationError(
+            f"{ENV_GRAPH_TENANT_ID} is not set: {ENV_GRAPH_CREDENTIAL}={mode.value} needs the "
+            "directory (tenant) id of the B2C / External ID tenant that holds the connectors"
+        )
+    if not (_GUID.match(tenant) or _TENANT_DOMAIN.match(tenant)) or tenant.lower() in (
+        "common",
+        "organizations",
+        "consumers",
+    ):
+        raise ConfigurationError(
+            f"{ENV_GRAPH_TENANT_ID}={tenant!r}: expected the tenant's GUID or its domain "
+            "(contoso.onmicrosoft.com)"
+        )
+    if not client:
+        raise ConfigurationError(
+            f"{ENV_GRAPH_CLIENT_ID} is not set: {ENV_GRAPH_CREDENTIAL}={mode.value} needs the "
+            "application (client) id of the app registered in that tenant"
+        )
+    if not _GUID.match(client):
+        raise ConfigurationError(
+            f"{ENV_GRAPH_CLIENT_ID}={client!r}: expected the application (client) id, a GUID"
+        )
+    if mode is GraphCredentialMode.CLIENT_CERTIFICATE:
+        own, other, what = ENV_GRAPH_CLIENT_CERTIFICATE, ENV_GRAPH_CLIENT_SECRET, "certificate"
+    else:
+        own, other, what = ENV_GRAPH_CLIENT_SECRET, ENV_GRAPH_CLIENT_CERTIFICATE, "secret"
+    if not given[own]:
+        raise ConfigurationError(
+            f"{own} is not set: {ENV_GRAPH_CREDENTIAL}={mode.value} needs the name of the Key "
+            f"Vault {what} that holds the app's client {what}"
+        )
+    if not _KEY_VAULT_NAME.match(given[own]):
+        raise ConfigurationError(
+            f"{own}={given[own]!r} is not a Key Vault {what} name (1-127 letters, digits and '-'); "
+            f"give the name of the {what}, not its value"
+        )
+    if given[other]:
+        raise ConfigurationError(
+            f"{other} is set but {ENV_GRAPH_CREDENTIAL} is {mode.value}; remove {other}"
+        )
+    if raw_vault := given[ENV_GRAPH_KEYVAULT_URL]:
+        vault = _https_url(raw_vault, ENV_GRAPH_KEYVAULT_URL)
+        if urlsplit(vault).path not in ("", "/"):
+            raise ConfigurationError(
+                f"{ENV_GRAPH_KEYVAULT_URL}={raw_vault!r} must be a vault root such as "
+                "https://NAME.vault.azure.net"
+            )
+    elif isinstance(document, dict) and "keyVaultUrl" in document:
+        vault = _vault_url(document["keyVaultUrl"], "keyVaultUrl")
+    else:
+        raise ConfigurationError(
+            f"{ENV_GRAPH_KEYVAULT_URL} is not set and {ENV_CONFIG} has no top-level keyVaultUrl: "
+            f"name the vault that holds {own}"
+        )
+    return {
+        "graph_credential": mode,
+        "graph_tenant_id": tenant,
+        "graph_client_id": client,
+        "graph_client_certificate_name": given[own] if what == "certificate" else None,
+        "graph_client_secret_name": given[own] if what == "secret" else None,
+        "graph_key_vault_url": vault,
+        "authority_host": authority,
+    }

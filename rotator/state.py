@@ -1,7 +1,10 @@
-"""The state store: what Graph cannot tell us (basic-auth version applied, history) and per-connector leases.
+"""The state store: what Graph cannot tell us (basic-auth version applied, pins, history) and leases.
 
-``LocalStateStore`` keeps one JSON file per connector in a directory (the CLI's store); the Azure
-Function's blob store implements the same ``StateStore`` protocol. Nothing secret is ever written.
+Two implementations of one ``StateStore`` protocol, held to the same contract tests:
+``LocalStateStore`` (a directory, for the CLI) and ``BlobStateStore`` (``state_blob.py``, a
+container on the Function App's own storage account). Records change only through ``update``,
+which never loses a concurrent writer's change (a file lock here, ETag conditions on blobs).
+Nothing secret is ever written.
 """
 
 from __future__ import annotations
@@ -13,7 +16,7 @@ import json
 import os
 import re
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any, Protocol
@@ -41,6 +44,17 @@ class AppliedCredential:
 
 
 @dataclass(frozen=True)
+class Pin:
+    """A rollback an operator pinned: the connector stays on ``version`` until unpinned or until a
+    version newer than the pin appears in Key Vault."""
+
+    version: str
+    pinned_at: str
+    reason: str | None = None
+    requested_by: str | None = None
+
+
+@dataclass(frozen=True)
 class HistoryEntry:
     """One rotation attempt as the history keeps it (no secret)."""
 
@@ -60,6 +74,20 @@ class ConnectorRecord:
     connector_id: str
     applied: AppliedCredential | None = None
     history: tuple[HistoryEntry, ...] = field(default_factory=tuple)
+    pin: Pin | None = None
+
+    def with_entry(
+        self, entry: HistoryEntry, applied: AppliedCredential | None = None
+    ) -> ConnectorRecord:
+        """This record plus ``entry`` (the newest ``HISTORY_LIMIT`` kept) and, optionally, applied."""
+        return replace(
+            self,
+            history=(*self.history, entry)[-HISTORY_LIMIT:],
+            applied=applied or self.applied,
+        )
+
+
+Change = Callable[[ConnectorRecord], ConnectorRecord]
 
 
 class StateStore(Protocol):
@@ -69,10 +97,8 @@ class StateStore(Protocol):
         """The record of ``connector_id`` (empty when never rotated)."""
         ...
 
-    def append(
-        self, connector_id: str, entry: HistoryEntry, *, applied: AppliedCredential | None = None
-    ) -> None:
-        """Add ``entry`` to the history; with ``applied``, also record it as the applied version."""
+    def update(self, connector_id: str, change: Change) -> ConnectorRecord:
+        """Apply ``change`` to the current record and store it without losing a concurrent write."""
         ...
 
     def lease(self, connector_id: str) -> contextlib.AbstractContextManager[None]:
@@ -80,8 +106,24 @@ class StateStore(Protocol):
         ...
 
 
+def append(
+    store: StateStore,
+    connector_id: str,
+    entry: HistoryEntry,
+    *,
+    applied: AppliedCredential | None = None,
+) -> None:
+    """Add ``entry`` to the history; with ``applied``, also record it as the applied version."""
+    store.update(connector_id, lambda record: record.with_entry(entry, applied))
+
+
+def set_pin(store: StateStore, connector_id: str, pin: Pin | None) -> ConnectorRecord:
+    """Pin ``connector_id`` to a version, or clear its pin with ``None``."""
+    return store.update(connector_id, lambda record: replace(record, pin=pin))
+
+
 class LocalStateStore:
-    """A directory of JSON files, one per connector, and ``flock`` leases beside them."""
+    """A directory of JSON files, one per connector, with ``flock`` locks beside them."""
 
     def __init__(self, directory: Path) -> None:
         self.directory = directory
@@ -94,38 +136,43 @@ class LocalStateStore:
         """
         path = self._path(connector_id, ".json")
         try:
-            data = json.loads(path.read_text(encoding="utf-8"))
+            text = path.read_text(encoding="utf-8")
         except FileNotFoundError:
             return ConnectorRecord(connector_id)
-        except (OSError, ValueError) as exc:
+        except OSError as exc:
             raise ConfigurationError(f"state file {path} cannot be read: {exc}") from exc
-        return _record_from_json(connector_id, data)
+        return record_from_json(connector_id, text, source=str(path))
 
-    def append(
-        self, connector_id: str, entry: HistoryEntry, *, applied: AppliedCredential | None = None
-    ) -> None:
-        """Add ``entry`` (keeping the newest ``HISTORY_LIMIT``) and, optionally, the applied version."""
-        record = self.read(connector_id)
-        history = (*record.history, entry)[-HISTORY_LIMIT:]
-        record = replace(record, history=history, applied=applied or record.applied)
-        self._write_atomically(self._path(connector_id, ".json"), _record_to_json(record))
+    def update(self, connector_id: str, change: Change) -> ConnectorRecord:
+        """Read, change and atomically rewrite the record under an exclusive file lock."""
+        with self._flock(connector_id, ".write", blocking=True):
+            record = change(self.read(connector_id))
+            self._write_atomically(self._path(connector_id, ".json"), record_to_json(record))
+            return record
 
     @contextlib.contextmanager
     def lease(self, connector_id: str) -> Iterator[None]:
-        """Hold an exclusive ``flock`` on the connector's lock file; released on exit or crash.
+        """Hold an exclusive ``flock`` on the connector's lease file; a crashed holder's lock is
+        released by the kernel.
 
         Raises:
-            RotationInProgressError: another process holds it.
+            RotationInProgressError: another process or thread holds it.
         """
-        path = self._path(connector_id, ".lock")
+        with self._flock(connector_id, ".lease", blocking=False):
+            yield
+
+    @contextlib.contextmanager
+    def _flock(self, connector_id: str, suffix: str, *, blocking: bool) -> Iterator[None]:
+        path = self._path(connector_id, suffix)
         path.parent.mkdir(parents=True, exist_ok=True)
         with path.open("a+") as handle:
             if fcntl is not None:
+                flags = fcntl.LOCK_EX | (0 if blocking else fcntl.LOCK_NB)
                 try:
-                    fcntl.flock(handle.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+                    fcntl.flock(handle.fileno(), flags)
                 except BlockingIOError:
                     raise RotationInProgressError(
-                        f"connector {connector_id}: another rotation is in progress"
+                        f"connector {connector_id}: rotation in progress (another caller holds it)"
                     ) from None
             try:
                 yield
@@ -134,19 +181,15 @@ class LocalStateStore:
                     fcntl.flock(handle.fileno(), fcntl.LOCK_UN)
 
     def _path(self, connector_id: str, suffix: str) -> Path:
-        if _SAFE_NAME.match(connector_id):
-            stem = connector_id
-        else:
-            stem = "id-" + hashlib.sha256(connector_id.encode()).hexdigest()[:32]
-        return self.directory / "connectors" / f"{stem}{suffix}"
+        return self.directory / "connectors" / f"{blob_stem(connector_id)}{suffix}"
 
     @staticmethod
-    def _write_atomically(path: Path, data: dict[str, Any]) -> None:
+    def _write_atomically(path: Path, text: str) -> None:
         path.parent.mkdir(parents=True, exist_ok=True)
         fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-", suffix=".json")
         try:
             with os.fdopen(fd, "w", encoding="utf-8") as handle:
-                json.dump(data, handle, indent=2, sort_keys=True)
+                handle.write(text)
                 handle.flush()
                 os.fsync(handle.fileno())
             os.replace(tmp, path)
@@ -156,25 +199,47 @@ class LocalStateStore:
             raise
 
 
+def blob_stem(connector_id: str) -> str:
+    """A file or blob name for ``connector_id`` that cannot escape its folder."""
+    if _SAFE_NAME.match(connector_id) and connector_id not in (".", ".."):
+        return connector_id
+    return "id-" + hashlib.sha256(connector_id.encode()).hexdigest()[:32]
+
+
 def now_iso(now: dt.datetime) -> str:
     """``now`` as ISO 8601 UTC with a ``Z``."""
     return now.astimezone(dt.UTC).isoformat().replace("+00:00", "Z")
 
 
-def _record_to_json(record: ConnectorRecord) -> dict[str, Any]:
-    return {
+def record_to_json(record: ConnectorRecord) -> str:
+    """The stored form of a record (JSON text)."""
+    data: dict[str, Any] = {
         "connectorId": record.connector_id,
         "applied": asdict(record.applied) if record.applied else None,
+        "pin": asdict(record.pin) if record.pin else None,
         "history": [asdict(entry) for entry in record.history],
     }
+    return json.dumps(data, indent=2, sort_keys=True)
 
 
-def _record_from_json(connector_id: str, data: Any) -> ConnectorRecord:
-    if not isinstance(data, dict):
-        raise ConfigurationError(f"state of connector {connector_id} is not a JSON object")
-    applied = data.get("applied")
-    return ConnectorRecord(
-        connector_id=connector_id,
-        applied=AppliedCredential(**applied) if isinstance(applied, dict) else None,
-        history=tuple(HistoryEntry(**h) for h in data.get("history") or [] if isinstance(h, dict)),
-    )
+def record_from_json(connector_id: str, text: str, *, source: str) -> ConnectorRecord:
+    """Parse a stored record.
+
+    Raises:
+        ConfigurationError: the text is not a record rotator wrote.
+    """
+    try:
+        data = json.loads(text)
+        data = data if isinstance(data, dict) else {"history": ["not a JSON object"]}
+        applied, pin = data.get("applied"), data.get("pin")
+        return ConnectorRecord(
+            connector_id=connector_id,
+            applied=AppliedCredential(**applied) if isinstance(applied, dict) else None,
+            pin=Pin(**pin) if isinstance(pin, dict) else None,
+            history=tuple(HistoryEntry(**h) for h in data.get("history") or []),
+        )
+    except (ValueError, TypeError) as exc:
+        raise ConfigurationError(
+            f"state of connector {connector_id} in {source} is damaged ({exc}); "
+            "move it aside and the next run starts afresh"
+        ) from exc

@@ -184,18 +184,50 @@ def test_404_says_the_connector_is_unknown() -> None:
         graph.get_connector("c1")
 
 
-def test_upload_is_not_retried_after_an_ambiguous_failure() -> None:
-    """uploadClientCertificate is never blindly repeated after a 504 (it could land twice)."""
-    calls: list[int] = []
+def test_upload_after_an_ambiguous_failure_rereads_instead_of_uploading_twice() -> None:
+    """A 504 on uploadClientCertificate is followed by a GET; the certificate is there, so no re-upload."""
+    calls: list[str] = []
 
     def handler(request: httpx.Request) -> httpx.Response:
-        calls.append(1)
-        return error(504, "GatewayTimeout")
+        calls.append(request.method)
+        if request.method == "POST":
+            return error(504, "GatewayTimeout")
+        return httpx.Response(200, json=CONNECTOR)
+
+    graph, _ = client(handler)
+    state = graph.upload_client_certificate("c1", "UEZY", "pw", thumbprint="AB12")
+    assert state.thumbprints == ("AB12",)
+    assert calls == ["POST", "GET"]
+
+
+def test_upload_is_sent_again_only_when_the_reread_lacks_it() -> None:
+    """When the re-read shows the certificate missing, the upload is sent once more."""
+    answers = [error(503, "serviceNotAvailable"), httpx.Response(200, json=CONNECTOR)]
+    calls: list[str] = []
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        calls.append(request.method)
+        if request.method == "POST":
+            return answers.pop(0)
+        return httpx.Response(200, json={**CONNECTOR, "authenticationConfiguration": {}})
+
+    graph, _ = client(handler)
+    graph.upload_client_certificate("c1", "UEZY", "pw", thumbprint="AB12")
+    assert calls == ["POST", "GET", "POST"]
+
+
+def test_refused_upload_is_not_retried() -> None:
+    """A 400 from Graph is final: one POST, no re-read."""
+    calls: list[str] = []
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        calls.append(request.method)
+        return error(400, "AADB2C90215")
 
     graph, _ = client(handler)
     with pytest.raises(GraphError):
-        graph.upload_client_certificate("c1", "UEZY", "pw")
-    assert calls == [1]
+        graph.upload_client_certificate("c1", "UEZY", "pw", thumbprint="AB12")
+    assert calls == ["POST"]
 
 
 def test_dropped_connection_is_retried_for_get() -> None:

@@ -189,7 +189,9 @@ def test_overrides_are_read(tmp_path: Path) -> None:
         ("ROTATOR_KEYVAULT_VERIFY_CHALLENGE_RESOURCE", "maybe", "true or false"),
         ("ROTATOR_GRAPH_ENDPOINT", "http://graph", "https"),
         ("ROTATOR_CA_BUNDLE", "/nonexistent/ca.pem", "no such file"),
-        ("ROTATOR_VERIFY_TIMEOUT", "soon", "seconds"),
+        ("ROTATOR_VERIFY_TIMEOUT", "soon", "expected a number from 0 to 300"),
+        ("ROTATOR_MAX_PARALLEL", "0", "expected a whole number from 1 to 64"),
+        ("ROTATOR_HTTP_TIMEOUT", "-1", "expected a number"),
     ],
 )
 def test_invalid_setting_names_itself(name: str, value: str, fragment: str) -> None:
@@ -205,6 +207,18 @@ def test_target_lookup_of_unknown_connector_lists_known_ones() -> None:
     settings = Settings.from_env(env(config({"id": "c1", "certificate": "x"})))
     with pytest.raises(ConfigurationError, match=r"'nope' is not configured.*c1"):
         settings.target("nope")
+
+
+def test_function_storage_selects_the_blob_state_store() -> None:
+    """AzureWebJobsStorage (either form) selects the blob store; the key never shows in repr."""
+    document = config({"id": "c1", "certificate": "x"})
+    secret_key = "AccountKey=c2VjcmV0LWtleQ=="
+    by_string = Settings.from_env(env(document, AzureWebJobsStorage=f"AccountName=a;{secret_key}"))
+    assert by_string.state_connection_string is not None
+    assert secret_key not in repr(by_string)
+    by_identity = Settings.from_env(env(document, AzureWebJobsStorage__accountName="fnstore"))
+    assert by_identity.state_blob_uri == "https://fnstore.blob.core.windows.net"
+    assert Settings.from_env(env(document)).state_blob_uri is None
 
 
 def test_default_state_dir_follows_xdg() -> None:

@@ -8,7 +8,13 @@ from pathlib import Path
 import pytest
 
 from rotator.errors import ConfigurationError, RotationInProgressError
-from rotator.state import HISTORY_LIMIT, AppliedCredential, HistoryEntry, LocalStateStore
+from rotator.state import (
+    HISTORY_LIMIT,
+    AppliedCredential,
+    HistoryEntry,
+    LocalStateStore,
+    append,
+)
 
 
 def entry(n: int) -> HistoryEntry:
@@ -28,8 +34,8 @@ def test_append_keeps_applied_and_history(tmp_path: Path) -> None:
     """The applied version survives later appends that do not change it."""
     store = LocalStateStore(tmp_path)
     applied = AppliedCredential("https://kv", "pw", "v1", None, "2026-11-27T00:00:00Z")
-    store.append("c1", entry(1), applied=applied)
-    store.append("c1", entry(2))
+    append(store, "c1", entry(1), applied=applied)
+    append(store, "c1", entry(2))
     record = LocalStateStore(tmp_path).read("c1")
     assert record.applied == applied
     assert [h.key_vault_version for h in record.history] == ["1", "2"]
@@ -39,17 +45,17 @@ def test_history_is_bounded(tmp_path: Path) -> None:
     """Only the newest HISTORY_LIMIT entries are kept."""
     store = LocalStateStore(tmp_path)
     for n in range(HISTORY_LIMIT + 5):
-        store.append("c1", entry(n % 60))
+        append(store, "c1", entry(n % 60))
     assert len(store.read("c1").history) == HISTORY_LIMIT
 
 
 def test_odd_connector_ids_get_safe_file_names(tmp_path: Path) -> None:
     """An id with path characters cannot escape the store directory."""
     store = LocalStateStore(tmp_path)
-    store.append("../../etc/passwd", entry(1))
+    append(store, "../../etc/passwd", entry(1))
     files = list((tmp_path / "connectors").iterdir())
-    assert len(files) == 1
-    assert files[0].name.startswith("id-")
+    assert files
+    assert all(f.name.startswith("id-") and f.parent == tmp_path / "connectors" for f in files)
     assert store.read("../../etc/passwd").history[0].key_vault_version == "1"
 
 

@@ -1,0 +1,228 @@
+"""The state store on Azure Blob Storage: the Function App's own storage account, no new resource.
+
+Records are blobs ``connectors/<id>.json`` written with ETag conditions (``If-Match`` /
+``If-None-Match: *``), so two writers never lose an update. A connector's lease is a blob lease
+on ``leases/<id>`` with a bounded duration, renewed by a background thread while the rotation
+runs and released at the end; a crashed holder's lease simply expires.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import threading
+from collections.abc import Iterator
+from typing import TYPE_CHECKING, Any
+
+from azure.core import MatchConditions
+from azure.core.exceptions import (
+    AzureError,
+    HttpResponseError,
+    ResourceExistsError,
+    ResourceModifiedError,
+    ResourceNotFoundError,
+)
+from azure.storage.blob import BlobLeaseClient, BlobServiceClient, ContainerClient
+
+from rotator.errors import ConfigurationError, RotationInProgressError, RotatorError, one_line
+from rotator.events import emit
+from rotator.state import Change, ConnectorRecord, blob_stem, record_from_json, record_to_json
+
+if TYPE_CHECKING:
+    from azure.core.credentials import TokenCredential
+
+log = logging.getLogger("rotator.state")
+
+DEFAULT_CONTAINER = "rotator-state"
+LEASE_SECONDS = 60  # Azure allows 15-60 s (or infinite); a crashed holder blocks at most this long
+_UPDATE_ATTEMPTS = 10
+
+
+class StateStoreError(RotatorError):
+    """The blob state store could not be read or written."""
+
+
+class BlobStateStore:
+    """Connector records and leases in one blob container."""
+
+    def __init__(
+        self,
+        container: ContainerClient,
+        *,
+        lease_seconds: int = LEASE_SECONDS,
+        renew_every: float | None = None,
+    ) -> None:
+        self._container = container
+        self._lease_seconds = lease_seconds
+        self._renew_every = renew_every or lease_seconds / 3
+        self._ready = False
+        self._ready_lock = threading.Lock()
+
+    @classmethod
+    def from_connection_string(
+        cls, connection_string: str, container: str = DEFAULT_CONTAINER, **kwargs: Any
+    ) -> BlobStateStore:
+        """A store on the account of ``AzureWebJobsStorage`` given as a connection string.
+
+        Raises:
+            ConfigurationError: the connection string cannot be parsed (its text is not shown).
+        """
+        try:
+            service = BlobServiceClient.from_connection_string(connection_string, **kwargs)
+        except ValueError:
+            raise ConfigurationError(
+                "AzureWebJobsStorage is not a valid storage connection string"
+            ) from None
+        return cls(service.get_container_client(container))
+
+    @classmethod
+    def from_service_uri(
+        cls,
+        uri: str,
+        credential: TokenCredential,
+        container: str = DEFAULT_CONTAINER,
+        **kwargs: Any,
+    ) -> BlobStateStore:
+        """A store on an account reached with an identity (``AzureWebJobsStorage__…`` settings)."""
+        service = BlobServiceClient(uri, credential=credential, **kwargs)
+        return cls(service.get_container_client(container))
+
+    def read(self, connector_id: str) -> ConnectorRecord:
+        """The record of ``connector_id`` (empty when never rotated).
+
+        Raises:
+            StateStoreError: the storage account answered with an error.
+        """
+        return self._read(connector_id)[0]
+
+    def update(self, connector_id: str, change: Change) -> ConnectorRecord:
+        """Read, change, and write back only if nobody wrote in between (else start over).
+
+        Raises:
+            StateStoreError: still conflicting after several attempts, or the account failed.
+        """
+        blob = self._container.get_blob_client(f"connectors/{blob_stem(connector_id)}.json")
+        for _ in range(_UPDATE_ATTEMPTS):
+            record, etag = self._read(connector_id)
+            new = change(record)
+            data = record_to_json(new).encode("utf-8")
+            try:
+                with self._translate(connector_id, "write"):
+                    if etag is None:
+                        blob.upload_blob(data, overwrite=False)
+                    else:
+                        blob.upload_blob(
+                            data,
+                            overwrite=True,
+                            etag=etag,
+                            match_condition=MatchConditions.IfNotModified,
+                        )
+            except _Conflict:
+                continue
+            return new
+        raise StateStoreError(
+            f"connector {connector_id}: the state record kept changing under us "
+            f"({_UPDATE_ATTEMPTS} attempts); try again"
+        )
+
+    @contextlib.contextmanager
+    def lease(self, connector_id: str) -> Iterator[None]:
+        """Hold a renewed blob lease on ``leases/<id>`` for the duration of the block.
+
+        Raises:
+            RotationInProgressError: another caller holds the lease.
+            StateStoreError: the storage account failed.
+        """
+        blob = self._container.get_blob_client(f"leases/{blob_stem(connector_id)}")
+        self._ensure_container()
+        with contextlib.suppress(ResourceExistsError), self._translate(connector_id, "lease"):
+            blob.upload_blob(b"", overwrite=False)
+        lease = BlobLeaseClient(blob)
+        try:
+            lease.acquire(lease_duration=self._lease_seconds)
+        except HttpResponseError as exc:
+            if exc.status_code == 409:
+                raise RotationInProgressError(
+                    f"connector {connector_id}: rotation in progress (another caller holds it)"
+                ) from None
+            raise StateStoreError(
+                f"connector {connector_id}: cannot take the lease: {one_line(exc.message)}"
+            ) from exc
+        stop = threading.Event()
+        renewer = threading.Thread(
+            target=self._renew, args=(lease, stop, connector_id), daemon=True, name="lease-renew"
+        )
+        renewer.start()
+        try:
+            yield
+        finally:
+            stop.set()
+            renewer.join(timeout=10)
+            with contextlib.suppress(AzureError):
+                lease.release()
+
+    def _renew(self, lease: BlobLeaseClient, stop: threading.Event, connector_id: str) -> None:
+        while not stop.wait(self._renew_every):
+            try:
+                lease.renew()
+            except AzureError as exc:
+                emit(
+                    log,
+                    logging.WARNING,
+                    "state.lease_renew_failed",
+                    connectorId=connector_id,
+                    error=type(exc).__name__,
+                )
+
+    def _read(self, connector_id: str) -> tuple[ConnectorRecord, str | None]:
+        self._ensure_container()
+        name = f"connectors/{blob_stem(connector_id)}.json"
+        blob = self._container.get_blob_client(name)
+        try:
+            with self._translate(connector_id, "read"):
+                download = blob.download_blob()
+                text = download.readall().decode("utf-8")
+        except ResourceNotFoundError:
+            return ConnectorRecord(connector_id), None
+        source = f"blob {self._container.container_name}/{name}"
+        return record_from_json(connector_id, text, source=source), download.properties.etag
+
+    def _ensure_container(self) -> None:
+        with self._ready_lock:
+            if self._ready:
+                return
+            with contextlib.suppress(ResourceExistsError), self._translate("-", "create"):
+                self._container.create_container()
+            self._ready = True
+
+    @contextlib.contextmanager
+    def _translate(self, connector_id: str, action: str) -> Iterator[None]:
+        try:
+            yield
+        except (ResourceExistsError, ResourceModifiedError) as exc:
+            if action == "write":
+                raise _Conflict from exc
+            raise
+        except ResourceNotFoundError:
+            raise
+        except HttpResponseError as exc:
+            if action == "write" and exc.status_code in (409, 412):
+                raise _Conflict from exc
+            hint = (
+                "; the identity needs 'Storage Blob Data Owner' (or Contributor) on the account"
+                if exc.status_code == 403
+                else ""
+            )
+            raise StateStoreError(
+                f"state store: cannot {action} the record of connector {connector_id} "
+                f"({exc.status_code}: {one_line(exc.reason or exc.message)}){hint}"
+            ) from exc
+        except AzureError as exc:
+            raise StateStoreError(
+                f"state store: cannot {action} the record of connector {connector_id}: "
+                f"{one_line(exc.message)}"
+            ) from exc
+
+
+class _Conflict(Exception):
+    """Someone wrote the record between our read and our write."""

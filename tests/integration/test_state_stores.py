@@ -1,0 +1,198 @@
+"""Both state stores pass one contract: records, no lost updates, exclusive leases, crash recovery."""
+
+from __future__ import annotations
+
+import multiprocessing
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from dataclasses import replace
+from pathlib import Path
+
+import pytest
+
+from rotator.errors import RotationInProgressError
+from rotator.state import (
+    HISTORY_LIMIT,
+    AppliedCredential,
+    HistoryEntry,
+    LocalStateStore,
+    Pin,
+    StateStore,
+    append,
+    set_pin,
+)
+from rotator.state_blob import BlobStateStore
+
+StoreFactory = Callable[[], StateStore]
+
+
+@pytest.fixture(params=["local", "blob"])
+def make_store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[StoreFactory]:
+    """A factory of stores sharing one backing location (a directory, or an Azurite container)."""
+    if request.param == "local":
+        yield lambda: LocalStateStore(tmp_path)
+    else:
+        connection = request.getfixturevalue("azurite")
+        container = f"state-{uuid.uuid4().hex[:12]}"
+        yield lambda: BlobStateStore.from_connection_string(connection, container)
+
+
+def entry(n: int) -> HistoryEntry:
+    return HistoryEntry(
+        at="2026-11-27T00:00:00Z", trigger="cli", outcome="rotated", key_vault_version=str(n)
+    )
+
+
+def test_an_unknown_connector_reads_empty(make_store: StoreFactory) -> None:
+    """A connector never rotated has no applied version, no pin, no history."""
+    record = make_store().read("c1")
+    assert (record.applied, record.pin, record.history) == (None, None, ())
+
+
+def test_records_round_trip(make_store: StoreFactory) -> None:
+    """What one store instance writes, another reads back identically."""
+    applied = AppliedCredential("https://kv", "pw", "v1", None, "2026-11-27T00:00:00Z")
+    pin = Pin("v0", "2026-11-27T00:00:00Z", "roll back", "alice")
+    append(make_store(), "c1", entry(1), applied=applied)
+    set_pin(make_store(), "c1", pin)
+    record = make_store().read("c1")
+    assert (record.applied, record.pin) == (applied, pin)
+    assert [h.key_vault_version for h in record.history] == ["1"]
+
+
+def test_history_is_bounded(make_store: StoreFactory) -> None:
+    """Only the newest HISTORY_LIMIT entries are kept."""
+    store = make_store()
+    store.update("c1", lambda r: replace(r, history=tuple(entry(n) for n in range(HISTORY_LIMIT))))
+    append(store, "c1", entry(999))
+    history = store.read("c1").history
+    assert len(history) == HISTORY_LIMIT
+    assert history[-1].key_vault_version == "999"
+
+
+def test_concurrent_writers_lose_no_update(make_store: StoreFactory) -> None:
+    """Eight writers appending at once: every entry is kept (file lock / ETag conditions)."""
+    threads = [
+        threading.Thread(target=lambda n=n: append(make_store(), "c1", entry(n))) for n in range(8)
+    ]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert sorted(int(h.key_vault_version or 0) for h in make_store().read("c1").history) == list(
+        range(8)
+    )
+
+
+def test_lease_is_exclusive_and_released(make_store: StoreFactory) -> None:
+    """A second caller is refused while the lease is held, and can take it after release."""
+    holder, other = make_store(), make_store()
+    with holder.lease("c1"):
+        with (
+            pytest.raises(RotationInProgressError, match="rotation in progress"),
+            other.lease("c1"),
+        ):
+            pass
+        with other.lease("c2"):
+            pass
+    with other.lease("c1"):
+        pass
+
+
+def _hold(
+    kind: str,
+    location: str,
+    ready: multiprocessing.synchronize.Event,
+    results: multiprocessing.Queue[str],
+) -> None:
+    store: StateStore = (
+        LocalStateStore(Path(location))
+        if kind == "local"
+        else BlobStateStore.from_connection_string(*location.split("|"))
+    )
+    ready.wait()
+    try:
+        with store.lease("c1"):
+            results.put("acquired")
+            time.sleep(2)
+    except RotationInProgressError:
+        results.put("busy")
+
+
+@pytest.mark.parametrize("kind", ["local", "blob"])
+def test_two_processes_race_for_one_lease(
+    kind: str, tmp_path: Path, request: pytest.FixtureRequest
+) -> None:
+    """Two processes asking at the same instant: exactly one gets the lease."""
+    location = (
+        str(tmp_path)
+        if kind == "local"
+        else f"{request.getfixturevalue('azurite')}|race-{uuid.uuid4().hex[:8]}"
+    )
+    context = multiprocessing.get_context("spawn")
+    ready, results = context.Event(), context.Queue()
+    processes = [
+        context.Process(target=_hold, args=(kind, location, ready, results)) for _ in range(2)
+    ]
+    for process in processes:
+        process.start()
+    time.sleep(1.5)  # both are waiting on the event
+    ready.set()
+    for process in processes:
+        process.join(30)
+    assert sorted(results.get(timeout=5) for _ in processes) == ["acquired", "busy"]
+
+
+HOLDER = """
+import sys, time
+from pathlib import Path
+from rotator.state import LocalStateStore
+from rotator.state_blob import BlobStateStore
+kind, location = sys.argv[1], sys.argv[2]
+store = LocalStateStore(Path(location)) if kind == "local" else BlobStateStore(
+    BlobStateStore.from_connection_string(*location.split("|"))._container, lease_seconds=15)
+with store.lease("c1"):
+    print("holding", flush=True)
+    time.sleep(600)
+"""
+
+
+@pytest.mark.parametrize("kind", ["local", "blob"])
+def test_a_killed_holder_does_not_block_forever(
+    kind: str, tmp_path: Path, request: pytest.FixtureRequest
+) -> None:
+    """A holder killed mid-rotation: the local lock frees at once, a blob lease when it expires (15 s)."""
+    location = (
+        str(tmp_path)
+        if kind == "local"
+        else f"{request.getfixturevalue('azurite')}|killed-{uuid.uuid4().hex[:8]}"
+    )
+    holder = subprocess.Popen(
+        [sys.executable, "-c", HOLDER, kind, location], stdout=subprocess.PIPE, text=True
+    )
+    assert holder.stdout is not None
+    assert holder.stdout.readline().strip() == "holding"
+    store: StateStore = (
+        LocalStateStore(Path(location))
+        if kind == "local"
+        else BlobStateStore.from_connection_string(*location.split("|"))
+    )
+    os.kill(holder.pid, signal.SIGKILL)
+    holder.wait(10)
+    started = time.monotonic()
+    while True:
+        try:
+            with store.lease("c1"):
+                break
+        except RotationInProgressError:
+            assert kind == "blob", "a local lock is released by the kernel when its holder dies"
+            assert time.monotonic() - started < 20, "the blob lease should have expired"
+            time.sleep(0.5)
+    waited = time.monotonic() - started
+    assert waited < 1 if kind == "local" else 5 < waited < 20
