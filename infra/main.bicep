@@ -1,0 +1,283 @@
+// rotator: keeps Microsoft Graph API connectors (Azure AD B2C / Entra External ID) on the newest
+// credential held in an EXISTING Key Vault (RBAC permission model).
+//
+// Deploys into the current resource group: a user-assigned identity, a storage account (host
+// storage, Flex deployment package, state store, Event Grid dead letters; no account keys), Log
+// Analytics + workspace-based Application Insights, a Flex Consumption (FC1) Python 3.11 Function
+// App, an action group and three log alerts. Into the vault's resource group: the identity's two
+// read roles on the vault, the vault's Event Grid system topic and (second pass, once the code is
+// published) the event subscription to `rotate_on_keyvault_event`. Optionally, in the identity's
+// own tenant: the Microsoft Graph application permission APIConnectors.ReadWrite.All.
+//
+// Every role assignment is scoped to one resource (the vault, the storage account, or its
+// dead-letter container), named guid(scope, principalId, roleId), principalType ServicePrincipal.
+// See infra/README.md for the deploy commands and the role table.
+
+targetScope = 'resourceGroup'
+
+// ---------------------------------------------------------------------------------------------
+// Where and what
+
+@description('Region of the resources created here (the system topic follows the vault\'s region). Must offer Flex Consumption.')
+param location string = resourceGroup().location
+
+@description('Prefix of the resource names (lower-case letters, digits and hyphens).')
+@minLength(3)
+@maxLength(16)
+param namePrefix string = 'rotator'
+
+@description('Tags applied to every resource created.')
+param tags object = {}
+
+@description('Name of the existing Key Vault that holds the connectors\' certificates and passwords (RBAC permission model).')
+param keyVaultName string
+
+@description('Resource group of that Key Vault (default: this one). Same subscription.')
+param keyVaultResourceGroupName string = resourceGroup().name
+
+@description('Name of the vault\'s Event Grid system topic. A vault can have only one: if it already has one, give its name here.')
+param systemTopicName string = '${keyVaultName}-events'
+
+@description('Function App name (globally unique host name).')
+param functionAppName string = '${namePrefix}-${uniqueString(resourceGroup().id)}'
+
+@description('Storage account name (3-24 lower-case letters and digits, globally unique).')
+@minLength(3)
+@maxLength(24)
+param storageAccountName string = take('st${toLower(replace(namePrefix, '-', ''))}${uniqueString(resourceGroup().id)}', 24)
+
+@description('Storage replication.')
+@allowed(['Standard_LRS', 'Standard_ZRS', 'Standard_GRS', 'Standard_GZRS', 'Standard_RAGRS', 'Standard_RAGZRS'])
+param storageSkuName string = 'Standard_ZRS'
+
+@description('Largest number of Flex Consumption instances.')
+@minValue(40)
+@maxValue(1000)
+param maximumInstanceCount int = 40
+
+@description('Memory per Flex Consumption instance (MB).')
+@allowed([512, 2048, 4096])
+param instanceMemoryMB int = 2048
+
+@description('Create the Event Grid subscription to rotate_on_keyvault_event. Its AzureFunction endpoint is validated on creation, so the function must exist: deploy with false, publish the code, deploy again with true.')
+param deployEventSubscription bool = false
+
+@description('Grant the managed identity the Graph application permission APIConnectors.ReadWrite.All in its own tenant (workforce / Entra External ID tenant that owns the connectors). False for Azure AD B2C, a separate directory: use ROTATOR_GRAPH_CREDENTIAL=client-certificate there.')
+param grantGraphPermission bool = false
+
+// ---------------------------------------------------------------------------------------------
+// Alerts
+
+@description('E-mail addresses that receive the alerts.')
+@minLength(1)
+param alertEmails array
+
+@description('Hours between two runs of ROTATOR_SCHEDULE (keep the two in step). The "no completed run" alert fires after two periods of silence.')
+@minValue(1)
+@maxValue(24)
+param schedulePeriodHours int = 6
+
+// ---------------------------------------------------------------------------------------------
+// Application settings the code reads (see the README's configuration table)
+
+@description('ROTATOR_CONFIG: the targets document ({"keyVaultUrl": ..., "connectors": [...]}).')
+param rotatorConfig object
+
+@description('ROTATOR_GRAPH_ENDPOINT: Microsoft Graph root (national clouds differ).')
+param graphEndpoint string = 'https://graph.microsoft.com'
+
+@description('ROTATOR_GRAPH_API_VERSION.')
+@allowed(['beta', 'v1.0'])
+param graphApiVersion string = 'beta'
+
+@description('ROTATOR_PKCS12_PROFILE: legacy-3des is what Azure AD B2C accepts; aes256 is opt-in.')
+@allowed(['legacy-3des', 'aes256'])
+param pkcs12Profile string = 'legacy-3des'
+
+@description('ROTATOR_SCHEDULE: six-field NCRONTAB of the timer trigger.')
+param schedule string = '0 0 */6 * * *'
+
+@description('ROTATOR_EXPIRY_WARNING_DAYS: warn when the newest credential expires within this many days.')
+@minValue(1)
+param expiryWarningDays int = 30
+
+@description('ROTATOR_MAX_PARALLEL: targets rotated at the same time.')
+@minValue(1)
+param maxParallel int = 4
+
+@description('ROTATOR_GRAPH_CREDENTIAL: how the app gets a Graph token. default = the managed identity (workforce / External ID tenant); client-certificate = an app registered in the connectors\' tenant (Azure AD B2C).')
+@allowed(['default', 'client-certificate', 'client-secret'])
+param graphCredential string = 'default'
+
+@description('ROTATOR_GRAPH_TENANT_ID: tenant of the connectors (client-certificate / client-secret).')
+param graphTenantId string = ''
+
+@description('ROTATOR_GRAPH_CLIENT_ID: application (client) id of the app registration in that tenant.')
+param graphClientId string = ''
+
+@description('ROTATOR_GRAPH_CLIENT_CERTIFICATE: the Key Vault certificate that app authenticates with.')
+param graphClientCertificate string = ''
+
+@description('ROTATOR_AUTHORITY_HOST: Entra authority for national clouds (empty = the code\'s default, login.microsoftonline.com).')
+param authorityHost string = ''
+
+// ---------------------------------------------------------------------------------------------
+
+var deploymentContainerName = 'app-package-${take(toLower(functionAppName), 32)}'
+var stateContainerName = 'rotator-state'
+var deadLetterContainerName = 'eventgrid-deadletter'
+var allTags = union(tags, {
+  application: 'rotator'
+})
+
+// The existing vault, read here only for its region (handed to the system topic's module).
+resource vault 'Microsoft.KeyVault/vaults@2023-07-01' existing = {
+  name: keyVaultName
+  scope: resourceGroup(keyVaultResourceGroupName)
+}
+
+resource identity 'Microsoft.ManagedIdentity/userAssignedIdentities@2023-01-31' = {
+  name: '${namePrefix}-identity'
+  location: location
+  tags: allTags
+}
+
+module monitoring 'modules/monitoring.bicep' = {
+  name: 'rotator-monitoring'
+  params: {
+    workspaceName: '${namePrefix}-logs'
+    applicationInsightsName: '${namePrefix}-insights'
+    location: location
+    tags: allTags
+  }
+}
+
+module storage 'modules/storage.bicep' = {
+  name: 'rotator-storage'
+  params: {
+    name: storageAccountName
+    location: location
+    tags: allTags
+    skuName: storageSkuName
+    deploymentContainerName: deploymentContainerName
+    stateContainerName: stateContainerName
+    deadLetterContainerName: deadLetterContainerName
+    functionPrincipalId: identity.properties.principalId
+  }
+}
+
+// Settings with a value in every deployment ...
+var rotatorSettings = {
+  ROTATOR_CONFIG: string(rotatorConfig)
+  ROTATOR_GRAPH_ENDPOINT: graphEndpoint
+  ROTATOR_GRAPH_API_VERSION: graphApiVersion
+  ROTATOR_PKCS12_PROFILE: pkcs12Profile
+  ROTATOR_SCHEDULE: schedule
+  ROTATOR_EXPIRY_WARNING_DAYS: string(expiryWarningDays)
+  ROTATOR_MAX_PARALLEL: string(maxParallel)
+  ROTATOR_GRAPH_CREDENTIAL: graphCredential
+  // The state store: this container on the host storage account (AzureWebJobsStorage__accountName).
+  ROTATOR_STATE_CONTAINER: stateContainerName
+  // DefaultAzureCredential picks the user-assigned identity by this client id.
+  AZURE_CLIENT_ID: identity.properties.clientId
+}
+
+// ... and optional ones, left out when empty so the code applies its own default.
+var graphTenantSetting = empty(graphTenantId) ? {} : {
+  ROTATOR_GRAPH_TENANT_ID: graphTenantId
+}
+var graphClientSetting = empty(graphClientId) ? {} : {
+  ROTATOR_GRAPH_CLIENT_ID: graphClientId
+}
+var graphCertificateSetting = empty(graphClientCertificate) ? {} : {
+  ROTATOR_GRAPH_CLIENT_CERTIFICATE: graphClientCertificate
+}
+var authorityHostSetting = empty(authorityHost) ? {} : {
+  ROTATOR_AUTHORITY_HOST: authorityHost
+}
+
+module functionApp 'modules/function-app.bicep' = {
+  name: 'rotator-function-app'
+  params: {
+    name: functionAppName
+    planName: '${namePrefix}-plan'
+    location: location
+    tags: allTags
+    identityId: identity.id
+    identityClientId: identity.properties.clientId
+    storageAccountName: storage.outputs.name
+    storageBlobEndpoint: storage.outputs.blobEndpoint
+    deploymentContainerName: deploymentContainerName
+    applicationInsightsName: monitoring.outputs.applicationInsightsName
+    maximumInstanceCount: maximumInstanceCount
+    instanceMemoryMB: instanceMemoryMB
+    rotatorSettings: union(rotatorSettings, graphTenantSetting, graphClientSetting, graphCertificateSetting, authorityHostSetting)
+  }
+}
+
+module keyVaultAccess 'modules/keyvault-access.bicep' = {
+  name: 'rotator-keyvault-access'
+  scope: resourceGroup(keyVaultResourceGroupName)
+  params: {
+    keyVaultName: keyVaultName
+    functionPrincipalId: identity.properties.principalId
+    systemTopicName: systemTopicName
+    location: vault.location
+    tags: allTags
+  }
+}
+
+module deadLetterAccess 'modules/deadletter-access.bicep' = {
+  name: 'rotator-deadletter-access'
+  params: {
+    storageAccountName: storage.outputs.name
+    deadLetterContainerName: deadLetterContainerName
+    systemTopicPrincipalId: keyVaultAccess.outputs.systemTopicPrincipalId
+  }
+}
+
+module keyVaultEvents 'modules/keyvault-events.bicep' = if (deployEventSubscription) {
+  name: 'rotator-keyvault-events'
+  scope: resourceGroup(keyVaultResourceGroupName)
+  dependsOn: [
+    deadLetterAccess
+  ]
+  params: {
+    systemTopicName: keyVaultAccess.outputs.systemTopicName
+    functionAppId: functionApp.outputs.id
+    functionName: 'rotate_on_keyvault_event'
+    storageAccountId: storage.outputs.id
+    deadLetterContainerName: deadLetterContainerName
+    maxDeliveryAttempts: 10
+    eventTimeToLiveInMinutes: 1440
+  }
+}
+
+module alerts 'modules/alerts.bicep' = {
+  name: 'rotator-alerts'
+  params: {
+    namePrefix: namePrefix
+    location: location
+    tags: allTags
+    applicationInsightsId: monitoring.outputs.applicationInsightsId
+    alertEmails: alertEmails
+    schedulePeriodHours: schedulePeriodHours
+  }
+}
+
+// Microsoft Graph extension in its own module (see the module's header for why).
+module graphPermission 'modules/graph-permission.bicep' = if (grantGraphPermission) {
+  name: 'rotator-graph-permission'
+  params: {
+    principalId: identity.properties.principalId
+  }
+}
+
+output functionAppName string = functionApp.outputs.name
+output functionAppHostName string = functionApp.outputs.defaultHostName
+output identityClientId string = identity.properties.clientId
+output identityPrincipalId string = identity.properties.principalId
+output storageAccountName string = storage.outputs.name
+output stateContainerName string = stateContainerName
+output keyVaultUri string = keyVaultAccess.outputs.vaultUri
+output systemTopicName string = keyVaultAccess.outputs.systemTopicName

@@ -1,0 +1,159 @@
+// The Function App on the Flex Consumption plan (FC1), Linux, Python 3.11, running as the
+// user-assigned identity: host storage, the deployment package, Key Vault and (where the identity
+// lives in the connectors' tenant) Microsoft Graph are all reached with that identity, never a key.
+//
+// Flex Consumption in Bicep (serverfarm sku FC1/FlexConsumption, `functionAppConfig` with
+// deployment.storage / scaleAndConcurrency / runtime instead of linuxFxVersion and the
+// FUNCTIONS_WORKER_RUNTIME / FUNCTIONS_EXTENSION_VERSION settings, which Flex does not accept):
+// learn.microsoft.com/azure/azure-functions/functions-infrastructure-as-code?pivots=flex-consumption-plan
+// and Azure-Samples/functions-quickstart-python-http-azd (infra/core/host/functions-flexconsumption.bicep).
+// Site properties: learn.microsoft.com/azure/templates/microsoft.web/sites.
+
+param name string
+param planName string
+param location string
+param tags object
+
+@description('Resource id of the user-assigned identity the app runs as.')
+param identityId string
+
+@description('Client id of that identity: AzureWebJobsStorage__clientId and AZURE_CLIENT_ID.')
+param identityClientId string
+
+param storageAccountName string
+param storageBlobEndpoint string
+param deploymentContainerName string
+param applicationInsightsName string
+
+@description('Largest number of instances Flex Consumption may scale out to.')
+@minValue(40)
+@maxValue(1000)
+param maximumInstanceCount int = 40
+
+@description('Memory per instance (MB).')
+@allowed([512, 2048, 4096])
+param instanceMemoryMB int = 2048
+
+@description('The rotator settings (ROTATOR_* and AZURE_CLIENT_ID), name to value; main.bicep leaves out the optional ones that are empty so the code applies its own default.')
+param rotatorSettings object
+
+resource appInsights 'Microsoft.Insights/components@2020-02-02' existing = {
+  name: applicationInsightsName
+}
+
+resource plan 'Microsoft.Web/serverfarms@2024-04-01' = {
+  //checkov:skip=CKV_AZURE_225:Flex Consumption zone redundancy exists only in some regions, so it cannot be on by default; a missed run is harmless (the next timer tick or Event Grid's retry reconciles, and rotation is idempotent).
+  name: planName
+  location: location
+  tags: tags
+  kind: 'functionapp'
+  sku: {
+    name: 'FC1'
+    tier: 'FlexConsumption'
+  }
+  properties: {
+    reserved: true
+  }
+}
+
+var hostSettings = [
+  // Identity-based host storage: account name + managed identity + which identity (a user-assigned
+  // one must be named by its client id). No AzureWebJobsStorage connection string exists.
+  {
+    name: 'AzureWebJobsStorage__accountName'
+    value: storageAccountName
+  }
+  {
+    name: 'AzureWebJobsStorage__credential'
+    value: 'managedidentity'
+  }
+  {
+    name: 'AzureWebJobsStorage__clientId'
+    value: identityClientId
+  }
+  {
+    name: 'APPLICATIONINSIGHTS_CONNECTION_STRING'
+    value: appInsights.properties.ConnectionString
+  }
+]
+
+var rotatorAppSettings = [
+  for setting in items(rotatorSettings): {
+    name: setting.key
+    value: string(setting.value)
+  }
+]
+
+resource site 'Microsoft.Web/sites@2024-04-01' = {
+  //checkov:skip=CKV_AZURE_222:Event Grid delivers Key Vault events to the function over the public endpoint; without a VNet there is no private path. Every function is behind a function key or the Event Grid system key.
+  //checkov:skip=CKV_AZURE_212:Flex Consumption scales from zero by design; a minimum instance count (always ready) would pay for idle instances of a job that runs every few hours and is idempotent.
+  //checkov:skip=CKV_AZURE_213:Health check probes a path to evict bad instances behind App Service's load balancer; Flex Consumption manages its on-demand instances itself and this app has no health endpoint.
+  //checkov:skip=CKV_AZURE_17:Required client certificates would break Event Grid delivery (Event Grid presents none) and optional ones protect nothing; the endpoints use function/system keys over TLS 1.2.
+  name: name
+  location: location
+  tags: tags
+  kind: 'functionapp,linux'
+  identity: {
+    type: 'UserAssigned'
+    userAssignedIdentities: {
+      '${identityId}': {}
+    }
+  }
+  properties: {
+    serverFarmId: plan.id
+    httpsOnly: true
+    clientCertEnabled: false
+    keyVaultReferenceIdentity: identityId
+    publicNetworkAccess: 'Enabled'
+    siteConfig: {
+      ftpsState: 'Disabled'
+      minTlsVersion: '1.2'
+      scmMinTlsVersion: '1.2'
+      http20Enabled: true
+      appSettings: concat(hostSettings, rotatorAppSettings)
+    }
+    functionAppConfig: {
+      deployment: {
+        storage: {
+          type: 'blobContainer'
+          value: '${storageBlobEndpoint}${deploymentContainerName}'
+          authentication: {
+            type: 'UserAssignedIdentity'
+            userAssignedIdentityResourceId: identityId
+          }
+        }
+      }
+      scaleAndConcurrency: {
+        maximumInstanceCount: maximumInstanceCount
+        instanceMemoryMB: instanceMemoryMB
+      }
+      runtime: {
+        name: 'python'
+        version: '3.11'
+      }
+    }
+  }
+}
+
+// Basic (publishing-profile) authentication off for both FTP and the SCM/Kudu site: deployments
+// use Microsoft Entra ID (`func azure functionapp publish`, `az functionapp deployment source
+// config-zip`). learn.microsoft.com/azure/app-service/configure-basic-auth-disable
+resource ftpBasicAuth 'Microsoft.Web/sites/basicPublishingCredentialsPolicies@2024-04-01' = {
+  parent: site
+  name: 'ftp'
+  properties: {
+    allow: false
+  }
+}
+
+resource scmBasicAuth 'Microsoft.Web/sites/basicPublishingCredentialsPolicies@2024-04-01' = {
+  parent: site
+  name: 'scm'
+  properties: {
+    allow: false
+  }
+}
+
+output id string = site.id
+output name string = site.name
+output defaultHostName string = site.properties.defaultHostName

@@ -1,0 +1,1 @@
+"""Tests of infra/ (Bicep parsed with pycep-parser) against the code it deploys."""

@@ -1,0 +1,229 @@
+"""Parse infra/*.bicep with pycep-parser and answer the questions the infra tests and CI ask.
+
+Run as a script (``python tests/infra/bicepmodel.py``) it is the parse step of
+``scripts/check-infra``: every ``.bicep`` file under ``infra/`` must parse, and
+``infra/main.parameters.example.json`` must name only parameters that ``main.bicep`` declares and
+give every one that has no default. It exits non-zero on the first kind of failure, after listing
+all of them.
+
+pycep renders an identifier and a string literal alike (``principalId: functionPrincipalId`` and
+``principalType: 'ServicePrincipal'`` both become plain strings), so the helpers here resolve a
+string through the file's variables and parameters where the Bicep language would.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import sys
+from collections.abc import Iterator
+from dataclasses import dataclass
+from functools import cache
+from pathlib import Path
+from typing import Any
+
+from pycep import BicepParser
+
+REPO = Path(__file__).resolve().parents[2]
+INFRA = REPO / "infra"
+MAIN = INFRA / "main.bicep"
+PARAMETERS_EXAMPLE = INFRA / "main.parameters.example.json"
+
+ROLE_ASSIGNMENT = "Microsoft.Authorization/roleAssignments"
+_INTERPOLATION = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
+
+
+@cache
+def _parser() -> BicepParser:
+    return BicepParser()
+
+
+@dataclass(frozen=True)
+class BicepFile:
+    """One parsed Bicep file: its path and pycep's JSON document."""
+
+    path: Path
+    doc: dict[str, Any]
+
+    @property
+    def name(self) -> str:
+        """The path relative to the repository, for messages."""
+        return self.path.relative_to(REPO).as_posix()
+
+    def resources(self, type_: str | None = None) -> dict[str, dict[str, Any]]:
+        """Symbolic name to resource (``type``, ``api_version``, ``existing``, ``config``)."""
+        found = self.doc.get("resources") or {}
+        return {k: v for k, v in found.items() if type_ is None or v["type"] == type_}
+
+    def modules(self) -> dict[str, dict[str, Any]]:
+        """Symbolic name to module declaration."""
+        return dict(self.doc.get("modules") or {})
+
+    def parameters(self) -> dict[str, dict[str, Any]]:
+        """Parameter name to declaration (``type``, ``default``, ``decorators``)."""
+        return dict(self.doc.get("parameters") or {})
+
+    def variables(self) -> dict[str, Any]:
+        """Variable name to its (unresolved) value."""
+        return {k: v["value"] for k, v in (self.doc.get("variables") or {}).items()}
+
+    def resolve(self, value: Any) -> Any:
+        """A variable's value or a parameter's default in place of its name; anything else as is."""
+        if isinstance(value, str):
+            variables = self.variables()
+            if value in variables:
+                return self.resolve(variables[value])
+            parameters = self.parameters()
+            if value in parameters and parameters[value].get("default") is not None:
+                return self.resolve(parameters[value]["default"])
+        return value
+
+
+def parse(path: Path) -> BicepFile:
+    """Parse one Bicep file.
+
+    Raises:
+        Exception: whatever pycep or lark raise for a file that does not parse.
+    """
+    return BicepFile(path, _parser().parse(file_path=path))
+
+
+def bicep_paths(root: Path = INFRA) -> list[Path]:
+    """Every ``.bicep`` file under ``root``, sorted."""
+    return sorted(root.rglob("*.bicep"))
+
+
+def parse_all(root: Path = INFRA) -> dict[str, BicepFile]:
+    """Every Bicep file under ``root``, parsed, keyed by repository-relative path."""
+    parsed = (parse(path) for path in bicep_paths(root))
+    return {f.name: f for f in parsed}
+
+
+def walk(value: Any) -> Iterator[Any]:
+    """Every dict, list and scalar inside a pycep document, depth first."""
+    yield value
+    if isinstance(value, dict):
+        for item in value.values():
+            yield from walk(item)
+    elif isinstance(value, list):
+        for item in value:
+            yield from walk(item)
+
+
+def module_file(parent: BicepFile, module: dict[str, Any]) -> Path:
+    """The file a local module declaration points at."""
+    return (parent.path.parent / module["detail"]["path"]).resolve()
+
+
+def module_params(module: dict[str, Any]) -> dict[str, Any]:
+    """The ``params`` a module declaration passes (conditional modules nest one level deeper)."""
+    config = module["config"]
+    if "condition" in config:
+        config = config["config"]
+    return dict(config.get("params") or {})
+
+
+def interpolate(template: str, values: dict[str, Any]) -> str:
+    """Replace ``${name}`` in a Bicep string with ``values[name]`` where it is known."""
+    return _INTERPOLATION.sub(lambda m: str(values.get(m.group(1), m.group(0))), template)
+
+
+@dataclass(frozen=True)
+class RoleAssignment:
+    """One role assignment as declared: where it is, what it grants, on what, how it is named."""
+
+    file: str
+    symbol: str
+    role_definition_id: str
+    scope_symbol: str | None
+    scope_type: str | None
+    name_parts: tuple[Any, ...]
+    principal_type: Any
+
+
+def role_assignments(files: dict[str, BicepFile]) -> list[RoleAssignment]:
+    """Every ``Microsoft.Authorization/roleAssignments`` in ``files`` with its scope resolved."""
+    found = []
+    for bicep in files.values():
+        resources = bicep.resources()
+        for symbol, resource in bicep.resources(ROLE_ASSIGNMENT).items():
+            config = resource["config"]
+            role = config["properties"]["roleDefinitionId"]
+            role_id = role
+            if isinstance(role, dict) and "function" in role:
+                role_id = bicep.resolve(role["function"]["parameters"]["resource_name_1"])
+            scope = config.get("scope")
+            scope_symbol = scope if isinstance(scope, str) else None
+            scope_type = resources[scope_symbol]["type"] if scope_symbol in resources else None
+            name = config.get("name")
+            parts: tuple[Any, ...] = ()
+            if isinstance(name, dict) and name.get("function", {}).get("type") == "guid":
+                parts = tuple(name["function"]["parameters"].values())
+            found.append(
+                RoleAssignment(
+                    file=bicep.name,
+                    symbol=symbol,
+                    role_definition_id=str(role_id),
+                    scope_symbol=scope_symbol,
+                    scope_type=scope_type,
+                    name_parts=parts,
+                    principal_type=config["properties"].get("principalType"),
+                )
+            )
+    return found
+
+
+def parameter_file_problems(
+    parameters_file: Path = PARAMETERS_EXAMPLE, main: Path = MAIN
+) -> list[str]:
+    """What is wrong with the example parameters file against ``main.bicep`` (empty: nothing)."""
+    declared = parse(main).parameters()
+    given = json.loads(parameters_file.read_text(encoding="utf-8"))["parameters"]
+    problems = [
+        f"{name}: not a parameter of main.bicep" for name in sorted(set(given) - set(declared))
+    ]
+    required = {name for name, spec in declared.items() if spec.get("default") is None}
+    problems += [
+        f"{name}: required by main.bicep but not given" for name in sorted(required - set(given))
+    ]
+    return problems
+
+
+def _shown(path: Path) -> str:
+    return path.relative_to(REPO).as_posix() if path.is_relative_to(REPO) else str(path)
+
+
+def main(argv: list[str]) -> int:
+    """Parse every Bicep file under infra/ and check the example parameters; 1 on any failure."""
+    root = Path(argv[1]).resolve() if len(argv) > 1 else INFRA
+    failures = 0
+    for path in bicep_paths(root):
+        try:
+            doc = parse(path).doc
+        except Exception as exc:  # pycep raises lark's errors and ValueError alike
+            failures += 1
+            first_line = (
+                str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+            )
+            print(f"FAIL  {_shown(path)}: {type(exc).__name__}: {first_line}")
+            continue
+        counts = {key: len(doc.get(key) or {}) for key in ("parameters", "resources", "modules")}
+        print(
+            f"ok    {_shown(path)} "
+            f"({counts['parameters']} parameters, {counts['resources']} resources, {counts['modules']} modules)"
+        )
+    if root == INFRA:
+        problems = parameter_file_problems()
+        for problem in problems:
+            print(f"FAIL  {_shown(PARAMETERS_EXAMPLE)}: {problem}")
+        failures += len(problems)
+        if not problems:
+            print(f"ok    {_shown(PARAMETERS_EXAMPLE)} (matches main.bicep parameters)")
+    if failures:
+        print(f"pycep-parser: {failures} failure(s)")
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv))

@@ -1,0 +1,590 @@
+"""infra/*.bicep, parsed with pycep-parser, against what the code defines and reads.
+
+Rename a function, an event type, a setting or a log event in the code and one of these fails.
+The deployment itself cannot be run here (no Azure, no Bicep compiler): scripts/check-infra lints
+the same files with checkov.
+"""
+
+from __future__ import annotations
+
+import ast
+import importlib.util
+import json
+import re
+from collections import Counter
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.infra import bicepmodel
+from tests.infra.bicepmodel import BicepFile, RoleAssignment
+
+REPO = bicepmodel.REPO
+MAIN = "infra/main.bicep"
+FUNCTION_APP = "infra/modules/function-app.bicep"
+STORAGE = "infra/modules/storage.bicep"
+KEYVAULT_ACCESS = "infra/modules/keyvault-access.bicep"
+KEYVAULT_EVENTS = "infra/modules/keyvault-events.bicep"
+ALERTS = "infra/modules/alerts.bicep"
+GRAPH = "infra/modules/graph-permission.bicep"
+
+KEY_VAULT_SECRETS_USER = "4633458b-17de-408a-b874-0445c86b69e6"
+KEY_VAULT_CERTIFICATE_USER = "db79e9a7-68ee-4b58-9aeb-b90e7c24fcba"
+STORAGE_BLOB_DATA_OWNER = "b7e6dc6d-f1e8-4753-8033-0f276bb0955b"
+STORAGE_BLOB_DATA_CONTRIBUTOR = "ba92f5b4-2d11-453d-a403-e96b0029c9fe"
+VAULT = "Microsoft.KeyVault/vaults"
+STORAGE_ACCOUNT = "Microsoft.Storage/storageAccounts"
+BLOB_CONTAINER = "Microsoft.Storage/storageAccounts/blobServices/containers"
+
+MICROSOFT_GRAPH_APP_ID = "00000003-0000-0000-c000-000000000000"
+API_CONNECTORS_READWRITE_ALL = "1dfe531a-24a6-4f1b-80f4-7a0dc5a0a171"
+
+SETTINGS_A_DEPLOYMENT_MUST_GIVE = {"ROTATOR_CONFIG", "ROTATOR_SCHEDULE"}
+_SETTING_NAME = re.compile(r"ROTATOR_[A-Z0-9_]+")
+
+
+# --- fixtures and helpers ---------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def bicep() -> dict[str, BicepFile]:
+    """Every Bicep file under infra/, parsed once for the module."""
+    return bicepmodel.parse_all()
+
+
+@pytest.fixture(scope="module")
+def function_names() -> set[str]:
+    """Names of the functions function_app.py defines, as the Functions host indexes them.
+
+    ``app.get_functions()`` may be called only once per app object and other tests call it on the
+    imported ``function_app``, so this loads a private copy of the module with its own app.
+    """
+    spec = importlib.util.spec_from_file_location(
+        "_function_app_for_infra", REPO / "function_app.py"
+    )
+    assert spec is not None
+    assert spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return {f.get_function_name() for f in module.app.get_functions()}
+
+
+def _code_files() -> list[Path]:
+    return [*sorted((REPO / "rotator").rglob("*.py")), REPO / "function_app.py"]
+
+
+def _string_literals(path: Path) -> list[str]:
+    tree = ast.parse(path.read_text(encoding="utf-8"), filename=str(path))
+    return [
+        n.value for n in ast.walk(tree) if isinstance(n, ast.Constant) and isinstance(n.value, str)
+    ]
+
+
+def _code_setting_names() -> set[str]:
+    return {
+        name
+        for path in _code_files()
+        for literal in _string_literals(path)
+        for name in _SETTING_NAME.findall(literal)
+    }
+
+
+def _bicep_setting_names(files: dict[str, BicepFile]) -> set[str]:
+    names: set[str] = set()
+    for file in files.values():
+        for node in bicepmodel.walk(file.doc):
+            if isinstance(node, dict):
+                names |= {k for k in node if isinstance(k, str) and _SETTING_NAME.fullmatch(k)}
+                name = node.get("name")
+                if isinstance(name, str) and _SETTING_NAME.fullmatch(name):
+                    names.add(name)
+    return names
+
+
+def _one(file: BicepFile, type_: str) -> dict[str, Any]:
+    found = file.resources(type_)
+    assert len(found) == 1, f"{file.name}: expected one {type_}, found {sorted(found)}"
+    return next(iter(found.values()))["config"]
+
+
+def _module_call(files: dict[str, BicepFile], target: str) -> dict[str, Any]:
+    """The declaration in main.bicep of the module whose file is ``target``."""
+    main = files[MAIN]
+    calls = [
+        m
+        for m in main.modules().values()
+        if bicepmodel.module_file(main, m) == (REPO / target).resolve()
+    ]
+    assert len(calls) == 1, f"main.bicep should call {target} once, calls it {len(calls)} times"
+    return calls[0]
+
+
+def _module_argument(files: dict[str, BicepFile], target: str, param: str) -> Any:
+    """What main.bicep passes to ``param`` of module ``target``, else the module's default."""
+    passed = bicepmodel.module_params(_module_call(files, target))
+    if param in passed:
+        return files[MAIN].resolve(passed[param])
+    return files[target].parameters()[param].get("default")
+
+
+def _event_subscription(files: dict[str, BicepFile]) -> dict[str, Any]:
+    config = _one(files[KEYVAULT_EVENTS], "Microsoft.EventGrid/systemTopics/eventSubscriptions")
+    return dict(config["properties"])
+
+
+def _alert_queries(files: dict[str, BicepFile]) -> dict[str, str]:
+    rules = files[ALERTS].resources("Microsoft.Insights/scheduledQueryRules")
+    return {
+        symbol: "\n".join(c["query"] for c in rule["config"]["properties"]["criteria"]["allOf"])
+        for symbol, rule in rules.items()
+    }
+
+
+def _event_names_in(query: str) -> set[str]:
+    return set(re.findall(r'"(rotation\.[a-z_]+)"', query))
+
+
+def _roles(files: dict[str, BicepFile]) -> list[RoleAssignment]:
+    return bicepmodel.role_assignments(files)
+
+
+# --- parsing ----------------------------------------------------------------------------------
+
+
+def test_every_bicep_file_parses(bicep: dict[str, BicepFile]) -> None:
+    """Every .bicep file under infra/ parses with pycep-parser, main.bicep and its modules included."""
+    assert set(bicep) == {p.relative_to(REPO).as_posix() for p in bicepmodel.bicep_paths()}
+    main = bicep[MAIN]
+    called = {bicepmodel.module_file(main, m) for m in main.modules().values()}
+    assert called <= {(REPO / name).resolve() for name in bicep}
+
+
+def test_example_parameters_name_only_and_all_required_parameters() -> None:
+    """main.parameters.example.json gives every required parameter of main.bicep and no unknown one."""
+    assert bicepmodel.parameter_file_problems() == []
+
+
+# --- Event Grid -------------------------------------------------------------------------------
+
+
+def test_event_subscription_delivers_to_a_function_the_app_defines(
+    bicep: dict[str, BicepFile], function_names: set[str]
+) -> None:
+    """The Event Grid subscription's endpoint names a function that function_app.py defines."""
+    destination = _event_subscription(bicep)["destination"]
+    template = destination["properties"]["resourceId"]
+    target = _module_argument(bicep, KEYVAULT_EVENTS, "functionName")
+    resource_id = bicepmodel.interpolate(template, {"functionName": target})
+    assert resource_id == "${functionAppId}/functions/" + target
+    assert target in function_names
+
+
+def test_event_subscription_endpoint_is_the_function_app_of_this_deployment(
+    bicep: dict[str, BicepFile],
+) -> None:
+    """The AzureFunction endpoint is a function of the Function App that main.bicep deploys."""
+    destination = _event_subscription(bicep)["destination"]
+    assert destination["endpointType"] == "AzureFunction"
+    passed = bicepmodel.module_params(_module_call(bicep, KEYVAULT_EVENTS))["functionAppId"]
+    operands = passed["operator"]["operands"]
+    function_app_module = bicep[MAIN].modules()[operands["operand_1"]]
+    assert (
+        bicepmodel.module_file(bicep[MAIN], function_app_module) == (REPO / FUNCTION_APP).resolve()
+    )
+    assert operands["operand_2"]["operator"]["operands"] == {
+        "operand_1": "outputs",
+        "operand_2": "id",
+    }
+
+
+def test_event_subscription_filters_exactly_the_event_types_the_code_handles(
+    bicep: dict[str, BicepFile],
+) -> None:
+    """includedEventTypes equals rotator.triggers.HANDLED_EVENT_TYPES, no more and no fewer."""
+    from rotator.triggers import HANDLED_EVENT_TYPES
+
+    included = _event_subscription(bicep)["filter"]["includedEventTypes"]
+    assert len(included) == len(set(included))
+    assert set(included) == set(HANDLED_EVENT_TYPES)
+
+
+def test_event_subscription_uses_the_event_grid_schema(bicep: dict[str, BicepFile]) -> None:
+    """Events arrive in the Event Grid schema, which the Event Grid trigger validates by itself."""
+    assert _event_subscription(bicep)["eventDeliverySchema"] == "EventGridSchema"
+
+
+def test_event_subscription_retries_a_bounded_number_of_times(bicep: dict[str, BicepFile]) -> None:
+    """Delivery is retried 10 times within a day, then the event is dead-lettered."""
+    retry = _event_subscription(bicep)["retryPolicy"]
+    events = bicep[KEYVAULT_EVENTS]
+    assert retry == {
+        "maxDeliveryAttempts": "maxDeliveryAttempts",
+        "eventTimeToLiveInMinutes": "eventTimeToLiveInMinutes",
+    }
+    assert events.parameters()["maxDeliveryAttempts"]["type"] == "int"
+    assert _module_argument(bicep, KEYVAULT_EVENTS, "maxDeliveryAttempts") == 10
+    assert _module_argument(bicep, KEYVAULT_EVENTS, "eventTimeToLiveInMinutes") == 1440
+
+
+def test_event_subscription_dead_letters_to_a_blob_container_with_the_topic_identity(
+    bicep: dict[str, BicepFile],
+) -> None:
+    """Undeliverable events go to eventgrid-deadletter, written with the system topic's identity."""
+    dead_letter = _event_subscription(bicep)["deadLetterWithResourceIdentity"]
+    assert dead_letter["identity"] == {"type": "SystemAssigned"}
+    destination = dead_letter["deadLetterDestination"]
+    assert destination["endpointType"] == "StorageBlob"
+    container = _module_argument(bicep, KEYVAULT_EVENTS, "deadLetterContainerName")
+    assert container == "eventgrid-deadletter"
+
+
+def test_system_topic_is_the_key_vaults_with_a_managed_identity(
+    bicep: dict[str, BicepFile],
+) -> None:
+    """The system topic's source is the existing vault, and it has the identity dead-lettering uses."""
+    access = bicep[KEYVAULT_ACCESS]
+    topic = _one(access, "Microsoft.EventGrid/systemTopics")
+    assert topic["properties"]["topicType"] == "Microsoft.KeyVault.vaults"
+    source = topic["properties"]["source"]["operator"]["operands"]
+    assert access.resources()[source["operand_1"]]["type"] == VAULT
+    assert access.resources()[source["operand_1"]]["existing"] is True
+    assert topic["identity"] == {"type": "SystemAssigned"}
+
+
+# --- application settings ---------------------------------------------------------------------
+
+
+def test_every_rotator_setting_the_bicep_sets_is_read_by_the_code(
+    bicep: dict[str, BicepFile],
+) -> None:
+    """Each ROTATOR_* app setting in the Bicep is a name the code (rotator/, function_app.py) reads."""
+    unknown = _bicep_setting_names(bicep) - _code_setting_names()
+    assert not unknown, f"set by infra/ but read nowhere in the code: {sorted(unknown)}"
+
+
+def test_settings_a_deployment_must_give_are_set(bicep: dict[str, BicepFile]) -> None:
+    """ROTATOR_CONFIG and ROTATOR_SCHEDULE, which the code reads, are set by the Bicep."""
+    assert _code_setting_names() >= SETTINGS_A_DEPLOYMENT_MUST_GIVE
+    assert _bicep_setting_names(bicep) >= SETTINGS_A_DEPLOYMENT_MUST_GIVE
+
+
+def test_azure_client_id_is_the_user_assigned_identitys_client_id(
+    bicep: dict[str, BicepFile],
+) -> None:
+    """AZURE_CLIENT_ID is the identity's clientId, so DefaultAzureCredential uses that identity."""
+    main = bicep[MAIN]
+    value = main.variables()["rotatorSettings"]["AZURE_CLIENT_ID"]
+    operands = value["operator"]["operands"]
+    assert main.resources()[operands["operand_1"]]["type"] == (
+        "Microsoft.ManagedIdentity/userAssignedIdentities"
+    )
+    assert operands["operand_2"]["operator"]["operands"] == {
+        "operand_1": "properties",
+        "operand_2": "clientId",
+    }
+
+
+def test_state_store_setting_names_the_container_the_bicep_creates(
+    bicep: dict[str, BicepFile],
+) -> None:
+    """ROTATOR_STATE_CONTAINER is the rotator-state container created on the host storage account."""
+    main = bicep[MAIN]
+    setting = main.resolve(main.variables()["rotatorSettings"]["ROTATOR_STATE_CONTAINER"])
+    created = main.resolve(
+        bicepmodel.module_params(_module_call(bicep, STORAGE))["stateContainerName"]
+    )
+    assert setting == created == "rotator-state"
+
+
+def test_host_storage_is_identity_based(bicep: dict[str, BicepFile]) -> None:
+    """AzureWebJobsStorage is account name + managed identity + client id, never a connection string."""
+    settings = {s["name"]: s["value"] for s in bicep[FUNCTION_APP].variables()["hostSettings"]}
+    assert "AzureWebJobsStorage" not in settings
+    assert settings["AzureWebJobsStorage__credential"] == "managedidentity"
+    assert settings["AzureWebJobsStorage__accountName"] == "storageAccountName"
+    assert settings["AzureWebJobsStorage__clientId"] == "identityClientId"
+    assert "APPLICATIONINSIGHTS_CONNECTION_STRING" in settings
+
+
+def test_no_template_reads_an_account_key(bicep: dict[str, BicepFile]) -> None:
+    """No Bicep file calls listKeys or any other list* function that returns a secret."""
+    calls = [
+        (file.name, node["func_name"])
+        for file in bicep.values()
+        for node in bicepmodel.walk(file.doc)
+        if isinstance(node, dict) and str(node.get("func_name", "")).startswith("list")
+    ]
+    assert calls == []
+
+
+# --- role assignments -------------------------------------------------------------------------
+
+
+def test_role_assignments_grant_exactly_the_expected_roles(bicep: dict[str, BicepFile]) -> None:
+    """Two vault read roles, Blob Data Owner for the app, Blob Data Contributor for dead letters."""
+    granted = Counter(a.role_definition_id for a in _roles(bicep))
+    assert granted == Counter(
+        {
+            KEY_VAULT_SECRETS_USER: 1,
+            KEY_VAULT_CERTIFICATE_USER: 1,
+            STORAGE_BLOB_DATA_OWNER: 1,
+            STORAGE_BLOB_DATA_CONTRIBUTOR: 1,
+        }
+    )
+
+
+def test_each_role_is_scoped_to_the_vault_or_the_storage_account(
+    bicep: dict[str, BicepFile],
+) -> None:
+    """Vault roles on the vault; storage roles on the account, dead-lettering on its one container."""
+    expected_scope = {
+        KEY_VAULT_SECRETS_USER: VAULT,
+        KEY_VAULT_CERTIFICATE_USER: VAULT,
+        STORAGE_BLOB_DATA_OWNER: STORAGE_ACCOUNT,
+        STORAGE_BLOB_DATA_CONTRIBUTOR: BLOB_CONTAINER,
+    }
+    for assignment in _roles(bicep):
+        assert assignment.scope_type == expected_scope[assignment.role_definition_id], assignment
+
+
+def test_no_role_assignment_is_at_subscription_or_resource_group_scope(
+    bicep: dict[str, BicepFile],
+) -> None:
+    """Every role assignment names a resource as its scope in a resource-group-scoped file."""
+    for assignment in _roles(bicep):
+        assert assignment.scope_symbol is not None, f"{assignment} has no resource scope"
+        assert assignment.scope_type in {VAULT, STORAGE_ACCOUNT, BLOB_CONTAINER}, assignment
+        globals_ = bicep[assignment.file].doc.get("globals") or {}
+        assert globals_.get("scope", {}).get("value", "resourceGroup") == "resourceGroup"
+
+
+def test_role_assignment_names_are_guid_of_scope_principal_and_role(
+    bicep: dict[str, BicepFile],
+) -> None:
+    """Each name is guid(scope.id, principalId, roleId): stable across deployments, unique per grant."""
+    for assignment in _roles(bicep):
+        file = bicep[assignment.file]
+        scope_id, principal, role = assignment.name_parts
+        assert scope_id == {
+            "operator": {
+                "type": "property_accessor",
+                "operands": {"operand_1": assignment.scope_symbol, "operand_2": "id"},
+            }
+        }, assignment
+        assert principal in file.parameters(), assignment
+        assert file.resolve(role) == assignment.role_definition_id, assignment
+
+
+def test_role_assignments_are_for_service_principals(bicep: dict[str, BicepFile]) -> None:
+    """principalType is ServicePrincipal (both principals are managed identities)."""
+    assert {a.principal_type for a in _roles(bicep)} == {"ServicePrincipal"}
+
+
+# --- storage ----------------------------------------------------------------------------------
+
+
+def test_storage_account_disallows_shared_key_access(bicep: dict[str, BicepFile]) -> None:
+    """allowSharedKeyAccess is false: no account key or SAS can be used."""
+    account = _one(bicep[STORAGE], STORAGE_ACCOUNT)
+    assert account["properties"]["allowSharedKeyAccess"] is False
+
+
+def test_storage_account_requires_https_and_tls12(bicep: dict[str, BicepFile]) -> None:
+    """The account accepts HTTPS only, with TLS 1.2 or later."""
+    properties = _one(bicep[STORAGE], STORAGE_ACCOUNT)["properties"]
+    assert properties["supportsHttpsTrafficOnly"] is True
+    assert properties["minimumTlsVersion"] == "TLS1_2"
+
+
+def test_storage_account_allows_no_public_blob_access(bicep: dict[str, BicepFile]) -> None:
+    """No container can be made public, and none is."""
+    storage = bicep[STORAGE]
+    assert _one(storage, STORAGE_ACCOUNT)["properties"]["allowBlobPublicAccess"] is False
+    containers = storage.resources(BLOB_CONTAINER).values()
+    assert {c["config"]["properties"]["publicAccess"] for c in containers} == {"None"}
+
+
+def test_storage_has_the_state_deployment_and_dead_letter_containers(
+    bicep: dict[str, BicepFile],
+) -> None:
+    """main.bicep creates the rotator-state and eventgrid-deadletter containers and the package one."""
+    main = bicep[MAIN]
+    names = {
+        param: main.resolve(bicepmodel.module_params(_module_call(bicep, STORAGE))[param])
+        for param in ("stateContainerName", "deadLetterContainerName", "deploymentContainerName")
+    }
+    assert names["stateContainerName"] == "rotator-state"
+    assert names["deadLetterContainerName"] == "eventgrid-deadletter"
+    assert len(bicep[STORAGE].resources(BLOB_CONTAINER)) == 3
+
+
+# --- function app -----------------------------------------------------------------------------
+
+
+def test_function_app_is_https_only(bicep: dict[str, BicepFile]) -> None:
+    """httpsOnly is true: plain HTTP is redirected."""
+    site = _one(bicep[FUNCTION_APP], "Microsoft.Web/sites")
+    assert site["properties"]["httpsOnly"] is True
+
+
+def test_function_app_disables_ftp(bicep: dict[str, BicepFile]) -> None:
+    """ftpsState is Disabled: neither FTP nor FTPS."""
+    site = _one(bicep[FUNCTION_APP], "Microsoft.Web/sites")
+    assert site["properties"]["siteConfig"]["ftpsState"] == "Disabled"
+
+
+def test_function_app_requires_tls12(bicep: dict[str, BicepFile]) -> None:
+    """minTlsVersion is 1.2 for the app and its SCM site."""
+    site_config = _one(bicep[FUNCTION_APP], "Microsoft.Web/sites")["properties"]["siteConfig"]
+    assert site_config["minTlsVersion"] == "1.2"
+    assert site_config["scmMinTlsVersion"] == "1.2"
+
+
+def test_function_app_turns_off_basic_publishing_credentials(bicep: dict[str, BicepFile]) -> None:
+    """FTP and SCM basic (publishing-profile) authentication are both off."""
+    policies = bicep[FUNCTION_APP].resources(
+        "Microsoft.Web/sites/basicPublishingCredentialsPolicies"
+    )
+    assert {p["config"]["name"]: p["config"]["properties"]["allow"] for p in policies.values()} == {
+        "ftp": False,
+        "scm": False,
+    }
+
+
+def test_function_app_runs_as_a_user_assigned_identity(bicep: dict[str, BicepFile]) -> None:
+    """The app's only identity is the user-assigned one that the roles are granted to."""
+    site = _one(bicep[FUNCTION_APP], "Microsoft.Web/sites")
+    assert site["identity"]["type"] == "UserAssigned"
+    keys = [k.strip("'") for k in site["identity"]["userAssignedIdentities"]]
+    assert keys == ["${identityId}"]
+
+
+def test_function_app_is_python_311_on_flex_consumption(bicep: dict[str, BicepFile]) -> None:
+    """The plan is FC1 (Flex Consumption) and the runtime Python 3.11."""
+    app = bicep[FUNCTION_APP]
+    assert _one(app, "Microsoft.Web/serverfarms")["sku"] == {
+        "name": "FC1",
+        "tier": "FlexConsumption",
+    }
+    runtime = _one(app, "Microsoft.Web/sites")["properties"]["functionAppConfig"]["runtime"]
+    assert runtime == {"name": "python", "version": "3.11"}
+
+
+def test_deployment_package_is_read_with_the_user_assigned_identity(
+    bicep: dict[str, BicepFile],
+) -> None:
+    """Flex reads the package from its blob container with the identity, not a key."""
+    config = _one(bicep[FUNCTION_APP], "Microsoft.Web/sites")["properties"]["functionAppConfig"]
+    storage = config["deployment"]["storage"]
+    assert storage["type"] == "blobContainer"
+    assert storage["authentication"] == {
+        "type": "UserAssignedIdentity",
+        "userAssignedIdentityResourceId": "identityId",
+    }
+
+
+# --- alerts -----------------------------------------------------------------------------------
+
+
+def test_there_are_three_alert_rules(bicep: dict[str, BicepFile]) -> None:
+    """A failed rotation, an expiring credential and a missing run each have one log alert."""
+    assert len(_alert_queries(bicep)) == 3
+
+
+def test_failed_rotation_alert_queries_run_and_target_completion(
+    bicep: dict[str, BicepFile],
+) -> None:
+    """The failure alert reads rotation.run_completed at Error and failed/refused targets."""
+    query = _alert_queries(bicep)["rotationFailed"]
+    assert _event_names_in(query) == {"rotation.run_completed", "rotation.target_completed"}
+    assert "severityLevel >= 3" in query
+    assert '("failed", "refused")' in query
+
+
+def test_expiry_alert_queries_expiry_warning_and_expired(bicep: dict[str, BicepFile]) -> None:
+    """The expiry alert reads rotation.expiry_warning and rotation.expired."""
+    query = _alert_queries(bicep)["credentialExpiring"]
+    assert _event_names_in(query) == {"rotation.expiry_warning", "rotation.expired"}
+
+
+def test_no_run_alert_fires_on_silence_for_two_schedule_periods(
+    bicep: dict[str, BicepFile],
+) -> None:
+    """The dead-job alert fires when rotation.run_completed is absent for 2 x the period (12 h)."""
+    alerts = bicep[ALERTS]
+    rule = alerts.resources("Microsoft.Insights/scheduledQueryRules")["noCompletedRun"]["config"]
+    (condition,) = rule["properties"]["criteria"]["allOf"]
+    assert _event_names_in(condition["query"]) == {"rotation.run_completed"}
+    assert (condition["timeAggregation"], condition["operator"], condition["threshold"]) == (
+        "Count",
+        "LessThan",
+        1,
+    )
+    assert rule["properties"]["windowSize"] == "PT${2 * schedulePeriodHours}H"
+    assert alerts.parameters()["schedulePeriodHours"]["default"] == 6
+    assert bicep[MAIN].parameters()["schedulePeriodHours"]["default"] == 6
+
+
+def test_alerted_event_names_are_logged_by_the_code(bicep: dict[str, BicepFile]) -> None:
+    """Every rotation.* event an alert queries is a string the code logs."""
+    queried = set().union(*(_event_names_in(q) for q in _alert_queries(bicep).values()))
+    logged = {literal for path in _code_files() for literal in _string_literals(path)}
+    assert queried <= logged, f"alerted on but never logged: {sorted(queried - logged)}"
+
+
+def test_alerts_notify_the_email_receivers_of_the_action_group(bicep: dict[str, BicepFile]) -> None:
+    """Every rule notifies the one action group, whose e-mail receivers come from a parameter."""
+    alerts = bicep[ALERTS]
+    group = _one(alerts, "Microsoft.Insights/actionGroups")
+    receivers = json.dumps(group["properties"]["emailReceivers"])
+    assert "alertEmails" in receivers
+    for rule in alerts.resources("Microsoft.Insights/scheduledQueryRules").values():
+        (action_group,) = rule["config"]["properties"]["actions"]["actionGroups"]
+        assert action_group["operator"]["operands"] == {
+            "operand_1": "actionGroup",
+            "operand_2": "id",
+        }
+
+
+# --- Microsoft Graph permission ---------------------------------------------------------------
+
+
+def test_graph_grant_is_api_connectors_readwrite_all_on_microsoft_graph(
+    bicep: dict[str, BicepFile],
+) -> None:
+    """The app role assigned is APIConnectors.ReadWrite.All of the Microsoft Graph service principal."""
+    graph = bicep[GRAPH]
+    assert "microsoftGraphV1" in (graph.doc.get("extensions") or {})
+    grant = _one(graph, "Microsoft.Graph/appRoleAssignedTo")
+    assert graph.resolve(grant["appRoleId"]) == API_CONNECTORS_READWRITE_ALL
+    resource = grant["resourceId"]["operator"]["operands"]
+    microsoft_graph = graph.resources()[resource["operand_1"]]
+    assert microsoft_graph["type"] == "Microsoft.Graph/servicePrincipals"
+    assert microsoft_graph["existing"] is True
+    assert graph.resolve(microsoft_graph["config"]["appId"]) == MICROSOFT_GRAPH_APP_ID
+
+
+def test_graph_grant_goes_to_the_function_identity_only_when_asked(
+    bicep: dict[str, BicepFile],
+) -> None:
+    """The grant is to the user-assigned identity, behind grantGraphPermission (default false)."""
+    main = bicep[MAIN]
+    call = _module_call(bicep, GRAPH)
+    assert call["config"]["condition"] == "grantGraphPermission"
+    assert main.parameters()["grantGraphPermission"]["default"] is False
+    operands = bicepmodel.module_params(call)["principalId"]["operator"]["operands"]
+    assert main.resources()[operands["operand_1"]]["type"] == (
+        "Microsoft.ManagedIdentity/userAssignedIdentities"
+    )
+    assert operands["operand_2"]["operator"]["operands"] == {
+        "operand_1": "properties",
+        "operand_2": "principalId",
+    }
+
+
+def test_graph_extension_alias_is_configured() -> None:
+    """bicepconfig.json maps the microsoftGraphV1 alias to the GA Microsoft Graph v1.0 types."""
+    config = json.loads((REPO / "infra" / "bicepconfig.json").read_text(encoding="utf-8"))
+    reference = config["extensions"]["microsoftGraphV1"]
+    assert reference.startswith("br:mcr.microsoft.com/bicep/extensions/microsoftgraph/v1.0:")
