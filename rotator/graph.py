@@ -48,6 +48,7 @@ class GraphConnectorClient:
         max_attempts: int = 4,
         max_retry_after: float = 30.0,
         deadline: float = 90.0,
+        backoff: float = 0.5,
         sleep: Callable[[float], None] = time.sleep,
         transport: httpx.BaseTransport | None = None,
     ) -> None:
@@ -59,6 +60,7 @@ class GraphConnectorClient:
         self._max_attempts = max(1, max_attempts)
         self._max_retry_after = max_retry_after
         self._deadline = deadline
+        self._backoff_base = backoff
         self._sleep = sleep
         self._http = httpx.Client(
             verify=verify,
@@ -116,7 +118,7 @@ class GraphConnectorClient:
                 state = self.get_connector(connector_id)
                 if thumbprint.upper() in state.thumbprints:
                     return state  # the ambiguous upload did land
-                self._sleep(_backoff(attempt))
+                self._sleep(self._backoff(attempt))
                 continue
             return parse_connector(_json(response, connector_id), connector_id)
 
@@ -167,7 +169,7 @@ class GraphConnectorClient:
             try:
                 response = self._http.request(method, url, json=body, headers=headers)
             except httpx.TransportError as exc:
-                delay = _backoff(attempt)
+                delay = self._backoff(attempt)
                 retry = (
                     idempotent
                     and attempt < self._max_attempts
@@ -220,19 +222,18 @@ class GraphConnectorClient:
             error.may_have_landed = method != "GET" and response.status_code >= 500
             raise error
 
+    def _backoff(self, attempt: int) -> float:
+        """Exponential backoff with jitter: about 0.5, 1, 2, 4 ... seconds (by default), capped at 8."""
+        base: float = min(8.0, self._backoff_base * 2.0 ** (attempt - 1))
+        return base * random.uniform(0.8, 1.2)  # noqa: S311
+
     def _retry_delay(self, response: httpx.Response, attempt: int) -> float:
         header = response.headers.get("Retry-After")
         if header:
             seconds = _parse_retry_after(header)
             if seconds is not None:
                 return min(max(seconds, 0.0), self._max_retry_after)
-        return _backoff(attempt)
-
-
-def _backoff(attempt: int) -> float:
-    """Exponential backoff with jitter: about 0.5, 1, 2, 4 ... seconds, capped at 8."""
-    base: float = min(8.0, 0.5 * 2.0 ** (attempt - 1))
-    return base * random.uniform(0.8, 1.2)  # noqa: S311
+        return self._backoff(attempt)
 
 
 def _parse_retry_after(value: str) -> float | None:

@@ -163,15 +163,23 @@ def pending_version(
 
 
 def pin_outlived(
-    versions: Iterable[VersionInfo], pinned_at: dt.datetime, now: dt.datetime
+    versions: Iterable[VersionInfo], newest_at_pin: dt.datetime, now: dt.datetime
 ) -> VersionInfo | None:
-    """A usable version created after a pin was set: the pin then gives way to it (or None)."""
+    """A usable version created after every version that existed when the pin was set (Key Vault
+    keeps whole seconds, so this compares with the newest creation time then, not the clock)."""
     newer = [
         v
         for v in versions
-        if v.created_on is not None and v.created_on > pinned_at and unusable_reason(v, now) is None
+        if v.created_on is not None
+        and v.created_on > newest_at_pin
+        and unusable_reason(v, now) is None
     ]
     return max(newer, key=lambda v: (v.created_on or _EPOCH, v.version)) if newer else None
+
+
+def newest_created(versions: Iterable[VersionInfo]) -> dt.datetime | None:
+    """The creation time of the newest version (None when none has one)."""
+    return max((v.created_on for v in versions if v.created_on), default=None)
 
 
 def expired_entries(connector: ConnectorState, now: dt.datetime) -> tuple[str, ...]:

@@ -520,11 +520,20 @@ class Rotator:
         now = self._clock()
         if request.version:
             chosen = policy.pinned_version(versions, request.version, now, source=source)
-            return chosen, Pin(chosen.version, now_iso(now), request.reason, request.requested_by)
+            newest = policy.newest_created(versions)
+            return chosen, Pin(
+                chosen.version,
+                now_iso(now),
+                request.reason,
+                request.requested_by,
+                now_iso(newest) if newest else None,
+            )
         pin = record.pin
         if pin is not None:
-            pinned_at = dt.datetime.fromisoformat(pin.pinned_at.replace("Z", "+00:00"))
-            newer = policy.pin_outlived(versions, pinned_at, now)
+            since = dt.datetime.fromisoformat(
+                (pin.newest_created or pin.pinned_at).replace("Z", "+00:00")
+            )
+            newer = policy.pin_outlived(versions, since, now)
             if newer is None:
                 return policy.pinned_version(
                     versions, pin.version, now, source=f"{source} (pinned)"

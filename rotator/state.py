@@ -52,6 +52,7 @@ class Pin:
     pinned_at: str
     reason: str | None = None
     requested_by: str | None = None
+    newest_created: str | None = None  # the newest version's creation time when pinned
 
 
 @dataclass(frozen=True)

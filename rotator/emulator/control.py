@@ -41,7 +41,8 @@ PUT       /identity                                  ``{"graphRoles"?: [..], "au
 GET       /faults                                    → 200 ``{"value": [fault…]}``
 POST      /faults                                    ``{"service", "method"?, "path"?, "status"?,
                                                      "retryAfter"?, "delay"?, "drop"?,
-                                                     "times"?}`` → 201
+                                                     "times"?, "after"?, "loseResponse"?}``
+                                                     → 201
 DELETE    /faults                                    → 204
 GET       /journal                                   → 200 ``{"value": [{service, method, path,
                                                      query, status, authorized, started,
@@ -398,6 +399,8 @@ class ControlService:
             delay=float(delay),
             drop=_bool(body, "drop", False),
             times=times,
+            after=int(body.get("after", 0)),
+            lose_response=_bool(body, "loseResponse", False),
         )
         return self._empty(201)
 

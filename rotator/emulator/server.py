@@ -21,9 +21,9 @@ from urllib.parse import parse_qsl, urlsplit
 
 logger = logging.getLogger("rotator.emulator")
 
-ServiceName = Literal["graph", "vault", "identity"]
-FaultService = Literal["graph", "vault", "identity", "*"]
-SERVICES: tuple[str, ...] = ("graph", "vault", "identity")
+ServiceName = Literal["graph", "vault", "identity", "entra"]
+FaultService = Literal["graph", "vault", "identity", "entra", "*"]
+SERVICES: tuple[str, ...] = ("graph", "vault", "identity", "entra")
 MAX_BODY_BYTES = 16 * 1024 * 1024
 IDLE_TIMEOUT_SECONDS = 120.0
 HANDSHAKE_TIMEOUT_SECONDS = 10.0
@@ -135,11 +135,13 @@ class Fault:
     drop: bool
     remaining: int | None
     pattern: re.Pattern[str] = field(repr=False)
+    after: int = 0  # let this many matching requests through untouched first
+    lose_response: bool = False  # handle the request (a write lands), then drop the connection
 
     @property
     def terminal(self) -> bool:
         """True when the fault replaces the answer (a status or a dropped connection)."""
-        return self.drop or self.status is not None
+        return self.drop or self.status is not None or self.lose_response
 
     def matches(self, service: str, method: str, path: str) -> bool:
         """True when the fault applies to this request."""
@@ -160,6 +162,8 @@ class Fault:
             "delay": self.delay,
             "drop": self.drop,
             "remaining": self.remaining,
+            "after": self.after,
+            "loseResponse": self.lose_response,
         }
 
 
@@ -171,6 +175,7 @@ class FaultDecision:
     status: int | None = None
     retry_after: str | None = None
     drop: bool = False
+    lose_response: bool = False
 
 
 class Faults:
@@ -198,15 +203,21 @@ class Faults:
         delay: float = 0.0,
         drop: bool = False,
         times: int | None = None,
+        after: int = 0,
+        lose_response: bool = False,
     ) -> None:
         """Inject a fault on the requests of ``service`` whose path matches ``path`` (re.search).
+
+        ``after`` lets that many matching requests through first (e.g. fault only the GET that
+        verifies a write). ``lose_response`` handles the request (so a write lands) and then
+        drops the connection without an answer: the ambiguous failure a client must survive.
 
         Raises:
             ValueError: unknown service, bad regex, status out of range, both status and drop,
                 a negative delay, ``times`` below 1, or a fault that would do nothing.
         """
         if service not in (*SERVICES, "*"):
-            raise ValueError(f"unknown service {service!r}: use graph, vault, identity or *")
+            raise ValueError(f"unknown service {service!r}: use graph, vault, identity, entra or *")
         if status is not None and not 100 <= status <= 599:
             raise ValueError(f"status {status} is not an HTTP status")
         if status is not None and drop:
@@ -215,7 +226,11 @@ class Faults:
             raise ValueError("delay must not be negative")
         if times is not None and times < 1:
             raise ValueError("times must be at least 1 (or None for forever)")
-        if status is None and not drop and delay == 0:
+        if after < 0:
+            raise ValueError("after must not be negative")
+        if lose_response and (drop or status is not None):
+            raise ValueError("lose_response goes without status and drop")
+        if status is None and not drop and not lose_response and delay == 0:
             raise ValueError("the fault does nothing: give status, delay or drop")
         if retry_after is not None and status is None:
             raise ValueError("retry_after needs a status")
@@ -233,6 +248,8 @@ class Faults:
             drop=drop,
             remaining=times,
             pattern=pattern,
+            after=after,
+            lose_response=lose_response,
         )
         with self._lock:
             self._faults.append(fault)
@@ -256,6 +273,9 @@ class Faults:
             for fault in self._faults:
                 if not fault.matches(service, method, path):
                     continue
+                if fault.after > 0:
+                    fault.after -= 1
+                    continue
                 if fault.terminal:
                     if terminal is not None:
                         continue
@@ -273,6 +293,7 @@ class Faults:
             status=terminal.status,
             retry_after=terminal.retry_after,
             drop=terminal.drop,
+            lose_response=terminal.lose_response,
         )
 
 
@@ -360,6 +381,10 @@ class _Handler(BaseHTTPRequestHandler):
                     "emulator.internal_error", extra={"emulator.service": service.name}
                 )
                 response = service.fault(request, 500)
+        if decision.lose_response:  # the request was handled; the answer never arrives
+            self._record(server, request, 0, response.authorized, started, clock)
+            self._drop()
+            return
         # Journal first: a client that has its answer must find the request in the journal.
         self._record(server, request, response.status, response.authorized, started, clock)
         self._send(response, head=request.method == "HEAD")

@@ -667,3 +667,22 @@ def test_configuration_error_is_a_500_with_the_reason(
     response = call(functions, "rotation_status", http("GET", "status"))
     assert response.status_code == 500
     assert "not valid JSON" in json.loads(response.get_body())["error"]["message"]
+
+
+def test_rotate_now_answers_409_while_another_rotation_holds_the_connector(
+    emu: Emulator,
+    ca: pki.Issued,
+    functions: dict[str, Any],
+    configure: Callable[..., None],
+    tmp_path: Path,
+) -> None:
+    """A manual call during the timer's rotation of the same connector: 409, skipped, no write."""
+    connector, _, _ = cert_setup(emu, ca)
+    configure({"id": connector, "certificate": "api-cert"})
+    with LocalStateStore(tmp_path / "state").lease(connector):
+        response = call(functions, "rotate_now", http("POST", "rotate", {"connectorId": connector}))
+    assert response.status_code == 409
+    outcome = json.loads(response.get_body())["outcomes"][0]
+    assert outcome["outcome"] == "skipped"
+    assert "rotation in progress" in outcome["reason"]
+    assert graph_writes(emu) == []
