@@ -21,8 +21,8 @@ from azure.core.exceptions import (
     ServiceRequestError,
     ServiceResponseError,
 )
-from azure.keyvault.certificates import CertificateClient
-from azure.keyvault.secrets import SecretClient
+from azure.keyvault.certificates import CertificateClient, CertificateProperties
+from azure.keyvault.secrets import SecretClient, SecretProperties
 
 from rotator.errors import ConfigurationError, KeyVaultError, one_line
 from rotator.model import VersionInfo
@@ -79,16 +79,10 @@ class KeyVaultClient:
         """
         with self._translate("certificates", name):
             return [
-                VersionInfo(
-                    name=name,
-                    version=props.version or "",
-                    enabled=bool(props.enabled),
-                    created_on=_utc(props.created_on),
-                    not_before=_utc(props.not_before),
-                    expires_on=_utc(props.expires_on),
-                    thumbprint=props.x509_thumbprint.hex().upper()
-                    if props.x509_thumbprint
-                    else None,
+                _version(
+                    name,
+                    props,
+                    props.x509_thumbprint.hex().upper() if props.x509_thumbprint else None,
                 )
                 for props in self._certificates.list_properties_of_certificate_versions(name)
             ]
@@ -101,14 +95,7 @@ class KeyVaultClient:
         """
         with self._translate("secrets", name):
             return [
-                VersionInfo(
-                    name=name,
-                    version=props.version or "",
-                    enabled=bool(props.enabled),
-                    created_on=_utc(props.created_on),
-                    not_before=_utc(props.not_before),
-                    expires_on=_utc(props.expires_on),
-                )
+                _version(name, props, None)
                 for props in self._secrets.list_properties_of_secret_versions(name)
             ]
 
@@ -171,6 +158,20 @@ class KeyVaultClient:
                     f"vault set {ENV_KEYVAULT_VERIFY_CHALLENGE_RESOURCE}=false"
                 ) from exc
             raise
+
+
+def _version(
+    name: str, props: SecretProperties | CertificateProperties, thumbprint: str | None
+) -> VersionInfo:
+    return VersionInfo(
+        name=name,
+        version=props.version or "",
+        enabled=bool(props.enabled),
+        created_on=_utc(props.created_on),
+        not_before=_utc(props.not_before),
+        expires_on=_utc(props.expires_on),
+        thumbprint=thumbprint,
+    )
 
 
 def _utc(value: dt.datetime | None) -> dt.datetime | None:

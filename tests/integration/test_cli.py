@@ -14,16 +14,8 @@ import pytest
 
 from rotator.emulator import Emulator, pki
 
+from .conftest import FOREIGN_AZURE_VARIABLES as _CLEARED
 from .support import environment, graph_writes, seed_certificate
-
-_CLEARED = (
-    "AZURE_CLIENT_SECRET",
-    "AZURE_TENANT_ID",
-    "AZURE_CLIENT_ID",
-    "AZURE_FEDERATED_TOKEN_FILE",
-    "MSI_ENDPOINT",
-    "MSI_SECRET",
-)
 
 
 def run(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
