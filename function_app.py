@@ -10,6 +10,7 @@ import json
 import logging
 import os
 import threading
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 import azure.functions as func
@@ -17,7 +18,7 @@ import azure.functions as func
 if TYPE_CHECKING:
     from rotator.rotation import Rotator
 
-DEFAULT_SCHEDULE = "0 0 */6 * * *"  # every 6 hours; also in rotator.service
+DEFAULT_SCHEDULE = "0 0 */6 * * *"  # every 6 hours
 
 app = func.FunctionApp(http_auth_level=func.AuthLevel.FUNCTION)
 
@@ -38,10 +39,20 @@ def _rotator() -> "Rotator":
     settings = Settings.from_env()
     with _lock:
         if _cached is None or _cached[0] != settings:
-            if _cached is not None:
-                _cached[1].close()
+            # The previous Rotator may still serve a concurrent invocation: let it be collected.
             _cached = (settings, Rotator.from_settings(settings))
         return _cached[1]
+
+
+def _worker_init(context: func.Context) -> "Callable[[], None]":
+    """Tie the logs of rotator's worker threads to this invocation: the Python worker ships only
+    logs it can attribute (Functions Python developer guide, "Logging from threads")."""
+
+    def init() -> None:
+        # typed as type[threading.local] by azure-functions; it is the worker's thread-local
+        context.thread_local_storage.invocation_id = context.invocation_id  # type: ignore[attr-defined]
+
+    return init
 
 
 def _json_response(status: int, body: dict[str, Any]) -> func.HttpResponse:
@@ -68,11 +79,13 @@ def _configuration_error(exc: Exception) -> func.HttpResponse:
     minimum_interval="00:00:30",
     maximum_interval="00:10:00",
 )
-def rotate_on_schedule(timer: func.TimerRequest) -> None:
+def rotate_on_schedule(timer: func.TimerRequest, context: func.Context) -> None:
     """Reconcile every connector with Key Vault; warn about credentials close to expiry."""
     from rotator import service
 
-    report = service.run_timer(_rotator(), warning_days=service.expiry_warning_days())
+    report = service.run_timer(
+        _rotator(), warning_days=service.expiry_warning_days(), worker_init=_worker_init(context)
+    )
     failed = report.counts["failed"]
     if failed:  # the host's retry policy runs the (idempotent) reconcile again
         raise service.RotationFailedError(
@@ -82,23 +95,31 @@ def rotate_on_schedule(timer: func.TimerRequest) -> None:
 
 @app.function_name("rotate_on_keyvault_event")
 @app.event_grid_trigger(arg_name="event")
-def rotate_on_keyvault_event(event: func.EventGridEvent) -> None:
+def rotate_on_keyvault_event(event: func.EventGridEvent, context: func.Context) -> None:
     """Rotate the connectors bound to the vault object of a Key Vault event (either schema)."""
     from rotator import service
 
     event_type = event.type if isinstance(event, func.CloudEvent) else event.event_type
-    service.run_event(_rotator(), event_id=event.id, event_type=event_type, data=event.get_json())
+    service.run_event(
+        _rotator(),
+        event_id=event.id,
+        event_type=event_type,
+        data=event.get_json(),
+        worker_init=_worker_init(context),
+    )
 
 
 @app.function_name("rotate_now")
 @app.route(route="rotate", methods=["POST"], auth_level=func.AuthLevel.FUNCTION)
-def rotate_now(req: func.HttpRequest) -> func.HttpResponse:
+def rotate_now(req: func.HttpRequest, context: func.Context) -> func.HttpResponse:
     """Manual or emergency rotation: ``{"connectorId", "force", "dryRun", "version", "reason"}``."""
     from rotator import service
     from rotator.errors import ConfigurationError
 
     try:
-        answer = service.run_http_rotate(_rotator(), req.get_body(), dict(req.headers))
+        answer = service.run_http_rotate(
+            _rotator(), req.get_body(), dict(req.headers), worker_init=_worker_init(context)
+        )
     except ConfigurationError as exc:
         return _configuration_error(exc)
     return _json_response(answer.status, answer.body)
@@ -106,13 +127,13 @@ def rotate_now(req: func.HttpRequest) -> func.HttpResponse:
 
 @app.function_name("rotation_status")
 @app.route(route="status", methods=["GET"], auth_level=func.AuthLevel.FUNCTION)
-def rotation_status(req: func.HttpRequest) -> func.HttpResponse:
+def rotation_status(req: func.HttpRequest, context: func.Context) -> func.HttpResponse:
     """Per connector: what Graph holds, the newest usable Key Vault version, days to expiry."""
     from rotator import service
     from rotator.errors import ConfigurationError
 
     try:
-        answer = service.run_http_status(_rotator())
+        answer = service.run_http_status(_rotator(), worker_init=_worker_init(context))
     except ConfigurationError as exc:
         return _configuration_error(exc)
     return _json_response(answer.status, answer.body)

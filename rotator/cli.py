@@ -20,8 +20,8 @@ Keep Microsoft Graph API connectors (Azure AD B2C / Entra External ID) on the ne
 usable credential held in Azure Key Vault.
 
 Targets come from ROTATOR_CONFIG (inline JSON or a path); Azure credentials from the
-azure-identity default chain (managed identity, environment, `az login`). See README.md
-for every setting.
+azure-identity default chain (managed identity, environment, `az login`); Graph may use an
+app of the B2C tenant instead (ROTATOR_GRAPH_CREDENTIAL). See README.md for every setting.
 """
 
 _EPILOG = """\
@@ -95,6 +95,24 @@ def build_parser() -> argparse.ArgumentParser:
     )
     status.add_argument("--json", action="store_true", help="print one JSON document on stdout")
 
+    check = sub.add_parser(
+        "check",
+        help="preflight after deployment: can every connector be rotated? Changes nothing",
+        description="Validate the configuration, then for each target report the identity seen "
+        "by Graph and Key Vault, whether the Key Vault versions and the value a rotation would "
+        "install can be read and pass validation, whether the connector can be read and holds "
+        "APIConnectors.ReadWrite.All, and what a rotation would do now. Each failure names the "
+        "fix. Nothing is written to Graph or to the state store; no secret or token is printed.",
+        epilog="exit codes: 0 every target would rotate cleanly or is up to date;\n"
+        "            1 a check failed (the fix is printed);\n"
+        "            2 usage or configuration error.\n",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    check.add_argument(
+        "--connector", action="append", default=[], metavar="ID", help="only this connector"
+    )
+    check.add_argument("--json", action="store_true", help="print one JSON document on stdout")
+
     unpin = sub.add_parser(
         "unpin",
         help="clear a rollback pin so the next run returns to the newest version",
@@ -136,6 +154,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return _rotate(args, sys.stdout)
         if args.command == "status":
             return _status(args, sys.stdout)
+        if args.command == "check":
+            return _check(args, sys.stdout)
         if args.command == "unpin":
             return _unpin(args, sys.stdout)
         if args.command == "demo":
@@ -212,6 +232,23 @@ def _status(args: argparse.Namespace, out: TextIO) -> int:
         out.write("\n")
     else:
         out.write(render_status(report))
+    return EXIT_OK if report.ok else EXIT_FAILED
+
+
+def _check(args: argparse.Namespace, out: TextIO) -> int:
+    from rotator.check import render_check, run_check
+    from rotator.settings import Settings
+
+    settings = Settings.from_env()
+    identity_log = logging.getLogger("azure.identity")
+    level = identity_log.level
+    if args.verbose < 3:  # a refused token is in the report with its fix: no warning as well
+        identity_log.setLevel(logging.ERROR)
+    try:
+        report = run_check(settings, connector_ids=tuple(args.connector))
+    finally:
+        identity_log.setLevel(level)
+    out.write(json.dumps(report.to_json(), indent=2) + "\n" if args.json else render_check(report))
     return EXIT_OK if report.ok else EXIT_FAILED
 
 

@@ -46,7 +46,7 @@ class GraphConnectorClient:
         verify: ssl.SSLContext | bool = True,
         timeout: httpx.Timeout | None = None,
         max_attempts: int = 4,
-        max_retry_after: float = 30.0,
+        max_retry_after: float = 60.0,
         deadline: float = 90.0,
         backoff: float = 0.5,
         sleep: Callable[[float], None] = time.sleep,
@@ -96,31 +96,34 @@ class GraphConnectorClient:
     ) -> ConnectorState:
         """POST ``uploadClientCertificate``: add a certificate beside the ones already there.
 
-        Never blindly repeated: after an ambiguous failure (timeout, dropped connection, 5xx) the
-        connector is re-read, and the upload is sent again only if ``thumbprint`` is not there,
-        so a certificate is never added twice.
+        Never repeated blindly (it would add the certificate twice): after an ambiguous failure
+        (timeout, dropped connection, 5xx) the connector is re-read; if ``thumbprint`` is there the
+        upload landed. If not, this run does not upload again (Graph reads can lag writes): it
+        raises with ``may_have_landed`` and the next run uploads only if it is still missing.
 
         Raises:
-            GraphError: Graph refused the certificate, or the call kept failing.
+            GraphError: Graph refused the certificate, or the outcome is unknown.
         """
-        path = f"{connector_id}/uploadClientCertificate"
-        body = {"pkcs12Value": pkcs12_value, "password": password}
-        attempt = 0
-        while True:
-            attempt += 1
+        try:
+            response = self._request(
+                "POST",
+                f"{connector_id}/uploadClientCertificate",
+                body={"pkcs12Value": pkcs12_value, "password": password},
+                idempotent=False,
+                connector_id=connector_id,
+            )
+        except GraphError as exc:
+            if not exc.may_have_landed:
+                raise
             try:
-                response = self._request(
-                    "POST", path, body=body, idempotent=False, connector_id=connector_id
-                )
-            except GraphError as exc:
-                if not exc.may_have_landed or attempt >= self._max_attempts:
-                    raise
                 state = self.get_connector(connector_id)
-                if thumbprint.upper() in state.thumbprints:
-                    return state  # the ambiguous upload did land
-                self._sleep(self._backoff(attempt))
-                continue
-            return parse_connector(_json(response, connector_id), connector_id)
+            except GraphError as reread:
+                reread.may_have_landed = True
+                raise reread from exc
+            if thumbprint.upper() in state.thumbprints:
+                return state  # the ambiguous upload did land
+            raise
+        return parse_connector(_json(response, connector_id), connector_id)
 
     def close(self) -> None:
         """Close the connection pool."""
@@ -158,14 +161,19 @@ class GraphConnectorClient:
         url = f"{self._base}/{path}"
         give_up_at = time.monotonic() + self._deadline
         renewed = False
+        ambiguous = False  # a write attempt whose fate is unknown: stays so for the whole call
         attempt = 0
         while True:
             attempt += 1
             client_request_id = str(uuid.uuid4())
-            headers = {
-                "Authorization": f"Bearer {self._bearer()}",
-                "client-request-id": client_request_id,
-            }
+            try:
+                headers = {
+                    "Authorization": f"Bearer {self._bearer()}",
+                    "client-request-id": client_request_id,
+                }
+            except GraphError as exc:
+                exc.may_have_landed = ambiguous
+                raise
             try:
                 response = self._http.request(method, url, json=body, headers=headers)
             except httpx.TransportError as exc:
@@ -184,6 +192,7 @@ class GraphConnectorClient:
                     error=type(exc).__name__,
                     retry=retry,
                 )
+                ambiguous = ambiguous or method != "GET"
                 if retry:
                     self._sleep(delay)
                     continue
@@ -191,7 +200,7 @@ class GraphConnectorClient:
                     f"connector {connector_id}: no answer from Microsoft Graph at {self.endpoint} "
                     f"after {attempt} attempt(s) ({type(exc).__name__}"
                     f"{': ' + str(exc) if str(exc) else ''})",
-                    may_have_landed=method != "GET",
+                    may_have_landed=ambiguous,
                 ) from exc
             request_id = response.headers.get("request-id")
             emit(
@@ -207,19 +216,29 @@ class GraphConnectorClient:
             )
             if response.is_success:
                 return response
+            ambiguous = ambiguous or (method != "GET" and response.status_code >= 500)
             if response.status_code == 401 and not renewed:
                 renewed = True
-                self._bearer(renew=True)
+                try:
+                    self._bearer(renew=True)
+                except GraphError as exc:
+                    exc.may_have_landed = ambiguous
+                    raise
                 continue
             retryable = response.status_code in _RETRY_STATUSES and (
                 idempotent or response.status_code == 429
             )
-            delay = self._retry_delay(response, attempt)
-            if retryable and attempt < self._max_attempts and time.monotonic() + delay < give_up_at:
+            delay, asked = self._retry_delay(response, attempt)
+            fits = time.monotonic() + delay < give_up_at and delay <= self._max_retry_after
+            if retryable and attempt < self._max_attempts and fits:
                 self._sleep(delay)
                 continue
             error = _graph_error(response, connector_id, attempts=attempt)
-            error.may_have_landed = method != "GET" and response.status_code >= 500
+            if retryable and asked and not fits:
+                error.args = (
+                    f"{error}; Graph asked to wait {delay:.0f} s, longer than this run waits",
+                )
+            error.may_have_landed = ambiguous
             raise error
 
     def _backoff(self, attempt: int) -> float:
@@ -227,13 +246,18 @@ class GraphConnectorClient:
         base: float = min(8.0, self._backoff_base * 2.0 ** (attempt - 1))
         return base * random.uniform(0.8, 1.2)  # noqa: S311
 
-    def _retry_delay(self, response: httpx.Response, attempt: int) -> float:
+    def _retry_delay(self, response: httpx.Response, attempt: int) -> tuple[float, bool]:
+        """How long to wait before the next attempt, and whether Graph said so (Retry-After).
+
+        Graph's Retry-After is honoured in full, never shortened; when it is longer than this
+        run can wait, the call gives up instead of calling early.
+        """
         header = response.headers.get("Retry-After")
         if header:
             seconds = _parse_retry_after(header)
             if seconds is not None:
-                return min(max(seconds, 0.0), self._max_retry_after)
-        return self._backoff(attempt)
+                return max(seconds, 0.0), True
+        return self._backoff(attempt), False
 
 
 def _parse_retry_after(value: str) -> float | None:
@@ -265,7 +289,14 @@ def _json(response: httpx.Response, connector_id: str) -> dict[str, Any]:
     return data
 
 
-def _graph_error(response: httpx.Response, connector_id: str, *, attempts: int) -> GraphError:
+def _graph_error(
+    response: httpx.Response,
+    connector_id: str,
+    *,
+    attempts: int,
+    note: str = "",
+    may_have_landed: bool = False,
+) -> GraphError:
     status = response.status_code
     code = message = None
     request_id = response.headers.get("request-id")
@@ -300,7 +331,13 @@ def _graph_error(response: httpx.Response, connector_id: str, *, attempts: int) 
         )
     else:
         text = f"{subject}: Graph answered {detail}"
-    return GraphError(text, status=status, code=code, request_id=request_id)
+    return GraphError(
+        text + note,
+        status=status,
+        code=code,
+        request_id=request_id,
+        may_have_landed=may_have_landed,
+    )
 
 
 def parse_connector(body: Mapping[str, Any], connector_id: str) -> ConnectorState:

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
@@ -205,6 +205,3 @@ def _message(exc: HttpResponseError) -> str:
     error = getattr(exc, "error", None)
     text = getattr(error, "message", None) if error else None
     return one_line(text or exc.message or exc.reason)
-
-
-KeyVaultFactory = Callable[[str], KeyVaultClient]

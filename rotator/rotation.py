@@ -14,8 +14,8 @@ import threading
 import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from dataclasses import dataclass, field, replace
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from rotator import pkcs12, policy, state
 from rotator.errors import (
@@ -42,7 +42,15 @@ from rotator.model import (
     TargetStatus,
     VersionInfo,
 )
-from rotator.state import AppliedCredential, ConnectorRecord, HistoryEntry, Pin, StateStore, now_iso
+from rotator.state import (
+    AppliedCredential,
+    ConnectorRecord,
+    HistoryEntry,
+    Lease,
+    Pin,
+    StateStore,
+    now_iso,
+)
 
 if TYPE_CHECKING:
     from azure.core.credentials import TokenCredential
@@ -61,6 +69,9 @@ _LOG_LEVEL = {
     Outcome.REFUSED: logging.WARNING,
     Outcome.FAILED: logging.ERROR,
 }
+_T = TypeVar("_T")
+WorkerInit = Callable[[], None]
+"""Run at the start of every worker thread (the Function uses it to tie logs to the invocation)."""
 
 
 def utcnow() -> dt.datetime:
@@ -69,14 +80,17 @@ def utcnow() -> dt.datetime:
 
 
 @dataclass
-class _Progress:
-    """What is known about a target so far, so a failure can still say which version it was at."""
+class _Run:
+    """One target's run: what is known so far (so a failure can still say which version it was
+    at), the lease it holds, and whether a write reached Graph."""
 
+    lease: Lease | None = None
     version: str | None = None
     thumbprint: str | None = None
     not_after: dt.datetime | None = None
     expires_on: dt.datetime | None = None
-    wrote: bool = False  # a write reached (or may have reached) Graph
+    wrote: bool = False  # a write was accepted by Graph
+    notes: list[str] = field(default_factory=list)
 
 
 @dataclass(frozen=True)
@@ -92,6 +106,23 @@ class _Install:
 
     def __repr__(self) -> str:
         return f"_Install(version={self.version.version!r}, thumbprint={self.thumbprint!r})"
+
+
+@dataclass(frozen=True)
+class _CertificatePlan:
+    """What a certificate target needs, decided the same way by ``rotate`` and ``status``."""
+
+    chosen: VersionInfo  # the version that should be active now
+    pending: VersionInfo | None  # overlap: a future-dated version to pre-stage
+    pin: Pin | None  # the pin in force after this run
+    replace: bool  # install with PATCH (the list ends as exactly the plan)
+    compact: bool  # overlap list holds expired certificates: replace it
+    in_sync: bool
+
+    @property
+    def versions(self) -> list[VersionInfo]:
+        """The versions the connector should hold, the one active now first."""
+        return [self.chosen, *([self.pending] if self.pending else [])]
 
 
 class Rotator:
@@ -193,7 +224,9 @@ class Rotator:
         wanted = {self.settings.target(cid).connector_id for cid in connector_ids}
         return tuple(t for t in self.settings.targets if t.connector_id in wanted)
 
-    def rotate(self, request: RotationRequest) -> RotationReport:
+    def rotate(
+        self, request: RotationRequest, *, worker_init: WorkerInit | None = None
+    ) -> RotationReport:
         """Bring every requested target to the newest usable Key Vault version (or a pinned one).
 
         Raises:
@@ -203,7 +236,16 @@ class Rotator:
         if request.version and len(targets) != 1:
             raise ConfigurationError("a pinned --version needs exactly one --connector")
         started = self._clock()
-        outcomes = self._each(targets, lambda target: self._rotate_one(target, request))
+        outcomes = self._each(targets, lambda t: self._rotate_one(t, request), worker_init)
+        for outcome in outcomes:  # logged here, on the caller's thread (the Functions worker
+            # ships only logs of threads it knows)
+            emit(
+                log,
+                _LOG_LEVEL[outcome.outcome],
+                "rotation.target_completed",
+                **outcome.to_json(),
+                trigger=request.trigger,
+            )
         report = RotationReport(outcomes, request.trigger, started, self._clock())
         emit(
             log,
@@ -221,15 +263,19 @@ class Rotator:
         return report
 
     def unpin(self, connector_id: str, *, requested_by: str | None = None) -> Pin | None:
-        """Clear a rollback pin; the next run goes back to the newest usable version.
+        """Clear a rollback pin (under the connector's lease); the next run goes back to the
+        newest usable version.
 
         Raises:
             ConfigurationError: the connector is not configured.
+            RotationInProgressError: a rotation of the connector is running; try again.
         """
         self.settings.target(connector_id)
-        old = self._state.read(connector_id).pin
+        with self._state.lease(connector_id):
+            old = self._state.read(connector_id).pin
+            if old is not None:
+                state.set_pin(self._state, connector_id, None)
         if old is not None:
-            state.set_pin(self._state, connector_id, None)
             emit(
                 log,
                 logging.WARNING,
@@ -241,123 +287,158 @@ class Rotator:
             )
         return old
 
-    def _each(self, targets: Sequence[Target], work: Callable[[Target], Any]) -> tuple[Any, ...]:
+    def _each(
+        self,
+        targets: Sequence[Target],
+        work: Callable[[Target], _T],
+        worker_init: WorkerInit | None,
+    ) -> tuple[_T, ...]:
         """``work`` for every target, at most ``max_parallel`` at once, results in target order."""
         workers = min(self.settings.max_parallel, len(targets))
         if workers <= 1:
             return tuple(work(target) for target in targets)
-        with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="rotator") as pool:
+        with ThreadPoolExecutor(
+            max_workers=workers, thread_name_prefix="rotator", initializer=worker_init
+        ) as pool:
             return tuple(pool.map(work, targets))
 
     def _rotate_one(self, target: Target, request: RotationRequest) -> TargetOutcome:
-        progress = _Progress()
+        run = _Run()
         try:
-            with self._state.lease(target.connector_id):
-                outcome = self._rotate_leased(target, request, progress)
+            with self._state.lease(target.connector_id) as lease:
+                run.lease = lease
+                return self._rotate_leased(target, request, run)
         except RotationInProgressError as exc:  # the holder rotates and writes the history
-            outcome = self._outcome(target, Outcome.SKIPPED, progress, str(exc))
+            return self._outcome(target, Outcome.SKIPPED, run, str(exc))
         except RotatorError as exc:  # the lease itself could not be taken
-            outcome = self._outcome(target, Outcome.FAILED, progress, str(exc))
-        emit(
-            log,
-            _LOG_LEVEL[outcome.outcome],
-            "rotation.target_completed",
-            **outcome.to_json(),
-            trigger=request.trigger,
-        )
-        return outcome
+            return self._outcome(target, Outcome.FAILED, run, str(exc))
 
-    def _rotate_leased(
-        self, target: Target, request: RotationRequest, progress: _Progress
-    ) -> TargetOutcome:
+    def _rotate_leased(self, target: Target, request: RotationRequest, run: _Run) -> TargetOutcome:
         try:
             if isinstance(target, CertificateTarget):
-                outcome = self._rotate_certificate(target, request, progress)
+                outcome = self._rotate_certificate(target, request, run)
             else:
-                outcome = self._rotate_basic(target, request, progress)
+                outcome = self._rotate_basic(target, request, run)
         except CredentialError as exc:
-            outcome = self._outcome(target, Outcome.REFUSED, progress, str(exc))
+            outcome = self._outcome(target, Outcome.REFUSED, run, str(exc))
         except GraphError as exc:
+            unsure = exc.may_have_landed or run.wrote
             outcome = self._outcome(
                 target,
                 Outcome.FAILED,
-                progress,
-                str(exc)
-                + (
-                    " (the write may have landed; the next run checks)"
-                    if exc.may_have_landed
-                    else ""
-                ),
+                run,
+                str(exc) + (" (a write may have landed; the next run checks)" if unsure else ""),
                 request_id=exc.request_id,
                 graph_status=exc.status,
-                unverified=exc.may_have_landed,
+                unverified=unsure,
             )
+        except RotationInProgressError as exc:  # the lease was lost before a write
+            outcome = self._outcome(target, Outcome.FAILED, run, str(exc), unverified=run.wrote)
         except VerificationError as exc:
-            outcome = self._outcome(target, Outcome.FAILED, progress, str(exc), unverified=True)
-        except RotatorError as exc:
-            outcome = self._outcome(target, Outcome.FAILED, progress, str(exc))
+            outcome = self._outcome(target, Outcome.FAILED, run, str(exc), unverified=True)
+        except (RotatorError, OSError) as exc:
+            outcome = self._outcome(target, Outcome.FAILED, run, str(exc), unverified=run.wrote)
         except Exception as exc:  # one broken target must not stop the others
             log.debug("rotation.unexpected_error", exc_info=True)
             outcome = self._outcome(
-                target, Outcome.FAILED, progress, f"unexpected {type(exc).__name__}: {exc}"
+                target,
+                Outcome.FAILED,
+                run,
+                f"unexpected {type(exc).__name__}: {exc}",
+                unverified=run.wrote,
             )
         if outcome.outcome not in (Outcome.UP_TO_DATE, Outcome.ROTATED) and not request.dry_run:
             self._remember(target, outcome, request)
         return outcome
 
+    def _plan_certificate(
+        self,
+        target: CertificateTarget,
+        versions: list[VersionInfo],
+        record: ConnectorRecord,
+        request: RotationRequest,
+        connector: ConnectorState,
+        *,
+        announce: bool,
+    ) -> _CertificatePlan:
+        """Which versions the connector should hold and how to get there (shared with status)."""
+        now = self._clock()
+        source = f"certificate '{target.certificate}' in {target.key_vault_url}"
+        chosen, pin = self._choose(target, versions, request, record, source, announce=announce)
+        # A rollback (a pin) and an emergency (force) must leave the connector on exactly that
+        # certificate: overlap would keep a newer one active, or pre-stage one.
+        replace = request.force or pin is not None or target.mode is InstallMode.REPLACE
+        pending = None if replace else policy.pending_version(versions, chosen, now)
+        held = {t.upper() for t in connector.thumbprints}
+        compact = not replace and bool(policy.expired_entries(connector, now))
+        plan = [chosen, *([pending] if pending else [])]
+        if any(not v.thumbprint for v in plan):
+            raise KeyVaultError(f"{source}: a version lists no thumbprint in Key Vault")
+        if replace:
+            in_sync = policy.certificate_in_sync(
+                connector, chosen.thumbprint or "", InstallMode.REPLACE
+            )
+        else:
+            in_sync = not compact and all((v.thumbprint or "").upper() in held for v in plan)
+        return _CertificatePlan(chosen, pending, pin, replace or compact, compact, in_sync)
+
     def _rotate_certificate(
-        self, target: CertificateTarget, request: RotationRequest, progress: _Progress
+        self, target: CertificateTarget, request: RotationRequest, run: _Run
     ) -> TargetOutcome:
         now = self._clock()
         source = f"certificate '{target.certificate}' in {target.key_vault_url}"
         vault = self._vault(target.key_vault_url)
         versions = vault.list_certificate_versions(target.certificate)
         record = self._state.read(target.connector_id)
-        chosen, pin = self._choose(target, versions, request, record, source)
-        mode = InstallMode.REPLACE if request.force else target.mode
-        plan = [chosen]
-        if mode is InstallMode.OVERLAP and (
-            pending := policy.pending_version(versions, chosen, now)
-        ):
-            plan.append(pending)
-        newest = plan[-1]
-        progress.version, progress.thumbprint = newest.version, newest.thumbprint
-        progress.not_after = progress.expires_on = newest.expires_on
-        if any(not v.thumbprint for v in plan):
-            raise CredentialError(f"{source}: a version lists no thumbprint in Key Vault")
         connector = self._graph.get_connector(target.connector_id)
-        held = {t.upper() for t in connector.thumbprints}
-        expired = policy.expired_entries(connector, now)
-        if mode is InstallMode.REPLACE:
-            in_sync = policy.certificate_in_sync(connector, chosen.thumbprint or "", mode)
-        else:
-            in_sync = all((v.thumbprint or "").upper() in held for v in plan) and not expired
-        if in_sync and not request.force:
-            self._keep_pin(target, pin, record)
+        plan = self._plan_certificate(target, versions, record, request, connector, announce=True)
+        newest = plan.versions[-1]
+        run.version, run.thumbprint = newest.version, newest.thumbprint
+        run.not_after = run.expires_on = newest.expires_on
+        if plan.in_sync and not request.force:
+            self._keep_pin(target, plan.pin, record)
             return self._outcome(
-                target, Outcome.UP_TO_DATE, progress, self._in_sync_reason(plan, pin)
+                target, Outcome.UP_TO_DATE, run, self._in_sync_reason(plan.versions, plan.pin)
             )
-        compact = mode is InstallMode.OVERLAP and bool(expired)
-        replace = mode is InstallMode.REPLACE or compact
-        todo = plan if replace else [v for v in plan if (v.thumbprint or "").upper() not in held]
-        installs = [self._package(target, vault, v, now, future=(v is not chosen)) for v in todo]
+        held = {t.upper() for t in connector.thumbprints}
+        todo = (
+            plan.versions
+            if plan.replace
+            else [v for v in plan.versions if (v.thumbprint or "").upper() not in held]
+        )
+        installs = [
+            self._package(target, vault, v, now, future=False) for v in todo if v is plan.chosen
+        ]
+        if plan.pending in todo:
+            try:
+                installs.append(self._package(target, vault, plan.pending, now, future=True))
+            except CredentialError as exc:  # a broken pre-stage must not block the current one
+                emit(
+                    log,
+                    logging.WARNING,
+                    "rotation.prestage_refused",
+                    connectorId=target.connector_id,
+                    reason=str(exc),
+                )
+                run.notes.append(f"pre-staging refused: {exc}")
+                if not installs:
+                    raise
         if not request.force:
             policy.check_not_shorter(
                 connector,
                 installs[0].not_after,
                 source=f"{source} version {installs[0].version.version}",
             )
-        progress.not_after = installs[-1].not_after
+        run.version, run.thumbprint = installs[-1].version.version, installs[-1].thumbprint
+        run.not_after = run.expires_on = installs[-1].not_after
+        summary = self._plan_text(connector, installs, plan, now)
         if request.dry_run:
             return self._outcome(
-                target,
-                Outcome.DRY_RUN,
-                progress,
-                self._plan_text(connector, installs, replace, compact) + "; nothing was written",
+                target, Outcome.DRY_RUN, run, f"would {summary}; nothing was written"
             )
-        progress.wrote = True
         for index, install in enumerate(installs):
-            if replace and index == 0:
+            self._ensure_lease(run)
+            if plan.replace and index == 0:
                 self._graph.update_authentication(
                     target.connector_id,
                     {
@@ -373,7 +454,10 @@ class Rotator:
                     install.password,
                     thumbprint=install.thumbprint,
                 )
-        verify_mode = InstallMode.REPLACE if replace and len(installs) == 1 else InstallMode.OVERLAP
+            run.wrote = True
+        verify_mode = (
+            InstallMode.REPLACE if plan.replace and len(installs) == 1 else InstallMode.OVERLAP
+        )
         self._verify(
             target.connector_id,
             lambda graph_state: next(
@@ -394,16 +478,8 @@ class Rotator:
                 None,
             ),
         )
-        newest_install = installs[-1]
-        self._record_rotation(
-            target,
-            request,
-            newest_install.version.version,
-            newest_install.thumbprint,
-            pin,
-            reason=self._plan_text(connector, installs, replace, compact),
-        )
-        return self._outcome(target, Outcome.ROTATED, progress, None)
+        self._record_rotation(target, request, run, plan.pin, reason=summary)
+        return self._outcome(target, Outcome.ROTATED, run, "; ".join([summary, *run.notes]))
 
     def _package(
         self,
@@ -439,37 +515,40 @@ class Rotator:
 
     @staticmethod
     def _plan_text(
-        connector: ConnectorState, installs: Sequence[_Install], replace: bool, compact: bool
+        connector: ConnectorState,
+        installs: Sequence[_Install],
+        plan: _CertificatePlan,
+        now: dt.datetime,
     ) -> str:
         names = ", ".join(
             f"{i.thumbprint} (version {i.version.version}"
             + (
                 f", pre-staged until {i.not_before:%Y-%m-%d %H:%M} UTC)"
-                if i.not_before > utcnow()
+                if i.not_before > now
                 else ")"
             )
             for i in installs
         )
-        if compact:
-            return f"replaced {connector.describe()} (it held expired certificates) with {names}"
-        if replace:
-            return f"replaced {connector.describe()} with {names}"
-        return f"added {names} beside {connector.describe()}"
+        if plan.compact:
+            return f"replace {connector.describe()} (it held expired certificates) with {names}"
+        if plan.replace:
+            return f"replace {connector.describe()} with {names}"
+        return f"add {names} beside {connector.describe()}"
 
     def _rotate_basic(
-        self, target: BasicTarget, request: RotationRequest, progress: _Progress
+        self, target: BasicTarget, request: RotationRequest, run: _Run
     ) -> TargetOutcome:
         source = f"secret '{target.password_secret}' in {target.key_vault_url}"
         vault = self._vault(target.key_vault_url)
         versions = vault.list_secret_versions(target.password_secret)
         record = self._state.read(target.connector_id)
-        chosen, pin = self._choose(target, versions, request, record, source)
-        progress.version, progress.expires_on = chosen.version, chosen.expires_on
+        chosen, pin = self._choose(target, versions, request, record, source, announce=True)
+        run.version, run.expires_on = chosen.version, chosen.expires_on
         connector = self._graph.get_connector(target.connector_id)
         if not request.force and self._basic_in_sync(target, connector, chosen.version, record):
             self._keep_pin(target, pin, record)
             return self._outcome(
-                target, Outcome.UP_TO_DATE, progress, self._in_sync_reason([chosen], pin)
+                target, Outcome.UP_TO_DATE, run, self._in_sync_reason([chosen], pin)
             )
         password = vault.get_secret(target.password_secret, chosen.version).value
         if not password.strip():
@@ -478,11 +557,11 @@ class Rotator:
             return self._outcome(
                 target,
                 Outcome.DRY_RUN,
-                progress,
+                run,
                 f"would replace {connector.describe()} with version {chosen.version} "
                 f"for {target.username!r}; nothing was written",
             )
-        progress.wrote = True
+        self._ensure_lease(run)
         self._graph.update_authentication(
             target.connector_id,
             {
@@ -491,13 +570,14 @@ class Rotator:
                 "password": password,
             },
         )
+        run.wrote = True
         del password
         self._verify(
             target.connector_id,
             lambda graph_state: policy.basic_mismatch(graph_state, username=target.username),
         )
-        self._record_rotation(target, request, chosen.version, None, pin, reason=None)
-        return self._outcome(target, Outcome.ROTATED, progress, None)
+        self._record_rotation(target, request, run, pin, reason=None)
+        return self._outcome(target, Outcome.ROTATED, run, "; ".join(run.notes) or None)
 
     def _choose(
         self,
@@ -506,11 +586,14 @@ class Rotator:
         request: RotationRequest,
         record: ConnectorRecord,
         source: str,
+        *,
+        announce: bool,
     ) -> tuple[VersionInfo, Pin | None]:
         """The version to install and the pin in force after this run (if any).
 
         An explicit ``version`` pins it (a rollback). An existing pin holds until a version
-        created after it is usable; then it gives way (and is cleared once that is installed).
+        created after it is usable, or until the pinned version itself stops being usable
+        (disabled, expired); then it gives way to the newest usable version.
         """
         if not versions:
             raise KeyVaultError(
@@ -534,18 +617,26 @@ class Rotator:
                 (pin.newest_created or pin.pinned_at).replace("Z", "+00:00")
             )
             newer = policy.pin_outlived(versions, since, now)
-            if newer is None:
-                return policy.pinned_version(
-                    versions, pin.version, now, source=f"{source} (pinned)"
-                ), pin
-            emit(
-                log,
-                logging.WARNING,
-                "rotation.pin_cleared",
-                connectorId=target.connector_id,
-                version=pin.version,
-                why=f"version {newer.version} was added to Key Vault after the pin",
+            pinned = next((v for v in versions if v.version.lower() == pin.version.lower()), None)
+            unusable = (
+                "is gone from Key Vault" if pinned is None else policy.unusable_reason(pinned, now)
             )
+            if newer is None and pinned is not None and unusable is None:
+                return pinned, pin
+            if announce:
+                why = (
+                    f"version {newer.version} was added to Key Vault after the pin"
+                    if newer
+                    else f"the pinned version {pin.version} {unusable}"
+                )
+                emit(
+                    log,
+                    logging.WARNING,
+                    "rotation.pin_cleared",
+                    connectorId=target.connector_id,
+                    version=pin.version,
+                    why=why,
+                )
         return policy.newest_usable(versions, now, source=source), None
 
     def _keep_pin(self, target: Target, pin: Pin | None, record: ConnectorRecord) -> None:
@@ -576,30 +667,45 @@ class Rotator:
             and policy.basic_mismatch(connector, username=target.username) is None
         )
 
+    @staticmethod
+    def _ensure_lease(run: _Run) -> None:
+        if run.lease is not None:
+            run.lease.ensure_held()
+
     def _record_rotation(
         self,
         target: Target,
         request: RotationRequest,
-        version: str,
-        thumbprint: str | None,
+        run: _Run,
         pin: Pin | None,
         *,
         reason: str | None,
     ) -> None:
-        entry = self._history(Outcome.ROTATED, request, version, thumbprint, reason)
+        """Record the verified write. Graph already holds it, so a failing store is a warning:
+        the outcome stays ``rotated`` (a basic-auth connector is then rotated again next run)."""
+        version = run.version or ""
+        entry = self._history(Outcome.ROTATED, request, version, run.thumbprint, reason)
         applied = AppliedCredential(
             target.key_vault_url,
             target.key_vault_object,
             version,
-            thumbprint,
+            run.thumbprint,
             now_iso(self._clock()),
         )
-        self._state.update(
-            target.connector_id,
-            lambda record: ConnectorRecord(
-                record.connector_id, applied, record.with_entry(entry).history, pin
-            ),
-        )
+        try:
+            self._state.update(
+                target.connector_id,
+                lambda record: replace(record.with_entry(entry), applied=applied, pin=pin),
+            )
+        except (RotatorError, OSError) as exc:
+            emit(
+                log,
+                logging.WARNING,
+                "rotation.history_not_written",
+                connectorId=target.connector_id,
+                error=str(exc),
+            )
+            run.notes.append(f"the state store was not updated: {exc}")
 
     def _verify(
         self, connector_id: str, mismatch: Callable[[ConnectorState], str | None]
@@ -628,53 +734,58 @@ class Rotator:
 
     # -- status ----------------------------------------------------------------------------
 
-    def status(self, connector_ids: Sequence[str] = ()) -> StatusReport:
-        """What each target's connector holds against the newest usable Key Vault version.
+    def status(
+        self, connector_ids: Sequence[str] = (), *, worker_init: WorkerInit | None = None
+    ) -> StatusReport:
+        """What each target's connector holds against what a rotation would install now.
 
         Raises:
             ConfigurationError: a named connector is not configured.
         """
-        return StatusReport(self._each(self.select(connector_ids), self._status_one))
+        return StatusReport(self._each(self.select(connector_ids), self._status_one, worker_init))
 
     def _status_one(self, target: Target) -> TargetStatus:
         now = self._clock()
-        kind = target.kind
         base: dict[str, Any] = {
             "connector_id": target.connector_id,
-            "kind": kind,
+            "kind": target.kind,
             "key_vault_object": target.key_vault_object,
         }
+        wanted: VersionInfo | None = None
+        wanted_error = None
         try:
             vault = self._vault(target.key_vault_url)
-            source = f"{kind.value} '{target.key_vault_object}'"
+            record = self._state.read(target.connector_id)
+            connector = self._graph.get_connector(target.connector_id)
+            source = f"{target.kind.value} '{target.key_vault_object}'"
             if isinstance(target, CertificateTarget):
                 versions = vault.list_certificate_versions(target.certificate)
+                try:
+                    plan = self._plan_certificate(
+                        target, versions, record, RotationRequest(), connector, announce=False
+                    )
+                    wanted, in_sync = plan.versions[-1], plan.in_sync
+                except CredentialError as exc:
+                    wanted_error, in_sync = str(exc), False
             else:
                 versions = vault.list_secret_versions(target.password_secret)
-            record = self._state.read(target.connector_id)
-            wanted: VersionInfo | None = None
-            wanted_error = None
-            try:
-                wanted, _ = self._choose(target, versions, RotationRequest(), record, source)
-            except CredentialError as exc:
-                wanted_error = str(exc)
-            connector = self._graph.get_connector(target.connector_id)
+                try:
+                    wanted, _ = self._choose(
+                        target, versions, RotationRequest(), record, source, announce=False
+                    )
+                except CredentialError as exc:
+                    wanted_error = str(exc)
+                in_sync = bool(
+                    wanted and self._basic_in_sync(target, connector, wanted.version, record)
+                )
         except RotatorError as exc:
             return TargetStatus(**base, in_sync=None, error=str(exc))
         if isinstance(target, CertificateTarget):
             active = connector.active_certificate
-            in_sync = bool(
-                wanted
-                and wanted.thumbprint
-                and policy.certificate_in_sync(connector, wanted.thumbprint, target.mode)
-            )
             expires_on = active.not_after if active else None
             applied_version = None
         else:
             applied_version = record.applied.version if record.applied else None
-            in_sync = bool(
-                wanted and self._basic_in_sync(target, connector, wanted.version, record)
-            )
             current = next((v for v in versions if v.version == applied_version), None)
             expires_on = current.expires_on if current else None
         return TargetStatus(
@@ -704,7 +815,7 @@ class Rotator:
         self,
         target: Target,
         outcome: Outcome,
-        progress: _Progress,
+        run: _Run,
         reason: str | None,
         *,
         request_id: str | None = None,
@@ -717,14 +828,14 @@ class Rotator:
             kind=target.kind,
             outcome=outcome,
             key_vault_object=target.key_vault_object,
-            key_vault_version=progress.version,
-            thumbprint=progress.thumbprint if is_cert else None,
-            not_after=progress.not_after if is_cert else None,
-            expires_on=progress.expires_on,
+            key_vault_version=run.version,
+            thumbprint=run.thumbprint if is_cert else None,
+            not_after=run.not_after if is_cert else None,
+            expires_on=run.expires_on,
             reason=reason,
             request_id=request_id,
             graph_status=graph_status,
-            unverified=unverified and progress.wrote,
+            unverified=unverified,
         )
 
     def _history(
@@ -763,14 +874,15 @@ class Rotator:
 
 def state_store_from_settings(settings: Settings, credential: TokenCredential) -> StateStore:
     """The blob store on the Function's storage account when configured, else the local directory."""
-    if settings.state_connection_string or settings.state_blob_uri:
+    if settings.state_connection_string:
         from rotator.state_blob import BlobStateStore
 
-        if settings.state_connection_string:
-            return BlobStateStore.from_connection_string(
-                settings.state_connection_string, settings.state_container
-            )
-        assert settings.state_blob_uri is not None
+        return BlobStateStore.from_connection_string(
+            settings.state_connection_string, settings.state_container
+        )
+    if settings.state_blob_uri:
+        from rotator.state_blob import BlobStateStore
+
         return BlobStateStore.from_service_uri(
             settings.state_blob_uri, credential, settings.state_container
         )

@@ -17,7 +17,7 @@ from rotator import policy
 from rotator.errors import ConfigurationError, RotatorError
 from rotator.events import emit
 from rotator.model import Outcome, RotationReport, RotationRequest, TargetOutcome
-from rotator.rotation import Rotator, utcnow
+from rotator.rotation import Rotator, WorkerInit, utcnow
 from rotator.triggers import (
     EventError,
     EventKind,
@@ -30,9 +30,7 @@ from rotator.triggers import (
 
 log = logging.getLogger("rotator")
 
-ENV_SCHEDULE = "ROTATOR_SCHEDULE"
 ENV_EXPIRY_WARNING_DAYS = "ROTATOR_EXPIRY_WARNING_DAYS"
-DEFAULT_SCHEDULE = "0 0 */6 * * *"
 DEFAULT_EXPIRY_WARNING_DAYS = 30
 
 
@@ -63,11 +61,15 @@ def expiry_warning_days(environ: Mapping[str, str] | None = None) -> int:
 
 
 def run_timer(
-    rotator: Rotator, *, warning_days: int, now: dt.datetime | None = None
+    rotator: Rotator,
+    *,
+    warning_days: int,
+    now: dt.datetime | None = None,
+    worker_init: WorkerInit | None = None,
 ) -> RotationReport:
     """Reconcile every target; warn for each whose newest credential expires within
     ``warning_days`` with nothing newer in Key Vault."""
-    report = rotator.rotate(RotationRequest(trigger="timer"))
+    report = rotator.rotate(RotationRequest(trigger="timer"), worker_init=worker_init)
     now = now or utcnow()
     for outcome in report.outcomes:
         if outcome.outcome.ok and outcome.expires_on is not None:
@@ -78,7 +80,12 @@ def run_timer(
 
 
 def run_event(
-    rotator: Rotator, *, event_id: str, event_type: str, data: Any
+    rotator: Rotator,
+    *,
+    event_id: str,
+    event_type: str,
+    data: Any,
+    worker_init: WorkerInit | None = None,
 ) -> RotationReport | None:
     """Handle one Key Vault event; None when there is nothing to do.
 
@@ -88,8 +95,10 @@ def run_event(
     late event cannot roll a connector back.
 
     Raises:
-        RotationFailedError: a target failed (a service still failing after the retries), so the
-            delivery is retried. Malformed events are logged and not raised.
+        RotationFailedError: a target failed (a service still failing after the retries), or a
+            new-version event found the connector busy (the running rotation may have listed the
+            versions before this one existed), so the delivery is retried. Malformed events are
+            logged and not raised.
     """
     try:
         event = parse_keyvault_event(event_id=event_id, event_type=event_type, data=data)
@@ -128,14 +137,18 @@ def run_event(
         RotationRequest(
             connector_ids=tuple(t.connector_id for t in targets),
             trigger=f"event:{event.short_type}",
-        )
+        ),
+        worker_init=worker_init,
     )
     if event.kind is not EventKind.NEW_VERSION:
         _expiry_events(report, event)
     failed = [o.connector_id for o in report.outcomes if o.outcome is Outcome.FAILED]
+    if event.kind is EventKind.NEW_VERSION:
+        failed += [o.connector_id for o in report.outcomes if o.outcome is Outcome.SKIPPED]
     if failed:
         raise RotationFailedError(
-            f"event {event.event_id}: rotation failed for {', '.join(failed)}; Event Grid will retry"
+            f"event {event.event_id}: rotation failed or was busy for {', '.join(failed)}; "
+            "Event Grid will retry"
         )
     return report
 
@@ -180,7 +193,13 @@ def _expiry_event(
     )
 
 
-def run_http_rotate(rotator: Rotator, body: bytes, headers: Mapping[str, str]) -> HttpAnswer:
+def run_http_rotate(
+    rotator: Rotator,
+    body: bytes,
+    headers: Mapping[str, str],
+    *,
+    worker_init: WorkerInit | None = None,
+) -> HttpAnswer:
     """``POST /api/rotate``: 200 all ok, 400 bad body, 404 unknown connector, 409 a rotation of
     that connector is in progress, 422 a credential refused, 502 a rotation failed; the body is
     the JSON report (or the error)."""
@@ -205,7 +224,7 @@ def run_http_rotate(rotator: Rotator, body: bytes, headers: Mapping[str, str]) -
         reason=request.reason,
         requestedBy=request.requested_by,
     )
-    report = rotator.rotate(request)
+    report = rotator.rotate(request, worker_init=worker_init)
     outcomes = {o.outcome for o in report.outcomes}
     status = 200
     if Outcome.FAILED in outcomes:
@@ -218,6 +237,6 @@ def run_http_rotate(rotator: Rotator, body: bytes, headers: Mapping[str, str]) -
     return HttpAnswer(status, report.to_json())
 
 
-def run_http_status(rotator: Rotator) -> HttpAnswer:
+def run_http_status(rotator: Rotator, *, worker_init: WorkerInit | None = None) -> HttpAnswer:
     """``GET /api/status``: the status report (200 even when out of sync; it is a report)."""
-    return HttpAnswer(200, rotator.status().to_json())
+    return HttpAnswer(200, rotator.status(worker_init=worker_init).to_json())

@@ -77,18 +77,27 @@ class ConnectorRecord:
     history: tuple[HistoryEntry, ...] = field(default_factory=tuple)
     pin: Pin | None = None
 
-    def with_entry(
-        self, entry: HistoryEntry, applied: AppliedCredential | None = None
-    ) -> ConnectorRecord:
-        """This record plus ``entry`` (the newest ``HISTORY_LIMIT`` kept) and, optionally, applied."""
-        return replace(
-            self,
-            history=(*self.history, entry)[-HISTORY_LIMIT:],
-            applied=applied or self.applied,
-        )
+    def with_entry(self, entry: HistoryEntry) -> ConnectorRecord:
+        """This record plus ``entry`` (the newest ``HISTORY_LIMIT`` kept)."""
+        return replace(self, history=(*self.history, entry)[-HISTORY_LIMIT:])
 
 
 Change = Callable[[ConnectorRecord], ConnectorRecord]
+
+
+class Lease(Protocol):
+    """A held connector lease."""
+
+    def ensure_held(self) -> None:
+        """Raise ``RotationInProgressError`` if the lease was lost (checked before every write)."""
+        ...
+
+
+class _HeldLock:
+    """A ``flock`` cannot be lost while its process lives."""
+
+    def ensure_held(self) -> None:
+        """Always held."""
 
 
 class StateStore(Protocol):
@@ -102,20 +111,14 @@ class StateStore(Protocol):
         """Apply ``change`` to the current record and store it without losing a concurrent write."""
         ...
 
-    def lease(self, connector_id: str) -> contextlib.AbstractContextManager[None]:
+    def lease(self, connector_id: str) -> contextlib.AbstractContextManager[Lease]:
         """Hold ``connector_id`` exclusively; raises ``RotationInProgressError`` when taken."""
         ...
 
 
-def append(
-    store: StateStore,
-    connector_id: str,
-    entry: HistoryEntry,
-    *,
-    applied: AppliedCredential | None = None,
-) -> None:
-    """Add ``entry`` to the history; with ``applied``, also record it as the applied version."""
-    store.update(connector_id, lambda record: record.with_entry(entry, applied))
+def append(store: StateStore, connector_id: str, entry: HistoryEntry) -> None:
+    """Add ``entry`` to the connector's history."""
+    store.update(connector_id, lambda record: record.with_entry(entry))
 
 
 def set_pin(store: StateStore, connector_id: str, pin: Pin | None) -> ConnectorRecord:
@@ -152,7 +155,7 @@ class LocalStateStore:
             return record
 
     @contextlib.contextmanager
-    def lease(self, connector_id: str) -> Iterator[None]:
+    def lease(self, connector_id: str) -> Iterator[Lease]:
         """Hold an exclusive ``flock`` on the connector's lease file; a crashed holder's lock is
         released by the kernel.
 
@@ -160,13 +163,20 @@ class LocalStateStore:
             RotationInProgressError: another process or thread holds it.
         """
         with self._flock(connector_id, ".lease", blocking=False):
-            yield
+            yield _HeldLock()
 
     @contextlib.contextmanager
     def _flock(self, connector_id: str, suffix: str, *, blocking: bool) -> Iterator[None]:
         path = self._path(connector_id, suffix)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        with path.open("a+") as handle:
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            handle = path.open("a+")
+        except OSError as exc:
+            raise ConfigurationError(
+                f"state directory {self.directory} is not usable ({exc.strerror or exc}); "
+                "set ROTATOR_STATE_DIR to a writable directory"
+            ) from exc
+        with handle:
             if fcntl is not None:
                 flags = fcntl.LOCK_EX | (0 if blocking else fcntl.LOCK_NB)
                 try:

@@ -11,6 +11,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import threading
+import time
 from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any
 
@@ -26,7 +27,14 @@ from azure.storage.blob import BlobLeaseClient, BlobServiceClient, ContainerClie
 
 from rotator.errors import ConfigurationError, RotationInProgressError, RotatorError, one_line
 from rotator.events import emit
-from rotator.state import Change, ConnectorRecord, blob_stem, record_from_json, record_to_json
+from rotator.state import (
+    Change,
+    ConnectorRecord,
+    Lease,
+    blob_stem,
+    record_from_json,
+    record_to_json,
+)
 
 if TYPE_CHECKING:
     from azure.core.credentials import TokenCredential
@@ -126,7 +134,7 @@ class BlobStateStore:
         )
 
     @contextlib.contextmanager
-    def lease(self, connector_id: str) -> Iterator[None]:
+    def lease(self, connector_id: str) -> Iterator[Lease]:
         """Hold a renewed blob lease on ``leases/<id>`` for the duration of the block.
 
         Raises:
@@ -148,31 +156,41 @@ class BlobStateStore:
             raise StateStoreError(
                 f"connector {connector_id}: cannot take the lease: {one_line(exc.message)}"
             ) from exc
+        except AzureError as exc:
+            raise StateStoreError(
+                f"connector {connector_id}: cannot take the lease: {one_line(exc.message)}"
+            ) from exc
+        held = _BlobLease(connector_id, self._lease_seconds)
         stop = threading.Event()
         renewer = threading.Thread(
-            target=self._renew, args=(lease, stop, connector_id), daemon=True, name="lease-renew"
+            target=self._renew, args=(lease, stop, held), daemon=True, name="lease-renew"
         )
         renewer.start()
         try:
-            yield
+            yield held
         finally:
             stop.set()
             renewer.join(timeout=10)
             with contextlib.suppress(AzureError):
                 lease.release()
 
-    def _renew(self, lease: BlobLeaseClient, stop: threading.Event, connector_id: str) -> None:
+    def _renew(self, lease: BlobLeaseClient, stop: threading.Event, held: _BlobLease) -> None:
         while not stop.wait(self._renew_every):
             try:
                 lease.renew()
             except AzureError as exc:
+                lost = isinstance(exc, HttpResponseError) and exc.status_code in (409, 412)
+                held.lost = held.lost or lost
                 emit(
                     log,
                     logging.WARNING,
                     "state.lease_renew_failed",
-                    connectorId=connector_id,
+                    connectorId=held.connector_id,
                     error=type(exc).__name__,
+                    lost=held.lost,
                 )
+            else:
+                held.renewed_at = time.monotonic()
 
     def _read(self, connector_id: str) -> tuple[ConnectorRecord, str | None]:
         self._ensure_container()
@@ -222,6 +240,28 @@ class BlobStateStore:
                 f"state store: cannot {action} the record of connector {connector_id}: "
                 f"{one_line(exc.message)}"
             ) from exc
+
+
+class _BlobLease:
+    """A held blob lease; lost when another caller took it or renewals stopped for too long."""
+
+    def __init__(self, connector_id: str, seconds: int) -> None:
+        self.connector_id = connector_id
+        self.seconds = seconds
+        self.renewed_at = time.monotonic()
+        self.lost = False
+
+    def ensure_held(self) -> None:
+        """Raise before a write if the lease may be someone else's by now.
+
+        Raises:
+            RotationInProgressError: the lease was lost or may have expired.
+        """
+        if self.lost or time.monotonic() - self.renewed_at > self.seconds - 5:
+            raise RotationInProgressError(
+                f"connector {self.connector_id}: the lease was lost before the write "
+                "(storage unreachable?); nothing was written, the next run retries"
+            )
 
 
 class _Conflict(Exception):

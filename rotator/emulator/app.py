@@ -1,4 +1,5 @@
-"""The :class:`Emulator`: one CA, four local servers (Graph, Key Vault, token endpoint, control)."""
+"""The :class:`Emulator`: one CA, five local servers (Graph, Key Vault, MI token endpoint, Entra
+token endpoint, control)."""
 
 from __future__ import annotations
 
@@ -15,6 +16,7 @@ from cryptography.hazmat.primitives import serialization
 
 from rotator.emulator import pki
 from rotator.emulator.control import ControlService
+from rotator.emulator.entra import EntraDirectory, EntraService
 from rotator.emulator.graph import GraphService, GraphStore
 from rotator.emulator.identity import IdentityService, IdentitySettings, graph_audiences
 from rotator.emulator.keyvault import MAX_PAGE_SIZE, KeyVaultService, VaultStore
@@ -29,11 +31,13 @@ from rotator.emulator.tokens import TokenMinter
 
 
 class Emulator:
-    """Local stand-ins for Graph API connectors, Key Vault and the managed-identity endpoint.
+    """Local stand-ins for Graph API connectors, Key Vault, the managed-identity endpoint and
+    Entra ID's token endpoint for apps (:attr:`authority_url`).
 
     Bound to 127.0.0.1 only. ``start()`` binds and serves; ``stop()`` closes everything; it is
     also a context manager. Seed and inspect through :attr:`vault`, :attr:`graph`,
-    :attr:`identity`, :attr:`faults` and :meth:`journal`, or over :attr:`control_url`.
+    :attr:`identity`, :attr:`entra`, :attr:`faults` and :meth:`journal`, or over
+    :attr:`control_url`.
     """
 
     def __init__(
@@ -44,6 +48,7 @@ class Emulator:
         identity_port: int = 0,
         control_port: int = 0,
         vault_page_size: int = MAX_PAGE_SIZE,
+        entra_port: int = 0,
     ) -> None:
         """Prepare the emulator (a fresh CA and tenant); nothing listens until :meth:`start`.
 
@@ -58,6 +63,7 @@ class Emulator:
             "vault": vault_port,
             "identity": identity_port,
             "control": control_port,
+            "entra": entra_port,
         }
         self._page_size = vault_page_size
         self.tenant_id = str(uuid.uuid4())
@@ -68,6 +74,7 @@ class Emulator:
         self.vault = VaultStore()
         self.graph = GraphStore()
         self.identity = IdentitySettings()
+        self.entra = EntraDirectory(self.tenant_id)
         self.faults = Faults()
         self._journal = Journal()
         self._ca = pki.make_ca("rotator emulator CA")
@@ -78,7 +85,7 @@ class Emulator:
     # -- lifecycle --------------------------------------------------------------------------
 
     def start(self) -> Emulator:
-        """Write the CA, bind the four servers and serve them in daemon threads.
+        """Write the CA, bind the five servers and serve them in daemon threads.
 
         Raises:
             RuntimeError: already started.
@@ -97,7 +104,7 @@ class Emulator:
         ca_path.write_bytes(self._ca.certificate.public_bytes(serialization.Encoding.PEM))
         context = self._tls_context(self._workdir)
         try:
-            for name in ("graph", "vault", "identity", "control"):
+            for name in ("graph", "vault", "identity", "control", "entra"):
                 tls = context if name != "identity" else None
                 journaled = name != "control"
                 self._servers[name] = EmulatorHTTPServer(
@@ -124,6 +131,13 @@ class Emulator:
             self.identity,
             self.tokens,
             identity_header=self.identity_header,
+            graph_audiences=lambda: audiences,
+        )
+        authority_url = self.authority_url
+        self._servers["entra"].service = EntraService(
+            self.entra,
+            self.tokens,
+            base_url=lambda: authority_url,
             graph_audiences=lambda: audiences,
         )
         self._servers["control"].service = ControlService(self)
@@ -200,6 +214,12 @@ class Emulator:
         return f"http://127.0.0.1:{self._port('identity')}/msi/token"
 
     @property
+    def authority_url(self) -> str:
+        """Entra ID's authority host for apps (``ROTATOR_AUTHORITY_HOST``), e.g.
+        ``https://127.0.0.1:port``; the tenant goes in the path, as on login.microsoftonline.com."""
+        return f"https://127.0.0.1:{self._port('entra')}"
+
+    @property
     def control_url(self) -> str:
         """Base URL of the HTTPS control surface (see :mod:`rotator.emulator.control`)."""
         return f"https://127.0.0.1:{self._port('control')}"
@@ -230,15 +250,17 @@ class Emulator:
     # -- state ------------------------------------------------------------------------------
 
     def reset(self) -> None:
-        """Clear vault, graph, faults, journal and identity overrides; keep the CA and ports."""
+        """Clear vault, graph, Entra apps, faults, journal and identity overrides; keep the CA and
+        ports."""
         self.faults.clear()
+        self.entra.clear()
         self.vault.clear()
         self.graph.clear()
         self.identity.reset()
         self._journal.clear()
 
     def journal(self) -> list[JournalEntry]:
-        """Every request the Graph, Key Vault and identity servers received, oldest first."""
+        """Every request the Graph, Key Vault, identity and Entra servers received, oldest first."""
         return self._journal.entries()
 
     def clear_journal(self) -> None:

@@ -65,20 +65,28 @@ class TokenMinter:
         audience: str,
         roles: Iterable[str] = (),
         client_id: str | None = None,
+        tenant_id: str | None = None,
+        object_id: str | None = None,
         now: float | None = None,
     ) -> tuple[str, int]:
-        """Return ``(token, expires_on)`` for ``audience`` carrying ``roles`` (if any)."""
+        """Return ``(token, expires_on)`` for ``audience`` carrying ``roles`` (if any).
+
+        ``tenant_id`` and ``object_id`` default to the managed identity's; the Entra token
+        endpoint passes an app's tenant and service principal.
+        """
         issued = int(now if now is not None else time.time())
         expires_on = issued + TOKEN_LIFETIME_SECONDS
+        tenant = tenant_id or self.tenant_id
+        principal = object_id or self.object_id
         claims: dict[str, Any] = {
             "aud": audience,
-            "iss": self.issuer,
+            "iss": f"https://sts.windows.net/{tenant}/",
             "iat": issued,
             "nbf": issued,
             "exp": expires_on,
-            "tid": self.tenant_id,
-            "oid": self.object_id,
-            "sub": self.object_id,
+            "tid": tenant,
+            "oid": principal,
+            "sub": principal,
             "appid": client_id or self.client_id,
             "appidacr": "2",
             "idtyp": "app",

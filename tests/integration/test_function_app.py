@@ -8,6 +8,7 @@ import logging
 import os
 import subprocess
 import sys
+import threading
 import uuid
 from collections.abc import Callable
 from pathlib import Path
@@ -53,8 +54,40 @@ def configure(
     return apply
 
 
+class InvocationContext(func.Context):
+    """What the Python worker hands a function as ``context``."""
+
+    def __init__(self) -> None:
+        self._id = str(uuid.uuid4())
+        self._local = threading.local()
+
+    @property
+    def invocation_id(self) -> str:
+        return self._id
+
+    @property
+    def thread_local_storage(self) -> Any:
+        return self._local
+
+    @property
+    def function_name(self) -> str:
+        return "test"
+
+    @property
+    def function_directory(self) -> str:
+        return str(REPO)
+
+    @property
+    def trace_context(self) -> Any:
+        return None
+
+    @property
+    def retry_context(self) -> Any:
+        return None
+
+
 def call(functions: dict[str, Any], name: str, *args: Any) -> Any:
-    return functions[name].get_user_function()(*args)
+    return functions[name].get_user_function()(*args, context=InvocationContext())
 
 
 def grid_event(event_type: str, object_url: str, **data: Any) -> func.EventGridEvent:

@@ -59,7 +59,7 @@ def test_records_round_trip(make_store: StoreFactory) -> None:
     """What one store instance writes, another reads back identically."""
     applied = AppliedCredential("https://kv", "pw", "v1", None, "2026-11-27T00:00:00Z")
     pin = Pin("v0", "2026-11-27T00:00:00Z", "roll back", "alice")
-    append(make_store(), "c1", entry(1), applied=applied)
+    make_store().update("c1", lambda r: replace(r.with_entry(entry(1)), applied=applied))
     set_pin(make_store(), "c1", pin)
     record = make_store().read("c1")
     assert (record.applied, record.pin) == (applied, pin)

@@ -200,20 +200,46 @@ def test_upload_after_an_ambiguous_failure_rereads_instead_of_uploading_twice() 
     assert calls == ["POST", "GET"]
 
 
-def test_upload_is_sent_again_only_when_the_reread_lacks_it() -> None:
-    """When the re-read shows the certificate missing, the upload is sent once more."""
-    answers = [error(503, "serviceNotAvailable"), httpx.Response(200, json=CONNECTOR)]
+def test_upload_missing_after_an_ambiguous_failure_is_left_to_the_next_run() -> None:
+    """When the re-read lacks the certificate, the upload is not sent again in this run (reads can
+    lag); the error says it may have landed, and the next run uploads only if still missing."""
     calls: list[str] = []
 
     def handler(request: httpx.Request) -> httpx.Response:
         calls.append(request.method)
         if request.method == "POST":
-            return answers.pop(0)
+            return error(503, "serviceNotAvailable")
         return httpx.Response(200, json={**CONNECTOR, "authenticationConfiguration": {}})
 
     graph, _ = client(handler)
-    graph.upload_client_certificate("c1", "UEZY", "pw", thumbprint="AB12")
-    assert calls == ["POST", "GET", "POST"]
+    with pytest.raises(GraphError) as caught:
+        graph.upload_client_certificate("c1", "UEZY", "pw", thumbprint="AB12")
+    assert caught.value.may_have_landed
+    assert calls == ["POST", "GET"]
+
+
+def test_retry_after_longer_than_the_run_waits_gives_up_instead_of_calling_early() -> None:
+    """Retry-After is never shortened: a wait beyond the limit ends the call, saying so."""
+    graph, sleeps = client(lambda r: error(429, "TooManyRequests", **{"Retry-After": "600"}))
+    with pytest.raises(GraphError, match="asked to wait 600 s"):
+        graph.get_connector("c1")
+    assert sleeps == []
+
+
+def test_a_write_that_timed_out_stays_ambiguous_when_a_later_attempt_is_refused() -> None:
+    """Once a PATCH may have landed, the final error says so whatever the last answer was."""
+    answers: list[Any] = [httpx.ReadTimeout("slow"), error(400, "Request_BadRequest")]
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        answer = answers.pop(0)
+        if isinstance(answer, Exception):
+            raise answer
+        return answer  # type: ignore[no-any-return]
+
+    graph, _ = client(handler)
+    with pytest.raises(GraphError) as caught:
+        graph.update_authentication("c1", {"@odata.type": "x"})
+    assert caught.value.may_have_landed
 
 
 def test_refused_upload_is_not_retried() -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import multiprocessing
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -34,7 +35,7 @@ def test_append_keeps_applied_and_history(tmp_path: Path) -> None:
     """The applied version survives later appends that do not change it."""
     store = LocalStateStore(tmp_path)
     applied = AppliedCredential("https://kv", "pw", "v1", None, "2026-11-27T00:00:00Z")
-    append(store, "c1", entry(1), applied=applied)
+    store.update("c1", lambda r: replace(r.with_entry(entry(1)), applied=applied))
     append(store, "c1", entry(2))
     record = LocalStateStore(tmp_path).read("c1")
     assert record.applied == applied

@@ -1,0 +1,510 @@
+"""The identity rotator uses for Microsoft Graph (DESIGN.md decision 7).
+
+A B2C tenant is a directory of its own: the Function's managed identity lives in the
+subscription's tenant and cannot get a Graph token there. ``ROTATOR_GRAPH_CREDENTIAL`` chooses:
+
+``default``
+    azure-identity's default chain (the managed identity in Azure, ``az login`` on a laptop):
+    for a workforce or External ID tenant where that identity lives. Today's behaviour.
+``client-certificate``
+    an app registered in the B2C tenant (``ROTATOR_GRAPH_TENANT_ID``, ``ROTATOR_GRAPH_CLIENT_ID``)
+    with ``APIConnectors.ReadWrite.All``; its certificate is the Key Vault certificate named by
+    ``ROTATOR_GRAPH_CLIENT_CERTIFICATE``, read with the default chain (the managed identity needs
+    Key Vault Certificate User and Key Vault Secrets User on that vault). The newest usable
+    version is used, its key comes from the backing secret and stays in memory.
+``client-secret``
+    the same app with a client secret kept in the Key Vault secret named by
+    ``ROTATOR_GRAPH_CLIENT_SECRET``. The last resort: a secret can be copied and replayed, and
+    Entra caps its life at two years.
+
+Key Vault always uses the default chain. ``ROTATOR_AUTHORITY_HOST`` is the Entra authority of the
+national cloud (``https://login.microsoftonline.us``, ``https://login.chinacloudapi.cn``).
+
+Instance discovery: for an authority host it does not know, MSAL first asks
+``https://login.microsoftonline.com/common/discovery/instance`` whether the host is a genuine
+Entra authority. That call goes to the public cloud, so it fails in an isolated cloud and in a
+private one (Azure Stack, the local emulator), and the public cloud cannot vouch for such hosts
+anyway. rotator therefore passes ``disable_instance_discovery=True`` exactly when the host is
+not one of azure-identity's ``AzureAuthorityHosts`` (for those MSAL skips the call itself). The
+host is the operator's own setting, reached over TLS; it is trusted as configured.
+
+The app's certificate or secret is read on first use and again at most every
+``REFRESH_SECONDS`` (or at once when Entra refuses it), so a new version in Key Vault is picked
+up without a restart. Failures that rotator can explain (missing object, no usable version, an
+unregistered certificate, a wrong secret) name the setting and the fix.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, Protocol
+from urllib.parse import urlsplit
+
+from azure.core.credentials import AccessToken
+from azure.core.exceptions import ClientAuthenticationError
+from cryptography.hazmat.primitives import serialization
+
+from rotator import pkcs12, policy
+from rotator.errors import CredentialError, KeyVaultError, RotatorError, one_line
+from rotator.settings import (
+    ENV_AUTHORITY_HOST,
+    ENV_GRAPH_CLIENT_CERTIFICATE,
+    ENV_GRAPH_CLIENT_ID,
+    ENV_GRAPH_CLIENT_SECRET,
+    ENV_GRAPH_KEYVAULT_URL,
+    ENV_GRAPH_TENANT_ID,
+    GraphCredentialMode,
+    Settings,
+)
+
+if TYPE_CHECKING:
+    from azure.core.credentials import TokenCredential
+
+    from rotator.keyvault import KeyVaultClient, SecretValue
+    from rotator.model import VersionInfo
+
+REFRESH_SECONDS = 3600.0
+# The hosts MSAL knows without asking the public cloud (azure.identity.AzureAuthorityHosts).
+KNOWN_AUTHORITY_HOSTS = frozenset(
+    {"login.microsoftonline.com", "login.microsoftonline.us", "login.chinacloudapi.cn"}
+)
+_AADSTS = re.compile(r"AADSTS(\d+)[^\r\n]*")
+_PORTAL_HINT = re.compile(r", Please visit the Azure Portal.*\]")
+
+
+def utcnow() -> dt.datetime:
+    """The current time in UTC (the default clock)."""
+    return dt.datetime.now(dt.UTC)
+
+
+class VaultReader(Protocol):
+    """What reading a credential needs from a vault (``rotator.keyvault.KeyVaultClient``)."""
+
+    vault_url: str
+
+    def list_certificate_versions(self, name: str) -> list[VersionInfo]:
+        """Every version of certificate ``name``."""
+        ...
+
+    def list_secret_versions(self, name: str) -> list[VersionInfo]:
+        """Every version of secret ``name``."""
+        ...
+
+    def get_secret(self, name: str, version: str) -> SecretValue:
+        """The value of secret ``name`` at ``version``."""
+        ...
+
+
+def read_certificate(
+    vault: VaultReader, name: str, *, now: dt.datetime, source: str
+) -> tuple[VersionInfo, pkcs12.CertificateBundle]:
+    """The newest usable version of certificate ``name`` with its validated key and chain.
+
+    Reads the version list, then the backing secret of that version (PFX or PEM), and checks
+    it as a connector's certificate is checked: exportable key, RSA of at least 2048 bits,
+    valid now, the certificate Key Vault lists.
+
+    Raises:
+        KeyVaultError: the certificate does not exist, or a Key Vault call failed.
+        CredentialError: no usable version, or the version fails validation.
+    """
+    versions = vault.list_certificate_versions(name)
+    chosen = _newest(vault, versions, now, kind="certificate", name=name, source=source)
+    versioned = f"{source} version {chosen.version}"
+    secret = vault.get_secret(name, chosen.version)
+    bundle = pkcs12.load_secret(secret.value, secret.content_type, source=versioned)
+    del secret
+    pkcs12.validate(bundle, now=now, source=versioned, expected_thumbprint=chosen.thumbprint)
+    return chosen, bundle
+
+
+def read_secret(
+    vault: VaultReader, name: str, *, now: dt.datetime, source: str
+) -> tuple[VersionInfo, str]:
+    """The newest usable version of secret ``name`` and its (non-empty) value.
+
+    Raises:
+        KeyVaultError: the secret does not exist, or a Key Vault call failed.
+        CredentialError: no usable version, or the value is empty.
+    """
+    versions = vault.list_secret_versions(name)
+    chosen = _newest(vault, versions, now, kind="secret", name=name, source=source)
+    value = vault.get_secret(name, chosen.version).value
+    if not value.strip():
+        raise CredentialError(f"{source} version {chosen.version} is empty")
+    return chosen, value
+
+
+def _newest(
+    vault: VaultReader,
+    versions: list[VersionInfo],
+    now: dt.datetime,
+    *,
+    kind: str,
+    name: str,
+    source: str,
+) -> VersionInfo:
+    if not versions:
+        raise KeyVaultError(f"{source} was not found (no {kind} of that name)", status=404)
+    return policy.newest_usable(versions, now, source=source)
+
+
+@dataclass(frozen=True)
+class AppCredentialSource:
+    """Which app and which Key Vault version a client-credential identity uses (nothing secret)."""
+
+    mode: GraphCredentialMode
+    tenant_id: str
+    client_id: str
+    key_vault_url: str
+    name: str
+    version: str
+    thumbprint: str | None = None  # client certificates: SHA-1, upper-case hex
+    expires_on: dt.datetime | None = None
+
+    def describe(self) -> str:
+        """E.g. ``client certificate 'graph-app' version 3f… (thumbprint 0EB2…, until 2027-01-01)``."""
+        kind = "certificate" if self.mode is GraphCredentialMode.CLIENT_CERTIFICATE else "secret"
+        details = [f"thumbprint {self.thumbprint}"] if self.thumbprint else []
+        if self.expires_on:
+            details.append(f"until {self.expires_on:%Y-%m-%d}")
+        extra = f" ({', '.join(details)})" if details else ""
+        return (
+            f"client {kind} '{self.name}' version {self.version} from {self.key_vault_url}{extra} "
+            f"of app {self.client_id} in tenant {self.tenant_id}"
+        )
+
+
+def authority_options(settings: Settings) -> dict[str, Any]:
+    """Keyword arguments every azure-identity credential rotator builds gets: the authority, the
+    instance-discovery choice (module docstring) and the CA bundle."""
+    host = (urlsplit(settings.authority_host).hostname or "").lower()
+    options: dict[str, Any] = {
+        "authority": settings.authority_host,
+        "disable_instance_discovery": host not in KNOWN_AUTHORITY_HOSTS,
+    }
+    if settings.ca_bundle:
+        options["connection_verify"] = str(settings.ca_bundle)
+    return options
+
+
+def default_credential(settings: Settings) -> TokenCredential:
+    """azure-identity's default chain with the configured authority and CA bundle."""
+    from azure.identity import DefaultAzureCredential
+
+    options = authority_options(settings)
+    del options["disable_instance_discovery"]  # not a DefaultAzureCredential option
+    return DefaultAzureCredential(**options)
+
+
+def keyvault_factory(
+    settings: Settings, credential: TokenCredential, **options: Any
+) -> Callable[[str], KeyVaultClient]:
+    """Opens a ``KeyVaultClient`` for a vault URL with ``credential`` and the settings' CA bundle,
+    challenge check and timeout; ``options`` go to the SDK clients (retries...)."""
+    from rotator.keyvault import KeyVaultClient
+
+    ca = str(settings.ca_bundle) if settings.ca_bundle else None
+
+    def open_vault(url: str) -> KeyVaultClient:
+        return KeyVaultClient(
+            url,
+            credential,
+            verify_challenge_resource=settings.keyvault_verify_challenge_resource,
+            connection_verify=ca or True,
+            read_timeout=settings.http_timeout,
+            **options,
+        )
+
+    return open_vault
+
+
+def graph_credential(
+    settings: Settings,
+    default_credential: TokenCredential,
+    keyvault_factory: Callable[[str], VaultReader],
+) -> TokenCredential:
+    """The credential Graph calls use: ``default_credential`` itself, or an app credential whose
+    certificate or secret is read from Key Vault (with ``default_credential``) on first use.
+
+    Nothing is read here; errors surface from ``get_token`` (as ``ClientAuthenticationError``,
+    the TokenCredential contract) or, typed, from :meth:`KeyVaultAppCredential.resolve`.
+    """
+    if settings.graph_credential is GraphCredentialMode.DEFAULT:
+        return default_credential
+    return KeyVaultAppCredential(settings, keyvault_factory)
+
+
+class KeyVaultAppCredential:
+    """A TokenCredential for an app registration whose client certificate or secret is kept in
+    Key Vault: azure-identity's ``CertificateCredential`` / ``ClientSecretCredential`` underneath."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        keyvault_factory: Callable[[str], VaultReader],
+        *,
+        clock: Callable[[], dt.datetime] = utcnow,
+        refresh_seconds: float = REFRESH_SECONDS,
+    ) -> None:
+        """Remember where the credential lives; nothing is read until it is needed.
+
+        Raises:
+            ValueError: ``settings`` are not in a client mode (``Settings.from_env`` ensures it).
+        """
+        if (
+            settings.graph_credential is GraphCredentialMode.DEFAULT
+            or not settings.graph_tenant_id
+            or not settings.graph_client_id
+            or not settings.graph_key_vault_url
+        ):
+            raise ValueError("a Key Vault app credential needs a client mode in the settings")
+        self.settings = settings
+        self.mode = settings.graph_credential
+        self.tenant_id: str = settings.graph_tenant_id
+        self.client_id: str = settings.graph_client_id
+        self.key_vault_url: str = settings.graph_key_vault_url
+        if self.mode is GraphCredentialMode.CLIENT_CERTIFICATE:
+            self.setting, self.name = (
+                ENV_GRAPH_CLIENT_CERTIFICATE,
+                settings.graph_client_certificate_name,
+            )
+        else:
+            self.setting, self.name = ENV_GRAPH_CLIENT_SECRET, settings.graph_client_secret_name
+        self._factory = keyvault_factory
+        self._vault: VaultReader | None = None
+        self._clock = clock
+        self._refresh_seconds = refresh_seconds
+        self._lock = threading.Lock()
+        self._source: AppCredentialSource | None = None
+        self._credential: Any = None  # CertificateCredential | ClientSecretCredential
+        self._read_at = 0.0
+        self.last_fix: str | None = None  # what to do about the last failure (also in its message)
+
+    # -- TokenCredential --------------------------------------------------------------------
+
+    def get_token(
+        self,
+        *scopes: str,
+        claims: str | None = None,
+        tenant_id: str | None = None,
+        enable_cae: bool = False,
+        **kwargs: Any,
+    ) -> AccessToken:
+        """A token for ``scopes`` from the app's current credential.
+
+        Raises:
+            ClientAuthenticationError: the credential cannot be read from Key Vault, or Entra
+                refused it; the message names the setting and the fix.
+        """
+        options: dict[str, Any] = {"claims": claims, "tenant_id": tenant_id, **kwargs}
+        if enable_cae:
+            options["enable_cae"] = True
+        credential, source = self._current()
+        try:
+            return credential.get_token(*scopes, **options)  # type: ignore[no-any-return]
+        except (ClientAuthenticationError, ValueError) as exc:
+            refused = exc
+        # Entra refused it: perhaps the app moved to a newer version already; read again once.
+        try:
+            fresh, fresh_source = self._current(force=True)
+        except ClientAuthenticationError:
+            fresh, fresh_source = credential, source
+        if fresh_source.version != source.version:
+            try:
+                return fresh.get_token(*scopes, **options)  # type: ignore[no-any-return]
+            except (ClientAuthenticationError, ValueError) as exc:
+                refused, source = exc, fresh_source
+        raise ClientAuthenticationError(message=self._explain(refused, source)) from refused
+
+    def close(self) -> None:
+        """Close the underlying credential and vault client."""
+        with self._lock:
+            if self._credential is not None:
+                self._credential.close()
+                self._credential = None
+            close = getattr(self._vault, "close", None)
+            if close is not None:
+                close()
+            self._vault = None
+
+    def __enter__(self) -> KeyVaultAppCredential:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # -- reading the app credential ------------------------------------------------------------
+
+    def resolve(self) -> AppCredentialSource:
+        """Read the app's credential from Key Vault now and say which one it is.
+
+        Raises:
+            KeyVaultError: the object is missing, or reading it failed (the role to grant named).
+            CredentialError: no usable version, or it fails validation (expired, no private key,
+                not RSA 2048+, empty secret).
+            ConfigurationError: the vault answered a challenge for another resource.
+        """
+        with self._lock:
+            return self._read()[1]
+
+    def _current(self, *, force: bool = False) -> tuple[Any, AppCredentialSource]:
+        with self._lock:
+            stale = time.monotonic() - self._read_at >= self._refresh_seconds
+            if self._credential is not None and self._source is not None and not (force or stale):
+                return self._credential, self._source
+            try:
+                return self._read()
+            except RotatorError as exc:
+                still_valid = self._source is not None and (
+                    self._source.expires_on is None or self._source.expires_on > self._clock()
+                )
+                if self._credential is not None and self._source is not None and still_valid:
+                    return self._credential, self._source  # keep it; retry the read next time
+                raise ClientAuthenticationError(message=str(exc)) from exc
+
+    def _read(self) -> tuple[Any, AppCredentialSource]:
+        """Read Key Vault and (re)build the azure-identity credential; the caller holds the lock."""
+        from azure.identity import CertificateCredential, ClientSecretCredential
+
+        vault = self._open_vault()
+        name = self.name or ""
+        kind = "certificate" if self.mode is GraphCredentialMode.CLIENT_CERTIFICATE else "secret"
+        where = f"{self.setting} ({kind} '{name}' in {self.key_vault_url})"
+        options = authority_options(self.settings)
+        try:
+            if self.mode is GraphCredentialMode.CLIENT_CERTIFICATE:
+                chosen, bundle = read_certificate(vault, name, now=self._clock(), source=where)
+                source = self._source_of(chosen, bundle.thumbprint, bundle.not_after)
+                if self._unchanged(source):
+                    return self._kept()
+                credential: Any = CertificateCredential(
+                    self.tenant_id, self.client_id, certificate_data=_pem(bundle), **options
+                )
+                del bundle
+            else:
+                chosen, secret = read_secret(vault, name, now=self._clock(), source=where)
+                source = self._source_of(chosen, None, chosen.expires_on)
+                if self._unchanged(source):
+                    return self._kept()
+                credential = ClientSecretCredential(
+                    self.tenant_id, self.client_id, secret, **options
+                )
+                del secret
+        except KeyVaultError as exc:
+            raise KeyVaultError(
+                self._with_fix(str(exc), exc.status), status=exc.status, code=exc.code
+            ) from exc
+        except CredentialError as exc:
+            raise CredentialError(self._with_fix(str(exc), None)) from exc
+        if self._credential is not None:
+            self._credential.close()
+        self._credential, self._source, self._read_at = credential, source, time.monotonic()
+        return credential, source
+
+    def _open_vault(self) -> VaultReader:
+        if self._vault is None:
+            self._vault = self._factory(self.key_vault_url)
+        return self._vault
+
+    def _source_of(
+        self, chosen: VersionInfo, thumbprint: str | None, expires_on: dt.datetime | None
+    ) -> AppCredentialSource:
+        return AppCredentialSource(
+            mode=self.mode,
+            tenant_id=self.tenant_id,
+            client_id=self.client_id,
+            key_vault_url=self.key_vault_url,
+            name=self.name or "",
+            version=chosen.version,
+            thumbprint=thumbprint,
+            expires_on=expires_on,
+        )
+
+    def _unchanged(self, source: AppCredentialSource) -> bool:
+        return self._credential is not None and self._source == source
+
+    def _kept(self) -> tuple[Any, AppCredentialSource]:
+        assert self._source is not None
+        self._read_at = time.monotonic()
+        return self._credential, self._source
+
+    # -- messages -------------------------------------------------------------------------------
+
+    def _with_fix(self, message: str, status: int | None) -> str:
+        app = f"app {self.client_id} in tenant {self.tenant_id}"
+        if not message.startswith(self.setting):
+            message = f"{self.setting}: {message}"
+        message = message.removesuffix("; add a valid version in Key Vault")  # said below
+        if status == 404:
+            fix = (
+                f"create it in {self.key_vault_url}, or correct {self.setting} / "
+                f"{ENV_GRAPH_KEYVAULT_URL}"
+            )
+        elif status == 403:
+            fix = f"grant the managed identity that role on the vault {self.key_vault_url}"
+        elif status is not None:
+            fix = f"check that {self.key_vault_url} is reachable and try again"
+        elif self.mode is GraphCredentialMode.CLIENT_CERTIFICATE:
+            fix = (
+                "the app's certificate needs a version that is enabled, within its dates, with "
+                f"an exportable RSA key of 2048 bits or more, uploaded to {app} (Certificates & "
+                "secrets)"
+            )
+        else:
+            fix = f"create a new client secret on {app} and store its value as a new version"
+        self.last_fix = fix
+        return f"{message}; {fix}"
+
+    def _explain(self, exc: Exception, source: AppCredentialSource) -> str:
+        """Entra's refusal, cut to its AADSTS line, with what to do about it."""
+        text = str(getattr(exc, "message", None) or exc)
+        found = _AADSTS.search(text)
+        detail = found.group(0).strip() if found else one_line(text)
+        detail = _PORTAL_HINT.sub("]", detail).rstrip(".")
+        code = found.group(1) if found else None
+        app = f"app {self.client_id} in tenant {self.tenant_id}"
+        if code == "700027":
+            fix = (
+                f"upload the certificate {source.thumbprint} ({self.setting} '{source.name}' "
+                f"version {source.version}) to {app} (Certificates & secrets)"
+            )
+        elif code in ("7000215", "7000222"):
+            fix = (
+                f"store the current value (not the id) of a valid client secret of {app} as a new "
+                f"version of {self.setting} '{source.name}'"
+            )
+        elif code == "700016":
+            fix = (
+                f"check {ENV_GRAPH_CLIENT_ID} and {ENV_GRAPH_TENANT_ID}: the app is not registered "
+                f"in tenant {self.tenant_id}"
+            )
+        elif code == "90002" or "authority configuration" in text:
+            fix = (
+                f"check {ENV_GRAPH_TENANT_ID} and {ENV_AUTHORITY_HOST} "
+                f"({self.settings.authority_host}): tenant {self.tenant_id} is not found there"
+            )
+        elif not found:
+            fix = f"check that {self.settings.authority_host} ({ENV_AUTHORITY_HOST}) is reachable"
+        else:
+            fix = f"check the registration of {app}"
+        self.last_fix = fix
+        return f"Entra refused the {source.describe()}: {detail}; {fix}"
+
+
+def _pem(bundle: pkcs12.CertificateBundle) -> bytes:
+    """Key and certificates as one PEM blob, in memory only (CertificateCredential's input)."""
+    key = bundle.private_key.private_bytes(
+        serialization.Encoding.PEM,
+        serialization.PrivateFormat.PKCS8,
+        serialization.NoEncryption(),
+    )
+    certificates = [
+        cert.public_bytes(serialization.Encoding.PEM) for cert in (bundle.leaf, *bundle.chain)
+    ]
+    return key + b"".join(certificates)

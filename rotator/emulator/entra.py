@@ -1,0 +1,566 @@
+"""The Entra ID (Azure AD) token endpoint for apps: OpenID discovery and client credentials (v2.0).
+
+What MSAL, behind azure-identity's ``CertificateCredential`` and ``ClientSecretCredential``, asks
+for when instance discovery is off (rotator turns it off for a non-Microsoft authority host):
+
+1. ``GET /{tenant}/v2.0/.well-known/openid-configuration`` → ``token_endpoint`` and ``issuer``;
+2. ``POST /{tenant}/oauth2/v2.0/token`` (form) with ``grant_type=client_credentials``,
+   ``scope=<resource>/.default``, ``client_id`` and either ``client_secret`` or
+   ``client_assertion_type=urn:ietf:params:oauth:client-assertion-type:jwt-bearer`` plus a
+   ``client_assertion`` JWT signed with the app's certificate (RS256 with ``x5t`` from
+   azure-identity, PS256 with ``x5t#S256`` from MSAL's own thumbprint-less form).
+
+Refusals carry Entra's real error shape and codes: ``invalid_tenant`` / AADSTS90002 (unknown
+tenant), ``unauthorized_client`` / AADSTS700016 (no such app), ``invalid_client`` /
+AADSTS7000215 (wrong secret), AADSTS700027 (assertion signed by a key the app does not hold, or
+by an expired one), AADSTS50012 (wrong ``aud``), AADSTS700021 (``iss``/``sub`` not the client),
+AADSTS700024 (outside ``nbf``/``exp``), AADSTS7000218 (no credential), ``invalid_scope`` /
+AADSTS1002012 (scope without ``/.default``). Issued tokens are the emulator's ordinary JWTs with
+``tid`` = the app's tenant, ``oid`` = its service principal and ``roles`` = the app roles granted
+for Graph, so the emulated Graph and Key Vault judge them exactly like managed-identity tokens.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import datetime as dt
+import hashlib
+import hmac
+import json
+import re
+import secrets
+import threading
+import time
+import uuid
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from typing import Any
+from urllib.parse import parse_qsl
+
+from cryptography import x509
+from cryptography.exceptions import InvalidSignature
+from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives.asymmetric import padding, rsa
+
+from rotator.emulator.identity import GRAPH_ROLE
+from rotator.emulator.server import Request, Response, json_body
+from rotator.emulator.tokens import TokenMinter
+
+JWT_BEARER = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer"
+CLOCK_SKEW_SECONDS = 300
+_HASH_ROUNDS = 1000
+_GUID = re.compile(r"^[0-9a-fA-F]{8}-([0-9a-fA-F]{4}-){3}[0-9a-fA-F]{12}$")
+_DISCOVERY = re.compile(r"^/([^/]+)(/v2\.0)?/\.well-known/openid-configuration/?$")
+_TOKEN = re.compile(r"^/([^/]+)/oauth2/v2\.0/token/?$")
+
+
+@dataclass(frozen=True)
+class IssuedToken:
+    """One token the endpoint issued (never the token itself)."""
+
+    tenant_id: str
+    client_id: str
+    scope: str
+    credential: str  # "certificate" or "secret"
+    thumbprint: str | None  # the certificate that signed the assertion (SHA-1, upper-case hex)
+    at: float
+
+
+@dataclass
+class _App:
+    client_id: str
+    tenant_id: str
+    object_id: str
+    roles: frozenset[str]
+    certificate: x509.Certificate | None
+    secret_salt: bytes | None = field(default=None, repr=False)
+    secret_digest: bytes | None = field(default=None, repr=False)
+
+
+def _hash(secret: str, salt: bytes) -> bytes:
+    return hashlib.pbkdf2_hmac("sha256", secret.encode("utf-8"), salt, _HASH_ROUNDS)
+
+
+def _b64url_decode(text: str) -> bytes:
+    return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
+
+
+def _b64url(data: bytes) -> str:
+    return base64.urlsafe_b64encode(data).rstrip(b"=").decode("ascii")
+
+
+class EntraDirectory:
+    """The emulated directory: which tenants exist and the apps registered in them.
+
+    The managed identity's own tenant always exists; registering an app creates its tenant.
+    A secret is kept only as a salted hash; a certificate only as its public part.
+    """
+
+    def __init__(self, home_tenant_id: str) -> None:
+        """Start with the home tenant and no app."""
+        self._lock = threading.Lock()
+        self._home = home_tenant_id
+        self._apps: dict[tuple[str, str], _App] = {}
+        self._issued: list[IssuedToken] = []
+
+    def register_app(
+        self,
+        client_id: str,
+        *,
+        tenant_id: str,
+        certificate: x509.Certificate | None = None,
+        secret: str | None = None,
+        roles: Iterable[str] = frozenset({GRAPH_ROLE}),
+    ) -> str:
+        """Register (or replace) an app in ``tenant_id`` and return its service principal id.
+
+        ``roles`` are the Graph application permissions granted with admin consent; they go
+        into tokens for Graph only.
+
+        Raises:
+            ValueError: ``client_id`` or ``tenant_id`` is not a GUID, or the app has no credential.
+        """
+        if not _GUID.match(client_id) or not _GUID.match(tenant_id):
+            raise ValueError("client_id and tenant_id must be GUIDs")
+        if certificate is None and secret is None:
+            raise ValueError("register a certificate, a secret or both")
+        app = _App(
+            client_id=client_id.lower(),
+            tenant_id=tenant_id.lower(),
+            object_id=str(uuid.uuid4()),
+            roles=frozenset(roles),
+            certificate=certificate,
+        )
+        if secret is not None:
+            app.secret_salt = secrets.token_bytes(16)
+            app.secret_digest = _hash(secret, app.secret_salt)
+        with self._lock:
+            self._apps[(app.tenant_id, app.client_id)] = app
+        return app.object_id
+
+    def clear(self) -> None:
+        """Forget every app and every issued token (the home tenant stays)."""
+        with self._lock:
+            self._apps.clear()
+            self._issued.clear()
+
+    def issued(self) -> list[IssuedToken]:
+        """Every token issued so far, oldest first."""
+        with self._lock:
+            return list(self._issued)
+
+    def tenant_exists(self, tenant_id: str) -> bool:
+        """True for the home tenant and any tenant an app is registered in."""
+        wanted = tenant_id.lower()
+        with self._lock:
+            return wanted == self._home.lower() or any(t == wanted for t, _ in self._apps)
+
+    def app(self, tenant_id: str, client_id: str) -> _App | None:
+        """The app ``client_id`` registered in ``tenant_id``, or None."""
+        with self._lock:
+            return self._apps.get((tenant_id.lower(), client_id.lower()))
+
+    def record(self, token: IssuedToken) -> None:
+        """Remember one issued token."""
+        with self._lock:
+            self._issued.append(token)
+
+
+class _Refusal(Exception):
+    def __init__(self, status: int, error: str, code: int, description: str) -> None:
+        super().__init__(description)
+        self.status = status
+        self.error = error
+        self.code = code
+        self.description = description
+
+
+def _invalid_signature(reason: str, thumbprint: str, client_id: str, extra: str = "") -> _Refusal:
+    return _Refusal(
+        401,
+        "invalid_client",
+        700027,
+        f"AADSTS700027: Client assertion contains an invalid signature. [Reason - {reason}, "
+        f"Thumbprint of key used by client: '{thumbprint}'{extra}, Please visit the Azure "
+        "Portal, Graph Explorer or directly use MS Graph to see configured keys for app Id "
+        f"'{client_id}'.]",
+    )
+
+
+class EntraService:
+    """Answers OpenID discovery and the v2.0 token endpoint in Entra's error shape."""
+
+    name = "entra"
+
+    def __init__(
+        self,
+        directory: EntraDirectory,
+        tokens: TokenMinter,
+        *,
+        base_url: Callable[[], str],
+        graph_audiences: Callable[[], frozenset[str]],
+    ) -> None:
+        """Issue with ``tokens``; ``graph_audiences`` tells which resources get the app roles."""
+        self.directory = directory
+        self.tokens = tokens
+        self._base_url = base_url
+        self._graph_audiences = graph_audiences
+
+    # -- plumbing ---------------------------------------------------------------------------
+
+    def _json(self, status: int, body: Any, *, authorized: bool = False) -> Response:
+        headers = [
+            ("Content-Type", "application/json; charset=utf-8"),
+            ("Cache-Control", "no-store, no-cache"),
+            ("Pragma", "no-cache"),
+            ("x-ms-request-id", str(uuid.uuid4())),
+        ]
+        return Response(status, json_body(body), headers, authorized)
+
+    def _refuse(self, request: Request, refusal: _Refusal) -> Response:
+        trace_id = str(uuid.uuid4())
+        correlation_id = request.header("client-request-id") or str(uuid.uuid4())
+        stamp = dt.datetime.now(dt.UTC).strftime("%Y-%m-%d %H:%M:%SZ")
+        body = {
+            "error": refusal.error,
+            "error_description": (
+                f"{refusal.description}\r\nTrace ID: {trace_id}\r\n"
+                f"Correlation ID: {correlation_id}\r\nTimestamp: {stamp}"
+            ),
+            "error_codes": [refusal.code],
+            "timestamp": stamp,
+            "trace_id": trace_id,
+            "correlation_id": correlation_id,
+            "error_uri": f"{self._base_url()}/error?code={refusal.code}",
+        }
+        return self._json(refusal.status, body)
+
+    def authorized(self, request: Request) -> bool:
+        """The token endpoint authenticates apps by their credential, not a bearer: never."""
+        return False
+
+    def fault(self, request: Request, status: int) -> Response:
+        """An injected (or crash) answer in Entra's error shape."""
+        if status == 429:
+            refusal = _Refusal(
+                429,
+                "temporarily_unavailable",
+                50196,
+                "AADSTS50196: The server terminated an "
+                "operation because it encountered a client request loop.",
+            )
+        elif status >= 500:
+            refusal = _Refusal(
+                status,
+                "temporarily_unavailable",
+                90033,
+                "AADSTS90033: A transient error has occurred. Please try again.",
+            )
+        else:
+            refusal = _Refusal(
+                status, "invalid_request", 900144, f"AADSTS900144: Injected status {status}."
+            )
+        return self._refuse(request, refusal)
+
+    # -- routing ----------------------------------------------------------------------------
+
+    def handle(self, request: Request) -> Response:
+        """Answer discovery or a token request."""
+        try:
+            return self._route(request)
+        except _Refusal as refusal:
+            return self._refuse(request, refusal)
+
+    def _route(self, request: Request) -> Response:
+        for pattern, method, answer in (
+            (_DISCOVERY, "GET", self._discovery),
+            (_TOKEN, "POST", self._token),
+        ):
+            if match := pattern.match(request.path):
+                if request.method != method:
+                    raise _Refusal(
+                        405,
+                        "invalid_request",
+                        900561,
+                        f"AADSTS900561: The endpoint only accepts {method} requests.",
+                    )
+                return answer(request, match.group(1))
+        raise _Refusal(
+            404,
+            "invalid_request",
+            900023,
+            "AADSTS900023: Specified tenant identifier or endpoint is neither a valid DSTS nor "
+            "a valid path.",
+        )
+
+    def _tenant(self, tenant: str) -> str:
+        if not _GUID.match(tenant) or not self.directory.tenant_exists(tenant):
+            raise _Refusal(
+                400,
+                "invalid_tenant" if _GUID.match(tenant) else "invalid_request",
+                90002,
+                f"AADSTS90002: Tenant '{tenant}' not found. Check to make sure you have the "
+                "correct tenant ID and are signing into the correct cloud. Check with your "
+                "subscription administrator, this may happen if there are no active "
+                "subscriptions for the tenant.",
+            )
+        return tenant.lower()
+
+    def _discovery(self, request: Request, tenant: str) -> Response:
+        tenant_id = self._tenant(tenant)
+        base = self._base_url()
+        body = {
+            "token_endpoint": f"{base}/{tenant_id}/oauth2/v2.0/token",
+            "token_endpoint_auth_methods_supported": [
+                "client_secret_post",
+                "private_key_jwt",
+                "client_secret_basic",
+            ],
+            "jwks_uri": f"{base}/{tenant_id}/discovery/v2.0/keys",
+            "response_modes_supported": ["query", "fragment", "form_post"],
+            "subject_types_supported": ["pairwise"],
+            "id_token_signing_alg_values_supported": ["RS256"],
+            "response_types_supported": ["code", "id_token", "code id_token", "id_token token"],
+            "scopes_supported": ["openid", "profile", "email", "offline_access"],
+            "issuer": f"{base}/{tenant_id}/v2.0",
+            "request_uri_parameter_supported": False,
+            "userinfo_endpoint": f"{base}/oidc/userinfo",
+            "authorization_endpoint": f"{base}/{tenant_id}/oauth2/v2.0/authorize",
+            "device_authorization_endpoint": f"{base}/{tenant_id}/oauth2/v2.0/devicecode",
+            "http_logout_supported": True,
+            "frontchannel_logout_supported": True,
+            "end_session_endpoint": f"{base}/{tenant_id}/oauth2/v2.0/logout",
+            "claims_supported": ["sub", "iss", "aud", "exp", "iat", "nbf", "tid", "oid"],
+            "kerberos_endpoint": f"{base}/{tenant_id}/kerberos",
+            "tenant_region_scope": "EU",
+            "cloud_instance_name": "emulator.local",
+            "cloud_graph_host_name": "graph.windows.net",
+            "msgraph_host": "graph.microsoft.com",
+            "rbac_url": "https://pas.windows.net",
+        }
+        return self._json(200, body)
+
+    def _token(self, request: Request, tenant: str) -> Response:
+        tenant_id = self._tenant(tenant)
+        form = dict(parse_qsl(request.body.decode("utf-8", "replace"), keep_blank_values=True))
+        grant = form.get("grant_type", "")
+        if grant != "client_credentials":
+            raise _Refusal(
+                400,
+                "unsupported_grant_type",
+                70003,
+                f"AADSTS70003: The app requested an unsupported grant type '{grant}'.",
+            )
+        client_id = form.get("client_id", "").strip()
+        app = self.directory.app(tenant_id, client_id)
+        if app is None:
+            raise _Refusal(
+                400,
+                "unauthorized_client",
+                700016,
+                f"AADSTS700016: Application with identifier '{client_id}' was not found in the "
+                f"directory '{tenant_id}'. This can happen if the application has not been "
+                "installed by the administrator of the tenant or consented to by any user in the "
+                "tenant. You may have sent your authentication request to the wrong tenant.",
+            )
+        resource = self._resource(form.get("scope", ""))
+        endpoint = f"{self._base_url()}/{tenant_id}/oauth2/v2.0/token"
+        if "client_assertion" in form:
+            if form.get("client_assertion_type") != JWT_BEARER:
+                raise _Refusal(
+                    400,
+                    "invalid_request",
+                    50027,
+                    "AADSTS50027: JWT token is invalid or malformed. The client_assertion_type "
+                    f"must be '{JWT_BEARER}'.",
+                )
+            thumbprint = self._check_assertion(app, form["client_assertion"], endpoint)
+            credential = "certificate"
+        elif "client_secret" in form:
+            self._check_secret(app, form["client_secret"])
+            thumbprint, credential = None, "secret"
+        else:
+            raise _Refusal(
+                401,
+                "invalid_client",
+                7000218,
+                "AADSTS7000218: The request body must contain the following parameter: "
+                "'client_assertion' or 'client_secret'.",
+            )
+        roles = app.roles if resource in self._graph_audiences() else frozenset()
+        token, expires_on = self.tokens.mint(
+            audience=resource,
+            roles=roles,
+            client_id=app.client_id,
+            tenant_id=app.tenant_id,
+            object_id=app.object_id,
+        )
+        self.directory.record(
+            IssuedToken(
+                tenant_id=app.tenant_id,
+                client_id=app.client_id,
+                scope=form.get("scope", ""),
+                credential=credential,
+                thumbprint=thumbprint,
+                at=time.time(),
+            )
+        )
+        lifetime = expires_on - int(time.time())
+        body = {
+            "token_type": "Bearer",
+            "expires_in": lifetime,
+            "ext_expires_in": lifetime,
+            "access_token": token,
+        }
+        return self._json(200, body, authorized=True)
+
+    @staticmethod
+    def _resource(scope: str) -> str:
+        scopes = scope.split()
+        if len(scopes) != 1 or not scopes[0].endswith("/.default"):
+            raise _Refusal(
+                400,
+                "invalid_scope",
+                1002012,
+                f"AADSTS1002012: The provided value for scope {scope} is not valid. Client "
+                "credential flows must have a scope value with /.default suffixed to the "
+                "resource identifier (application ID URI).",
+            )
+        return scopes[0][: -len("/.default")].rstrip("/")
+
+    @staticmethod
+    def _check_secret(app: _App, secret: str) -> None:
+        if (
+            app.secret_salt is None
+            or app.secret_digest is None
+            or not hmac.compare_digest(_hash(secret, app.secret_salt), app.secret_digest)
+        ):
+            raise _Refusal(
+                401,
+                "invalid_client",
+                7000215,
+                "AADSTS7000215: Invalid client secret provided. Ensure the secret being sent in "
+                "the request is the client secret value, not the client secret ID, for a secret "
+                f"added to app '{app.client_id}'.",
+            )
+
+    def _check_assertion(self, app: _App, assertion: str, endpoint: str) -> str:
+        """Verify the client assertion; return the SHA-1 thumbprint of the key that signed it."""
+        try:
+            head_b64, payload_b64, signature_b64 = assertion.split(".")
+            header = json.loads(_b64url_decode(head_b64))
+            payload = json.loads(_b64url_decode(payload_b64))
+            signature = _b64url_decode(signature_b64)
+        except (ValueError, binascii.Error, UnicodeDecodeError):
+            raise _Refusal(
+                401, "invalid_client", 50027, "AADSTS50027: JWT token is invalid or malformed."
+            ) from None
+        if not isinstance(header, dict) or not isinstance(payload, dict):
+            raise _Refusal(
+                401, "invalid_client", 50027, "AADSTS50027: JWT token is invalid or malformed."
+            )
+        presented = self._presented_thumbprint(header)
+        cert = app.certificate
+        if cert is None or presented not in (
+            _b64url(cert.fingerprint(hashes.SHA1())),  # noqa: S303 - x5t is SHA-1 by definition
+            _b64url(cert.fingerprint(hashes.SHA256())),
+        ):
+            raise _invalid_signature("The key was not found.", _hex(presented), app.client_id)
+        thumbprint = cert.fingerprint(hashes.SHA1()).hex().upper()  # noqa: S303
+        now = dt.datetime.now(dt.UTC)
+        if not cert.not_valid_before_utc <= now < cert.not_valid_after_utc:
+            found = (
+                f", Found key 'Start={cert.not_valid_before_utc:%m/%d/%Y %H:%M:%S}, "
+                f"End={cert.not_valid_after_utc:%m/%d/%Y %H:%M:%S}'"
+            )
+            raise _invalid_signature("The key used is expired.", thumbprint, app.client_id, found)
+        self._check_signature(cert, header, head_b64, payload_b64, signature, app, thumbprint)
+        self._check_claims(payload, app, endpoint)
+        return thumbprint
+
+    @staticmethod
+    def _presented_thumbprint(header: dict[str, Any]) -> str:
+        value = header.get("x5t#S256") or header.get("x5t")
+        if not isinstance(value, str) or not value:
+            raise _Refusal(
+                401,
+                "invalid_client",
+                50027,
+                "AADSTS50027: JWT token is invalid or malformed. No certificate thumbprint "
+                "specified in token header.",
+            )
+        return value.rstrip("=")  # MSAL pads its base64url thumbprints, RFC 7515 does not
+
+    @staticmethod
+    def _check_signature(
+        cert: x509.Certificate,
+        header: dict[str, Any],
+        head_b64: str,
+        payload_b64: str,
+        signature: bytes,
+        app: _App,
+        thumbprint: str,
+    ) -> None:
+        public_key = cert.public_key()
+        algorithm = header.get("alg")
+        signed = f"{head_b64}.{payload_b64}".encode("ascii")
+        if not isinstance(public_key, rsa.RSAPublicKey) or algorithm not in ("RS256", "PS256"):
+            raise _invalid_signature(
+                f"The key does not support the algorithm {algorithm}.", thumbprint, app.client_id
+            )
+        scheme: padding.AsymmetricPadding = (
+            padding.PKCS1v15()
+            if algorithm == "RS256"
+            else padding.PSS(mgf=padding.MGF1(hashes.SHA256()), salt_length=32)
+        )
+        try:
+            public_key.verify(signature, signed, scheme, hashes.SHA256())
+        except InvalidSignature:
+            raise _invalid_signature(
+                "Key was found, but use of the key to verify the signature failed.",
+                thumbprint,
+                app.client_id,
+            ) from None
+
+    @staticmethod
+    def _check_claims(payload: dict[str, Any], app: _App, endpoint: str) -> None:
+        audiences = {endpoint, endpoint.replace("://127.0.0.1", "://localhost")}
+        audiences |= {a.replace("://localhost", "://127.0.0.1") for a in audiences}
+        if payload.get("aud") not in audiences:
+            raise _Refusal(
+                401,
+                "invalid_client",
+                50012,
+                "AADSTS50012: Client assertion audience claim does not match Realm issuer.",
+            )
+        if str(payload.get("iss", "")).lower() != app.client_id or (
+            str(payload.get("sub", "")).lower() != app.client_id
+        ):
+            raise _Refusal(
+                401,
+                "invalid_client",
+                700021,
+                "AADSTS700021: Client assertion application identifier doesn't match "
+                "'client_id' parameter.",
+            )
+        now = time.time()
+        exp, nbf = payload.get("exp"), payload.get("nbf", payload.get("iat"))
+        if (
+            not isinstance(exp, int | float)
+            or exp < now - CLOCK_SKEW_SECONDS
+            or (isinstance(nbf, int | float) and nbf > now + CLOCK_SKEW_SECONDS)
+        ):
+            raise _Refusal(
+                401,
+                "invalid_client",
+                700024,
+                "AADSTS700024: Client assertion is not within its valid time range.",
+            )
+
+
+def _hex(b64url_thumbprint: str) -> str:
+    try:
+        return _b64url_decode(b64url_thumbprint).hex().upper()
+    except (ValueError, binascii.Error):
+        return b64url_thumbprint
