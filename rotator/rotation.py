@@ -15,7 +15,7 @@ import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING, Any, Protocol, TypeVar, runtime_checkable
 
 from rotator import pkcs12, policy, state
 from rotator.errors import (
@@ -70,6 +70,13 @@ _LOG_LEVEL = {
     Outcome.FAILED: logging.ERROR,
 }
 _T = TypeVar("_T")
+
+
+@runtime_checkable
+class _Closeable(Protocol):
+    def close(self) -> None: ...
+
+
 WorkerInit = Callable[[], None]
 """Run at the start of every worker thread (the Function uses it to tie logs to the invocation)."""
 
@@ -137,8 +144,10 @@ class Rotator:
         state_store: StateStore,
         clock: Callable[[], dt.datetime] = utcnow,
         sleep: Callable[[float], None] = time.sleep,
+        owned: Sequence[_Closeable] = (),
     ) -> None:
         self.settings = settings
+        self._owned = tuple(owned)  # closed with the rotator (e.g. a Graph app credential)
         self._graph = graph
         self._keyvault_factory = keyvault
         self._vaults: dict[str, KeyVaultClient] = {}
@@ -163,25 +172,11 @@ class Rotator:
         """
         from rotator import credentials
         from rotator.graph import GraphConnectorClient
-        from rotator.keyvault import KeyVaultClient
 
         ca = str(settings.ca_bundle) if settings.ca_bundle else None
-        if credential is None:
-            from azure.identity import DefaultAzureCredential
-
-            credential = DefaultAzureCredential(**({"connection_verify": ca} if ca else {}))
+        credential = credential or credentials.default_credential(settings)
         verify = ssl.create_default_context(cafile=ca) if ca else ssl.create_default_context()
-
-        def keyvault(url: str) -> KeyVaultClient:
-            return KeyVaultClient(
-                url,
-                credential,
-                verify_challenge_resource=settings.keyvault_verify_challenge_resource,
-                connection_verify=ca or True,
-                read_timeout=settings.http_timeout,
-                **(keyvault_options or {}),
-            )
-
+        keyvault = credentials.keyvault_factory(settings, credential, **(keyvault_options or {}))
         graph_credential = credentials.graph_credential(settings, credential, keyvault)
         graph = GraphConnectorClient(
             settings.graph_endpoint,
@@ -196,11 +191,16 @@ class Rotator:
             graph=graph,
             keyvault=keyvault,
             state_store=state_store_from_settings(settings, credential),
+            owned=[graph_credential]
+            if graph_credential is not credential and isinstance(graph_credential, _Closeable)
+            else [],
         )
 
     def close(self) -> None:
         """Close every client this rotator opened."""
         self._graph.close()
+        for resource in self._owned:
+            resource.close()
         for client in self._vaults.values():
             client.close()
         self._vaults.clear()

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import ssl
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from enum import StrEnum
@@ -59,7 +60,8 @@ class GraphCredentialMode(StrEnum):
 
 @dataclass(frozen=True)
 class Settings:
-    """Everything rotator reads from its environment, validated; holds no secret."""
+    """Everything rotator reads from its environment, validated. The only secret it can hold is
+    a storage account key inside ``state_connection_string``, which ``repr`` never shows."""
 
     targets: tuple[Target, ...]
     graph_endpoint: str = DEFAULT_GRAPH_ENDPOINT
@@ -129,6 +131,12 @@ class Settings:
             ca_bundle = Path(raw_ca)
             if not ca_bundle.is_file():
                 raise ConfigurationError(f"{ENV_CA_BUNDLE}={raw_ca!r}: no such file")
+            try:
+                ssl.create_default_context(cafile=str(ca_bundle))
+            except (ssl.SSLError, ValueError) as exc:
+                raise ConfigurationError(
+                    f"{ENV_CA_BUNDLE}={raw_ca!r} is not a PEM bundle of CA certificates ({exc})"
+                ) from exc
         profile_raw = env.get(ENV_PKCS12_PROFILE, Pkcs12Profile.LEGACY_3DES.value).strip()
         try:
             profile = Pkcs12Profile(profile_raw)
@@ -418,8 +426,8 @@ def _graph_identity(env: Mapping[str, str], document: Any) -> dict[str, Any]:
         )
     if not _KEY_VAULT_NAME.match(given[own]):
         raise ConfigurationError(
-            f"{own}={given[own]!r} is not a Key Vault {what} name (1-127 letters, digits and '-'); "
-            f"give the name of the {what}, not its value"
+            f"{own} is not a Key Vault {what} name (1-127 letters, digits and '-'; the value "
+            f"is not shown, it may be the {what} itself): give the name of the {what}, not its value"
         )
     if given[other]:
         raise ConfigurationError(

@@ -26,6 +26,7 @@ STEPS: dict[str, dict[str, Any]] = {
     "kv secret": {"service": "vault", "method": "GET", "path": r"^/secrets/"},
     "graph get": {"service": "graph", "method": "GET"},
     "patch": {"service": "graph", "method": "PATCH"},
+    "upload": {"service": "graph", "method": "POST"},  # overlap mode: uploadClientCertificate
     "verify get": {"service": "graph", "method": "GET", "after": 1},
 }
 FAULTS: dict[str, dict[str, Any]] = {
@@ -39,8 +40,9 @@ FAULTS: dict[str, dict[str, Any]] = {
     "answer lost": {"lose_response": True, "times": 1},
 }
 # "answer lost" (handled, then the connection dropped) only means something for a write.
+WRITES = ("patch", "upload")
 CELLS = [
-    (step, fault) for step in STEPS for fault in FAULTS if fault != "answer lost" or step == "patch"
+    (step, fault) for step in STEPS for fault in FAULTS if fault != "answer lost" or step in WRITES
 ]
 
 # Fast but real retries: the client's own backoff, scaled down, and a 1 s read timeout.
@@ -57,7 +59,7 @@ class CellResult:
     fault: str
     outcome: str
     unverified: bool
-    connector: str  # "new", "old", or what else Graph holds
+    connector: str  # "new" (replace: only the new one; overlap: old + new), "old", or the list
     requests: int
     seconds: float
     repaired: str | None  # the next run's outcome and connector state, when it was needed
@@ -86,14 +88,11 @@ def run_cell(
     emu.vault.import_certificate("api-cert", fixtures.new, chain=[fixtures.ca.certificate])
     connector = emu.graph.add_connector("API", "https://api.test")
     emu.graph.install_certificate(connector, fixtures.old, chain=[fixtures.ca.certificate])
+    mode = "overlap" if step == "upload" else "replace"
+    target = {"id": connector, "certificate": "api-cert", "mode": mode}
     env = {
         **emu.env(),
-        "ROTATOR_CONFIG": json.dumps(
-            {
-                "keyVaultUrl": emu.vault_url,
-                "connectors": [{"id": connector, "certificate": "api-cert"}],
-            }
-        ),
+        "ROTATOR_CONFIG": json.dumps({"keyVaultUrl": emu.vault_url, "connectors": [target]}),
         "ROTATOR_STATE_DIR": str(state_dir),
         **SETTINGS,
     }
@@ -107,7 +106,7 @@ def run_cell(
         (outcome,) = rotator.rotate(RotationRequest(trigger="fault-matrix")).outcomes
     seconds = time.perf_counter() - started
     requests = len(emu.journal())
-    held = _held(emu, connector, fixtures)
+    held = _held(emu, connector, fixtures, mode)
     repaired = None
     if (
         outcome.unverified
@@ -119,7 +118,7 @@ def run_cell(
             settings, graph_options=GRAPH_OPTIONS, keyvault_options=KEYVAULT_OPTIONS
         ) as rotator:
             (again,) = rotator.rotate(RotationRequest(trigger="fault-matrix")).outcomes
-        repaired = f"{again.outcome.value}, connector {_held(emu, connector, fixtures)}"
+        repaired = f"{again.outcome.value}, connector {_held(emu, connector, fixtures, mode)}"
     return CellResult(
         step=step,
         fault=fault,
@@ -133,9 +132,12 @@ def run_cell(
     )
 
 
-def _held(emu: Emulator, connector: str, fixtures: Fixtures) -> str:
+def _held(emu: Emulator, connector: str, fixtures: Fixtures, mode: str) -> str:
     thumbprints = [c.thumbprint for c in emu.graph.connector(connector).certificates]
-    if thumbprints == [fixtures.new.thumbprint]:
+    new = [fixtures.new.thumbprint]
+    if mode == "overlap":
+        new = [fixtures.old.thumbprint, fixtures.new.thumbprint]
+    if thumbprints == new:
         return "new"
     if thumbprints == [fixtures.old.thumbprint]:
         return "old"

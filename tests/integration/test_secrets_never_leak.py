@@ -7,6 +7,8 @@ import json
 from pathlib import Path
 
 import pytest
+from azure.identity import ManagedIdentityCredential
+from azure.keyvault.secrets import SecretClient
 from cryptography.hazmat.primitives import serialization
 
 from rotator import cli, pkcs12
@@ -25,7 +27,8 @@ def test_no_secret_in_logs_output_errors_reports_or_state(
     monkeypatch: pytest.MonkeyPatch,
     capsys: pytest.CaptureFixture[str],
 ) -> None:
-    """Rotating (and failing) with -vvv leaves no password, key or PFX in stdout, stderr, logs or state."""
+    """Rotating (and failing) with -vvv leaves no password, key, PFX or token in stdout, stderr,
+    logs or state."""
     ca = pki.make_ca()
     leaf = pki.make_leaf("api.test", issuer=ca)
     emu.vault.import_certificate("cert", leaf, chain=[ca.certificate])
@@ -75,7 +78,15 @@ def test_no_secret_in_logs_output_errors_reports_or_state(
         serialization.Encoding.DER, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
     )
     key_pem_body = "".join(pki.pem_bundle(leaf.key, leaf.certificate).split("-----")[2].split())
+    vault_secret = SecretClient(
+        emu.vault_url,
+        ManagedIdentityCredential(),
+        verify_challenge_resource=False,
+        connection_verify=str(emu.ca_path),
+    ).get_secret("cert")
+    assert vault_secret.value
     canaries = {
+        "Key Vault's PFX value (key inside)": vault_secret.value[200:260],
         "basic password": CANARY_PASSWORD,
         "PKCS#12 password": CANARY_PKCS12_PASSWORD,
         "private key (PEM body)": key_pem_body[100:160],
@@ -95,3 +106,5 @@ def test_no_secret_in_logs_output_errors_reports_or_state(
     for place, text in emitted.items():
         for name, canary in canaries.items():
             assert canary not in text, f"{name} leaked into {place}"
+        # every access token is a JWT, and a JWT's header always starts with base64 of '{"'
+        assert "eyJ" not in text, f"an access token leaked into {place}"

@@ -7,7 +7,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from cryptography.hazmat.primitives import serialization
 
+from rotator.emulator import pki
 from rotator.errors import ConfigurationError
 from rotator.model import BasicTarget, CertificateTarget, InstallMode, Pkcs12Profile
 from rotator.settings import Settings, parse_targets
@@ -162,7 +164,7 @@ def test_defaults() -> None:
 def test_overrides_are_read(tmp_path: Path) -> None:
     """Every ROTATOR_* setting is read and validated."""
     ca = tmp_path / "ca.pem"
-    ca.write_text("x")
+    ca.write_bytes(pki.make_ca().certificate.public_bytes(serialization.Encoding.PEM))
     settings = Settings.from_env(
         env(
             config({"id": "c1", "certificate": "x"}),
@@ -230,3 +232,28 @@ def test_default_state_dir_follows_xdg() -> None:
         }
     )
     assert settings.state_dir == Path("/data/rotator")
+
+
+def test_ca_bundle_that_is_not_pem_is_refused(tmp_path: Path) -> None:
+    """A CA bundle that cannot be loaded is a configuration error, not a TLS traceback later."""
+    ca = tmp_path / "ca.pem"
+    ca.write_text("not a certificate")
+    with pytest.raises(ConfigurationError, match="not a PEM bundle"):
+        Settings.from_env(env(config({"id": "c1", "certificate": "x"}), ROTATOR_CA_BUNDLE=str(ca)))
+
+
+def test_a_client_secret_given_by_mistake_is_never_echoed() -> None:
+    """Putting the app's secret value where its Key Vault name belongs: the error hides the value."""
+    value = "Abc8Q~canary.secret_value-with~tilde"
+    with pytest.raises(ConfigurationError) as caught:
+        Settings.from_env(
+            env(
+                config({"id": "c1", "certificate": "x"}),
+                ROTATOR_GRAPH_CREDENTIAL="client-secret",
+                ROTATOR_GRAPH_TENANT_ID="contoso.onmicrosoft.com",
+                ROTATOR_GRAPH_CLIENT_ID="00000000-0000-0000-0000-000000000001",
+                ROTATOR_GRAPH_CLIENT_SECRET=value,
+            )
+        )
+    assert value not in str(caught.value)
+    assert "not its value" in str(caught.value)
