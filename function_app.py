@@ -128,12 +128,17 @@ def rotate_now(req: func.HttpRequest, context: func.Context) -> func.HttpRespons
 @app.function_name("rotation_status")
 @app.route(route="status", methods=["GET"], auth_level=func.AuthLevel.FUNCTION)
 def rotation_status(req: func.HttpRequest, context: func.Context) -> func.HttpResponse:
-    """Per connector: what Graph holds, the newest usable Key Vault version, days to expiry."""
+    """Per connector: what Graph holds, the newest usable Key Vault version, days to expiry;
+    with ``?check=true`` the preflight of ``rotator check`` (what is missing, and the fix)."""
     from rotator import service
     from rotator.errors import ConfigurationError
 
     try:
-        answer = service.run_http_status(_rotator(), worker_init=_worker_init(context))
+        answer = service.run_http_status(
+            _rotator(),
+            check=req.params.get("check", "").lower() in ("1", "true", "yes"),
+            worker_init=_worker_init(context),
+        )
     except ConfigurationError as exc:
         return _configuration_error(exc)
     return _json_response(answer.status, answer.body)

@@ -223,7 +223,11 @@ def serve_emulator(*, workdir: str | None, port: int, out: TextIO) -> int:
             out.write("# rotator emulator is serving; paste these lines into a shell:\n")
             for key, value in sorted(emu.env().items()):
                 out.write(f"export {key}='{value}'\n")
-            out.write(f"# key vault: {emu.vault_url}\n# control surface: {emu.control_url}\n")
+            out.write(
+                f"# key vault: {emu.vault_url}\n# control surface: {emu.control_url}\n"
+                f"# Entra authority (ROTATOR_AUTHORITY_HOST for the client-certificate and "
+                f"client-secret Graph modes): {emu.authority_url}\n"
+            )
             out.write("# press Ctrl-C to stop\n")
             out.flush()
             threading.Event().wait()

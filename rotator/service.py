@@ -237,6 +237,16 @@ def run_http_rotate(
     return HttpAnswer(status, report.to_json())
 
 
-def run_http_status(rotator: Rotator, *, worker_init: WorkerInit | None = None) -> HttpAnswer:
-    """``GET /api/status``: the status report (200 even when out of sync; it is a report)."""
+def run_http_status(
+    rotator: Rotator, *, check: bool = False, worker_init: WorkerInit | None = None
+) -> HttpAnswer:
+    """``GET /api/status``: the status report (200 even when out of sync; it is a report).
+
+    ``?check=true`` runs the preflight of ``rotator check`` instead: identity, permissions, Key
+    Vault access, what a rotation would do, and the fix for each failure (nothing is written).
+    """
+    if check:
+        from rotator.check import run_check
+
+        return HttpAnswer(200, run_check(rotator.settings).to_json())
     return HttpAnswer(200, rotator.status(worker_init=worker_init).to_json())

@@ -44,6 +44,10 @@ POST      /faults                                    ``{"service", "method"?, "p
                                                      "times"?, "after"?, "loseResponse"?}``
                                                      → 201
 DELETE    /faults                                    → 204
+POST      /entra/apps                                ``{"clientId", "tenantId", "certificate"?: base64
+                                                     DER, "secret"?, "roles"?: [..]}`` → 201
+                                                     ``{"servicePrincipalId"}`` (an app registration
+                                                     for ROTATOR_GRAPH_CREDENTIAL client modes)
 GET       /journal                                   → 200 ``{"value": [{service, method, path,
                                                      query, status, authorized, started,
                                                      duration}…]}``
@@ -237,6 +241,7 @@ class ControlService:
             ("graph", "connectors", "*", "password-check"): {"POST": self._password_check},
             ("graph", "stale-reads"): {"PUT": self._stale_reads},
             ("identity",): {"GET": self._identity, "PUT": self._set_identity},
+            ("entra", "apps"): {"POST": self._register_app},
             ("faults",): {
                 "GET": self._faults,
                 "POST": self._add_fault,
@@ -343,6 +348,27 @@ class ControlService:
             replace=_bool(body, "replace", False),
         )
         return self._empty()
+
+    def _register_app(self, request: Request, args: list[str]) -> Response:
+        body = self._body(request)
+        cer = body.get("certificate")
+        secret = body.get("secret")
+        roles = body.get("roles", ["APIConnectors.ReadWrite.All"])
+        if secret is not None and not isinstance(secret, str):
+            raise _BadRequest(400, "BadValue", "secret must be a string")
+        if not isinstance(roles, list) or not all(isinstance(r, str) for r in roles):
+            raise _BadRequest(400, "BadValue", "roles must be a list of strings")
+        try:
+            principal = self.emulator.entra.register_app(
+                str(body.get("clientId", "")),
+                tenant_id=str(body.get("tenantId", "")),
+                certificate=_certificate(cer, "certificate") if cer is not None else None,
+                secret=secret,
+                roles=roles,
+            )
+        except ValueError as exc:
+            raise _BadRequest(400, "BadValue", str(exc)) from exc
+        return self._json(201, {"servicePrincipalId": principal})
 
     def _password_check(self, request: Request, args: list[str]) -> Response:
         candidate = self._body(request).get("candidate")

@@ -772,3 +772,28 @@ def test_control_journal_and_reset(emu: Emulator, graph: httpx.Client) -> None:
     ]
     assert json.dumps(journal).count("Bearer") == 0
     assert (reset.status_code, after, emu.journal()) == (204, [], [])
+
+
+def test_control_surface_registers_an_entra_app(emu: Emulator) -> None:
+    """An app registered over HTTPS gets Graph tokens with a client secret from the authority."""
+    from azure.identity import ClientSecretCredential
+
+    tenant, client = "2b2c0000-0000-4000-8000-000000000001", "2b2c0000-0000-4000-8000-000000000002"
+    context = ssl.create_default_context(cafile=str(emu.ca_path))
+    with httpx.Client(base_url=emu.control_url, verify=context) as control:
+        created = control.post(
+            "/entra/apps", json={"clientId": client, "tenantId": tenant, "secret": "s3cret-canary"}
+        )
+        refused = control.post("/entra/apps", json={"clientId": "nope", "tenantId": tenant})
+    assert created.status_code == 201
+    assert refused.status_code == 400
+    credential = ClientSecretCredential(
+        tenant,
+        client,
+        "s3cret-canary",
+        authority=emu.authority_url,
+        disable_instance_discovery=True,
+        connection_verify=str(emu.ca_path),
+    )
+    token = credential.get_token(f"{emu.graph_url}/.default")
+    assert token.token.count(".") == 2

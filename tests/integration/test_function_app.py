@@ -128,13 +128,21 @@ def cloud_event(event_type: str, object_url: str, **data: Any) -> func.CloudEven
 
 
 def http(
-    method: str, route: str, body: Any = None, headers: dict[str, str] | None = None
+    method: str,
+    route: str,
+    body: Any = None,
+    headers: dict[str, str] | None = None,
+    params: dict[str, str] | None = None,
 ) -> func.HttpRequest:
     raw = (
         body if isinstance(body, bytes) else json.dumps(body).encode() if body is not None else b""
     )
     return func.HttpRequest(
-        method, f"https://app.azurewebsites.net/api/{route}", headers=headers or {}, body=raw
+        method,
+        f"https://app.azurewebsites.net/api/{route}",
+        headers=headers or {},
+        params=params or {},
+        body=raw,
     )
 
 
@@ -718,4 +726,19 @@ def test_rotate_now_answers_409_while_another_rotation_holds_the_connector(
     outcome = json.loads(response.get_body())["outcomes"][0]
     assert outcome["outcome"] == "skipped"
     assert "rotation in progress" in outcome["reason"]
+    assert graph_writes(emu) == []
+
+
+def test_rotation_status_check_runs_the_preflight(
+    emu: Emulator, ca: pki.Issued, functions: dict[str, Any], configure: Callable[..., None]
+) -> None:
+    """GET /api/status?check=true answers rotator check's report and writes nothing."""
+    connector, _, _ = cert_setup(emu, ca)
+    configure({"id": connector, "certificate": "api-cert"})
+    emu.identity.graph_roles = set()
+    response = call(functions, "rotation_status", http("GET", "status", params={"check": "true"}))
+    assert response.status_code == 200
+    report = json.loads(response.get_body())
+    assert report["ok"] is False
+    assert "APIConnectors.ReadWrite.All" in response.get_body().decode()
     assert graph_writes(emu) == []
