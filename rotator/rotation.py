@@ -478,6 +478,7 @@ class Rotator:
                 None,
             ),
         )
+        summary = self._plan_text(connector, installs, plan, now, done=True)
         self._record_rotation(target, request, run, plan.pin, reason=summary)
         return self._outcome(target, Outcome.ROTATED, run, "; ".join([summary, *run.notes]))
 
@@ -519,6 +520,8 @@ class Rotator:
         installs: Sequence[_Install],
         plan: _CertificatePlan,
         now: dt.datetime,
+        *,
+        done: bool = False,
     ) -> str:
         names = ", ".join(
             f"{i.thumbprint} (version {i.version.version}"
@@ -529,11 +532,12 @@ class Rotator:
             )
             for i in installs
         )
+        replace, add = ("replaced", "added") if done else ("replace", "add")
         if plan.compact:
-            return f"replace {connector.describe()} (it held expired certificates) with {names}"
+            return f"{replace} {connector.describe()} (it held expired certificates) with {names}"
         if plan.replace:
-            return f"replace {connector.describe()} with {names}"
-        return f"add {names} beside {connector.describe()}"
+            return f"{replace} {connector.describe()} with {names}"
+        return f"{add} {names} beside {connector.describe()}"
 
     def _rotate_basic(
         self, target: BasicTarget, request: RotationRequest, run: _Run
