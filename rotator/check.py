@@ -457,6 +457,17 @@ class _Checker:
             "version": version,
             "thumbprint": report.newest_thumbprint,
         }
+        if report.in_sync is None:  # the state store or Graph failed, not Key Vault's content
+            why = report.error or "the status could not be determined"
+            fix = "fix the cause in this message (state store access, Graph) and run check again"
+            findings.append(Finding("rotation.status", False, why, fix))
+            return TargetCheck(
+                **base,
+                **described,
+                findings=tuple(findings),
+                plan=Plan.FAIL,
+                plan_detail=_failed(findings),
+            )
         if version is None:
             why = report.error or "no usable version"
             findings.append(Finding("keyvault.version", False, why, self._version_fix(target)))

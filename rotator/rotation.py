@@ -396,7 +396,7 @@ class Rotator:
         run.version, run.thumbprint = newest.version, newest.thumbprint
         run.not_after = run.expires_on = newest.expires_on
         if plan.in_sync and not request.force:
-            self._keep_pin(target, plan.pin, record)
+            self._keep_pin(target, plan.pin, record, request)
             return self._outcome(
                 target, Outcome.UP_TO_DATE, run, self._in_sync_reason(plan.versions, plan.pin)
             )
@@ -550,7 +550,7 @@ class Rotator:
         run.version, run.expires_on = chosen.version, chosen.expires_on
         connector = self._graph.get_connector(target.connector_id)
         if not request.force and self._basic_in_sync(target, connector, chosen.version, record):
-            self._keep_pin(target, pin, record)
+            self._keep_pin(target, pin, record, request)
             return self._outcome(
                 target, Outcome.UP_TO_DATE, run, self._in_sync_reason([chosen], pin)
             )
@@ -643,9 +643,12 @@ class Rotator:
                 )
         return policy.newest_usable(versions, now, source=source), None
 
-    def _keep_pin(self, target: Target, pin: Pin | None, record: ConnectorRecord) -> None:
-        """An up-to-date run still records a new pin, or the end of an outlived one."""
-        if pin != record.pin:
+    def _keep_pin(
+        self, target: Target, pin: Pin | None, record: ConnectorRecord, request: RotationRequest
+    ) -> None:
+        """An up-to-date run still records a new pin, or the end of an outlived one (a dry run
+        writes nothing, pins included)."""
+        if pin != record.pin and not request.dry_run:
             state.set_pin(self._state, target.connector_id, pin)
 
     @staticmethod
@@ -768,7 +771,7 @@ class Rotator:
                     plan = self._plan_certificate(
                         target, versions, record, RotationRequest(), connector, announce=False
                     )
-                    wanted, in_sync = plan.versions[-1], plan.in_sync
+                    wanted, in_sync = plan.chosen, plan.in_sync  # the one active now
                 except CredentialError as exc:
                     wanted_error, in_sync = str(exc), False
             else:

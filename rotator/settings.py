@@ -121,6 +121,12 @@ class Settings:
         graph_endpoint = _https_url(
             env.get(ENV_GRAPH_ENDPOINT, DEFAULT_GRAPH_ENDPOINT), ENV_GRAPH_ENDPOINT
         )
+        if urlsplit(graph_endpoint).path not in ("", "/"):
+            raise ConfigurationError(
+                f"{ENV_GRAPH_ENDPOINT}={graph_endpoint!r}: give the Graph root such as "
+                f"https://graph.microsoft.com, without a path (the version is "
+                f"{ENV_GRAPH_API_VERSION})"
+            )
         api_version = env.get(ENV_GRAPH_API_VERSION, "beta").strip()
         if api_version not in GRAPH_API_VERSIONS:
             raise ConfigurationError(
@@ -362,7 +368,9 @@ def _graph_identity(env: Mapping[str, str], document: Any) -> dict[str, Any]:
         ConfigurationError: unknown mode, a missing or malformed id, a missing Key Vault name, or
             a setting that the chosen mode would silently ignore.
     """
-    authority = _https_url(env.get(ENV_AUTHORITY_HOST, DEFAULT_AUTHORITY_HOST), ENV_AUTHORITY_HOST)
+    # azure-identity's own AZURE_AUTHORITY_HOST is honoured when rotator's setting is absent
+    fallback = env.get("AZURE_AUTHORITY_HOST", "").strip() or DEFAULT_AUTHORITY_HOST
+    authority = _https_url(env.get(ENV_AUTHORITY_HOST, fallback), ENV_AUTHORITY_HOST)
     if urlsplit(authority).path not in ("", "/"):
         raise ConfigurationError(
             f"{ENV_AUTHORITY_HOST}={authority!r}: give only the host, such as "
@@ -403,8 +411,8 @@ def _graph_identity(env: Mapping[str, str], document: Any) -> dict[str, Any]:
         "consumers",
     ):
         raise ConfigurationError(
-            f"{ENV_GRAPH_TENANT_ID}={tenant!r}: expected the tenant's GUID or its domain "
-            "(contoso.onmicrosoft.com)"
+            f"{ENV_GRAPH_TENANT_ID} is not a tenant GUID or domain such as contoso.onmicrosoft.com "
+            "(the value is not shown: it may be a secret pasted into the wrong setting)"
         )
     if not client:
         raise ConfigurationError(
@@ -413,7 +421,8 @@ def _graph_identity(env: Mapping[str, str], document: Any) -> dict[str, Any]:
         )
     if not _GUID.match(client):
         raise ConfigurationError(
-            f"{ENV_GRAPH_CLIENT_ID}={client!r}: expected the application (client) id, a GUID"
+            f"{ENV_GRAPH_CLIENT_ID} is not an application (client) id, a GUID (the value is not "
+            "shown: it may be a secret pasted into the wrong setting)"
         )
     if mode is GraphCredentialMode.CLIENT_CERTIFICATE:
         own, other, what = ENV_GRAPH_CLIENT_CERTIFICATE, ENV_GRAPH_CLIENT_SECRET, "certificate"

@@ -220,3 +220,41 @@ def test_racing_callers_write_to_graph_once(
     assert outcomes["rotated"] == 1
     assert outcomes["rotated"] + outcomes["skipped"] + outcomes["up-to-date"] == 4
     assert outcomes["skipped"] >= 1
+
+
+def test_a_dry_run_rollback_pins_nothing(emu: Emulator, ca: pki.Issued, tmp_path: Path) -> None:
+    """--version with --dry-run is a preview: no pin is written, the next run is unaffected."""
+    seeded = seed_certificate(emu, "api-cert", ca, [{"age": 30}, {"age": 1}])
+    connector = emu.graph.add_connector("API", "https://api.test")
+    emu.graph.install_certificate(connector, seeded.leaves[0])
+    with make_rotator(emu, tmp_path, {"id": connector, "certificate": "api-cert"}) as rotator:
+        preview = rotator.rotate(
+            RotationRequest(connector_ids=(connector,), version=seeded.versions[0], dry_run=True)
+        )
+        scheduled = rotator.rotate(RotationRequest(trigger="timer"))
+    assert preview.outcomes[0].outcome is Outcome.UP_TO_DATE
+    assert LocalStateStore(tmp_path).read(connector).pin is None
+    assert scheduled.outcomes[0].outcome is Outcome.ROTATED
+    assert thumbprints(emu, connector) == [seeded.leaves[1].thumbprint]
+
+
+def test_check_accepts_a_prestaged_certificate(
+    emu: Emulator, ca: pki.Issued, tmp_path: Path
+) -> None:
+    """`rotator check` after an overlap pre-stage: up to date, not refused for the future version."""
+    seeded = seed_certificate(emu, "api-cert", ca, [{"age": 10}, {"age": 1, "valid": (7, 400)}])
+    connector = emu.graph.add_connector("API", "https://api.test")
+    with make_rotator(emu, tmp_path, overlap(connector)) as rotator:
+        assert rotator.rotate(RotationRequest()).outcomes[0].outcome is Outcome.ROTATED
+    env = environment(emu, tmp_path, overlap(connector))
+    result = subprocess.run(
+        [sys.executable, "-m", "rotator", "check", "--json"],
+        env={**os.environ, **env},
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert result.returncode == 0, result.stdout
+    (target,) = json.loads(result.stdout)["targets"]
+    assert target["keyVaultVersion"] == seeded.versions[0]
+    assert target["plan"] == "up-to-date"

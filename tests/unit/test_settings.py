@@ -257,3 +257,25 @@ def test_a_client_secret_given_by_mistake_is_never_echoed() -> None:
         )
     assert value not in str(caught.value)
     assert "not its value" in str(caught.value)
+
+
+def test_graph_endpoint_must_be_a_root() -> None:
+    """A version in ROTATOR_GRAPH_ENDPOINT would give a wrong token scope and URLs: refused."""
+    with pytest.raises(ConfigurationError, match="without a path"):
+        Settings.from_env(
+            env(
+                config({"id": "c1", "certificate": "x"}),
+                ROTATOR_GRAPH_ENDPOINT="https://graph.microsoft.com/v1.0",
+            )
+        )
+
+
+def test_azure_authority_host_is_honoured_when_rotator_has_none() -> None:
+    """azure-identity's AZURE_AUTHORITY_HOST (e.g. US Gov) applies when ROTATOR_AUTHORITY_HOST is unset."""
+    settings = Settings.from_env(
+        env(
+            config({"id": "c1", "certificate": "x"}),
+            AZURE_AUTHORITY_HOST="https://login.microsoftonline.us",
+        )
+    )
+    assert settings.authority_host == "https://login.microsoftonline.us"
