@@ -260,7 +260,8 @@ def run_check(
     from rotator.rotation import Rotator, state_store_from_settings
 
     ca = str(settings.ca_bundle) if settings.ca_bundle else None
-    default = _Recorder(credential or default_credential(settings))
+    created = None if credential else default_credential(settings)
+    default = _Recorder(credential or created)  # type: ignore[arg-type]
     vaults = _Vaults(keyvault_factory(settings, default, retry_total=1))
     app_or_default = graph_credential(settings, default, vaults)
     graph_tokens = _Recorder(app_or_default)
@@ -271,6 +272,7 @@ def run_check(
         verify=ssl.create_default_context(cafile=ca) if ca else ssl.create_default_context(),
         max_attempts=2,
     )
+    store = state_store_from_settings(settings, default)
     try:
         checker = _Checker(
             settings,
@@ -281,13 +283,7 @@ def run_check(
             app=app_or_default if isinstance(app_or_default, KeyVaultAppCredential) else None,
             clock=clock,
         )
-        rotator = Rotator(
-            settings,
-            graph=graph,
-            keyvault=vaults,
-            state_store=state_store_from_settings(settings, default),
-            clock=clock,
-        )
+        rotator = Rotator(settings, graph=graph, keyvault=vaults, state_store=store, clock=clock)
         targets = rotator.select(connector_ids)
         graph_identity, graph_findings = checker.graph_identity()
         results = tuple(checker.target(t, rotator.status, graph_findings) for t in targets)
@@ -303,6 +299,9 @@ def run_check(
         vaults.close()
         if isinstance(app_or_default, KeyVaultAppCredential):
             app_or_default.close()
+        store.close()
+        if created is not None and hasattr(created, "close"):
+            created.close()
 
 
 class _Checker:

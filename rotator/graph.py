@@ -69,13 +69,14 @@ class GraphConnectorClient:
             headers={"Accept": "application/json", "User-Agent": "rotator/0.1"},
         )
 
-    def get_connector(self, connector_id: str) -> ConnectorState:
-        """What Graph holds for ``connector_id``.
+    def get_connector(self, connector_id: str, *, within: float | None = None) -> ConnectorState:
+        """What Graph holds for ``connector_id``; ``within`` bounds the call (retries included)
+        tighter than the client's own deadline, in seconds.
 
         Raises:
             GraphError: not found, access denied, throttled past the retries, or unreachable.
         """
-        response = self._request("GET", connector_id, idempotent=True)
+        response = self._request("GET", connector_id, idempotent=True, within=within)
         return parse_connector(_json(response, connector_id), connector_id)
 
     def update_authentication(self, connector_id: str, configuration: Mapping[str, str]) -> None:
@@ -156,10 +157,11 @@ class GraphConnectorClient:
         body: dict[str, Any] | None = None,
         idempotent: bool,
         connector_id: str | None = None,
+        within: float | None = None,
     ) -> httpx.Response:
         connector_id = connector_id or path
         url = f"{self._base}/{path}"
-        give_up_at = time.monotonic() + self._deadline
+        give_up_at = time.monotonic() + min(self._deadline, within or self._deadline)
         renewed = False
         ambiguous = False  # a write attempt whose fate is unknown: stays so for the whole call
         attempt = 0
@@ -175,7 +177,19 @@ class GraphConnectorClient:
                 exc.may_have_landed = ambiguous
                 raise
             try:
-                response = self._http.request(method, url, json=body, headers=headers)
+                # no attempt may outlive the call's deadline (connect is bounded separately)
+                left = max(1.0, give_up_at - time.monotonic())
+                timeout = self._http.timeout
+                response = self._http.request(
+                    method,
+                    url,
+                    json=body,
+                    headers=headers,
+                    timeout=httpx.Timeout(
+                        min(timeout.read or left, left),
+                        connect=min(timeout.connect or left, left),
+                    ),
+                )
             except httpx.TransportError as exc:
                 delay = self._backoff(attempt)
                 retry = (

@@ -174,7 +174,11 @@ class Rotator:
         from rotator.graph import GraphConnectorClient
 
         ca = str(settings.ca_bundle) if settings.ca_bundle else None
-        credential = credential or credentials.default_credential(settings)
+        owned: list[_Closeable] = []
+        if credential is None:
+            credential = credentials.default_credential(settings)
+            if isinstance(credential, _Closeable):
+                owned.append(credential)
         verify = ssl.create_default_context(cafile=ca) if ca else ssl.create_default_context()
         keyvault = credentials.keyvault_factory(settings, credential, **(keyvault_options or {}))
         graph_credential = credentials.graph_credential(settings, credential, keyvault)
@@ -186,15 +190,11 @@ class Rotator:
             timeout=_http_timeout(settings.http_timeout),
             **(graph_options or {}),
         )
-        return cls(
-            settings,
-            graph=graph,
-            keyvault=keyvault,
-            state_store=state_store_from_settings(settings, credential),
-            owned=[graph_credential]
-            if graph_credential is not credential and isinstance(graph_credential, _Closeable)
-            else [],
-        )
+        if graph_credential is not credential and isinstance(graph_credential, _Closeable):
+            owned.append(graph_credential)
+        store = state_store_from_settings(settings, credential)
+        owned.append(store)
+        return cls(settings, graph=graph, keyvault=keyvault, state_store=store, owned=owned)
 
     def close(self) -> None:
         """Close every client this rotator opened."""
@@ -723,7 +723,8 @@ class Rotator:
         while True:
             reads += 1
             try:
-                graph_state = self._graph.get_connector(connector_id)
+                left = max(1.0, deadline - time.monotonic())
+                graph_state = self._graph.get_connector(connector_id, within=left)
             except GraphError as exc:
                 problem = f"the verification read failed: {exc}"
             else:

@@ -115,6 +115,10 @@ class StateStore(Protocol):
         """Hold ``connector_id`` exclusively; raises ``RotationInProgressError`` when taken."""
         ...
 
+    def close(self) -> None:
+        """Release the store's connections."""
+        ...
+
 
 def append(store: StateStore, connector_id: str, entry: HistoryEntry) -> None:
     """Add ``entry`` to the connector's history."""
@@ -131,6 +135,9 @@ class LocalStateStore:
 
     def __init__(self, directory: Path) -> None:
         self.directory = directory
+
+    def close(self) -> None:
+        """Nothing to release: files are opened per call."""
 
     def read(self, connector_id: str) -> ConnectorRecord:
         """The record of ``connector_id`` (empty when never rotated).

@@ -23,7 +23,12 @@ from azure.core.exceptions import (
     ResourceModifiedError,
     ResourceNotFoundError,
 )
-from azure.storage.blob import BlobLeaseClient, BlobServiceClient, ContainerClient
+from azure.storage.blob import (
+    BlobLeaseClient,
+    BlobServiceClient,
+    ContainerClient,
+    ExponentialRetry,
+)
 
 from rotator.errors import ConfigurationError, RotationInProgressError, RotatorError, one_line
 from rotator.events import emit
@@ -44,6 +49,15 @@ log = logging.getLogger("rotator.state")
 DEFAULT_CONTAINER = "rotator-state"
 LEASE_SECONDS = 60  # Azure allows 15-60 s (or infinite); a crashed holder blocks at most this long
 _UPDATE_ATTEMPTS = 10
+# Bounded like the Graph and Key Vault calls: a few quick retries, never minutes per call.
+_CLIENT_OPTIONS: dict[str, Any] = {
+    # storage's default waits 15 s, then 18 s, 24 s...; these waits are about 1 s, 3 s, 5 s
+    "retry_policy": ExponentialRetry(
+        initial_backoff=1, increment_base=2, retry_total=3, random_jitter_range=1
+    ),
+    "connection_timeout": 10,
+    "read_timeout": 30,
+}
 
 
 class StateStoreError(RotatorError):
@@ -76,7 +90,9 @@ class BlobStateStore:
             ConfigurationError: the connection string cannot be parsed (its text is not shown).
         """
         try:
-            service = BlobServiceClient.from_connection_string(connection_string, **kwargs)
+            service = BlobServiceClient.from_connection_string(
+                connection_string, **{**_CLIENT_OPTIONS, **kwargs}
+            )
         except ValueError:
             raise ConfigurationError(
                 "AzureWebJobsStorage is not a valid storage connection string"
@@ -92,8 +108,12 @@ class BlobStateStore:
         **kwargs: Any,
     ) -> BlobStateStore:
         """A store on an account reached with an identity (``AzureWebJobsStorage__…`` settings)."""
-        service = BlobServiceClient(uri, credential=credential, **kwargs)
+        service = BlobServiceClient(uri, credential=credential, **{**_CLIENT_OPTIONS, **kwargs})
         return cls(service.get_container_client(container))
+
+    def close(self) -> None:
+        """Close the connection pool."""
+        self._container.close()
 
     def read(self, connector_id: str) -> ConnectorRecord:
         """The record of ``connector_id`` (empty when never rotated).
@@ -146,6 +166,7 @@ class BlobStateStore:
         with contextlib.suppress(ResourceExistsError), self._translate(connector_id, "lease"):
             blob.upload_blob(b"", overwrite=False)
         lease = BlobLeaseClient(blob)
+        asked = time.monotonic()
         try:
             lease.acquire(lease_duration=self._lease_seconds)
         except HttpResponseError as exc:
@@ -160,7 +181,7 @@ class BlobStateStore:
             raise StateStoreError(
                 f"connector {connector_id}: cannot take the lease: {one_line(exc.message)}"
             ) from exc
-        held = _BlobLease(connector_id, self._lease_seconds)
+        held = _BlobLease(connector_id, self._lease_seconds, asked)
         stop = threading.Event()
         renewer = threading.Thread(
             target=self._renew, args=(lease, stop, held), daemon=True, name="lease-renew"
@@ -176,6 +197,7 @@ class BlobStateStore:
 
     def _renew(self, lease: BlobLeaseClient, stop: threading.Event, held: _BlobLease) -> None:
         while not stop.wait(self._renew_every):
+            asked = time.monotonic()  # the lease runs from the request, not from the answer
             try:
                 lease.renew()
             except AzureError as exc:
@@ -190,7 +212,7 @@ class BlobStateStore:
                     lost=held.lost,
                 )
             else:
-                held.renewed_at = time.monotonic()
+                held.renewed_at = asked
 
     def _read(self, connector_id: str) -> tuple[ConnectorRecord, str | None]:
         self._ensure_container()
@@ -245,10 +267,10 @@ class BlobStateStore:
 class _BlobLease:
     """A held blob lease; lost when another caller took it or renewals stopped for too long."""
 
-    def __init__(self, connector_id: str, seconds: int) -> None:
+    def __init__(self, connector_id: str, seconds: int, acquired_at: float) -> None:
         self.connector_id = connector_id
         self.seconds = seconds
-        self.renewed_at = time.monotonic()
+        self.renewed_at = acquired_at
         self.lost = False
 
     def ensure_held(self) -> None:
@@ -259,8 +281,8 @@ class _BlobLease:
         """
         if self.lost or time.monotonic() - self.renewed_at > self.seconds - 5:
             raise RotationInProgressError(
-                f"connector {self.connector_id}: the lease was lost before the write "
-                "(storage unreachable?); nothing was written, the next run retries"
+                f"connector {self.connector_id}: the lease was lost before a write "
+                "(storage unreachable?); this write was not sent, the next run retries"
             )
 
 
