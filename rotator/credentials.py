@@ -37,6 +37,7 @@ unregistered certificate, a wrong secret) name the setting and the fix.
 from __future__ import annotations
 
 import datetime as dt
+import logging
 import re
 import threading
 import time
@@ -46,11 +47,16 @@ from typing import TYPE_CHECKING, Any, Protocol
 from urllib.parse import urlsplit
 
 from azure.core.credentials import AccessToken
-from azure.core.exceptions import ClientAuthenticationError
+from azure.core.exceptions import (
+    ClientAuthenticationError,
+    ServiceRequestError,
+    ServiceResponseError,
+)
 from cryptography.hazmat.primitives import serialization
 
 from rotator import pkcs12, policy
 from rotator.errors import CredentialError, KeyVaultError, RotatorError, one_line
+from rotator.events import emit
 from rotator.settings import (
     ENV_AUTHORITY_HOST,
     ENV_GRAPH_CLIENT_CERTIFICATE,
@@ -68,6 +74,8 @@ if TYPE_CHECKING:
     from rotator.keyvault import KeyVaultClient, SecretValue
     from rotator.model import VersionInfo
 
+
+log = logging.getLogger("rotator.credentials")
 REFRESH_SECONDS = 3600.0
 # The hosts MSAL knows without asking the public cloud (azure.identity.AzureAuthorityHosts).
 KNOWN_AUTHORITY_HOSTS = frozenset(
@@ -283,6 +291,9 @@ class KeyVaultAppCredential:
         self._lock = threading.Lock()
         self._source: AppCredentialSource | None = None
         self._credential: Any = None  # CertificateCredential | ClientSecretCredential
+        # the one before a newer Key Vault version replaced it: used while Entra refuses the new
+        # one (e.g. Key Vault auto-renewed the certificate before anyone uploaded it to the app)
+        self._previous: tuple[Any, AppCredentialSource] | None = None
         self._read_at = 0.0
         self.last_fix: str | None = None  # what to do about the last failure (also in its message)
 
@@ -310,6 +321,8 @@ class KeyVaultAppCredential:
             return credential.get_token(*scopes, **options)  # type: ignore[no-any-return]
         except (ClientAuthenticationError, ValueError) as exc:
             refused = exc
+        if _unreachable(refused):  # nothing was refused: do not re-read Key Vault for it
+            raise ClientAuthenticationError(message=self._explain(refused, source)) from refused
         # Entra refused it: perhaps the app moved to a newer version already; read again once.
         try:
             fresh, fresh_source = self._current(force=True)
@@ -320,7 +333,32 @@ class KeyVaultAppCredential:
                 return fresh.get_token(*scopes, **options)  # type: ignore[no-any-return]
             except (ClientAuthenticationError, ValueError) as exc:
                 refused, source = exc, fresh_source
-        raise ClientAuthenticationError(message=self._explain(refused, source)) from refused
+        message = self._explain(refused, source)
+        previous = self._previous_still_valid()
+        if previous is not None:
+            try:
+                token = previous[0].get_token(*scopes, **options)
+            except (ClientAuthenticationError, ValueError):
+                pass
+            else:
+                emit(
+                    log,
+                    logging.WARNING,
+                    "graph.app_credential_fallback",
+                    refused=source.describe(),
+                    used=previous[1].describe(),
+                    fix=self.last_fix,
+                )
+                return token  # type: ignore[no-any-return]
+        raise ClientAuthenticationError(message=message) from refused
+
+    def _previous_still_valid(self) -> tuple[Any, AppCredentialSource] | None:
+        with self._lock:
+            previous = self._previous
+        if previous is None:
+            return None
+        expires_on = previous[1].expires_on
+        return previous if expires_on is None or expires_on > self._clock() else None
 
     def close(self) -> None:
         """Close the underlying credential and vault client."""
@@ -328,6 +366,9 @@ class KeyVaultAppCredential:
             if self._credential is not None:
                 self._credential.close()
                 self._credential = None
+            if self._previous is not None:
+                self._previous[0].close()
+                self._previous = None
             close = getattr(self._vault, "close", None)
             if close is not None:
                 close()
@@ -398,12 +439,16 @@ class KeyVaultAppCredential:
                 del secret
         except KeyVaultError as exc:
             raise KeyVaultError(
-                self._with_fix(str(exc), exc.status), status=exc.status, code=exc.code
+                self._with_fix(str(exc), exc.status, answered=exc.status is not None),
+                status=exc.status,
+                code=exc.code,
             ) from exc
         except CredentialError as exc:
             raise CredentialError(self._with_fix(str(exc), None)) from exc
-        if self._credential is not None:
-            self._credential.close()
+        if self._previous is not None:
+            self._previous[0].close()
+        if self._credential is not None and self._source is not None:
+            self._previous = (self._credential, self._source)
         self._credential, self._source, self._read_at = credential, source, time.monotonic()
         return credential, source
 
@@ -436,7 +481,7 @@ class KeyVaultAppCredential:
 
     # -- messages -------------------------------------------------------------------------------
 
-    def _with_fix(self, message: str, status: int | None) -> str:
+    def _with_fix(self, message: str, status: int | None, *, answered: bool = True) -> str:
         app = f"app {self.client_id} in tenant {self.tenant_id}"
         if not message.startswith(self.setting):
             message = f"{self.setting}: {message}"
@@ -448,8 +493,18 @@ class KeyVaultAppCredential:
             )
         elif status == 403:
             fix = f"grant the managed identity that role on the vault {self.key_vault_url}"
+        elif status == 401:
+            fix = (
+                f"the vault {self.key_vault_url} refused the managed identity's token: the "
+                "identity must be in the vault's tenant and get tokens for Key Vault"
+            )
         elif status is not None:
             fix = f"check that {self.key_vault_url} is reachable and try again"
+        elif not answered:
+            fix = (
+                f"no answer from {self.key_vault_url}, or no token for it: check the network "
+                "and that the managed identity (or your az login) can get Key Vault tokens"
+            )
         elif self.mode is GraphCredentialMode.CLIENT_CERTIFICATE:
             fix = (
                 "the app's certificate needs a version that is enabled, within its dates, with "
@@ -489,12 +544,35 @@ class KeyVaultAppCredential:
                 f"check {ENV_GRAPH_TENANT_ID} and {ENV_AUTHORITY_HOST} "
                 f"({self.settings.authority_host}): tenant {self.tenant_id} is not found there"
             )
+        elif not found and _unreachable(exc):
+            self.last_fix = fix = (
+                f"check that {self.settings.authority_host} ({ENV_AUTHORITY_HOST}) is reachable"
+            )
+            return f"cannot reach Entra at {self.settings.authority_host} for the {source.describe()}: {detail}; {fix}"
         elif not found:
             fix = f"check that {self.settings.authority_host} ({ENV_AUTHORITY_HOST}) is reachable"
         else:
             fix = f"check the registration of {app}"
         self.last_fix = fix
         return f"Entra refused the {source.describe()}: {detail}; {fix}"
+
+
+_UNREACHABLE = re.compile(
+    r"(?i)(failed to establish|connection (refused|reset|aborted)|name or service not known|"
+    r"temporary failure in name resolution|timed out|cannot connect|max retries exceeded)"
+)
+
+
+def _unreachable(exc: BaseException) -> bool:
+    """True when a token request failed for want of an answer, not because Entra refused it."""
+    chain: BaseException | None = exc
+    while chain is not None:
+        if isinstance(chain, ServiceRequestError | ServiceResponseError):
+            return True
+        if _UNREACHABLE.search(str(getattr(chain, "message", None) or chain)):
+            return True
+        chain = chain.__cause__ or chain.__context__
+    return False
 
 
 def _pem(bundle: pkcs12.CertificateBundle) -> bytes:

@@ -254,3 +254,45 @@ def test_entra_refuses_an_expired_registered_certificate(emu: Emulator, ca: pki.
     with pytest.raises(ClientAuthenticationError, match="The key used is expired"):
         credential.get_token(f"{emu.graph_url}/.default")
     assert emu.entra.issued() == []
+
+
+def test_a_new_unregistered_app_certificate_falls_back_to_the_one_that_works(
+    emu: Emulator, ca: pki.Issued, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Key Vault renewed the app's certificate before anyone uploaded it to the app: Graph keeps
+    working with the previous (still valid) certificate, and a warning names what to upload."""
+    from rotator.credentials import KeyVaultAppCredential, keyvault_factory
+    from rotator.settings import Settings
+
+    first = app_certificate(emu, ca)
+    emu.entra.register_app(APP_ID, tenant_id=B2C_TENANT, certificate=first.certificate)
+    settings = Settings.from_env(
+        environment(emu, tmp_path, {"id": "c1", "certificate": "api-cert"}, **certificate_mode(emu))
+    )
+    from azure.identity import ManagedIdentityCredential
+
+    vaults = keyvault_factory(settings, ManagedIdentityCredential())
+    with KeyVaultAppCredential(settings, vaults, refresh_seconds=0) as credential:
+        credential.get_token(f"{emu.graph_url}/.default")
+        renewed = pki.make_leaf("rotator-graph-app", issuer=ca)
+        emu.vault.import_certificate("graph-app", renewed, chain=[ca.certificate])
+        token = credential.get_token(f"{emu.graph_url}/.default")
+    assert token.token
+    warning = next(
+        r for r in caplog.records if r.getMessage().startswith("graph.app_credential_fallback")
+    )
+    assert renewed.thumbprint in warning.getMessage()
+    assert "upload" in warning.getMessage()
+
+
+def test_an_unreachable_authority_is_not_called_a_refusal(
+    emu: Emulator, ca: pki.Issued, tmp_path: Path, connector: dict[str, Any]
+) -> None:
+    """No answer from the token endpoint says 'cannot reach', naming ROTATOR_AUTHORITY_HOST."""
+    first = app_certificate(emu, ca)
+    emu.entra.register_app(APP_ID, tenant_id=B2C_TENANT, certificate=first.certificate)
+    emu.faults.add(service="entra", drop=True)
+    reason = failure(emu, tmp_path, connector, **certificate_mode(emu))
+    assert "cannot reach Entra" in reason
+    assert "ROTATOR_AUTHORITY_HOST" in reason
+    assert "refused" not in reason.split("cannot reach Entra")[0]
