@@ -194,6 +194,17 @@ class BlobStateStore:
             renewer.join(timeout=10)
             with contextlib.suppress(AzureError):
                 lease.release()
+            # logged here, on the rotation's thread: the Functions worker drops the logs of
+            # threads it does not know, such as the renewer
+            for error in held.renew_failures:
+                emit(
+                    log,
+                    logging.WARNING,
+                    "state.lease_renew_failed",
+                    connectorId=connector_id,
+                    error=error,
+                    lost=held.lost,
+                )
 
     def _renew(self, lease: BlobLeaseClient, stop: threading.Event, held: _BlobLease) -> None:
         while not stop.wait(self._renew_every):
@@ -203,14 +214,7 @@ class BlobStateStore:
             except AzureError as exc:
                 lost = isinstance(exc, HttpResponseError) and exc.status_code in (409, 412)
                 held.lost = held.lost or lost
-                emit(
-                    log,
-                    logging.WARNING,
-                    "state.lease_renew_failed",
-                    connectorId=held.connector_id,
-                    error=type(exc).__name__,
-                    lost=held.lost,
-                )
+                held.renew_failures.append(type(exc).__name__)
             else:
                 held.renewed_at = asked
 
@@ -272,6 +276,7 @@ class _BlobLease:
         self.seconds = seconds
         self.renewed_at = acquired_at
         self.lost = False
+        self.renew_failures: list[str] = []
 
     def ensure_held(self) -> None:
         """Raise before a write if the lease may be someone else's by now.

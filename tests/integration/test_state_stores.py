@@ -196,3 +196,24 @@ def test_a_killed_holder_does_not_block_forever(
             time.sleep(0.5)
     waited = time.monotonic() - started
     assert waited < 1 if kind == "local" else 5 < waited < 20
+
+
+def test_a_broken_blob_lease_stops_the_next_write(
+    azurite: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    """When another caller breaks the lease, the holder learns it at the next renewal and
+    refuses to write (ensure_held), and the renewal failure is logged on the holder's thread."""
+    from azure.storage.blob import BlobLeaseClient
+
+    container = f"broken-{uuid.uuid4().hex[:8]}"
+    base = BlobStateStore.from_connection_string(azurite, container)
+    store = BlobStateStore(base._container, lease_seconds=15, renew_every=0.2)
+    with store.lease("c1") as held:
+        held.ensure_held()
+        BlobLeaseClient(base._container.get_blob_client("leases/c1")).break_lease(
+            lease_break_period=0
+        )
+        time.sleep(1.0)
+        with pytest.raises(RotationInProgressError, match="lease was lost"):
+            held.ensure_held()
+    assert any(r.getMessage().startswith("state.lease_renew_failed") for r in caplog.records)
