@@ -742,3 +742,55 @@ def test_rotation_status_check_runs_the_preflight(
     assert report["ok"] is False
     assert "APIConnectors.ReadWrite.All" in response.get_body().decode()
     assert graph_writes(emu) == []
+
+
+EVENT_EFFECTS = {
+    "CertificateNewVersionCreated": "rotated",
+    "SecretNewVersionCreated": "rotated",
+    "CertificateNearExpiry": "rotation.expiry_warning",
+    "SecretNearExpiry": "rotation.expiry_warning",
+    "CertificateExpired": "rotation.expired",
+    "SecretExpired": "rotation.expired",
+}
+
+
+@pytest.mark.parametrize("schema", [grid_event, cloud_event], ids=["eventgrid", "cloudevents"])
+@pytest.mark.parametrize("event_type", list(EVENT_EFFECTS))
+def test_every_handled_event_type_in_both_schemas(
+    emu: Emulator,
+    ca: pki.Issued,
+    functions: dict[str, Any],
+    configure: Callable[..., None],
+    caplog: pytest.LogCaptureFixture,
+    event_type: str,
+    schema: Callable[..., Any],
+) -> None:
+    """Each of the six Key Vault event types, in either schema, does what the README says."""
+    caplog.set_level(logging.INFO, logger="rotator")
+    if event_type.startswith("Certificate"):
+        valid = {"NewVersionCreated": (-1, 365), "NearExpiry": (-300, 20), "Expired": (-300, -1)}
+        spec = valid[event_type.removeprefix("Certificate")]
+        connector, versions, _ = cert_setup(emu, ca, [{"age": 300, "valid": spec}])
+        configure({"id": connector, "certificate": "api-cert"})
+        url = f"{emu.vault_url}/certificates/api-cert/{versions[0]}"
+    else:
+        expired = event_type == "SecretExpired"
+        seeded = seed_secret(emu, "api-pw", [{"value": "pw-event", "age": 1, "expired": expired}])
+        if event_type == "SecretNearExpiry":  # a secret expiring in 20 days, nothing newer
+            emu.reset()
+            seeded.versions[:] = [
+                emu.vault.add_secret_version(
+                    "api-pw", "pw-event", expires_on=pki.utcnow() + dt.timedelta(days=20)
+                )
+            ]
+        connector = emu.graph.add_connector("API", "https://api.test", username="svc", password="o")
+        configure({"id": connector, "basic": {"username": "svc", "passwordSecret": "api-pw"}})
+        url = f"{emu.vault_url}/secrets/api-pw/{seeded.versions[0]}"
+    call(functions, "rotate_on_keyvault_event", schema(event_type, url))
+    effect = EVENT_EFFECTS[event_type]
+    if effect == "rotated":
+        (summary,) = events(caplog, "rotation.run_completed")
+        assert (summary["trigger"], summary["rotated"]) == (f"event:{event_type}", 1)
+    else:
+        (alert,) = events(caplog, effect)
+        assert alert["connectorId"] == connector
