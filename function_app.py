@@ -83,9 +83,7 @@ def rotate_on_schedule(timer: func.TimerRequest, context: func.Context) -> None:
     """Reconcile every connector with Key Vault; warn about credentials close to expiry."""
     from rotator import service
 
-    report = service.run_timer(
-        _rotator(), warning_days=service.expiry_warning_days(), worker_init=_worker_init(context)
-    )
+    report = service.run_timer(_rotator(), worker_init=_worker_init(context))
     failed = report.counts["failed"]
     if failed:  # the host's retry policy runs the (idempotent) reconcile again
         raise service.RotationFailedError(

@@ -182,14 +182,16 @@ var rotatorSettings = {
   AZURE_CLIENT_ID: identity.properties.clientId
 }
 
-// ... and optional ones, left out when empty so the code applies its own default.
-var graphTenantSetting = empty(graphTenantId) ? {} : {
+// ... and optional ones, left out when empty so the code applies its own default. The app
+// registration settings are left out in 'default' mode too: the code refuses them beside it.
+var graphAppMode = graphCredential != 'default'
+var graphTenantSetting = (empty(graphTenantId) || !graphAppMode) ? {} : {
   ROTATOR_GRAPH_TENANT_ID: graphTenantId
 }
-var graphClientSetting = empty(graphClientId) ? {} : {
+var graphClientSetting = (empty(graphClientId) || !graphAppMode) ? {} : {
   ROTATOR_GRAPH_CLIENT_ID: graphClientId
 }
-var graphCertificateSetting = empty(graphClientCertificate) ? {} : {
+var graphCertificateSetting = (empty(graphClientCertificate) || !graphAppMode) ? {} : {
   ROTATOR_GRAPH_CLIENT_CERTIFICATE: graphClientCertificate
 }
 var authorityHostSetting = empty(authorityHost) ? {} : {

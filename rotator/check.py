@@ -447,14 +447,14 @@ class _Checker:
                 **base, findings=tuple(findings), plan=Plan.FAIL, plan_detail=_failed(findings)
             )
         report: TargetStatus = status([target.connector_id]).targets[0]
-        version = report.newest_version
+        version = report.target_version
         expires = connector.active_certificate.not_after if connector.active_certificate else None
         described: dict[str, Any] = {
             "connector_auth": connector.auth_type,
             "connector": connector.describe(),
             "connector_expires_on": expires,
             "version": version,
-            "thumbprint": report.newest_thumbprint,
+            "thumbprint": report.target_thumbprint,
         }
         if report.in_sync is None:  # the state store or Graph failed, not Key Vault's content
             why = report.error or "the status could not be determined"
@@ -601,7 +601,7 @@ class _Checker:
             what = f"{verb} {connector.describe()}"
         else:
             what = f"set basic auth for {target.username!r} (Graph holds {connector.describe()})"
-        thumbprint = f" ({report.newest_thumbprint})" if report.newest_thumbprint else ""
+        thumbprint = f" ({report.target_thumbprint})" if report.target_thumbprint else ""
         return Plan.ROTATE, f"would rotate to version {version}{thumbprint}: {what}"
 
     # -- fixes --------------------------------------------------------------------------------

@@ -25,9 +25,12 @@ app of the B2C tenant instead (ROTATOR_GRAPH_CREDENTIAL). See README.md for ever
 """
 
 _EPILOG = """\
-exit codes: 0 every target rotated, up to date or dry run (status: every target in sync);
-            1 a target was refused or failed (status: out of sync or unreadable);
+exit codes: 0 every target rotated, up to date, dry run or skipped (being rotated by another caller);
+            1 a target was refused or failed;
             2 usage or configuration error.
+"""
+_STATUS_EPILOG = """\
+exit codes: 0 every target in sync; 1 a target out of sync or unreadable; 2 usage or configuration error.
 """
 
 
@@ -39,17 +42,18 @@ def build_parser() -> argparse.ArgumentParser:
         epilog=_EPILOG,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    parser.add_argument(
-        "-v",
-        "--verbose",
-        action="count",
-        default=0,
-        help="log rotator's events to stderr (-vv: debug; -vvv: also the Azure SDK and httpx)",
+    verbose_help = "log rotator's events to stderr (-vv: debug; -vvv: also the Azure SDK and httpx)"
+    parser.add_argument("-v", "--verbose", action="count", default=0, help=verbose_help)
+    # -v is accepted after the command too (`rotator rotate -v`)
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument(
+        "-v", "--verbose", action="count", default=argparse.SUPPRESS, help=verbose_help
     )
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     rotate = sub.add_parser(
         "rotate",
+        parents=[common],
         help="rotate connectors whose credential is behind Key Vault",
         description="Install the newest usable Key Vault credential on each connector that "
         "does not hold it yet, then verify with a GET. Connectors already up to date are "
@@ -68,7 +72,7 @@ def build_parser() -> argparse.ArgumentParser:
         "--force",
         action="store_true",
         help="rotate even when up to date or when the new certificate expires sooner; "
-        "always replaces (emergency). Validation still applies.",
+        "always replaces (emergency); needs --reason. Validation still applies.",
     )
     rotate.add_argument(
         "--dry-run", action="store_true", help="read and validate everything, write nothing"
@@ -84,24 +88,30 @@ def build_parser() -> argparse.ArgumentParser:
 
     status = sub.add_parser(
         "status",
+        parents=[common],
         help="show what each connector holds against Key Vault",
-        description="For each target: what Graph holds, the newest usable Key Vault version, "
-        "whether they are in sync, and days to expiry. Changes nothing.",
-        epilog=_EPILOG,
+        description="For each target: what Graph holds, the newest usable Key Vault version "
+        "(and a pinned one), whether they are in sync, and days to expiry. Changes nothing.",
+        epilog=_STATUS_EPILOG,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     status.add_argument(
-        "--connector", action="append", default=[], metavar="ID", help="only this connector"
+        "--connector",
+        action="append",
+        default=[],
+        metavar="ID",
+        help="only this connector (repeatable)",
     )
     status.add_argument("--json", action="store_true", help="print one JSON document on stdout")
 
     check = sub.add_parser(
         "check",
+        parents=[common],
         help="preflight after deployment: can every connector be rotated? Changes nothing",
         description="Validate the configuration, then for each target report the identity seen "
         "by Graph and Key Vault, whether the Key Vault versions and the value a rotation would "
-        "install can be read and pass validation, whether the connector can be read and holds "
-        "APIConnectors.ReadWrite.All, and what a rotation would do now. Each failure names the "
+        "install can be read and pass validation, whether the Graph token carries "
+        "APIConnectors.ReadWrite.All and the connector can be read, and what a rotation would do now. Each failure names the "
         "fix. Nothing is written to Graph or to the state store; no secret or token is printed.",
         epilog="exit codes: 0 every target would rotate cleanly or is up to date;\n"
         "            1 a check failed (the fix is printed);\n"
@@ -109,12 +119,28 @@ def build_parser() -> argparse.ArgumentParser:
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     check.add_argument(
-        "--connector", action="append", default=[], metavar="ID", help="only this connector"
+        "--connector",
+        action="append",
+        default=[],
+        metavar="ID",
+        help="only this connector (repeatable)",
     )
     check.add_argument("--json", action="store_true", help="print one JSON document on stdout")
 
+    history = sub.add_parser(
+        "history",
+        parents=[common],
+        help="show a connector's rotation history from the state store",
+        description="The last rotations of a connector as the state store keeps them: time, "
+        "trigger, outcome, Key Vault version, thumbprint, reason and who asked; and the applied "
+        "version and pin. Never a secret.",
+    )
+    history.add_argument("--connector", required=True, metavar="ID", help="the connector")
+    history.add_argument("--json", action="store_true", help="print one JSON document on stdout")
+
     unpin = sub.add_parser(
         "unpin",
+        parents=[common],
         help="clear a rollback pin so the next run returns to the newest version",
         description="A `rotate --version` rollback pins the connector to that version: later runs "
         "keep it until it is unpinned here or a newer version is added to Key Vault.",
@@ -140,7 +166,8 @@ def build_parser() -> argparse.ArgumentParser:
         "--port",
         type=int,
         default=0,
-        help="first of four consecutive ports (graph, vault, identity, control); default: any free",
+        help="first of five consecutive ports (graph, vault, identity, control, entra); "
+        "default: any free",
     )
     return parser
 
@@ -158,6 +185,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return _check(args, sys.stdout)
         if args.command == "unpin":
             return _unpin(args, sys.stdout)
+        if args.command == "history":
+            return _history(args, sys.stdout)
         if args.command == "demo":
             from rotator.demo import run_demo
 
@@ -194,6 +223,8 @@ def _rotate(args: argparse.Namespace, out: TextIO) -> int:
     )
     if request.version and len(request.connector_ids) != 1:
         raise ConfigurationError("--version needs exactly one --connector")
+    if request.force and not request.reason:
+        raise ConfigurationError("--force needs --reason (it goes into the history)")
     with Rotator.from_settings(settings) as rotator:
         report = rotator.rotate(request)
     if args.json:
@@ -217,6 +248,35 @@ def _unpin(args: argparse.Namespace, out: TextIO) -> int:
             f"{args.connector}: unpinned from version {old.version} (pinned {old.pinned_at}); "
             "the next run installs the newest usable version\n"
         )
+    return EXIT_OK
+
+
+def _history(args: argparse.Namespace, out: TextIO) -> int:
+    from rotator.rotation import Rotator
+    from rotator.settings import Settings
+
+    with Rotator.from_settings(Settings.from_env()) as rotator:
+        record = rotator.history(args.connector)
+    if args.json:
+        json.dump(record.to_json(), out, indent=2)
+        out.write("\n")
+        return EXIT_OK
+    applied = record.applied
+    out.write(f"{args.connector}\n")
+    if applied:
+        out.write(
+            f"  applied  {applied.key_vault_object}/{applied.version} at {applied.applied_at}\n"
+        )
+    if record.pin:
+        out.write(
+            f"  pinned   {record.pin.version} since {record.pin.pinned_at} ({record.pin.reason})\n"
+        )
+    for entry in reversed(record.history):
+        who = f" by {entry.requested_by}" if entry.requested_by else ""
+        line = f"  {entry.at}  {entry.outcome:<10} {entry.trigger:<32} {entry.key_vault_version or '-'}{who}"
+        out.write(line + (f"\n             {entry.reason}" if entry.reason else "") + "\n")
+    if not record.history:
+        out.write("  no rotation recorded\n")
     return EXIT_OK
 
 
@@ -298,10 +358,12 @@ def render_status(report: StatusReport) -> str:
         lines.append(f"{sync:<11} {t.connector_id}  ({t.kind.value}: {t.key_vault_object})")
         if t.graph:
             lines.append(f"            graph      {t.graph}")
-        newest = t.newest_version or "none usable"
-        if t.newest_thumbprint:
-            newest += f" ({t.newest_thumbprint})"
-        lines.append(f"            newest     {newest}")
+        newest = t.target_version or "none usable"
+        if t.target_thumbprint:
+            newest += f" ({t.target_thumbprint})"
+        if t.pinned_version and t.newest_version and t.newest_version != t.target_version:
+            newest += f"; Key Vault's newest is {t.newest_version}"
+        lines.append(f"            {'target' if t.pinned_version else 'newest':<10} {newest}")
         if t.applied_version:
             lines.append(f"            applied    {t.applied_version}")
         if t.pinned_version:

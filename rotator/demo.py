@@ -35,6 +35,11 @@ def run_demo(out: TextIO) -> int:
         tempfile.TemporaryDirectory(prefix="rotator-demo-") as tmp,
         Emulator(workdir=Path(tmp) / "emulator") as emu,
     ):
+        out.write(
+            "rotator demo: a local emulator of Graph, Key Vault and managed identity (HTTPS, real\n"
+            "sockets) is seeded with a certificate in four versions and a password in three; two\n"
+            "connectors are rotated to the newest usable versions, verified, then checked again.\n"
+        )
         config, expected = _seed(emu, out)
         env = {
             **emu.env(),
@@ -217,11 +222,15 @@ def serve_emulator(*, workdir: str | None, port: int, out: TextIO) -> int:
             "vault_port": port + 1,
             "identity_port": port + 2,
             "control_port": port + 3,
+            "entra_port": port + 4,
         }
     try:
         with Emulator(workdir=Path(workdir) if workdir else None, **ports) as emu:
             out.write("# rotator emulator is serving; paste these lines into a shell:\n")
-            for key, value in sorted(emu.env().items()):
+            # the CLI's state (pins, history) stays beside the emulator, away from real use
+            state_dir = (Path(workdir) if workdir else emu.ca_path.parent) / "state"
+            exports = {**emu.env(), "ROTATOR_STATE_DIR": str(state_dir)}
+            for key, value in sorted(exports.items()):
                 out.write(f"export {key}='{value}'\n")
             out.write(
                 f"# key vault: {emu.vault_url}\n# control surface: {emu.control_url}\n"

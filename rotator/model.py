@@ -237,8 +237,9 @@ class TargetStatus:
     in_sync: bool | None  # None when it could not be determined
     graph: str | None = None  # human description of what Graph holds
     graph_thumbprints: tuple[str, ...] = ()
-    newest_version: str | None = None
-    newest_thumbprint: str | None = None
+    target_version: str | None = None  # what a rotation installs now (the pinned one, if pinned)
+    target_thumbprint: str | None = None
+    newest_version: str | None = None  # Key Vault's newest usable version
     applied_version: str | None = None  # basic auth: the version the state store says was applied
     pinned_version: str | None = None  # a rollback an operator pinned (``rotator unpin`` clears it)
     expires_on: dt.datetime | None = None  # of the credential the connector uses now (or newest)
@@ -254,8 +255,9 @@ class TargetStatus:
             "inSync": self.in_sync,
             "graph": self.graph,
             "graphThumbprints": list(self.graph_thumbprints),
+            "targetKeyVaultVersion": self.target_version,
+            "targetThumbprint": self.target_thumbprint,
             "newestKeyVaultVersion": self.newest_version,
-            "newestThumbprint": self.newest_thumbprint,
             "appliedKeyVaultVersion": self.applied_version,
             "pinnedKeyVaultVersion": self.pinned_version,
             "expiresOn": _iso(self.expires_on),

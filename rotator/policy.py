@@ -33,9 +33,9 @@ def newest_usable(versions: Iterable[VersionInfo], now: dt.datetime, *, source: 
         CredentialError: no version is usable; the message counts why each was rejected.
     """
     listed = list(versions)
-    usable = [v for v in listed if unusable_reason(v, now) is None]
+    usable = usable_newest_first(listed, now)
     if usable:
-        return max(usable, key=lambda v: (v.created_on or _EPOCH, v.version))
+        return usable[0]
     if not listed:
         raise CredentialError(f"{source} has no versions in Key Vault")
     reasons: dict[str, int] = {}
@@ -47,6 +47,12 @@ def newest_usable(versions: Iterable[VersionInfo], now: dt.datetime, *, source: 
     raise CredentialError(
         f"{source} has no usable version ({summary}); add a valid version in Key Vault"
     )
+
+
+def usable_newest_first(versions: Iterable[VersionInfo], now: dt.datetime) -> list[VersionInfo]:
+    """The usable versions, newest created first (an empty list when none is usable)."""
+    usable = [v for v in versions if unusable_reason(v, now) is None]
+    return sorted(usable, key=lambda v: (v.created_on or _EPOCH, v.version), reverse=True)
 
 
 def pinned_version(

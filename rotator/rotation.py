@@ -262,6 +262,15 @@ class Rotator:
         )
         return report
 
+    def history(self, connector_id: str) -> ConnectorRecord:
+        """What the state store keeps about a connector (applied version, pin, history).
+
+        Raises:
+            ConfigurationError: the connector is not configured.
+        """
+        self.settings.target(connector_id)
+        return self._state.read(connector_id)
+
     def unpin(self, connector_id: str, *, requested_by: str | None = None) -> Pin | None:
         """Clear a rollback pin (under the connector's lease); the next run goes back to the
         newest usable version.
@@ -788,12 +797,14 @@ class Rotator:
                 )
         except RotatorError as exc:
             return TargetStatus(**base, in_sync=None, error=str(exc))
+        applied_version = record.applied.version if record.applied else None
+        newest = next(
+            iter(policy.usable_newest_first(versions, now)), None
+        )  # Key Vault's own newest, whatever a pin says
         if isinstance(target, CertificateTarget):
             active = connector.active_certificate
             expires_on = active.not_after if active else None
-            applied_version = None
         else:
-            applied_version = record.applied.version if record.applied else None
             current = next((v for v in versions if v.version == applied_version), None)
             expires_on = current.expires_on if current else None
         return TargetStatus(
@@ -801,8 +812,9 @@ class Rotator:
             in_sync=in_sync,
             graph=connector.describe(),
             graph_thumbprints=connector.thumbprints,
-            newest_version=wanted.version if wanted else None,
-            newest_thumbprint=wanted.thumbprint if wanted else None,
+            target_version=wanted.version if wanted else None,
+            target_thumbprint=wanted.thumbprint if wanted else None,
+            newest_version=newest.version if newest else None,
             applied_version=applied_version,
             pinned_version=record.pin.version if record.pin else None,
             expires_on=expires_on,

@@ -8,13 +8,12 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
-import os
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
 from rotator import policy
-from rotator.errors import ConfigurationError, RotatorError
+from rotator.errors import RotatorError
 from rotator.events import emit
 from rotator.model import Outcome, RotationReport, RotationRequest, TargetOutcome
 from rotator.rotation import Rotator, WorkerInit, utcnow
@@ -30,9 +29,6 @@ from rotator.triggers import (
 
 log = logging.getLogger("rotator")
 
-ENV_EXPIRY_WARNING_DAYS = "ROTATOR_EXPIRY_WARNING_DAYS"
-DEFAULT_EXPIRY_WARNING_DAYS = 30
-
 
 class RotationFailedError(RotatorError):
     """A run had failed targets; raised by event handling so Event Grid delivers again."""
@@ -46,29 +42,15 @@ class HttpAnswer:
     body: dict[str, Any]
 
 
-def expiry_warning_days(environ: Mapping[str, str] | None = None) -> int:
-    """``ROTATOR_EXPIRY_WARNING_DAYS`` (default 30).
-
-    Raises:
-        ConfigurationError: not a whole number of days between 0 and 3650.
-    """
-    raw = (os.environ if environ is None else environ).get(ENV_EXPIRY_WARNING_DAYS, "").strip()
-    if not raw:
-        return DEFAULT_EXPIRY_WARNING_DAYS
-    if not raw.isdigit() or int(raw) > 3650:
-        raise ConfigurationError(f"{ENV_EXPIRY_WARNING_DAYS}={raw!r}: expected whole days, 0-3650")
-    return int(raw)
-
-
 def run_timer(
     rotator: Rotator,
     *,
-    warning_days: int,
     now: dt.datetime | None = None,
     worker_init: WorkerInit | None = None,
 ) -> RotationReport:
     """Reconcile every target; warn for each whose newest credential expires within
-    ``warning_days`` with nothing newer in Key Vault."""
+    ``ROTATOR_EXPIRY_WARNING_DAYS`` with nothing newer in Key Vault."""
+    warning_days = rotator.settings.expiry_warning_days
     report = rotator.rotate(RotationRequest(trigger="timer"), worker_init=worker_init)
     now = now or utcnow()
     for outcome in report.outcomes:

@@ -25,6 +25,8 @@ ENV_STATE_DIR = "ROTATOR_STATE_DIR"
 ENV_PKCS12_PROFILE = "ROTATOR_PKCS12_PROFILE"
 ENV_VERIFY_TIMEOUT = "ROTATOR_VERIFY_TIMEOUT"
 ENV_MAX_PARALLEL = "ROTATOR_MAX_PARALLEL"
+ENV_EXPIRY_WARNING_DAYS = "ROTATOR_EXPIRY_WARNING_DAYS"
+# ROTATOR_SCHEDULE is read by function_app.py itself: the host needs it when it indexes the app.
 ENV_HTTP_TIMEOUT = "ROTATOR_HTTP_TIMEOUT"
 ENV_STATE_CONTAINER = "ROTATOR_STATE_CONTAINER"
 # The Functions host's own storage account (connection string or identity-based settings).
@@ -72,6 +74,7 @@ class Settings:
     pkcs12_profile: Pkcs12Profile = Pkcs12Profile.LEGACY_3DES
     verify_timeout: float = 10.0
     max_parallel: int = 4
+    expiry_warning_days: int = 30
     http_timeout: float = 30.0
     # The blob state store on the Function's storage account; both None → the local directory.
     state_blob_uri: str | None = None
@@ -168,6 +171,9 @@ class Settings:
             pkcs12_profile=profile,
             verify_timeout=_number(env, ENV_VERIFY_TIMEOUT, "10", 0, 300),
             max_parallel=int(_number(env, ENV_MAX_PARALLEL, "4", 1, 64, whole=True)),
+            expiry_warning_days=int(
+                _number(env, ENV_EXPIRY_WARNING_DAYS, "30", 0, 3650, whole=True)
+            ),
             http_timeout=_number(env, ENV_HTTP_TIMEOUT, "30", 1, 300),
             state_blob_uri=blob_uri,
             state_connection_string=connection_string,

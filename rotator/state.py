@@ -77,6 +77,11 @@ class ConnectorRecord:
     history: tuple[HistoryEntry, ...] = field(default_factory=tuple)
     pin: Pin | None = None
 
+    def to_json(self) -> dict[str, Any]:
+        """The record as JSON (what the state store writes; no secret is in it)."""
+        data: dict[str, Any] = json.loads(record_to_json(self))
+        return data
+
     def with_entry(self, entry: HistoryEntry) -> ConnectorRecord:
         """This record plus ``entry`` (the newest ``HISTORY_LIMIT`` kept)."""
         return replace(self, history=(*self.history, entry)[-HISTORY_LIMIT:])

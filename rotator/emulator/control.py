@@ -26,6 +26,7 @@ POST      /vault/allow                               same body → 204 (undoes o
 GET       /graph/connectors                          → 200 ``{"value": [snapshot…]}``
 POST      /graph/connectors                          ``{"displayName"?, "targetUrl"?,
                                                      "username"?, "password"?}`` → 201 ``{"id"}``
+                                                     (without them: basic auth as "placeholder")
 GET       /graph/connectors/{id}                     → 200 snapshot: ``id, displayName,
                                                      targetUrl, authType, username, writes,
                                                      certificates: [{thumbprint, notBefore,

@@ -160,6 +160,7 @@ def test_emulator_command_prints_settings_and_stops_on_interrupt(tmp_path: Path)
     assert "export ROTATOR_GRAPH_ENDPOINT='https://127.0.0.1:" in text
     assert f"export ROTATOR_CA_BUNDLE='{tmp_path}" in text
     assert "export IDENTITY_ENDPOINT='http://127.0.0.1:" in text
+    assert f"export ROTATOR_STATE_DIR='{tmp_path}/state'" in text
 
 
 def test_demo_runs_a_real_rotation_and_checks_it() -> None:
@@ -169,3 +170,32 @@ def test_demo_runs_a_real_rotation_and_checks_it() -> None:
     assert "2 connector(s): 2 rotated" in result.stdout
     assert "2 connector(s): 2 up-to-date" in result.stdout
     assert "every connector holds what Key Vault's newest usable version says" in result.stdout
+
+
+def test_verbose_is_accepted_after_the_command(cert_env: tuple[dict[str, str], str]) -> None:
+    """`rotator rotate -v --dry-run` logs events like `rotator -v rotate --dry-run`."""
+    env, _ = cert_env
+    result = run(env, "rotate", "-v", "--dry-run")
+    assert result.returncode == 0, result.stderr
+    assert "rotation.run_completed" in result.stderr
+
+
+def test_force_needs_a_reason(cert_env: tuple[dict[str, str], str]) -> None:
+    """An emergency rotation from the CLI records why, as the HTTP trigger does."""
+    env, connector = cert_env
+    result = run(env, "rotate", "--connector", connector, "--force")
+    assert result.returncode == 2
+    assert "--force needs --reason" in result.stderr
+
+
+def test_history_shows_what_the_state_store_keeps(cert_env: tuple[dict[str, str], str]) -> None:
+    """`rotator history` lists rotations with reason and version, newest first."""
+    env, connector = cert_env
+    run(env, "rotate", "--connector", connector, "--force", "--reason", "INC-7 rollover")
+    human = run(env, "history", "--connector", connector)
+    assert human.returncode == 0, human.stderr
+    assert "rotated" in human.stdout
+    assert "INC-7 rollover" in human.stdout
+    document = json.loads(run(env, "history", "--connector", connector, "--json").stdout)
+    assert document["history"][-1]["reason"] == "INC-7 rollover"
+    assert document["applied"]["version"]

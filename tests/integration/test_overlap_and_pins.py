@@ -144,6 +144,8 @@ def test_rollback_pin_holds_until_unpinned(emu: Emulator, ca: pki.Issued, tmp_pa
     assert scheduled.outcomes[0].outcome is Outcome.UP_TO_DATE
     assert "pinned" in (scheduled.outcomes[0].reason or "")
     assert status.targets[0].pinned_version == seeded.versions[0]
+    assert status.targets[0].target_version == seeded.versions[0]
+    assert status.targets[0].newest_version == seeded.versions[1]
     assert status.targets[0].in_sync is True
     assert after_unpin.outcomes[0].outcome is Outcome.ROTATED
     assert thumbprints(emu, connector) == [seeded.leaves[1].thumbprint]

@@ -193,6 +193,7 @@ def test_overrides_are_read(tmp_path: Path) -> None:
         ("ROTATOR_CA_BUNDLE", "/nonexistent/ca.pem", "no such file"),
         ("ROTATOR_VERIFY_TIMEOUT", "soon", "expected a number from 0 to 300"),
         ("ROTATOR_MAX_PARALLEL", "0", "expected a whole number from 1 to 64"),
+        ("ROTATOR_EXPIRY_WARNING_DAYS", "abc", "expected a whole number from 0 to 3650"),
         ("ROTATOR_HTTP_TIMEOUT", "-1", "expected a number"),
     ],
 )
