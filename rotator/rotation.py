@@ -589,8 +589,11 @@ class Rotator:
             target.connector_id,
             lambda graph_state: policy.basic_mismatch(graph_state, username=target.username),
         )
-        self._record_rotation(target, request, run, pin, reason=None)
-        return self._outcome(target, Outcome.ROTATED, run, "; ".join(run.notes) or None)
+        summary = (
+            f"replaced {connector.describe()} with version {chosen.version} for {target.username!r}"
+        )
+        self._record_rotation(target, request, run, pin, reason=summary)
+        return self._outcome(target, Outcome.ROTATED, run, "; ".join([summary, *run.notes]))
 
     def _choose(
         self,
