@@ -159,7 +159,9 @@ resource noCompletedRun 'Microsoft.Insights/scheduledQueryRules@2021-08-01' = {
       applicationInsightsId
     ]
     evaluationFrequency: 'PT1H'
-    windowSize: 'PT${2 * schedulePeriodHours}H'
+    // Log alerts accept only some windows (5 min ... 6 h, 1 day, 2 days): two schedule periods
+    // when that is one of them, else the next longer one (1 day for the default 6 h).
+    windowSize: schedulePeriodHours <= 3 ? 'PT${2 * schedulePeriodHours}H' : (schedulePeriodHours <= 12 ? 'P1D' : 'P2D')
     criteria: {
       allOf: [
         {

@@ -88,6 +88,7 @@ resource site 'Microsoft.Web/sites@2024-04-01' = {
   //checkov:skip=CKV_AZURE_222:Event Grid delivers Key Vault events to the function over the public endpoint; without a VNet there is no private path. Every function is behind a function key or the Event Grid system key.
   //checkov:skip=CKV_AZURE_212:Flex Consumption scales from zero by design; a minimum instance count (always ready) would pay for idle instances of a job that runs every few hours and is idempotent.
   //checkov:skip=CKV_AZURE_213:Health check probes a path to evict bad instances behind App Service's load balancer; Flex Consumption manages its on-demand instances itself and this app has no health endpoint.
+  //checkov:skip=CKV_AZURE_78:Flex Consumption has no FTP(S) endpoint and deprecates siteConfig.ftpsState ("FTPS not supported"; some regions reject it); FTP basic publishing credentials are disabled by the basicPublishingCredentialsPolicies below.
   //checkov:skip=CKV_AZURE_17:Required client certificates would break Event Grid delivery (Event Grid presents none) and optional ones protect nothing; the endpoints use function/system keys over TLS 1.2.
   name: name
   location: location
@@ -106,7 +107,8 @@ resource site 'Microsoft.Web/sites@2024-04-01' = {
     keyVaultReferenceIdentity: identityId
     publicNetworkAccess: 'Enabled'
     siteConfig: {
-      ftpsState: 'Disabled'
+      // no ftpsState: Flex Consumption has no FTP(S) endpoint and lists the property as deprecated
+      // ("FTPS not supported"; some regions reject it). Basic publishing credentials are off below.
       minTlsVersion: '1.2'
       scmMinTlsVersion: '1.2'
       http20Enabled: true
