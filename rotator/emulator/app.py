@@ -72,7 +72,7 @@ class Emulator:
         )
         self.identity_header = secrets.token_urlsafe(32)
         self.vault = VaultStore()
-        self.graph = GraphStore()
+        self.graph = GraphStore(self.tenant_id)
         self.identity = IdentitySettings()
         self.entra = EntraDirectory(self.tenant_id)
         self.faults = Faults()

@@ -94,6 +94,7 @@ class _Connector:
     basic: _Basic | None
     certificates: list[_StoredCertificate]
     writes: int = 0
+    tenant_id: str = ""  # the directory that owns it: only tokens of that tenant see it
 
     @property
     def auth_type(self) -> AuthType:
@@ -158,8 +159,10 @@ def _snapshot(connector: _Connector, now: dt.datetime) -> ConnectorSnapshot:
 class GraphStore:
     """The emulated tenant's API connectors; ``stale_reads`` simulates Graph's read lag."""
 
-    def __init__(self) -> None:
-        """Start with no connector and no read lag."""
+    def __init__(self, default_tenant: str = "") -> None:
+        """Start with no connector and no read lag; connectors belong to ``default_tenant``
+        unless created in another one."""
+        self.default_tenant = default_tenant
         self._lock = threading.RLock()
         self._connectors: dict[str, _Connector] = {}
         self._stale: dict[str, tuple[_Connector, int]] = {}
@@ -179,10 +182,13 @@ class GraphStore:
         *,
         username: str | None = None,
         password: str | None = None,
+        tenant_id: str | None = None,
     ) -> str:
         """Create a basic-auth connector and return its id.
 
         Without ``username`` the username is ``placeholder``; without ``password`` it is random.
+        ``tenant_id`` is the directory that owns it (default: the managed identity's); Graph
+        shows it only to tokens of that tenant, like a B2C tenant's connectors.
         """
         connector = _Connector(
             id=str(uuid.uuid4()),
@@ -190,6 +196,7 @@ class GraphStore:
             target_url=target_url,
             basic=_basic(username or "placeholder", password or secrets.token_urlsafe(24)),
             certificates=[],
+            tenant_id=(tenant_id or self.default_tenant).lower(),
         )
         with self._lock:
             self._connectors[connector.id] = connector
@@ -273,6 +280,12 @@ class GraphStore:
         with self._lock:
             return connector_id.lower() in self._connectors
 
+    def tenant_of(self, connector_id: str) -> str | None:
+        """The tenant that owns the connector, or None when there is no such connector."""
+        with self._lock:
+            connector = self._connectors.get(connector_id.lower())
+            return connector.tenant_id if connector else None
+
     def read(self, connector_id: str) -> _Connector | None:
         """A copy of the connector as a lagging Graph read would show it (uses up one stale read)."""
         key = connector_id.lower()
@@ -297,15 +310,20 @@ class GraphStore:
             ]
 
     def create(
-        self, display_name: str, target_url: str, auth: _Basic | _StoredCertificate
+        self,
+        display_name: str,
+        target_url: str,
+        auth: _Basic | _StoredCertificate,
+        tenant_id: str = "",
     ) -> _Connector:
-        """Create a connector from a POST."""
+        """Create a connector from a POST (in the caller's tenant)."""
         connector = _Connector(
             id=str(uuid.uuid4()),
             display_name=display_name,
             target_url=target_url,
             basic=auth if isinstance(auth, _Basic) else None,
             certificates=[auth] if isinstance(auth, _StoredCertificate) else [],
+            tenant_id=(tenant_id or self.default_tenant).lower(),
         )
         with self._lock:
             self._connectors[connector.id] = connector
@@ -398,6 +416,10 @@ class GraphService:
         self.tokens = tokens
         self._base_url = base_url
         self._audiences = audiences
+        self._caller_tenant = threading.local()  # the verified token's tenant, per request
+
+    def _tenant(self) -> str:
+        return str(getattr(self._caller_tenant, "value", "") or self.store.default_tenant).lower()
 
     # -- plumbing ---------------------------------------------------------------------------
 
@@ -489,6 +511,7 @@ class GraphService:
                 ),
                 frozenset(),
             )
+        self._caller_tenant.value = claims.tenant_id.lower()
         return None, claims.roles
 
     def authorized(self, request: Request) -> bool:
@@ -563,6 +586,8 @@ class GraphService:
                 return self._create(request, version)
             raise self._not_allowed()
         connector_id = rest[2]
+        if self.store.tenant_of(connector_id) not in (None, self._tenant()):
+            raise self._not_found(connector_id)  # another directory's connector: invisible here
         if len(rest) == 3:
             if method == "GET":
                 return self._get(request, version, connector_id)
@@ -746,7 +771,9 @@ class GraphService:
         now = pki.utcnow()
         body = {
             "@odata.context": f"{self._base(request)}/{version}/$metadata#identity/apiConnectors",
-            "value": [self._entity(c, now) for c in self.store.read_all()],
+            "value": [
+                self._entity(c, now) for c in self.store.read_all() if c.tenant_id == self._tenant()
+            ],
         }
         return self._answer(request, 200, body)
 
@@ -767,7 +794,7 @@ class GraphService:
                 400, "Request_BadRequest", "The property 'authenticationConfiguration' is required."
             )
         auth = self._authentication(body["authenticationConfiguration"])
-        connector = self.store.create(display_name, target_url, auth)
+        connector = self.store.create(display_name, target_url, auth, self._tenant())
         response = self._answer(request, 201, self._entity_body(request, version, connector))
         location = f"{self._base(request)}/{version}/identity/apiConnectors/{connector.id}"
         response.headers.append(("Location", location))

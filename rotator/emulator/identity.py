@@ -94,7 +94,15 @@ class IdentityService:
         roles: set[str] = set()
         if audience in self._graph_audiences():
             roles = set(self.settings.graph_roles)
-        client_id = params.get("client_id") or self.tokens.client_id
+        asked = params.get("client_id") or params.get("mi_res_id") or params.get("object_id")
+        if asked and asked.lower() != self.tokens.client_id.lower():
+            # App Service knows only the identities assigned to the app
+            return self._error(
+                400,
+                "No User Assigned or Delegated Managed Identity found for specified "
+                "ClientId/ResourceId/PrincipalId.",
+            )
+        client_id = self.tokens.client_id
         token, expires_on = self.tokens.mint(
             audience=override if override is not None else audience,
             roles=roles,

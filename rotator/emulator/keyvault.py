@@ -533,6 +533,15 @@ class KeyVaultService:
                 f"AKV10022: Invalid audience. Expected {VAULT_RESOURCE}, found: {claims.audience}.",
                 authorized=False,
             )
+        if claims.tenant_id.lower() != self.tokens.tenant_id.lower():  # a vault trusts its tenant
+            return self._error(
+                401,
+                "Unauthorized",
+                "AKV10032: Invalid issuer. Expected one of "
+                f"https://sts.windows.net/{self.tokens.tenant_id}/, found "
+                f"https://sts.windows.net/{claims.tenant_id}/.",
+                authorized=False,
+            )
         return None
 
     def authorized(self, request: Request) -> bool:

@@ -27,6 +27,7 @@ OID_SAFE_CONTENTS_BAG = "1.2.840.113549.1.12.10.1.6"
 OID_PBES2 = "1.2.840.113549.1.5.13"
 OID_PBE_SHA1_3DES = "1.2.840.113549.1.12.1.3"
 OID_PBE_SHA1_2DES = "1.2.840.113549.1.12.1.4"
+OID_SHA1 = "1.3.14.3.2.26"
 
 PASSWORD_INCORRECT = "AADB2C90213"  # noqa: S105 (an error code)
 BADLY_FORMATTED = "AADB2C90215"
@@ -204,6 +205,22 @@ def _walk(data: bytes) -> list[str]:
     return found
 
 
+def mac_algorithm(data: bytes) -> str | None:
+    """The digest OID of the PFX's integrity MAC (``macData``), or None without one.
+
+    Raises:
+        ValueError: ``data`` is not a PKCS#12 (PFX) structure this walker understands.
+    """
+    try:
+        pfx = _sequence(_parse_all(data), 2)
+        if len(pfx) < 3:
+            return None
+        digest_info = _sequence(_sequence(pfx[2], 1)[0], 2)
+        return _oid(_sequence(digest_info[0], 1)[0])
+    except (_DerError, IndexError) as exc:
+        raise ValueError(f"not a PKCS#12 file ({exc})") from exc
+
+
 def encryption_algorithms(data: bytes) -> list[str]:
     """Every encryption algorithm OID in the PFX (``"none"`` for a plain key bag).
 
@@ -262,7 +279,11 @@ def accept(data: bytes, password: str, *, now: dt.datetime) -> AcceptedPfx:
             "The uploaded key is badly formatted. Reason: the value is not a PKCS#12 file.",
         ) from exc
     encryption = classify(algorithms)
-    if encryption == "pbes2":
+    # B2C reads only the Windows "TripleDES-SHA1" export (spec 2.5): PBES2/AES, or an encrypted
+    # file whose MAC is not SHA-1, is answered as a wrong password. (What B2C does with a file
+    # without any encryption is not known; it is judged on its key and certificate below.)
+    sha1_mac = mac_algorithm(data) in (None, OID_SHA1)
+    if encryption == "pbes2" or (encryption != "none" and not sha1_mac):
         raise PfxRejected(
             PASSWORD_INCORRECT, "The certificate password provided in request is incorrect."
         )

@@ -7,6 +7,7 @@ import datetime as dt
 import json
 import ssl
 import time
+import uuid
 from collections.abc import Iterator
 from typing import Any
 
@@ -799,3 +800,89 @@ def test_control_surface_registers_an_entra_app(emu: Emulator) -> None:
     )
     token = credential.get_token(f"{emu.graph_url}/.default")
     assert token.token.count(".") == 2
+
+
+def test_vault_refuses_a_token_from_another_tenant(emu: Emulator) -> None:
+    """A vault trusts only its own tenant's tokens: another tenant's is AKV10032, with a challenge."""
+    token, _ = emu.tokens.mint(
+        audience="https://vault.azure.net", roles=set(), tenant_id=str(uuid.uuid4())
+    )
+    context = ssl.create_default_context(cafile=str(emu.ca_path))
+    with httpx.Client(verify=context) as client:
+        answer = client.get(
+            f"{emu.vault_url}/secrets/x/versions?api-version=7.6",
+            headers={"Authorization": f"Bearer {token}"},
+        )
+    assert answer.status_code == 401
+    assert "AKV10032" in answer.json()["error"]["message"]
+    assert answer.headers["WWW-Authenticate"].startswith("Bearer authorization=")
+
+
+def test_managed_identity_endpoint_knows_only_the_apps_identity(emu: Emulator) -> None:
+    """A client_id the app does not have is refused the way App Service does (400)."""
+    with httpx.Client() as client:
+
+        def ask(client_id: str) -> httpx.Response:
+            return client.get(
+                emu.identity_endpoint,
+                params={
+                    "api-version": "2019-08-01",
+                    "resource": "https://vault.azure.net",
+                    "client_id": client_id,
+                },
+                headers={"X-IDENTITY-HEADER": emu.identity_header},
+            )
+
+        unknown, known = ask(str(uuid.uuid4())), ask(emu.tokens.client_id)
+    assert unknown.status_code == 400
+    assert "No User Assigned or Delegated Managed Identity" in unknown.text
+    assert known.status_code == 200
+
+
+def test_graph_shows_a_connector_only_to_its_own_tenant(emu: Emulator) -> None:
+    """Connectors of a B2C tenant are invisible to tokens of the managed identity's tenant."""
+    b2c = str(uuid.uuid4())
+    connector = emu.graph.add_connector("B2C API", "https://b2c.test", tenant_id=b2c)
+    context = ssl.create_default_context(cafile=str(emu.ca_path))
+
+    def get(tenant: str | None) -> httpx.Response:
+        token, _ = emu.tokens.mint(
+            audience=emu.graph_url, roles={"APIConnectors.ReadWrite.All"}, tenant_id=tenant
+        )
+        with httpx.Client(verify=context) as client:
+            return client.get(
+                f"{emu.graph_url}/beta/identity/apiConnectors/{connector}",
+                headers={"Authorization": f"Bearer {token}"},
+            )
+
+    assert get(None).status_code == 404
+    assert get(b2c).status_code == 200
+
+
+def test_graph_refuses_3des_with_a_sha256_mac(emu: Emulator, leaf: pki.Issued) -> None:
+    """Only the TripleDES-SHA1 export passes: 3DES bags with a SHA-256 MAC get AADB2C90213."""
+    encryption = (
+        serialization.PrivateFormat.PKCS12.encryption_builder()
+        .kdf_rounds(2048)
+        .key_cert_algorithm(pkcs12.PBES.PBESv1SHA1And3KeyTripleDESCBC)
+        .hmac_hash(hashes.SHA256())
+        .build(b"pw")
+    )
+    pfx = pkcs12.serialize_key_and_certificates(b"x", leaf.key, leaf.certificate, None, encryption)
+    connector = emu.graph.add_connector()
+    context = ssl.create_default_context(cafile=str(emu.ca_path))
+    token, _ = emu.tokens.mint(audience=emu.graph_url, roles={"APIConnectors.ReadWrite.All"})
+    with httpx.Client(verify=context) as client:
+        answer = client.patch(
+            f"{emu.graph_url}/beta/identity/apiConnectors/{connector}",
+            headers={"Authorization": f"Bearer {token}"},
+            json={
+                "authenticationConfiguration": {
+                    "@odata.type": "#microsoft.graph.pkcs12Certificate",
+                    "pkcs12Value": base64.b64encode(pfx).decode(),
+                    "password": "pw",
+                }
+            },
+        )
+    assert answer.status_code == 400
+    assert answer.json()["error"]["code"] == "AADB2C90213"

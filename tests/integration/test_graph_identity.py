@@ -36,9 +36,10 @@ def ca() -> pki.Issued:
 
 @pytest.fixture
 def connector(emu: Emulator, ca: pki.Issued) -> dict[str, Any]:
-    """A basic-auth connector to be moved to the newest certificate of 'api-cert'."""
+    """A basic-auth connector of the B2C tenant, to be moved to the newest 'api-cert'."""
     seed_certificate(emu, "api-cert", ca, [{"age": 1}])
-    return {"id": emu.graph.add_connector("API", "https://api.test"), "certificate": "api-cert"}
+    connector_id = emu.graph.add_connector("API", "https://api.test", tenant_id=B2C_TENANT)
+    return {"id": connector_id, "certificate": "api-cert"}
 
 
 def client_mode(emu: Emulator, kind: str) -> dict[str, str]:
@@ -296,3 +297,11 @@ def test_an_unreachable_authority_is_not_called_a_refusal(
     assert "cannot reach Entra" in reason
     assert "ROTATOR_AUTHORITY_HOST" in reason
     assert "refused" not in reason.split("cannot reach Entra")[0]
+
+
+def test_the_managed_identity_cannot_see_the_b2c_tenants_connectors(
+    emu: Emulator, tmp_path: Path, connector: dict[str, Any]
+) -> None:
+    """A B2C tenant is another directory: with the default credential its connector is not found."""
+    reason = failure(emu, tmp_path, connector)
+    assert "not found in the tenant" in reason
