@@ -49,24 +49,27 @@ def build_parser() -> argparse.ArgumentParser:
     common.add_argument(
         "-v", "--verbose", action="count", default=argparse.SUPPRESS, help=verbose_help
     )
+    # rotate, status and check select connectors and can answer in JSON alike
+    selection = argparse.ArgumentParser(add_help=False)
+    selection.add_argument(
+        "--connector",
+        action="append",
+        default=[],
+        metavar="ID",
+        help="only this connector (repeatable; default: every configured connector)",
+    )
+    selection.add_argument("--json", action="store_true", help="print one JSON document on stdout")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     rotate = sub.add_parser(
         "rotate",
-        parents=[common],
+        parents=[common, selection],
         help="rotate connectors whose credential is behind Key Vault",
         description="Install the newest usable Key Vault credential on each connector that "
         "does not hold it yet, then verify with a GET. Connectors already up to date are "
         "left alone (no secret is read).",
         epilog=_EPILOG,
         formatter_class=argparse.RawDescriptionHelpFormatter,
-    )
-    rotate.add_argument(
-        "--connector",
-        action="append",
-        default=[],
-        metavar="ID",
-        help="only this connector (repeatable; default: every configured connector)",
     )
     rotate.add_argument(
         "--force",
@@ -84,29 +87,20 @@ def build_parser() -> argparse.ArgumentParser:
         "needs exactly one --connector",
     )
     rotate.add_argument("--reason", help="why (kept in the history with the rotation)")
-    rotate.add_argument("--json", action="store_true", help="print one JSON document on stdout")
 
-    status = sub.add_parser(
+    sub.add_parser(
         "status",
-        parents=[common],
+        parents=[common, selection],
         help="show what each connector holds against Key Vault",
         description="For each target: what Graph holds, the newest usable Key Vault version "
         "(and a pinned one), whether they are in sync, and days to expiry. Changes nothing.",
         epilog=_STATUS_EPILOG,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    status.add_argument(
-        "--connector",
-        action="append",
-        default=[],
-        metavar="ID",
-        help="only this connector (repeatable)",
-    )
-    status.add_argument("--json", action="store_true", help="print one JSON document on stdout")
 
-    check = sub.add_parser(
+    sub.add_parser(
         "check",
-        parents=[common],
+        parents=[common, selection],
         help="preflight after deployment: can every connector be rotated? Changes nothing",
         description="Validate the configuration, then for each target report the identity seen "
         "by Graph and Key Vault, whether the Key Vault versions and the value a rotation would "
@@ -118,14 +112,6 @@ def build_parser() -> argparse.ArgumentParser:
         "            2 usage or configuration error.\n",
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    check.add_argument(
-        "--connector",
-        action="append",
-        default=[],
-        metavar="ID",
-        help="only this connector (repeatable)",
-    )
-    check.add_argument("--json", action="store_true", help="print one JSON document on stdout")
 
     history = sub.add_parser(
         "history",

@@ -15,6 +15,7 @@ from cryptography import x509
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
+from cryptography.hazmat.primitives.asymmetric.types import CertificatePublicKeyTypes
 from cryptography.hazmat.primitives.serialization import pkcs12
 
 from rotator.errors import CredentialError
@@ -214,12 +215,10 @@ def _key_kind(key: object) -> str:
     return f"a {name} key"
 
 
-def _spki(public_key: object) -> bytes:
-    assert hasattr(public_key, "public_bytes")
-    der: bytes = public_key.public_bytes(
+def _spki(public_key: CertificatePublicKeyTypes) -> bytes:
+    return public_key.public_bytes(
         serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo
     )
-    return der
 
 
 def _leaf_for_key(
