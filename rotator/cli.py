@@ -11,7 +11,8 @@ from collections.abc import Sequence
 from typing import TextIO
 
 from rotator.errors import ConfigurationError, RotatorError
-from rotator.model import Outcome, RotationReport, RotationRequest, StatusReport
+from rotator.model import RotationRequest
+from rotator.render import render_check, render_history, render_report, render_status
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
 
@@ -247,22 +248,7 @@ def _history(args: argparse.Namespace, out: TextIO) -> int:
         json.dump(record.to_json(), out, indent=2)
         out.write("\n")
         return EXIT_OK
-    applied = record.applied
-    out.write(f"{args.connector}\n")
-    if applied:
-        out.write(
-            f"  applied  {applied.key_vault_object}/{applied.version} at {applied.applied_at}\n"
-        )
-    if record.pin:
-        out.write(
-            f"  pinned   {record.pin.version} since {record.pin.pinned_at} ({record.pin.reason})\n"
-        )
-    for entry in reversed(record.history):
-        who = f" by {entry.requested_by}" if entry.requested_by else ""
-        line = f"  {entry.at}  {entry.outcome:<10} {entry.trigger:<32} {entry.key_vault_version or '-'}{who}"
-        out.write(line + (f"\n             {entry.reason}" if entry.reason else "") + "\n")
-    if not record.history:
-        out.write("  no rotation recorded\n")
+    out.write(render_history(args.connector, record))
     return EXIT_OK
 
 
@@ -282,7 +268,7 @@ def _status(args: argparse.Namespace, out: TextIO) -> int:
 
 
 def _check(args: argparse.Namespace, out: TextIO) -> int:
-    from rotator.check import render_check, run_check
+    from rotator.check import run_check
     from rotator.settings import Settings
 
     settings = Settings.from_env()
@@ -296,71 +282,6 @@ def _check(args: argparse.Namespace, out: TextIO) -> int:
         identity_log.setLevel(level)
     out.write(json.dumps(report.to_json(), indent=2) + "\n" if args.json else render_check(report))
     return EXIT_OK if report.ok else EXIT_FAILED
-
-
-_MARK = {
-    Outcome.ROTATED: "rotated",
-    Outcome.UP_TO_DATE: "up-to-date",
-    Outcome.DRY_RUN: "dry-run",
-    Outcome.REFUSED: "REFUSED",
-    Outcome.FAILED: "FAILED",
-    Outcome.SKIPPED: "skipped",
-}
-
-
-def render_report(report: RotationReport) -> str:
-    """The human form of a rotation report: one block per connector, then a summary line."""
-    lines: list[str] = []
-    for o in report.outcomes:
-        lines.append(f"{_MARK[o.outcome]:<11} {o.connector_id}  ({o.kind.value})")
-        version = (
-            f"{o.key_vault_object}/{o.key_vault_version}"
-            if o.key_vault_version
-            else o.key_vault_object
-        )
-        lines.append(f"            key vault  {version}")
-        if o.thumbprint:
-            until = f", until {o.not_after:%Y-%m-%d}" if o.not_after else ""
-            lines.append(f"            thumbprint {o.thumbprint}{until}")
-        if o.reason:
-            lines.append(f"            {'why' if o.outcome.ok else 'error':<10} {o.reason}")
-        if o.request_id:
-            lines.append(f"            request-id {o.request_id}")
-        if o.unverified:
-            lines.append("            unverified the write may have landed; the next run checks")
-    counts = ", ".join(f"{n} {name}" for name, n in report.counts.items() if n)
-    seconds = ""
-    if report.started_at and report.finished_at:
-        seconds = f" in {(report.finished_at - report.started_at).total_seconds():.2f} s"
-    lines.append(f"{len(report.outcomes)} connector(s): {counts or 'nothing to do'}{seconds}")
-    return "\n".join(lines) + "\n"
-
-
-def render_status(report: StatusReport) -> str:
-    """The human form of a status report."""
-    lines: list[str] = []
-    for t in report.targets:
-        sync = {True: "in sync", False: "BEHIND", None: "UNKNOWN"}[t.in_sync]
-        lines.append(f"{sync:<11} {t.connector_id}  ({t.kind.value}: {t.key_vault_object})")
-        if t.graph:
-            lines.append(f"            graph      {t.graph}")
-        newest = t.target_version or "none usable"
-        if t.target_thumbprint:
-            newest += f" ({t.target_thumbprint})"
-        if t.pinned_version and t.newest_version and t.newest_version != t.target_version:
-            newest += f"; Key Vault's newest is {t.newest_version}"
-        lines.append(f"            {'target' if t.pinned_version else 'newest':<10} {newest}")
-        if t.applied_version:
-            lines.append(f"            applied    {t.applied_version}")
-        if t.pinned_version:
-            lines.append(f"            pinned     {t.pinned_version} (rotator unpin to release)")
-        if t.days_to_expiry is not None:
-            lines.append(
-                f"            expires    in {t.days_to_expiry} day(s), {t.expires_on:%Y-%m-%d}"
-            )
-        if t.error:
-            lines.append(f"            error      {t.error}")
-    return "\n".join(lines) + "\n"
 
 
 class _EventFormatter(logging.Formatter):

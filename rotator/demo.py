@@ -14,8 +14,8 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TextIO
 
-from rotator.cli import render_report, render_status
 from rotator.model import RotationRequest
+from rotator.render import render_report, render_status
 
 if TYPE_CHECKING:
     from rotator.emulator import Emulator

@@ -1,7 +1,8 @@
-"""The state store: what Graph cannot tell us (basic-auth version applied, pins, history) and leases.
+"""The state a connector keeps beside Graph (basic-auth version applied, pins, history) as plain
+records, and the ``StateStore`` protocol with its leases; no I/O here.
 
-Two implementations of one ``StateStore`` protocol, held to the same contract tests:
-``LocalStateStore`` (a directory, for the CLI) and ``BlobStateStore`` (``state_blob.py``, a
+Two implementations of the protocol, held to the same contract tests: ``LocalStateStore``
+(``state_local.py``, a directory, for the CLI) and ``BlobStateStore`` (``state_blob.py``, a
 container on the Function App's own storage account). Records change only through ``update``,
 which never loses a concurrent writer's change (a file lock here, ETag conditions on blobs).
 Nothing secret is ever written.
@@ -13,20 +14,12 @@ import contextlib
 import datetime as dt
 import hashlib
 import json
-import os
 import re
-import tempfile
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field, replace
-from pathlib import Path
 from typing import Any, Protocol
 
-from rotator.errors import ConfigurationError, RotationInProgressError
-
-try:
-    import fcntl
-except ImportError:  # pragma: no cover - Windows
-    fcntl = None  # type: ignore[assignment]
+from rotator.errors import ConfigurationError
 
 HISTORY_LIMIT = 50
 _SAFE_NAME = re.compile(r"^[A-Za-z0-9._-]{1,100}$")
@@ -98,13 +91,6 @@ class Lease(Protocol):
         ...
 
 
-class _HeldLock:
-    """A ``flock`` cannot be lost while its process lives."""
-
-    def ensure_held(self) -> None:
-        """Always held."""
-
-
 class StateStore(Protocol):
     """Where rotator keeps what Graph cannot tell it, and the per-connector lease."""
 
@@ -133,93 +119,6 @@ def append(store: StateStore, connector_id: str, entry: HistoryEntry) -> None:
 def set_pin(store: StateStore, connector_id: str, pin: Pin | None) -> ConnectorRecord:
     """Pin ``connector_id`` to a version, or clear its pin with ``None``."""
     return store.update(connector_id, lambda record: replace(record, pin=pin))
-
-
-class LocalStateStore:
-    """A directory of JSON files, one per connector, with ``flock`` locks beside them."""
-
-    def __init__(self, directory: Path) -> None:
-        self.directory = directory
-
-    def close(self) -> None:
-        """Nothing to release: files are opened per call."""
-
-    def read(self, connector_id: str) -> ConnectorRecord:
-        """The record of ``connector_id`` (empty when never rotated).
-
-        Raises:
-            ConfigurationError: the file exists but is not a record rotator wrote.
-        """
-        path = self._path(connector_id, ".json")
-        try:
-            text = path.read_text(encoding="utf-8")
-        except FileNotFoundError:
-            return ConnectorRecord(connector_id)
-        except OSError as exc:
-            raise ConfigurationError(f"state file {path} cannot be read: {exc}") from exc
-        return record_from_json(connector_id, text, source=str(path))
-
-    def update(self, connector_id: str, change: Change) -> ConnectorRecord:
-        """Read, change and atomically rewrite the record under an exclusive file lock."""
-        with self._flock(connector_id, ".write", blocking=True):
-            record = change(self.read(connector_id))
-            self._write_atomically(self._path(connector_id, ".json"), record_to_json(record))
-            return record
-
-    @contextlib.contextmanager
-    def lease(self, connector_id: str) -> Iterator[Lease]:
-        """Hold an exclusive ``flock`` on the connector's lease file; a crashed holder's lock is
-        released by the kernel.
-
-        Raises:
-            RotationInProgressError: another process or thread holds it.
-        """
-        with self._flock(connector_id, ".lease", blocking=False):
-            yield _HeldLock()
-
-    @contextlib.contextmanager
-    def _flock(self, connector_id: str, suffix: str, *, blocking: bool) -> Iterator[None]:
-        path = self._path(connector_id, suffix)
-        try:
-            path.parent.mkdir(parents=True, exist_ok=True)
-            handle = path.open("a+")
-        except OSError as exc:
-            raise ConfigurationError(
-                f"state directory {self.directory} is not usable ({exc.strerror or exc}); "
-                "set ROTATOR_STATE_DIR to a writable directory"
-            ) from exc
-        with handle:
-            if fcntl is not None:
-                flags = fcntl.LOCK_EX | (0 if blocking else fcntl.LOCK_NB)
-                try:
-                    fcntl.flock(handle.fileno(), flags)
-                except BlockingIOError:
-                    raise RotationInProgressError(
-                        f"connector {connector_id}: rotation in progress (another caller holds it)"
-                    ) from None
-            try:
-                yield
-            finally:
-                if fcntl is not None:
-                    fcntl.flock(handle.fileno(), fcntl.LOCK_UN)
-
-    def _path(self, connector_id: str, suffix: str) -> Path:
-        return self.directory / "connectors" / f"{blob_stem(connector_id)}{suffix}"
-
-    @staticmethod
-    def _write_atomically(path: Path, text: str) -> None:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-", suffix=".json")
-        try:
-            with os.fdopen(fd, "w", encoding="utf-8") as handle:
-                handle.write(text)
-                handle.flush()
-                os.fsync(handle.fileno())
-            os.replace(tmp, path)
-        except BaseException:
-            with contextlib.suppress(FileNotFoundError):
-                os.unlink(tmp)
-            raise
 
 
 def blob_stem(connector_id: str) -> str:

@@ -262,7 +262,8 @@ def test_a_new_unregistered_app_certificate_falls_back_to_the_one_that_works(
 ) -> None:
     """Key Vault renewed the app's certificate before anyone uploaded it to the app: Graph keeps
     working with the previous (still valid) certificate, and a warning names what to upload."""
-    from rotator.credentials import KeyVaultAppCredential, keyvault_factory
+    from rotator.app_credential import KeyVaultAppCredential
+    from rotator.credentials import keyvault_factory
     from rotator.settings import Settings
 
     first = app_certificate(emu, ca)

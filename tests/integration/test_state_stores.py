@@ -21,13 +21,13 @@ from rotator.state import (
     HISTORY_LIMIT,
     AppliedCredential,
     HistoryEntry,
-    LocalStateStore,
     Pin,
     StateStore,
     append,
     set_pin,
 )
 from rotator.state_blob import BlobStateStore
+from rotator.state_local import LocalStateStore
 
 StoreFactory = Callable[[], StateStore]
 
@@ -152,7 +152,7 @@ def test_two_processes_race_for_one_lease(
 HOLDER = """
 import sys, time
 from pathlib import Path
-from rotator.state import LocalStateStore
+from rotator.state_local import LocalStateStore
 from rotator.state_blob import BlobStateStore
 kind, location = sys.argv[1], sys.argv[2]
 store = LocalStateStore(Path(location)) if kind == "local" else BlobStateStore(

@@ -11,11 +11,8 @@ from typing import Any
 import pytest
 from azure.core.exceptions import ClientAuthenticationError
 
-from rotator.credentials import (
-    KeyVaultAppCredential,
-    authority_options,
-    graph_credential,
-)
+from rotator.app_credential import KeyVaultAppCredential, authority_options
+from rotator.credentials import graph_credential
 from rotator.emulator import pki
 from rotator.errors import ConfigurationError, CredentialError, KeyVaultError
 from rotator.keyvault import SecretValue

@@ -13,9 +13,9 @@ from rotator.state import (
     HISTORY_LIMIT,
     AppliedCredential,
     HistoryEntry,
-    LocalStateStore,
     append,
 )
+from rotator.state_local import LocalStateStore
 
 
 def entry(n: int) -> HistoryEntry:

@@ -1,0 +1,83 @@
+"""Who Graph and Key Vault saw in ``rotator check``, from the claims of the tokens rotator got,
+and whether the Graph identity can rotate connectors (its audience and permission)."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+from azure.core.exceptions import ClientAuthenticationError
+
+from rotator.check_fixes import Fixes
+from rotator.check_report import Finding, Identity
+from rotator.errors import RotatorError, one_line
+from rotator.graph import PERMISSION
+from rotator.settings import ENV_AUTHORITY_HOST, ENV_GRAPH_ENDPOINT
+
+GRAPH_APP_ID = "00000003-0000-0000-c000-000000000000"  # Microsoft Graph's well-known app id
+
+
+def graph_identity(fixes: Fixes) -> tuple[Identity | None, tuple[Finding, ...]]:
+    """Get a Graph token (through the app credential, if configured) and describe who it is for:
+    its audience must be Graph's and it must carry ``APIConnectors.ReadWrite.All``."""
+    settings, app, tokens = fixes.settings, fixes.app, fixes.graph_tokens
+    scope = settings.graph_scope
+    source = None
+    if app is not None:
+        try:
+            source = app.resolve().describe()
+        except RotatorError as exc:
+            return None, (fixes.app_failure(exc),)
+    try:
+        tokens.get_token(scope)
+    except (ClientAuthenticationError, ValueError) as exc:
+        if app is not None and app.last_fix:
+            return None, (fixes.app_failure(exc),)
+        detail = f"cannot get a token for {scope}: {one_line(getattr(exc, 'message', exc))}"
+        return None, (Finding("graph.token", False, detail, fixes.token()),)
+    claims = tokens.claims(scope)
+    identity = Identity.from_token("graph", fixes.mode, scope, claims)
+    identity = replace(identity, source=source) if source else identity
+    findings = [
+        Finding("graph.token", True, f"a token for {scope}"),
+        graph_audience(identity, settings.graph_endpoint),
+        graph_permission(identity),
+    ]
+    return identity, tuple(findings)
+
+
+def graph_audience(identity: Identity, endpoint: str) -> Finding:
+    """Whether the token is for Graph at ``endpoint`` (its URL or its well-known app id)."""
+    expected = {endpoint, f"{endpoint}/", GRAPH_APP_ID}
+    if identity.audience in expected:
+        return Finding("graph.audience", True, f"audience {identity.audience}")
+    return Finding(
+        "graph.audience",
+        False,
+        f"the token asked for {identity.scope} came back for audience "
+        f"{identity.audience!r}, which Graph at {endpoint} refuses",
+        f"set {ENV_GRAPH_ENDPOINT} to the Graph root of the identity's cloud "
+        "(https://graph.microsoft.com, https://graph.microsoft.us, "
+        "https://microsoftgraph.chinacloudapi.cn) and check that the token service "
+        f"({ENV_AUTHORITY_HOST} or the managed identity endpoint) belongs to that cloud",
+    )
+
+
+def graph_permission(identity: Identity) -> Finding:
+    """Whether the token carries ``APIConnectors.ReadWrite.All`` (application or delegated)."""
+    if PERMISSION in identity.roles:
+        return Finding("graph.permission", True, f"{PERMISSION} (application permission)")
+    if PERMISSION in identity.scopes:
+        return Finding(
+            "graph.permission",
+            True,
+            f"{PERMISSION} (delegated: the signed-in user also needs the External ID User "
+            "Flow Administrator role)",
+        )
+    held = ", ".join(identity.roles or identity.scopes) or "none"
+    return Finding(
+        "graph.permission",
+        False,
+        f"the Graph token carries no {PERMISSION} (permissions: {held})",
+        f"grant {identity.describe()} the Microsoft Graph application permission "
+        f"{PERMISSION} and give admin consent",
+    )

@@ -1,0 +1,141 @@
+"""Human-readable forms of rotator's reports (rotate, status, check, history) for the terminal;
+the CLI and the demo both print through here."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from rotator.check_report import CheckReport, Finding
+from rotator.model import Outcome, RotationReport, StatusReport
+from rotator.state import ConnectorRecord
+
+_MARK = {
+    Outcome.ROTATED: "rotated",
+    Outcome.UP_TO_DATE: "up-to-date",
+    Outcome.DRY_RUN: "dry-run",
+    Outcome.REFUSED: "REFUSED",
+    Outcome.FAILED: "FAILED",
+    Outcome.SKIPPED: "skipped",
+}
+
+
+def render_report(report: RotationReport) -> str:
+    """The human form of a rotation report: one block per connector, then a summary line."""
+    lines: list[str] = []
+    for o in report.outcomes:
+        lines.append(f"{_MARK[o.outcome]:<11} {o.connector_id}  ({o.kind.value})")
+        version = (
+            f"{o.key_vault_object}/{o.key_vault_version}"
+            if o.key_vault_version
+            else o.key_vault_object
+        )
+        lines.append(f"            key vault  {version}")
+        if o.thumbprint:
+            until = f", until {o.not_after:%Y-%m-%d}" if o.not_after else ""
+            lines.append(f"            thumbprint {o.thumbprint}{until}")
+        if o.reason:
+            lines.append(f"            {'why' if o.outcome.ok else 'error':<10} {o.reason}")
+        if o.request_id:
+            lines.append(f"            request-id {o.request_id}")
+        if o.unverified:
+            lines.append("            unverified the write may have landed; the next run checks")
+    counts = ", ".join(f"{n} {name}" for name, n in report.counts.items() if n)
+    seconds = ""
+    if report.started_at and report.finished_at:
+        seconds = f" in {(report.finished_at - report.started_at).total_seconds():.2f} s"
+    lines.append(f"{len(report.outcomes)} connector(s): {counts or 'nothing to do'}{seconds}")
+    return "\n".join(lines) + "\n"
+
+
+def render_status(report: StatusReport) -> str:
+    """The human form of a status report."""
+    lines: list[str] = []
+    for t in report.targets:
+        sync = {True: "in sync", False: "BEHIND", None: "UNKNOWN"}[t.in_sync]
+        lines.append(f"{sync:<11} {t.connector_id}  ({t.kind.value}: {t.key_vault_object})")
+        if t.graph:
+            lines.append(f"            graph      {t.graph}")
+        newest = t.target_version or "none usable"
+        if t.target_thumbprint:
+            newest += f" ({t.target_thumbprint})"
+        if t.pinned_version and t.newest_version and t.newest_version != t.target_version:
+            newest += f"; Key Vault's newest is {t.newest_version}"
+        lines.append(f"            {'target' if t.pinned_version else 'newest':<10} {newest}")
+        if t.applied_version:
+            lines.append(f"            applied    {t.applied_version}")
+        if t.pinned_version:
+            lines.append(f"            pinned     {t.pinned_version} (rotator unpin to release)")
+        if t.days_to_expiry is not None:
+            lines.append(
+                f"            expires    in {t.days_to_expiry} day(s), {t.expires_on:%Y-%m-%d}"
+            )
+        if t.error:
+            lines.append(f"            error      {t.error}")
+    return "\n".join(lines) + "\n"
+
+
+def render_check(report: CheckReport) -> str:
+    """The human form: identities, then one block per target, then a summary line."""
+    lines: list[str] = []
+    graph = report.graph_identity
+    lines.append(
+        f"graph identity     {graph.credential}: {graph.describe()}"
+        if graph
+        else "graph identity     UNKNOWN"
+    )
+    if graph and graph.source:
+        lines.append(f"                   from {graph.source}")
+    kv = report.keyvault_identity
+    lines.append(
+        f"key vault identity default: {kv.describe()}"
+        if kv
+        else "key vault identity (no token obtained)"
+    )
+    lines.extend(_finding_lines(report.graph_findings))
+    for target in report.targets:
+        lines.append("")
+        mark = "ready" if target.ok else "NOT READY"
+        lines.append(
+            f"{mark:<10} {target.connector_id}  ({target.kind}: {target.key_vault_object} in "
+            f"{target.key_vault_url})"
+        )
+        lines.extend(_finding_lines(target.findings))
+        lines.append(f"  plan  {target.plan_detail}")
+    ready = sum(t.ok for t in report.targets)
+    lines.append("")
+    lines.append(
+        f"{len(report.targets)} target(s): {ready} ready, {len(report.targets) - ready} not ready"
+        + ("" if all(f.ok for f in report.graph_findings) else "; the Graph identity is not usable")
+    )
+    return "\n".join(lines) + "\n"
+
+
+def _finding_lines(findings: Sequence[Finding]) -> list[str]:
+    lines: list[str] = []
+    for finding in findings:
+        lines.append(f"  {'ok' if finding.ok else 'FAIL':<4}  {finding.check:<18} {finding.detail}")
+        if finding.fix:
+            lines.append(f"        {'fix':<18} {finding.fix}")
+    return lines
+
+
+def render_history(connector_id: str, record: ConnectorRecord) -> str:
+    """The human form of a connector's state record: applied version, pin, history newest first."""
+    lines: list[str] = []
+    applied = record.applied
+    lines.append(f"{connector_id}\n")
+    if applied:
+        lines.append(
+            f"  applied  {applied.key_vault_object}/{applied.version} at {applied.applied_at}\n"
+        )
+    if record.pin:
+        lines.append(
+            f"  pinned   {record.pin.version} since {record.pin.pinned_at} ({record.pin.reason})\n"
+        )
+    for entry in reversed(record.history):
+        who = f" by {entry.requested_by}" if entry.requested_by else ""
+        line = f"  {entry.at}  {entry.outcome:<10} {entry.trigger:<32} {entry.key_vault_version or '-'}{who}"
+        lines.append(line + (f"\n             {entry.reason}" if entry.reason else "") + "\n")
+    if not record.history:
+        lines.append("  no rotation recorded\n")
+    return "".join(lines)

@@ -1,0 +1,32 @@
+"""What every step of a run is given: the settings, the Graph client, Key Vault clients by vault
+URL, the state store and the clock (all from outside, so tests can hand in their own)."""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from rotator.graph import GraphConnectorClient
+    from rotator.keyvault import KeyVaultClient
+    from rotator.settings import Settings
+    from rotator.state import StateStore
+
+
+def utcnow() -> dt.datetime:
+    """The current time in UTC (the default clock)."""
+    return dt.datetime.now(dt.UTC)
+
+
+@dataclass(frozen=True)
+class Steps:
+    """The clients and clock of one rotator, shared by its runs."""
+
+    settings: Settings
+    graph: GraphConnectorClient
+    vault: Callable[[str], KeyVaultClient]
+    state: StateStore
+    clock: Callable[[], dt.datetime]
+    sleep: Callable[[float], None]
