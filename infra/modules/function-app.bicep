@@ -140,9 +140,14 @@ resource site 'Microsoft.Web/sites@2024-04-01' = {
 // Basic (publishing-profile) authentication off for both FTP and the SCM/Kudu site: deployments
 // use Microsoft Entra ID (`func azure functionapp publish`, `az functionapp deployment source
 // config-zip`). learn.microsoft.com/azure/app-service/configure-basic-auth-disable
+// `location` is not in the published type (Bicep warns BCP187) but Azure answers BadRequest "The
+// parameter location has an invalid value" without it: Azure/bicep-types-az#1317, #1526, #1571,
+// Azure/bicep#5531; the AVM module avm/res/web/site/basic-publishing-credentials-policy sets it.
 resource ftpBasicAuth 'Microsoft.Web/sites/basicPublishingCredentialsPolicies@2024-04-01' = {
   parent: site
   name: 'ftp'
+  #disable-next-line BCP187
+  location: location
   properties: {
     allow: false
   }
@@ -151,6 +156,8 @@ resource ftpBasicAuth 'Microsoft.Web/sites/basicPublishingCredentialsPolicies@20
 resource scmBasicAuth 'Microsoft.Web/sites/basicPublishingCredentialsPolicies@2024-04-01' = {
   parent: site
   name: 'scm'
+  #disable-next-line BCP187
+  location: location
   properties: {
     allow: false
   }

@@ -43,6 +43,17 @@ API_CONNECTORS_READWRITE_ALL = "1dfe531a-24a6-4f1b-80f4-7a0dc5a0a171"
 SETTINGS_A_DEPLOYMENT_MUST_GIVE = {"ROTATOR_CONFIG", "ROTATOR_SCHEDULE"}
 _SETTING_NAME = re.compile(r"ROTATOR_[A-Z0-9_]+")
 
+# Types whose resources take no `location` (every other resource created must have one): an
+# extension resource lives at its scope, a child of a storage account or a system topic lives where
+# its parent does, and Microsoft Graph objects are not Azure resources.
+TYPES_WITHOUT_LOCATION = {
+    "Microsoft.Authorization/roleAssignments",
+    "Microsoft.Storage/storageAccounts/blobServices",
+    "Microsoft.Storage/storageAccounts/blobServices/containers",
+    "Microsoft.EventGrid/systemTopics/eventSubscriptions",
+    "Microsoft.Graph/appRoleAssignedTo",
+}
+
 
 # --- fixtures and helpers ---------------------------------------------------------------------
 
@@ -379,6 +390,21 @@ def test_role_assignment_names_are_guid_of_scope_principal_and_role(
 def test_role_assignments_are_for_service_principals(bicep: dict[str, BicepFile]) -> None:
     """principalType is ServicePrincipal (both principals are managed identities)."""
     assert {a.principal_type for a in _roles(bicep)} == {"ServicePrincipal"}
+
+
+# --- every resource ---------------------------------------------------------------------------
+
+
+def test_every_resource_that_takes_a_location_has_one(bicep: dict[str, BicepFile]) -> None:
+    """Each resource created has a location unless its type takes none (Azure's BadRequest else)."""
+    checked = set()
+    for file in bicep.values():
+        for symbol, resource in file.resources().items():
+            if resource["existing"] or resource["type"] in TYPES_WITHOUT_LOCATION:
+                continue
+            checked.add(resource["type"])
+            assert resource["config"].get("location"), f"{file.name}: {symbol} has no location"
+    assert "Microsoft.Web/sites/basicPublishingCredentialsPolicies" in checked
 
 
 # --- storage ----------------------------------------------------------------------------------
