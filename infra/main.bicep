@@ -3,10 +3,11 @@
 //
 // Deploys into the current resource group: a user-assigned identity, a storage account (host
 // storage, Flex deployment package, state store, Event Grid dead letters; no account keys), Log
-// Analytics + workspace-based Application Insights, a Flex Consumption (FC1) Python 3.11 Function
-// App, an action group and three log alerts. Into the vault's resource group: the identity's two
-// read roles on the vault, the vault's Event Grid system topic and (second pass, once the code is
-// published) the event subscription to `rotate_on_keyvault_event`. Optionally, in the identity's
+// Analytics + workspace-based Application Insights (Entra-authenticated telemetry only), a Flex
+// Consumption (FC1) Python 3.11 Function App, an action group and three log alerts. Into the
+// vault's resource group: the identity's two read roles on the vault, the vault's Event Grid
+// system topic and (second pass, once the code is published) the event subscription to
+// `rotate_on_keyvault_event`. Optionally, in the identity's
 // own tenant: the Microsoft Graph application permission APIConnectors.ReadWrite.All.
 //
 // Every role assignment is scoped to one resource (the vault, the storage account, or its
@@ -46,7 +47,7 @@ param functionAppName string = '${namePrefix}-${uniqueString(resourceGroup().id)
 @maxLength(24)
 param storageAccountName string = take('st${toLower(replace(namePrefix, '-', ''))}${uniqueString(resourceGroup().id)}', 24)
 
-@description('Storage replication.')
+@description('Storage replication. The zone-redundant SKUs (Standard_ZRS, the default, Standard_GZRS, Standard_RAGZRS) exist only in regions with availability zones: elsewhere give Standard_LRS (or Standard_GRS / Standard_RAGRS). The account holds nothing a redeploy cannot recreate except the rotation history and pins.')
 @allowed(['Standard_LRS', 'Standard_ZRS', 'Standard_GRS', 'Standard_GZRS', 'Standard_RAGRS', 'Standard_RAGZRS'])
 param storageSkuName string = 'Standard_ZRS'
 
@@ -62,7 +63,7 @@ param instanceMemoryMB int = 2048
 @description('Create the Event Grid subscription to rotate_on_keyvault_event. Its AzureFunction endpoint is validated on creation, so the function must exist: deploy with false, publish the code, deploy again with true.')
 param deployEventSubscription bool = false
 
-@description('Grant the managed identity the Graph application permission APIConnectors.ReadWrite.All in its own tenant (workforce / Entra External ID tenant that owns the connectors). False for Azure AD B2C, a separate directory: use ROTATOR_GRAPH_CREDENTIAL=client-certificate there.')
+@description('Grant the managed identity the Graph application permission APIConnectors.ReadWrite.All in its own tenant (workforce / Entra External ID tenant that owns the connectors). False for Azure AD B2C, a separate directory: use ROTATOR_GRAPH_CREDENTIAL=client-certificate there. Public cloud only (the Microsoft Graph Bicep extension).')
 param grantGraphPermission bool = false
 
 // ---------------------------------------------------------------------------------------------
@@ -149,6 +150,7 @@ module monitoring 'modules/monitoring.bicep' = {
     applicationInsightsName: '${namePrefix}-insights'
     location: location
     tags: allTags
+    functionPrincipalId: identity.properties.principalId
   }
 }
 
@@ -176,7 +178,7 @@ var rotatorSettings = {
   ROTATOR_EXPIRY_WARNING_DAYS: string(expiryWarningDays)
   ROTATOR_MAX_PARALLEL: string(maxParallel)
   ROTATOR_GRAPH_CREDENTIAL: graphCredential
-  // The state store: this container on the host storage account (AzureWebJobsStorage__accountName).
+  // The state store: this container on the host storage account (AzureWebJobsStorage__*).
   ROTATOR_STATE_CONTAINER: stateContainerName
   // DefaultAzureCredential picks the user-assigned identity by this client id.
   AZURE_CLIENT_ID: identity.properties.clientId

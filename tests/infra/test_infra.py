@@ -17,6 +17,7 @@ from typing import Any
 
 import pytest
 
+from rotator.settings import Settings
 from tests.infra import bicepmodel
 from tests.infra.bicepmodel import BicepFile, RoleAssignment
 
@@ -27,13 +28,16 @@ STORAGE = "infra/modules/storage.bicep"
 KEYVAULT_ACCESS = "infra/modules/keyvault-access.bicep"
 KEYVAULT_EVENTS = "infra/modules/keyvault-events.bicep"
 ALERTS = "infra/modules/alerts.bicep"
+MONITORING = "infra/modules/monitoring.bicep"
 GRAPH = "infra/modules/graph-permission.bicep"
 
 KEY_VAULT_SECRETS_USER = "4633458b-17de-408a-b874-0445c86b69e6"
 KEY_VAULT_CERTIFICATE_USER = "db79e9a7-68ee-4b58-9aeb-b90e7c24fcba"
 STORAGE_BLOB_DATA_OWNER = "b7e6dc6d-f1e8-4753-8033-0f276bb0955b"
 STORAGE_BLOB_DATA_CONTRIBUTOR = "ba92f5b4-2d11-453d-a403-e96b0029c9fe"
+MONITORING_METRICS_PUBLISHER = "3913510d-42f4-4e42-8a64-420c390055eb"
 VAULT = "Microsoft.KeyVault/vaults"
+APPLICATION_INSIGHTS = "Microsoft.Insights/components"
 STORAGE_ACCOUNT = "Microsoft.Storage/storageAccounts"
 BLOB_CONTAINER = "Microsoft.Storage/storageAccounts/blobServices/containers"
 
@@ -52,6 +56,14 @@ TYPES_WITHOUT_LOCATION = {
     "Microsoft.Storage/storageAccounts/blobServices/containers",
     "Microsoft.EventGrid/systemTopics/eventSubscriptions",
     "Microsoft.Graph/appRoleAssignedTo",
+}
+
+# What a deployment hands the templates, for evaluating them (bicepmodel.evaluate).
+IDENTITY_CLIENT_ID = "11111111-2222-3333-4444-555555555555"
+STORAGE_ACCOUNT_NAME = "strotatorabc"
+TARGETS = {
+    "keyVaultUrl": "https://contoso-kv.vault.azure.net",
+    "connectors": [{"id": "signup-api", "certificate": "signup-client"}],
 }
 
 
@@ -142,6 +154,23 @@ def _module_argument(files: dict[str, BicepFile], target: str, param: str) -> An
 def _event_subscription(files: dict[str, BicepFile]) -> dict[str, Any]:
     config = _one(files[KEYVAULT_EVENTS], "Microsoft.EventGrid/systemTopics/eventSubscriptions")
     return dict(config["properties"])
+
+
+def _host_settings(
+    files: dict[str, BicepFile], environment: dict[str, Any] = bicepmodel.PUBLIC_CLOUD
+) -> dict[str, str]:
+    """The Functions host's app settings (function-app.bicep) in cloud ``environment``."""
+    given = {"storageAccountName": STORAGE_ACCOUNT_NAME, "identityClientId": IDENTITY_CLIENT_ID}
+    settings = bicepmodel.evaluate(files[FUNCTION_APP], "hostSettings", given, environment)
+    return {s["name"]: s["value"] for s in settings}
+
+
+def _decorator(files: dict[str, BicepFile], file: str, parameter: str, kind: str) -> Any:
+    """The argument of ``parameter``'s one decorator ``kind`` (pycep's names: min_value, allowed)."""
+    decorators = files[file].parameters()[parameter]["decorators"]
+    arguments = [d.get("argument") for d in decorators if d["type"] == kind]
+    assert len(arguments) == 1, f"{file}: {parameter} has {len(arguments)} @{kind} decorators"
+    return arguments[0]
 
 
 def _alert_queries(files: dict[str, BicepFile]) -> dict[str, str]:
@@ -309,13 +338,55 @@ def test_state_store_setting_names_the_container_the_bicep_creates(
 
 
 def test_host_storage_is_identity_based(bicep: dict[str, BicepFile]) -> None:
-    """AzureWebJobsStorage is account name + managed identity + client id, never a connection string."""
-    settings = {s["name"]: s["value"] for s in bicep[FUNCTION_APP].variables()["hostSettings"]}
-    assert "AzureWebJobsStorage" not in settings
-    assert settings["AzureWebJobsStorage__credential"] == "managedidentity"
-    assert settings["AzureWebJobsStorage__accountName"] == "storageAccountName"
-    assert settings["AzureWebJobsStorage__clientId"] == "identityClientId"
-    assert "APPLICATIONINSIGHTS_CONNECTION_STRING" in settings
+    """AzureWebJobsStorage is the account + managed identity + client id, never a connection string."""
+    for environment in (bicepmodel.PUBLIC_CLOUD, bicepmodel.US_GOVERNMENT_CLOUD):
+        settings = _host_settings(bicep, environment)
+        assert "AzureWebJobsStorage" not in settings
+        assert settings["AzureWebJobsStorage__credential"] == "managedidentity"
+        assert settings["AzureWebJobsStorage__clientId"] == IDENTITY_CLIENT_ID
+        assert "APPLICATIONINSIGHTS_CONNECTION_STRING" in settings
+
+
+def test_host_storage_is_named_by_account_in_the_public_cloud(bicep: dict[str, BicepFile]) -> None:
+    """In Azure's public cloud the host gets __accountName only, as in Microsoft's Flex samples."""
+    settings = _host_settings(bicep, bicepmodel.PUBLIC_CLOUD)
+    assert settings["AzureWebJobsStorage__accountName"] == STORAGE_ACCOUNT_NAME
+    assert not [name for name in settings if name.endswith("ServiceUri")]
+
+
+def test_host_storage_is_named_by_this_clouds_service_uris_in_a_national_cloud(
+    bicep: dict[str, BicepFile],
+) -> None:
+    """Elsewhere the blob, queue and table URIs come from environment(), instead of __accountName."""
+    settings = _host_settings(bicep, bicepmodel.US_GOVERNMENT_CLOUD)
+    assert "AzureWebJobsStorage__accountName" not in settings
+    for service in ("blob", "queue", "table"):
+        assert settings[f"AzureWebJobsStorage__{service}ServiceUri"] == (
+            f"https://{STORAGE_ACCOUNT_NAME}.{service}.core.usgovcloudapi.net"
+        )
+
+
+@pytest.mark.parametrize(
+    "environment",
+    [bicepmodel.PUBLIC_CLOUD, bicepmodel.US_GOVERNMENT_CLOUD],
+    ids=["public", "usgov"],
+)
+def test_state_store_uses_the_host_storage_account_in_every_cloud(
+    bicep: dict[str, BicepFile], environment: dict[str, Any]
+) -> None:
+    """The code, given the host settings the Bicep deploys, writes its state to that cloud's account."""
+    environ = {**_host_settings(bicep, environment), "ROTATOR_CONFIG": json.dumps(TARGETS)}
+    suffix = environment["suffixes"]["storage"]
+    assert (
+        Settings.from_env(environ).state_blob_uri == f"https://{STORAGE_ACCOUNT_NAME}.blob.{suffix}"
+    )
+
+
+def test_function_app_sends_telemetry_as_its_identity(bicep: dict[str, BicepFile]) -> None:
+    """APPLICATIONINSIGHTS_AUTHENTICATION_STRING is ClientId=<identity>;Authorization=AAD."""
+    settings = _host_settings(bicep)
+    expected = f"ClientId={IDENTITY_CLIENT_ID};Authorization=AAD"
+    assert settings["APPLICATIONINSIGHTS_AUTHENTICATION_STRING"] == expected
 
 
 def test_no_template_reads_an_account_key(bicep: dict[str, BicepFile]) -> None:
@@ -333,7 +404,7 @@ def test_no_template_reads_an_account_key(bicep: dict[str, BicepFile]) -> None:
 
 
 def test_role_assignments_grant_exactly_the_expected_roles(bicep: dict[str, BicepFile]) -> None:
-    """Two vault read roles, Blob Data Owner for the app, Blob Data Contributor for dead letters."""
+    """Two vault read roles, Blob Data Owner and Metrics Publisher for the app, one for dead letters."""
     granted = Counter(a.role_definition_id for a in _roles(bicep))
     assert granted == Counter(
         {
@@ -341,19 +412,21 @@ def test_role_assignments_grant_exactly_the_expected_roles(bicep: dict[str, Bice
             KEY_VAULT_CERTIFICATE_USER: 1,
             STORAGE_BLOB_DATA_OWNER: 1,
             STORAGE_BLOB_DATA_CONTRIBUTOR: 1,
+            MONITORING_METRICS_PUBLISHER: 1,
         }
     )
 
 
-def test_each_role_is_scoped_to_the_vault_or_the_storage_account(
+def test_each_role_is_scoped_to_the_vault_the_storage_account_or_application_insights(
     bicep: dict[str, BicepFile],
 ) -> None:
-    """Vault roles on the vault; storage roles on the account, dead-lettering on its one container."""
+    """Vault roles on the vault; storage on the account or its container; telemetry on the component."""
     expected_scope = {
         KEY_VAULT_SECRETS_USER: VAULT,
         KEY_VAULT_CERTIFICATE_USER: VAULT,
         STORAGE_BLOB_DATA_OWNER: STORAGE_ACCOUNT,
         STORAGE_BLOB_DATA_CONTRIBUTOR: BLOB_CONTAINER,
+        MONITORING_METRICS_PUBLISHER: APPLICATION_INSIGHTS,
     }
     for assignment in _roles(bicep):
         assert assignment.scope_type == expected_scope[assignment.role_definition_id], assignment
@@ -365,7 +438,12 @@ def test_no_role_assignment_is_at_subscription_or_resource_group_scope(
     """Every role assignment names a resource as its scope in a resource-group-scoped file."""
     for assignment in _roles(bicep):
         assert assignment.scope_symbol is not None, f"{assignment} has no resource scope"
-        assert assignment.scope_type in {VAULT, STORAGE_ACCOUNT, BLOB_CONTAINER}, assignment
+        assert assignment.scope_type in {
+            VAULT,
+            STORAGE_ACCOUNT,
+            BLOB_CONTAINER,
+            APPLICATION_INSIGHTS,
+        }, assignment
         globals_ = bicep[assignment.file].doc.get("globals") or {}
         assert globals_.get("scope", {}).get("value", "resourceGroup") == "resourceGroup"
 
@@ -390,6 +468,19 @@ def test_role_assignment_names_are_guid_of_scope_principal_and_role(
 def test_role_assignments_are_for_service_principals(bicep: dict[str, BicepFile]) -> None:
     """principalType is ServicePrincipal (both principals are managed identities)."""
     assert {a.principal_type for a in _roles(bicep)} == {"ServicePrincipal"}
+
+
+def test_telemetry_role_goes_to_the_function_identity(bicep: dict[str, BicepFile]) -> None:
+    """Monitoring Metrics Publisher is granted to the user-assigned identity's principal."""
+    passed = bicepmodel.module_params(_module_call(bicep, MONITORING))["functionPrincipalId"]
+    operands = passed["operator"]["operands"]
+    assert bicep[MAIN].resources()[operands["operand_1"]]["type"] == (
+        "Microsoft.ManagedIdentity/userAssignedIdentities"
+    )
+    assert operands["operand_2"]["operator"]["operands"] == {
+        "operand_1": "properties",
+        "operand_2": "principalId",
+    }
 
 
 # --- every resource ---------------------------------------------------------------------------
@@ -443,6 +534,18 @@ def test_storage_has_the_state_deployment_and_dead_letter_containers(
     assert names["stateContainerName"] == "rotator-state"
     assert names["deadLetterContainerName"] == "eventgrid-deadletter"
     assert len(bicep[STORAGE].resources(BLOB_CONTAINER)) == 3
+
+
+def test_storage_sku_is_a_parameter_that_states_the_zone_rule(bicep: dict[str, BicepFile]) -> None:
+    """storageSkuName reaches the account; its description says where ZRS fails and what to give."""
+    main_allowed = _decorator(bicep, MAIN, "storageSkuName", "allowed")
+    assert main_allowed == _decorator(bicep, STORAGE, "skuName", "allowed")
+    assert {"Standard_ZRS", "Standard_LRS"} <= set(main_allowed)
+    description = _decorator(bicep, MAIN, "storageSkuName", "description")
+    assert "availability zones" in description
+    assert "Standard_LRS" in description
+    assert bicepmodel.module_params(_module_call(bicep, STORAGE))["skuName"] == "storageSkuName"
+    assert _one(bicep[STORAGE], STORAGE_ACCOUNT)["sku"] == {"name": "skuName"}
 
 
 # --- function app -----------------------------------------------------------------------------
@@ -508,6 +611,13 @@ def test_deployment_package_is_read_with_the_user_assigned_identity(
         "type": "UserAssignedIdentity",
         "userAssignedIdentityResourceId": "identityId",
     }
+
+
+def test_application_insights_accepts_only_entra_authenticated_telemetry(
+    bicep: dict[str, BicepFile],
+) -> None:
+    """The component disables local (instrumentation-key) authentication."""
+    assert _one(bicep[MONITORING], APPLICATION_INSIGHTS)["properties"]["DisableLocalAuth"] is True
 
 
 # --- alerts -----------------------------------------------------------------------------------
