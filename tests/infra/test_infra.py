@@ -17,6 +17,8 @@ from typing import Any
 
 import pytest
 
+import rotator.settings
+from rotator.errors import ConfigurationError
 from rotator.settings import Settings
 from tests.infra import bicepmodel
 from tests.infra.bicepmodel import BicepFile, RoleAssignment
@@ -30,6 +32,7 @@ KEYVAULT_EVENTS = "infra/modules/keyvault-events.bicep"
 ALERTS = "infra/modules/alerts.bicep"
 MONITORING = "infra/modules/monitoring.bicep"
 GRAPH = "infra/modules/graph-permission.bicep"
+INFRA_README = REPO / "infra" / "README.md"
 
 KEY_VAULT_SECRETS_USER = "4633458b-17de-408a-b874-0445c86b69e6"
 KEY_VAULT_CERTIFICATE_USER = "db79e9a7-68ee-4b58-9aeb-b90e7c24fcba"
@@ -64,6 +67,14 @@ STORAGE_ACCOUNT_NAME = "strotatorabc"
 TARGETS = {
     "keyVaultUrl": "https://contoso-kv.vault.azure.net",
     "connectors": [{"id": "signup-api", "certificate": "signup-client"}],
+}
+# A valid value for every Graph identity parameter, so that each mode can be tried with all given.
+GRAPH_IDENTITY_PARAMETERS = {
+    "graphTenantId": "contosob2c.onmicrosoft.com",
+    "graphClientId": "00000000-0000-0000-0000-000000000001",
+    "graphClientCertificate": "rotator-graph-client",
+    "graphClientSecretName": "rotator-graph-secret",
+    "graphKeyVaultUrl": "https://contoso-graph-kv.vault.azure.net",
 }
 
 
@@ -163,6 +174,80 @@ def _host_settings(
     given = {"storageAccountName": STORAGE_ACCOUNT_NAME, "identityClientId": IDENTITY_CLIENT_ID}
     settings = bicepmodel.evaluate(files[FUNCTION_APP], "hostSettings", given, environment)
     return {s["name"]: s["value"] for s in settings}
+
+
+def _rotator_settings(files: dict[str, BicepFile], **parameters: Any) -> dict[str, str]:
+    """The ROTATOR_* app settings main.bicep hands the Function App for these parameters."""
+    given = {"rotatorConfig": TARGETS, **parameters}
+    passed = bicepmodel.module_params(_module_call(files, FUNCTION_APP))["rotatorSettings"]
+    settings = bicepmodel.evaluate(files[MAIN], passed, given)
+    return {name: str(value) for name, value in settings.items()}
+
+
+def _setting_parameters(files: dict[str, BicepFile]) -> dict[str, str]:
+    """App setting name to the main.bicep parameter that gives its value (directly or string())."""
+    main = files[MAIN]
+    found = {}
+    for node in bicepmodel.walk(main.doc.get("variables")):
+        if not isinstance(node, dict):
+            continue
+        for name, value in node.items():
+            if isinstance(value, dict) and value.get("function", {}).get("type") == "string":
+                value = value["function"]["parameters"]["value_to_convert"]
+            if (
+                isinstance(name, str)
+                and _SETTING_NAME.fullmatch(name)
+                and value in main.parameters()
+            ):
+                found[name] = str(value)
+    return found
+
+
+def _settings_the_code_reads() -> set[str]:
+    """Every environment name in rotator/settings.py (ENV_*) and every ROTATOR_* the code reads."""
+    declared = {
+        value
+        for name, value in vars(rotator.settings).items()
+        if name.startswith("ENV_") and isinstance(value, str)
+    }
+    return declared | _code_setting_names()
+
+
+def _settings_left_out_on_purpose() -> set[str]:
+    """The settings infra/README.md lists under "Settings the template leaves out on purpose"."""
+    text = INFRA_README.read_text(encoding="utf-8")
+    section = text.split("### Settings the template leaves out on purpose", 1)[1].split("\n#", 1)[0]
+    return set(re.findall(r"^\| `([A-Za-z0-9_]+)` \|", section, flags=re.MULTILINE))
+
+
+def _app_settings(files: dict[str, BicepFile]) -> set[str]:
+    """Every name the templates can set as an app setting, in any branch and any cloud."""
+    names: set[str] = set()
+    for node in bicepmodel.walk([f.doc for f in files.values()]):
+        if isinstance(node, dict):
+            names |= {k for k in node if isinstance(k, str)}
+            if isinstance(node.get("name"), str):
+                names.add(node["name"])
+    return names
+
+
+def _parameter_bounds(files: dict[str, BicepFile], parameter: str) -> tuple[int, int]:
+    low = _decorator(files, MAIN, parameter, "min_value")
+    high = _decorator(files, MAIN, parameter, "max_value")
+    return int(low), int(high)
+
+
+def _code_accepts(name: str, value: str) -> bool:
+    environ = {
+        "ROTATOR_CONFIG": json.dumps(TARGETS),
+        "ROTATOR_STATE_DIR": "/tmp/rotator",
+        name: value,
+    }
+    try:
+        Settings.from_env(environ)
+    except ConfigurationError:
+        return False
+    return True
 
 
 def _decorator(files: dict[str, BicepFile], file: str, parameter: str, kind: str) -> Any:
@@ -400,6 +485,76 @@ def test_no_template_reads_an_account_key(bicep: dict[str, BicepFile]) -> None:
     assert calls == []
 
 
+# --- settings the code reads ------------------------------------------------------------------
+
+
+def test_every_setting_the_code_reads_is_deployed_or_left_out_on_purpose(
+    bicep: dict[str, BicepFile],
+) -> None:
+    """Each setting the code reads is set by the Bicep or listed, with why, in infra/README.md."""
+    read = _settings_the_code_reads()
+    deployed = read & _app_settings(bicep)
+    left_out = _settings_left_out_on_purpose()
+    assert not deployed & left_out, (
+        f"deployed and listed as left out: {sorted(deployed & left_out)}"
+    )
+    assert read - deployed == left_out
+
+
+@pytest.mark.parametrize("mode", ["default", "client-certificate", "client-secret"])
+def test_every_graph_credential_mode_deploys_settings_the_code_accepts(
+    bicep: dict[str, BicepFile], mode: str
+) -> None:
+    """With every Graph parameter filled in, each allowed mode gets exactly the settings it needs."""
+    assert mode in _decorator(bicep, MAIN, "graphCredential", "allowed")
+    settings = _rotator_settings(bicep, graphCredential=mode, **GRAPH_IDENTITY_PARAMETERS)
+    assert Settings.from_env(settings).graph_credential.value == mode
+
+
+def test_graph_credential_allows_only_modes_the_code_knows(bicep: dict[str, BicepFile]) -> None:
+    """graphCredential's @allowed list is exactly the code's GraphCredentialMode values."""
+    allowed = _decorator(bicep, MAIN, "graphCredential", "allowed")
+    assert sorted(allowed) == sorted(m.value for m in rotator.settings.GraphCredentialMode)
+
+
+def test_numeric_parameters_allow_exactly_what_the_code_accepts(
+    bicep: dict[str, BicepFile],
+) -> None:
+    """Each numeric setting's @minValue/@maxValue are the code's bounds: both ends in, one past out."""
+    numeric = {
+        name: parameter
+        for name, parameter in _setting_parameters(bicep).items()
+        if bicep[MAIN].parameters()[parameter]["type"] == "int"
+    }
+    assert set(numeric) >= {
+        "ROTATOR_MAX_PARALLEL",
+        "ROTATOR_EXPIRY_WARNING_DAYS",
+        "ROTATOR_HTTP_TIMEOUT",
+        "ROTATOR_VERIFY_TIMEOUT",
+    }
+    for name, parameter in numeric.items():
+        low, high = _parameter_bounds(bicep, parameter)
+        deployed = {
+            value: _rotator_settings(bicep, **{parameter: value})[name]
+            for value in (low - 1, low, high, high + 1)
+        }
+        accepted = {value: _code_accepts(name, text) for value, text in deployed.items()}
+        assert accepted == {low - 1: False, low: True, high: True, high + 1: False}, (
+            f"{parameter} allows {low}..{high}; the code accepts {accepted}"
+        )
+
+
+def test_numeric_parameter_defaults_are_the_codes_defaults(bicep: dict[str, BicepFile]) -> None:
+    """Deploying a numeric parameter's default changes nothing against leaving the setting out."""
+    base = {"ROTATOR_CONFIG": json.dumps(TARGETS), "ROTATOR_STATE_DIR": "/tmp/rotator"}
+    deployed = _rotator_settings(bicep)
+    for name, parameter in _setting_parameters(bicep).items():
+        if bicep[MAIN].parameters()[parameter]["type"] == "int":
+            assert Settings.from_env({**base, name: deployed[name]}) == Settings.from_env(base), (
+                name
+            )
+
+
 # --- role assignments -------------------------------------------------------------------------
 
 
@@ -546,6 +701,40 @@ def test_storage_sku_is_a_parameter_that_states_the_zone_rule(bicep: dict[str, B
     assert "Standard_LRS" in description
     assert bicepmodel.module_params(_module_call(bicep, STORAGE))["skuName"] == "storageSkuName"
     assert _one(bicep[STORAGE], STORAGE_ACCOUNT)["sku"] == {"name": "skuName"}
+
+
+_CONTAINER_NAME = re.compile(r"^(?=.{3,63}$)[a-z0-9]+(-[a-z0-9]+)*$")
+
+
+@pytest.mark.parametrize(
+    "app_name",
+    [
+        None,
+        "ab",
+        "Rotator-Prod",
+        "x" * 60,
+        "a" * 31 + "-" + "b" * 28,
+        "a-b-c-d-e-f-g-h-i-j-k-l-m-n-o-p",
+    ],
+)
+def test_deployment_container_name_is_valid_for_any_app_name(
+    bicep: dict[str, BicepFile], app_name: str | None
+) -> None:
+    """Lower-case letters, digits and single hyphens, 3-63 long, for the default and odd app names."""
+    given = {} if app_name is None else {"functionAppName": app_name}
+    name = bicepmodel.evaluate(bicep[MAIN], "deploymentContainerName", given)
+    assert _CONTAINER_NAME.match(name), name
+
+
+def test_deployment_container_names_of_apps_that_share_a_prefix_differ(
+    bicep: dict[str, BicepFile],
+) -> None:
+    """Two app names equal in their first 32 characters still get two containers (the suffix)."""
+    names = {
+        bicepmodel.evaluate(bicep[MAIN], "deploymentContainerName", {"functionAppName": app})
+        for app in ("x" * 40, "x" * 41)
+    }
+    assert len(names) == 2
 
 
 # --- function app -----------------------------------------------------------------------------
