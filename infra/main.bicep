@@ -60,8 +60,12 @@ param maximumInstanceCount int = 40
 @allowed([512, 2048, 4096])
 param instanceMemoryMB int = 2048
 
-@description('Create the Event Grid subscription to rotate_on_keyvault_event. Its AzureFunction endpoint is validated on creation, so the function must exist: deploy with false, publish the code, deploy again with true.')
+@description('Create the Event Grid subscription to rotate_on_keyvault_event. Its endpoint is validated on creation, so the function must exist: deploy with false, publish the code, deploy again with true.')
 param deployEventSubscription bool = false
+
+@description('How Event Grid reaches rotate_on_keyvault_event. AzureFunction (default): Event Grid resolves the function by resource id. WebHook: the Event Grid extension\'s URL with its system key (eventgrid_extension), read at deployment; use it if creating or delivering to the AzureFunction endpoint fails on Flex Consumption (see infra/README.md).')
+@allowed(['AzureFunction', 'WebHook'])
+param eventSubscriptionEndpoint string = 'AzureFunction'
 
 @description('Grant the managed identity the Graph application permission APIConnectors.ReadWrite.All in its own tenant (workforce / Entra External ID tenant that owns the connectors). False for Azure AD B2C, a separate directory: use ROTATOR_GRAPH_CREDENTIAL=client-certificate there. Public cloud only (the Microsoft Graph Bicep extension).')
 param grantGraphPermission bool = false
@@ -286,7 +290,9 @@ module keyVaultEvents 'modules/keyvault-events.bicep' = if (deployEventSubscript
   ]
   params: {
     systemTopicName: keyVaultAccess.outputs.systemTopicName
+    endpointType: eventSubscriptionEndpoint
     functionAppId: functionApp.outputs.id
+    functionAppHostName: functionApp.outputs.defaultHostName
     functionName: 'rotate_on_keyvault_event'
     storageAccountId: storage.outputs.id
     deadLetterContainerName: deadLetterContainerName

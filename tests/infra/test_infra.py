@@ -14,6 +14,7 @@ import re
 from collections import Counter
 from pathlib import Path
 from typing import Any
+from urllib.parse import parse_qs, urlsplit
 
 import pytest
 
@@ -62,6 +63,8 @@ TYPES_WITHOUT_LOCATION = {
 }
 
 # What a deployment hands the templates, for evaluating them (bicepmodel.evaluate).
+APP_ID = "/subscriptions/0000/resourceGroups/rg-rotator/providers/Microsoft.Web/sites/rotator-app"
+APP_HOST = "rotator-app.azurewebsites.net"
 IDENTITY_CLIENT_ID = "11111111-2222-3333-4444-555555555555"
 STORAGE_ACCOUNT_NAME = "strotatorabc"
 TARGETS = {
@@ -165,6 +168,18 @@ def _module_argument(files: dict[str, BicepFile], target: str, param: str) -> An
 def _event_subscription(files: dict[str, BicepFile]) -> dict[str, Any]:
     config = _one(files[KEYVAULT_EVENTS], "Microsoft.EventGrid/systemTopics/eventSubscriptions")
     return dict(config["properties"])
+
+
+def _destination(files: dict[str, BicepFile], endpoint_type: str) -> dict[str, Any]:
+    """The subscription's destination as deployed with ``endpointType`` for this app."""
+    given = {
+        "endpointType": endpoint_type,
+        "functionAppId": APP_ID,
+        "functionAppHostName": APP_HOST,
+        "functionName": _module_argument(files, KEYVAULT_EVENTS, "functionName"),
+    }
+    destination = _event_subscription(files)["destination"]
+    return dict(bicepmodel.evaluate(files[KEYVAULT_EVENTS], destination, given))
 
 
 def _host_settings(
@@ -293,34 +308,69 @@ def test_example_parameters_name_only_and_all_required_parameters() -> None:
 # --- Event Grid -------------------------------------------------------------------------------
 
 
+@pytest.mark.parametrize("endpoint_type", ["AzureFunction", "WebHook"])
 def test_event_subscription_delivers_to_a_function_the_app_defines(
-    bicep: dict[str, BicepFile], function_names: set[str]
+    bicep: dict[str, BicepFile], function_names: set[str], endpoint_type: str
 ) -> None:
-    """The Event Grid subscription's endpoint names a function that function_app.py defines."""
-    destination = _event_subscription(bicep)["destination"]
-    template = destination["properties"]["resourceId"]
+    """Either endpoint type names rotate_on_keyvault_event, a function function_app.py defines."""
     target = _module_argument(bicep, KEYVAULT_EVENTS, "functionName")
-    resource_id = bicepmodel.interpolate(template, {"functionName": target})
-    assert resource_id == "${functionAppId}/functions/" + target
+    destination = _destination(bicep, endpoint_type)
+    assert destination["endpointType"] == endpoint_type
+    if endpoint_type == "AzureFunction":
+        assert destination["properties"]["resourceId"] == f"{APP_ID}/functions/{target}"
+    else:
+        query = parse_qs(urlsplit(destination["properties"]["endpointUrl"]).query)
+        assert query["functionName"] == [target]
     assert target in function_names
 
 
 def test_event_subscription_endpoint_is_the_function_app_of_this_deployment(
     bicep: dict[str, BicepFile],
 ) -> None:
-    """The AzureFunction endpoint is a function of the Function App that main.bicep deploys."""
-    destination = _event_subscription(bicep)["destination"]
-    assert destination["endpointType"] == "AzureFunction"
-    passed = bicepmodel.module_params(_module_call(bicep, KEYVAULT_EVENTS))["functionAppId"]
-    operands = passed["operator"]["operands"]
-    function_app_module = bicep[MAIN].modules()[operands["operand_1"]]
-    assert (
-        bicepmodel.module_file(bicep[MAIN], function_app_module) == (REPO / FUNCTION_APP).resolve()
-    )
-    assert operands["operand_2"]["operator"]["operands"] == {
-        "operand_1": "outputs",
-        "operand_2": "id",
-    }
+    """The endpoint's app id and host name are outputs of the Function App main.bicep deploys."""
+    passed = bicepmodel.module_params(_module_call(bicep, KEYVAULT_EVENTS))
+    for parameter, output in (("functionAppId", "id"), ("functionAppHostName", "defaultHostName")):
+        operands = passed[parameter]["operator"]["operands"]
+        function_app_module = bicep[MAIN].modules()[operands["operand_1"]]
+        assert (
+            bicepmodel.module_file(bicep[MAIN], function_app_module)
+            == (REPO / FUNCTION_APP).resolve()
+        )
+        assert operands["operand_2"]["operator"]["operands"] == {
+            "operand_1": "outputs",
+            "operand_2": output,
+        }
+
+
+def test_event_subscription_endpoint_is_azure_function_unless_webhook_is_asked(
+    bicep: dict[str, BicepFile],
+) -> None:
+    """eventSubscriptionEndpoint allows AzureFunction (the default) and WebHook, and reaches the module."""
+    allowed = ["AzureFunction", "WebHook"]
+    assert _decorator(bicep, MAIN, "eventSubscriptionEndpoint", "allowed") == allowed
+    assert _decorator(bicep, KEYVAULT_EVENTS, "endpointType", "allowed") == allowed
+    assert bicep[MAIN].parameters()["eventSubscriptionEndpoint"]["default"] == "AzureFunction"
+    passed = bicepmodel.module_params(_module_call(bicep, KEYVAULT_EVENTS))
+    assert passed["endpointType"] == "eventSubscriptionEndpoint"
+
+
+def test_webhook_endpoint_is_the_event_grid_extension_url_with_its_system_key(
+    bicep: dict[str, BicepFile],
+) -> None:
+    """WebHook posts to https://<app>/runtime/webhooks/eventgrid with the eventgrid_extension key."""
+    webhook = _destination(bicep, "WebHook")["properties"]
+    url = urlsplit(webhook["endpointUrl"])
+    assert (url.scheme, url.netloc, url.path) == ("https", APP_HOST, "/runtime/webhooks/eventgrid")
+    code = parse_qs(url.query)["code"]
+    assert code == [f"<listKeys({APP_ID}/host/default)>.systemKeys.eventgrid_extension"]
+    batching = {k: v for k, v in webhook.items() if k != "endpointUrl"}
+    azure_function = _destination(bicep, "AzureFunction")["properties"]
+    assert batching == {k: v for k, v in azure_function.items() if k != "resourceId"}
+
+
+def test_azure_function_endpoint_reads_no_key(bicep: dict[str, BicepFile]) -> None:
+    """In the default mode the deployed destination holds no key and calls no list* function."""
+    assert "listKeys" not in json.dumps(_destination(bicep, "AzureFunction"))
 
 
 def test_event_subscription_filters_exactly_the_event_types_the_code_handles(
@@ -474,15 +524,19 @@ def test_function_app_sends_telemetry_as_its_identity(bicep: dict[str, BicepFile
     assert settings["APPLICATIONINSIGHTS_AUTHENTICATION_STRING"] == expected
 
 
-def test_no_template_reads_an_account_key(bicep: dict[str, BicepFile]) -> None:
-    """No Bicep file calls listKeys or any other list* function that returns a secret."""
+def test_the_only_list_call_reads_the_event_grid_system_key(bicep: dict[str, BicepFile]) -> None:
+    """No template reads an account key: the one list* call is listKeys on the app's host keys."""
     calls = [
-        (file.name, node["func_name"])
+        (file.name, node["func_name"], node["resource_identifier"])
         for file in bicep.values()
         for node in bicepmodel.walk(file.doc)
         if isinstance(node, dict) and str(node.get("func_name", "")).startswith("list")
     ]
-    assert calls == []
+    assert calls == [(KEYVAULT_EVENTS, "listKeys", "${functionAppId}/host/default")]
+    events = bicep[KEYVAULT_EVENTS]
+    key = bicepmodel.evaluate(events, "eventGridSystemKey", {"functionAppId": APP_ID})
+    assert key.endswith(".systemKeys.eventgrid_extension")
+    assert "eventGridSystemKey" not in json.dumps(events.doc.get("outputs") or {})
 
 
 # --- settings the code reads ------------------------------------------------------------------
