@@ -224,6 +224,22 @@ def test_function_storage_selects_the_blob_state_store() -> None:
     assert Settings.from_env(env(document)).state_blob_uri is None
 
 
+def test_blob_service_uri_names_the_state_store_account_in_a_national_cloud() -> None:
+    """AzureWebJobsStorage__blobServiceUri is used as given (no public-cloud suffix), before the name."""
+    document = config({"id": "c1", "certificate": "x"})
+    government = "https://fnstore.blob.core.usgovcloudapi.net"
+    alone = Settings.from_env(env(document, AzureWebJobsStorage__blobServiceUri=f"{government}/"))
+    assert alone.state_blob_uri == government
+    both = Settings.from_env(
+        env(
+            document,
+            AzureWebJobsStorage__blobServiceUri=government,
+            AzureWebJobsStorage__accountName="fnstore",
+        )
+    )
+    assert both.state_blob_uri == government
+
+
 def test_default_state_dir_follows_xdg() -> None:
     """Without ROTATOR_STATE_DIR the store lives in the per-user data directory."""
     settings = Settings.from_env(
