@@ -88,6 +88,9 @@ param schedulePeriodHours int = 6
 @description('ROTATOR_CONFIG: the targets document ({"keyVaultUrl": ..., "connectors": [...]}).')
 param rotatorConfig object
 
+@description('The default probe of every connector (ROTATOR_CONFIG\'s top-level "probe"; README "The probe"): before any write to Graph, call the connector\'s API with the new credential and go ahead only if it accepts it. {} probes every connector\'s targetUrl with the defaults; a connector may still say "probe": false. Empty (the default): only connectors with their own "probe" are probed. A "probe" already in rotatorConfig wins.')
+param defaultProbe object = {}
+
 @description('ROTATOR_GRAPH_ENDPOINT: Microsoft Graph root (national clouds differ).')
 param graphEndpoint string = 'https://graph.microsoft.com'
 
@@ -199,9 +202,13 @@ module storage 'modules/storage.bicep' = {
   }
 }
 
+// The targets document with the default probe at its top level (unless it has its own).
+var configKeepsItsProbe = empty(defaultProbe) || contains(rotatorConfig, 'probe')
+var configWithProbe = configKeepsItsProbe ? rotatorConfig : union(rotatorConfig, { probe: defaultProbe })
+
 // Settings with a value in every deployment ...
 var rotatorSettings = {
-  ROTATOR_CONFIG: string(rotatorConfig)
+  ROTATOR_CONFIG: string(configWithProbe)
   ROTATOR_GRAPH_ENDPOINT: graphEndpoint
   ROTATOR_GRAPH_API_VERSION: graphApiVersion
   ROTATOR_PKCS12_PROFILE: pkcs12Profile

@@ -360,6 +360,8 @@ def parse_connector(body: Mapping[str, Any], connector_id: str) -> ConnectorStat
     raw_type = str(auth.get("@odata.type") or "none")
     kind = raw_type.lstrip("#").lower()
     name = body.get("displayName")
+    target = body.get("targetUrl")
+    target_url = target if isinstance(target, str) else None
     if kind == _CERT_TYPE:
         certificates = tuple(
             GraphCertificate(
@@ -371,10 +373,14 @@ def parse_connector(body: Mapping[str, Any], connector_id: str) -> ConnectorStat
             for item in auth.get("certificateList") or []
             if isinstance(item, Mapping)
         )
-        return ConnectorState(connector_id, name, "certificate", certificates=certificates)
+        return ConnectorState(
+            connector_id, name, "certificate", certificates=certificates, target_url=target_url
+        )
     if kind == _BASIC_TYPE:
-        return ConnectorState(connector_id, name, "basic", username=auth.get("username"))
-    return ConnectorState(connector_id, name, raw_type)
+        return ConnectorState(
+            connector_id, name, "basic", username=auth.get("username"), target_url=target_url
+        )
+    return ConnectorState(connector_id, name, raw_type, target_url=target_url)
 
 
 def _epoch(value: Any) -> dt.datetime:

@@ -7,7 +7,7 @@ import os
 import re
 import ssl
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from enum import StrEnum
 from pathlib import Path
 from typing import Any
@@ -15,6 +15,7 @@ from urllib.parse import urlsplit
 
 from rotator.errors import ConfigurationError
 from rotator.model import BasicTarget, CertificateTarget, InstallMode, Pkcs12Profile, Target
+from rotator.probe_config import parse_probe, top_level_probe
 
 ENV_CONFIG = "ROTATOR_CONFIG"
 ENV_GRAPH_ENDPOINT = "ROTATOR_GRAPH_ENDPOINT"
@@ -29,6 +30,7 @@ ENV_EXPIRY_WARNING_DAYS = "ROTATOR_EXPIRY_WARNING_DAYS"
 # ROTATOR_SCHEDULE is read by function_app.py itself: the host needs it when it indexes the app.
 ENV_HTTP_TIMEOUT = "ROTATOR_HTTP_TIMEOUT"
 ENV_STATE_CONTAINER = "ROTATOR_STATE_CONTAINER"
+ENV_PROBE_ALLOW_PRIVATE = "ROTATOR_PROBE_ALLOW_PRIVATE"
 # The Functions host's own storage account (connection string or identity-based settings).
 ENV_WEBJOBS_STORAGE = "AzureWebJobsStorage"
 ENV_WEBJOBS_STORAGE_ACCOUNT = "AzureWebJobsStorage__accountName"
@@ -88,6 +90,8 @@ class Settings:
     graph_client_secret_name: str | None = None
     graph_key_vault_url: str | None = None  # the vault holding them (client modes only)
     authority_host: str = DEFAULT_AUTHORITY_HOST
+    # The probe may call loopback, private and link-local addresses (the emulator, tests only).
+    probe_allow_private: bool = False
 
     @property
     def graph_scope(self) -> str:
@@ -179,6 +183,9 @@ class Settings:
             state_connection_string=connection_string,
             state_container=env.get(ENV_STATE_CONTAINER, "rotator-state").strip()
             or "rotator-state",
+            probe_allow_private=_bool(
+                env.get(ENV_PROBE_ALLOW_PRIVATE, "false"), ENV_PROBE_ALLOW_PRIVATE
+            ),
         )
 
 
@@ -245,7 +252,8 @@ def parse_targets(document: Any) -> tuple[Target, ...]:
     """
     if not isinstance(document, dict):
         raise ConfigurationError(f"{ENV_CONFIG}: the top level must be a JSON object")
-    _no_unknown_keys(document, {"keyVaultUrl", "connectors"}, "the top level")
+    _no_unknown_keys(document, {"keyVaultUrl", "connectors", "probe"}, "the top level")
+    default_probe = top_level_probe(document.get("probe"))
     default_vault = None
     if "keyVaultUrl" in document:
         default_vault = _vault_url(document["keyVaultUrl"], "keyVaultUrl")
@@ -265,14 +273,18 @@ def parse_targets(document: Any) -> tuple[Target, ...]:
         if connector_id in seen:
             raise ConfigurationError(f"{ENV_CONFIG}: {where}: duplicate connector id")
         seen.add(connector_id)
-        targets.append(_parse_target(entry, connector_id, default_vault, where))
+        target = _parse_target(entry, connector_id, default_vault, where)
+        probe = parse_probe(
+            entry.get("probe"), where=f"{ENV_CONFIG}: {where}", default=default_probe
+        )
+        targets.append(replace(target, probe=probe))
     return tuple(targets)
 
 
 def _parse_target(
     entry: dict[str, Any], connector_id: str, default_vault: str | None, where: str
 ) -> Target:
-    _no_unknown_keys(entry, {"id", "keyVaultUrl", "certificate", "basic", "mode"}, where)
+    _no_unknown_keys(entry, {"id", "keyVaultUrl", "certificate", "basic", "mode", "probe"}, where)
     if "keyVaultUrl" in entry:
         vault = _vault_url(entry["keyVaultUrl"], f"{where}: keyVaultUrl")
     elif default_vault:

@@ -26,7 +26,7 @@ EXPIRED_TYPES = frozenset({f"{_PREFIX}CertificateExpired", f"{_PREFIX}SecretExpi
 HANDLED_EVENT_TYPES = NEW_VERSION_TYPES | NEAR_EXPIRY_TYPES | EXPIRED_TYPES
 """The event types the Event Grid subscription delivers and ``rotate_on_keyvault_event`` acts on."""
 
-ROTATE_FIELDS = frozenset({"connectorId", "force", "dryRun", "version", "reason"})
+ROTATE_FIELDS = frozenset({"connectorId", "force", "dryRun", "version", "reason", "skipProbe"})
 PRINCIPAL_HEADER = "x-ms-client-principal-name"
 MAX_REASON_LENGTH = 500
 
@@ -143,7 +143,8 @@ def parse_rotate_request(
     """The body of ``POST /api/rotate`` → a ``RotationRequest`` (trigger ``http``).
 
     Body: ``{"connectorId": "<id>" | "all", "force": bool, "dryRun": bool, "version": str,
-    "reason": str}``. ``force`` needs a ``reason``; ``version`` needs one connector.
+    "reason": str, "skipProbe": bool}``. ``force`` needs a ``reason``; ``version`` needs one
+    connector; ``skipProbe`` (switch without asking the connector's API) needs ``force``.
 
     Raises:
         RequestError: 400 naming the wrong field, or 404 for an unknown connector.
@@ -171,6 +172,13 @@ def parse_rotate_request(
         raise RequestError(f"reason is longer than {MAX_REASON_LENGTH} characters", field="reason")
     if force and not reason:
         raise RequestError("force needs a reason (it goes into the history)", field="reason")
+    skip_probe = _flag(document, "skipProbe")
+    if skip_probe and not force:
+        raise RequestError(
+            "skipProbe needs force and a reason (an emergency that accepts breaking the user "
+            "flow if the API does not take the new credential)",
+            field="skipProbe",
+        )
     ids: tuple[str, ...] = ()
     if connector != "all":
         if connector not in set(known_connectors):
@@ -191,6 +199,7 @@ def parse_rotate_request(
         reason=reason,
         trigger="http",
         requested_by=principal,
+        skip_probe=skip_probe,
     )
 
 

@@ -12,7 +12,7 @@ import ssl
 import sys
 import threading
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -21,9 +21,9 @@ from urllib.parse import parse_qsl, urlsplit
 
 logger = logging.getLogger("rotator.emulator")
 
-ServiceName = Literal["graph", "vault", "identity", "entra"]
-FaultService = Literal["graph", "vault", "identity", "entra", "*"]
-SERVICES: tuple[str, ...] = ("graph", "vault", "identity", "entra")
+ServiceName = Literal["graph", "vault", "identity", "entra", "api"]
+FaultService = Literal["graph", "vault", "identity", "entra", "api", "*"]
+SERVICES: tuple[str, ...] = ("graph", "vault", "identity", "entra", "api")
 MAX_BODY_BYTES = 16 * 1024 * 1024
 IDLE_TIMEOUT_SECONDS = 120.0
 HANDSHAKE_TIMEOUT_SECONDS = 10.0
@@ -38,6 +38,7 @@ class Request:
     query: str
     headers: Mapping[str, str] = field(repr=False)
     body: bytes = field(repr=False)
+    client_certificate: bytes | None = field(default=None, repr=False)  # DER, when presented
 
     def header(self, name: str) -> str | None:
         """The value of header ``name`` (case-insensitive), or None."""
@@ -358,6 +359,11 @@ class _Handler(BaseHTTPRequestHandler):
             query=target.query,
             headers={key.lower(): value for key, value in self.headers.items()},
             body=body,
+            client_certificate=(
+                self.connection.getpeercert(binary_form=True)
+                if isinstance(self.connection, ssl.SSLSocket)
+                else None
+            ),
         )
         decision = FaultDecision()
         if server.faults is not None:
@@ -455,11 +461,14 @@ class EmulatorHTTPServer(ThreadingHTTPServer):
         self,
         port: int,
         *,
-        ssl_context: ssl.SSLContext | None,
+        ssl_context: ssl.SSLContext | Callable[[], ssl.SSLContext] | None,
         faults: Faults | None,
         journal: Journal | None,
     ) -> None:
-        """Bind to 127.0.0.1:``port`` (0 picks a free port); set :attr:`service` before serving."""
+        """Bind to 127.0.0.1:``port`` (0 picks a free port); set :attr:`service` before serving.
+
+        ``ssl_context`` may be a function: it is asked for the context of each new connection.
+        """
         self.ssl_context = ssl_context
         self.faults = faults
         self.journal = journal
@@ -501,9 +510,19 @@ class EmulatorHTTPServer(ThreadingHTTPServer):
         if self.ssl_context is not None:
             try:
                 request.settimeout(HANDSHAKE_TIMEOUT_SECONDS)
-                connection = self.ssl_context.wrap_socket(request, server_side=True)
+                context = self.ssl_context
+                if callable(context):
+                    context = context()
+                connection = context.wrap_socket(
+                    request, server_side=True, do_handshake_on_connect=False
+                )
             except OSError:
                 request.close()
+                return
+            try:
+                connection.do_handshake()
+            except OSError:
+                _lingering_close(connection)
                 return
         with self._connections_lock:
             self._connections.add(connection)
@@ -540,6 +559,21 @@ class EmulatorHTTPServer(ThreadingHTTPServer):
         for connection in connections:
             with contextlib.suppress(OSError):
                 connection.shutdown(socket.SHUT_RDWR)
+
+
+def _lingering_close(sock: socket.socket) -> None:
+    """Close after a failed handshake without resetting the connection: read what the client
+    still sends (with TLS 1.3 its first request follows a client certificate the server refused)
+    for up to a second, so the TLS alert already sent reaches it instead of a reset, as nginx's
+    lingering close does."""
+    with contextlib.suppress(OSError):
+        sock.shutdown(socket.SHUT_WR)
+        sock.settimeout(1.0)
+        deadline = time.monotonic() + 1.0
+        while time.monotonic() < deadline and sock.recv(65536):
+            pass
+    with contextlib.suppress(OSError):
+        sock.close()
 
 
 def server_context(cert_file: str, key_file: str) -> ssl.SSLContext:

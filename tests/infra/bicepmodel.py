@@ -195,6 +195,8 @@ class _Evaluator:
         if kind == "list_func":  # listKeys & co.: a secret known only at deployment
             call_parameters = call["parameters"]
             return f"<{call_parameters['func_name']}({self.eval(call_parameters['resource_identifier'])})>"
+        if kind == "contains":  # an object's key, an array's item, a string's substring
+            return args[1] in args[0]
         if kind == "union":
             merged: dict[str, Any] = {}
             for a in args:

@@ -971,3 +971,21 @@ def test_graph_extension_alias_is_configured() -> None:
     config = json.loads((REPO / "infra" / "bicepconfig.json").read_text(encoding="utf-8"))
     reference = config["extensions"]["microsoftGraphV1"]
     assert reference.startswith("br:mcr.microsoft.com/bicep/extensions/microsoftgraph/v1.0:")
+
+
+def test_default_probe_reaches_every_connector_through_rotator_config(
+    bicep: dict[str, BicepFile],
+) -> None:
+    """defaultProbe becomes ROTATOR_CONFIG's top-level probe, which the code gives each connector."""
+    settings = _rotator_settings(bicep, defaultProbe={"waitSeconds": 60, "required": False})
+    targets = Settings.from_env(settings).targets
+    assert {(t.probe.wait_seconds, t.probe.required) for t in targets if t.probe} == {(60.0, False)}
+    assert all(t.probe is not None for t in targets)
+
+
+def test_no_default_probe_leaves_rotator_config_as_given(bicep: dict[str, BicepFile]) -> None:
+    """Without defaultProbe (or with a probe in rotatorConfig already) the document is unchanged."""
+    assert json.loads(_rotator_settings(bicep)["ROTATOR_CONFIG"]) == TARGETS
+    own = {**TARGETS, "probe": {"waitSeconds": 5}}
+    given = _rotator_settings(bicep, rotatorConfig=own, defaultProbe={"waitSeconds": 60})
+    assert json.loads(given["ROTATOR_CONFIG"]) == own

@@ -353,7 +353,8 @@ def test_identity_endpoint_answers_app_service_shape(emu: Emulator) -> None:
 
 
 def test_env_holds_exactly_the_documented_variables(emu: Emulator) -> None:
-    """env() gives the six variables that point rotator and azure-identity at the emulator."""
+    """env() gives the seven variables that point rotator and azure-identity at the emulator
+    (the probe may call its loopback API side)."""
     assert emu.env() == {
         "ROTATOR_GRAPH_ENDPOINT": emu.graph_url,
         "ROTATOR_CA_BUNDLE": str(emu.ca_path),
@@ -361,6 +362,7 @@ def test_env_holds_exactly_the_documented_variables(emu: Emulator) -> None:
         "IDENTITY_ENDPOINT": emu.identity_endpoint,
         "IDENTITY_HEADER": emu.identity_header,
         "AZURE_TOKEN_CREDENTIALS": "managedidentitycredential",
+        "ROTATOR_PROBE_ALLOW_PRIVATE": "true",
     }
 
 
