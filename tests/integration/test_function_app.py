@@ -794,3 +794,75 @@ def test_every_handled_event_type_in_both_schemas(
     else:
         (alert,) = events(caplog, effect)
         assert alert["connectorId"] == connector
+
+
+# -- hostile sizes and nesting (issue 9, class 6) ------------------------------------------
+
+
+def test_rotate_now_answers_400_to_a_body_nested_1000_levels(
+    emu: Emulator, ca: pki.Issued, functions: dict[str, Any], configure: Callable[..., None]
+) -> None:
+    """A 2 KB body nested 1000 levels deep is a short 400, not a RecursionError and a 500."""
+    connector, _, _ = cert_setup(emu, ca)
+    configure({"id": connector, "certificate": "api-cert"})
+    raw = b'{"connectorId": "all", "reason": ' + b"[" * 1000 + b"]" * 1000 + b"}"
+    response = call(functions, "rotate_now", http("POST", "rotate", raw))
+    assert response.status_code == 400
+    assert json.loads(response.get_body())["error"] == {
+        "code": "badRequest",
+        "message": "the body must be a JSON object (nested deeper than 32 levels)",
+    }
+    assert graph_writes(emu) == []
+
+
+def test_rotate_now_answers_413_to_a_body_over_the_limit(
+    emu: Emulator, ca: pki.Issued, functions: dict[str, Any], configure: Callable[..., None]
+) -> None:
+    """A 5 MB body is refused with 413 and a one-line message, before it is parsed."""
+    connector, _, _ = cert_setup(emu, ca)
+    configure({"id": connector, "certificate": "api-cert"})
+    raw = json.dumps({"connectorId": connector, "reason": "r" * 5_000_000}).encode()
+    response = call(functions, "rotate_now", http("POST", "rotate", raw))
+    assert response.status_code == 413
+    error = json.loads(response.get_body())["error"]
+    assert error["code"] == "payloadTooLarge"
+    assert error["message"] == f"the body is larger than 65536 bytes ({len(raw)} bytes)"
+
+
+def test_rotate_now_echoes_a_huge_unknown_field_cut_short(
+    emu: Emulator, ca: pki.Issued, functions: dict[str, Any], configure: Callable[..., None]
+) -> None:
+    """A 60 KB unknown field name comes back as 200 characters and its length: a short 400."""
+    connector, _, _ = cert_setup(emu, ca)
+    configure({"id": connector, "certificate": "api-cert"})
+    body = {"connectorId": connector, "u" * 60_000: True}
+    response = call(functions, "rotate_now", http("POST", "rotate", body))
+    assert response.status_code == 400
+    assert len(response.get_body()) < 1000
+    assert json.loads(response.get_body())["error"]["field"] == "u" * 200 + "… (60000 characters)"
+
+
+def test_an_event_with_a_huge_id_is_logged_on_a_short_line(
+    emu: Emulator,
+    ca: pki.Issued,
+    functions: dict[str, Any],
+    configure: Callable[..., None],
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """A 2 MB event id is logged as 200 characters and its length, not as a 4 MB line."""
+    connector, versions, _ = cert_setup(emu, ca)
+    configure({"id": connector, "certificate": "api-cert"})
+    caplog.set_level(logging.INFO, logger="rotator")
+    event = func.EventGridEvent(
+        id="i" * 2_000_000,
+        data={"Id": f"{emu.vault_url}/keys/api-key/{versions[0]}"},
+        topic="/subscriptions/s/resourceGroups/r/providers/Microsoft.KeyVault/vaults/kv",
+        subject="api-key",
+        event_type="Microsoft.KeyVault.KeyNewVersionCreated",
+        event_time=dt.datetime.now(dt.UTC),
+        data_version="1",
+    )
+    call(functions, "rotate_on_keyvault_event", event)
+    (ignored,) = events(caplog, "rotation.event_ignored")
+    assert ignored["eventId"] == "i" * 200 + "… (2000000 characters)"
+    assert max(len(r.getMessage()) for r in caplog.records) < 2000
