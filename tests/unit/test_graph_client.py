@@ -61,6 +61,18 @@ def client(
     return graph, sleeps
 
 
+def recording_client() -> tuple[GraphConnectorClient, list[httpx.Request]]:
+    """A client whose Graph answers every request with CONNECTOR, and the requests it sent."""
+    seen: list[httpx.Request] = []
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        seen.append(request)
+        return httpx.Response(200, json=CONNECTOR)
+
+    graph, _ = client(handler)
+    return graph, seen
+
+
 def error(status: int, code: str, **headers: str) -> httpx.Response:
     body = {
         "error": {
@@ -74,13 +86,7 @@ def error(status: int, code: str, **headers: str) -> httpx.Response:
 
 def test_get_parses_the_certificate_list() -> None:
     """GET turns certificateList into upper-case thumbprints and UTC datetimes."""
-    seen: list[httpx.Request] = []
-
-    def handler(request: httpx.Request) -> httpx.Response:
-        seen.append(request)
-        return httpx.Response(200, json=CONNECTOR)
-
-    graph, _ = client(handler)
+    graph, seen = recording_client()
     state = graph.get_connector("c1")
     assert state.thumbprints == (THUMBPRINT,)
     assert state.certificates[0].not_after.year == 2027
@@ -332,13 +338,7 @@ def test_parse_basic_and_unknown_types() -> None:
 
 def test_connector_id_is_percent_encoded_as_one_path_segment() -> None:
     """'/', '?', '#', '%' and spaces in an id stay inside its segment of the URL."""
-    seen: list[httpx.Request] = []
-
-    def handler(request: httpx.Request) -> httpx.Response:
-        seen.append(request)
-        return httpx.Response(200, json=CONNECTOR)
-
-    graph, _ = client(handler)
+    graph, seen = recording_client()
     graph.get_connector("x/../REAL?$x=1#y %")
     assert (
         seen[0].url.raw_path == b"/beta/identity/apiConnectors/x%2F..%2FREAL%3F%24x%3D1%23y%20%25"
@@ -347,13 +347,7 @@ def test_connector_id_is_percent_encoded_as_one_path_segment() -> None:
 
 def test_upload_puts_the_action_after_the_encoded_id() -> None:
     """uploadClientCertificate follows the encoded id as its own segment."""
-    seen: list[httpx.Request] = []
-
-    def handler(request: httpx.Request) -> httpx.Response:
-        seen.append(request)
-        return httpx.Response(200, json=CONNECTOR)
-
-    graph, _ = client(handler)
+    graph, seen = recording_client()
     graph.upload_client_certificate("a/b", "UEZY", "pw", thumbprint=THUMBPRINT)
     assert seen[0].url.raw_path == b"/beta/identity/apiConnectors/a%2Fb/uploadClientCertificate"
 
