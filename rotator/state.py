@@ -29,7 +29,7 @@ except ImportError:  # pragma: no cover - Windows
     fcntl = None  # type: ignore[assignment]
 
 HISTORY_LIMIT = 50
-_SAFE_NAME = re.compile(r"^[A-Za-z0-9._-]{1,100}$")
+_SAFE_NAME = re.compile(r"[A-Za-z0-9._-]{1,100}")
 
 
 @dataclass(frozen=True)
@@ -224,7 +224,7 @@ class LocalStateStore:
 
 def blob_stem(connector_id: str) -> str:
     """A file or blob name for ``connector_id`` that cannot escape its folder."""
-    if _SAFE_NAME.match(connector_id) and connector_id not in (".", ".."):
+    if _SAFE_NAME.fullmatch(connector_id) and connector_id not in (".", ".."):
         return connector_id
     return "id-" + hashlib.sha256(connector_id.encode()).hexdigest()[:32]
 
