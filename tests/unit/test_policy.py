@@ -107,7 +107,7 @@ def test_pinned_version_must_exist_and_be_usable() -> None:
 def test_a_missing_pinned_version_is_echoed_cut_short() -> None:
     """A 5000-character version asked for (e.g. from the CLI) is named by 200 characters."""
     with pytest.raises(CredentialError) as caught:
-        policy.pinned_version([version("v1")], "x" * 5000, NOW, source=SRC)
+        policy.pinned_version([version("v1", created=-DAY)], "x" * 5000, NOW, source=SRC)
     assert "'" + "x" * 200 + "… (5000 characters)'" in str(caught.value)
 
 
