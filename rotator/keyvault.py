@@ -185,7 +185,7 @@ class KeyVaultClient:
             raise KeyVaultError(message, status=status, code=inner or code) from exc
         except (ServiceRequestError, ServiceResponseError) as exc:
             raise KeyVaultError(
-                f"{what}: cannot reach {self.vault_url}: {one_line(exc.message)}"
+                f"{what}: cannot reach {self.vault_url}: {truncate(one_line(exc.message))}"
             ) from exc
         except ValueError as exc:
             if "challenge resource" in str(exc):

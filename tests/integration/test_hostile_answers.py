@@ -8,6 +8,7 @@ written to Graph on the strength of such an answer.
 
 from __future__ import annotations
 
+import base64
 import json
 from pathlib import Path
 from typing import Any
@@ -110,22 +111,37 @@ def test_a_version_list_that_is_not_one_is_a_status_error_not_an_exception(
     assert fragment in (entry.error or "")
 
 
-def test_a_bad_x5t_fails_the_certificate_target(emu: Emulator, tmp_path: Path) -> None:
-    """A certificate version whose x5t is not a SHA-1 thumbprint ends the target failed."""
+@pytest.mark.parametrize(
+    ("x5t", "outcome", "fragment"),
+    [
+        (
+            "not-a-thumbprint",
+            Outcome.FAILED,
+            "x5t is 'not-a-thumbprint' (a string), expected a SHA-1 thumbprint in base64url",
+        ),
+        (
+            base64.urlsafe_b64encode(b"\x11" * 20).decode().rstrip("="),
+            Outcome.REFUSED,
+            f"lists {'11' * 20} for this version; re-import the certificate",
+        ),
+    ],
+)
+def test_a_bad_or_mismatched_x5t_never_reaches_graph(
+    emu: Emulator, tmp_path: Path, x5t: str, outcome: Outcome, fragment: str
+) -> None:
+    """An x5t that is no thumbprint fails the target; one of another certificate is refused."""
     ca = pki.make_ca("Hostile CA")
     (version,) = seed_certificate(emu, "api-cert", ca, [{"age": 1}]).versions
     item = {
         "id": f"{emu.vault_url}/certificates/api-cert/{version}",
-        "x5t": "not-a-thumbprint",
+        "x5t": x5t,
         "attributes": {"enabled": True, "created": 1764000000},
     }
     answer(emu, "vault", "/certificates/api-cert/versions$", {"value": [item], "nextLink": None})
     connector = emu.graph.add_connector("API", "https://api.test")
-    outcome = rotate(emu, tmp_path, {"id": connector, "certificate": "api-cert"})
-    assert outcome.outcome is Outcome.FAILED
-    assert "x5t is 'not-a-thumbprint' (a string), expected a SHA-1 thumbprint" in (
-        outcome.reason or ""
-    )
+    result = rotate(emu, tmp_path, {"id": connector, "certificate": "api-cert"})
+    assert result.outcome is outcome
+    assert fragment in (result.reason or "")
     assert graph_writes(emu) == []
 
 
