@@ -3,12 +3,39 @@
 from __future__ import annotations
 
 import datetime as dt
+import re
 from collections import Counter
 from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any, ClassVar
 
 from rotator.probe_config import ProbeConfig
+
+_CONNECTOR_ID = re.compile(r"[A-Za-z0-9._-]{1,256}")
+# Key Vault's rule for object names: 1-127 characters, only 0-9, a-z, A-Z and "-"
+# (learn.microsoft.com/azure/key-vault/general/about-keys-secrets-certificates, "object-name").
+_KEY_VAULT_NAME = re.compile(r"[0-9A-Za-z-]{1,127}")
+# "a system-generated, 32 character string identifier" (same page, "object-version").
+_KEY_VAULT_VERSION = re.compile(r"[0-9A-Za-z]{32}")
+
+
+def is_connector_id(value: object) -> bool:
+    """A connector id: 1-256 letters, digits, ``-``, ``_`` and ``.``, and not ``.`` or ``..``."""
+    return (
+        isinstance(value, str)
+        and _CONNECTOR_ID.fullmatch(value) is not None
+        and value not in (".", "..")
+    )
+
+
+def is_key_vault_name(value: object) -> bool:
+    """A Key Vault object name: 1-127 letters, digits and ``-``."""
+    return isinstance(value, str) and _KEY_VAULT_NAME.fullmatch(value) is not None
+
+
+def is_key_vault_version(value: object) -> bool:
+    """A Key Vault version id: 32 letters and digits."""
+    return isinstance(value, str) and _KEY_VAULT_VERSION.fullmatch(value) is not None
 
 
 class CredentialKind(StrEnum):

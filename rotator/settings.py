@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import os
 import re
 import ssl
@@ -14,8 +13,18 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from rotator.errors import ConfigurationError
-from rotator.model import BasicTarget, CertificateTarget, InstallMode, Pkcs12Profile, Target
+from rotator.model import (
+    BasicTarget,
+    CertificateTarget,
+    InstallMode,
+    Pkcs12Profile,
+    Target,
+    is_connector_id,
+    is_key_vault_name,
+    is_key_vault_version,
+)
 from rotator.probe_config import parse_probe, top_level_probe
+from rotator.text import JsonLimitError, load_json, truncate
 
 ENV_CONFIG = "ROTATOR_CONFIG"
 ENV_GRAPH_ENDPOINT = "ROTATOR_GRAPH_ENDPOINT"
@@ -47,9 +56,11 @@ ENV_AUTHORITY_HOST = "ROTATOR_AUTHORITY_HOST"
 DEFAULT_GRAPH_ENDPOINT = "https://graph.microsoft.com"
 GRAPH_API_VERSIONS = ("beta", "v1.0")
 DEFAULT_AUTHORITY_HOST = "https://login.microsoftonline.com"
-_GUID = re.compile(r"^[0-9a-fA-F]{8}-([0-9a-fA-F]{4}-){3}[0-9a-fA-F]{12}$")
-_TENANT_DOMAIN = re.compile(r"^(?=.{4,253}$)([a-zA-Z0-9-]{1,63}\.)+[a-zA-Z]{2,63}$")
-_KEY_VAULT_NAME = re.compile(r"^[0-9A-Za-z-]{1,127}$")
+MAX_CONFIG_BYTES = 1024 * 1024
+_GUID = re.compile(r"[0-9a-fA-F]{8}-([0-9a-fA-F]{4}-){3}[0-9a-fA-F]{12}")
+_TENANT_DOMAIN = re.compile(r"(?=.{4,253}\Z)([a-zA-Z0-9-]{1,63}\.)+[a-zA-Z]{2,63}")
+# The authority of a root URL: a DNS name or a bracketed IPv6 address, and an optional port.
+_AUTHORITY = re.compile(r"(?P<host>[A-Za-z0-9.-]+|\[[0-9A-Fa-f:.]+\])(:(?P<port>[0-9]{1,5}))?")
 _TRUE = {"1", "true", "yes", "on"}
 _FALSE = {"0", "false", "no", "off"}
 
@@ -109,7 +120,8 @@ class Settings:
                 return target
         known = ", ".join(t.connector_id for t in self.targets) or "none"
         raise ConfigurationError(
-            f"connector {connector_id!r} is not configured in {ENV_CONFIG} (configured: {known})"
+            f"connector {truncate(connector_id)!r} is not configured in {ENV_CONFIG} "
+            f"(configured: {truncate(known)})"
         )
 
     @classmethod
@@ -130,25 +142,25 @@ class Settings:
         )
         if urlsplit(graph_endpoint).path not in ("", "/"):
             raise ConfigurationError(
-                f"{ENV_GRAPH_ENDPOINT}={graph_endpoint!r}: give the Graph root such as "
+                f"{ENV_GRAPH_ENDPOINT}={truncate(graph_endpoint)!r}: give the Graph root such as "
                 f"https://graph.microsoft.com, without a path (the version is "
                 f"{ENV_GRAPH_API_VERSION})"
             )
         api_version = env.get(ENV_GRAPH_API_VERSION, "beta").strip()
         if api_version not in GRAPH_API_VERSIONS:
             raise ConfigurationError(
-                f"{ENV_GRAPH_API_VERSION}={api_version!r}: expected one of {', '.join(GRAPH_API_VERSIONS)}"
+                f"{ENV_GRAPH_API_VERSION}={truncate(api_version)!r}: expected one of {', '.join(GRAPH_API_VERSIONS)}"
             )
         ca_bundle = None
         if raw_ca := env.get(ENV_CA_BUNDLE, "").strip():
             ca_bundle = Path(raw_ca)
             if not ca_bundle.is_file():
-                raise ConfigurationError(f"{ENV_CA_BUNDLE}={raw_ca!r}: no such file")
+                raise ConfigurationError(f"{ENV_CA_BUNDLE}={truncate(raw_ca)!r}: no such file")
             try:
                 ssl.create_default_context(cafile=str(ca_bundle))
             except (ssl.SSLError, ValueError) as exc:
                 raise ConfigurationError(
-                    f"{ENV_CA_BUNDLE}={raw_ca!r} is not a PEM bundle of CA certificates ({exc})"
+                    f"{ENV_CA_BUNDLE}={truncate(raw_ca)!r} is not a PEM bundle of CA certificates ({exc})"
                 ) from exc
         profile_raw = env.get(ENV_PKCS12_PROFILE, Pkcs12Profile.LEGACY_3DES.value).strip()
         try:
@@ -156,7 +168,7 @@ class Settings:
         except ValueError:
             choices = ", ".join(p.value for p in Pkcs12Profile)
             raise ConfigurationError(
-                f"{ENV_PKCS12_PROFILE}={profile_raw!r}: expected one of {choices}"
+                f"{ENV_PKCS12_PROFILE}={truncate(profile_raw)!r}: expected one of {choices}"
             ) from None
         state_raw = env.get(ENV_STATE_DIR, "").strip()
         blob_uri, connection_string = _state_account(env)
@@ -199,7 +211,9 @@ def _number(
         value = low - 1
     if not low <= value <= high:
         kind = "a whole number" if whole else "a number"
-        raise ConfigurationError(f"{name}={raw!r}: expected {kind} from {low:g} to {high:g}")
+        raise ConfigurationError(
+            f"{name}={truncate(raw)!r}: expected {kind} from {low:g} to {high:g}"
+        )
     return value
 
 
@@ -237,11 +251,9 @@ def _load_config(raw: str) -> Any:
             ) from exc
         source = str(path)
     try:
-        return json.loads(text)
-    except json.JSONDecodeError as exc:
-        raise ConfigurationError(
-            f"{source} is not valid JSON: {exc.msg} at line {exc.lineno} column {exc.colno}"
-        ) from exc
+        return load_json(text, max_bytes=MAX_CONFIG_BYTES)
+    except JsonLimitError as exc:
+        raise ConfigurationError(f"{source} cannot be used: {exc}") from exc
 
 
 def parse_targets(document: Any) -> tuple[Target, ...]:
@@ -269,6 +281,11 @@ def parse_targets(document: Any) -> tuple[Target, ...]:
         connector_id = entry.get("id")
         if not isinstance(connector_id, str) or not connector_id.strip():
             raise ConfigurationError(f"{ENV_CONFIG}: {where}: 'id' is missing or empty")
+        if not is_connector_id(connector_id):
+            raise ConfigurationError(
+                f"{ENV_CONFIG}: {where}: 'id' {truncate(connector_id)!r} is not a connector id "
+                "(1-256 letters, digits, '-', '_' and '.', not '.' or '..')"
+            )
         where = f"{where} (connector {connector_id!r})"
         if connector_id in seen:
             raise ConfigurationError(f"{ENV_CONFIG}: {where}: duplicate connector id")
@@ -339,35 +356,77 @@ def _no_unknown_keys(obj: dict[str, Any], allowed: set[str], where: str) -> None
 
 
 def _object_name(value: Any, where: str) -> str:
-    if not isinstance(value, str) or not _KEY_VAULT_NAME.match(value):
+    if not is_key_vault_name(value):
+        shown = truncate(value) if isinstance(value, str) else type(value).__name__
         raise ConfigurationError(
-            f"{ENV_CONFIG}: {where}: {value!r} is not a Key Vault object name "
+            f"{ENV_CONFIG}: {where}: {shown!r} is not a Key Vault object name "
             "(1-127 letters, digits and '-')"
         )
-    return value
+    return str(value)
+
+
+def check_key_vault_version(value: str, where: str) -> str:
+    """``value`` if it is a Key Vault version id (32 letters and digits), stripped.
+
+    Raises:
+        ConfigurationError: naming ``where`` (e.g. ``--version``) and the value, cut short.
+    """
+    version = value.strip()
+    if not is_key_vault_version(version):
+        raise ConfigurationError(
+            f"{where} {truncate(value)!r} is not a Key Vault version id (32 letters and digits, "
+            "as `rotator status` and the portal show it)"
+        )
+    return version
 
 
 def _vault_url(value: Any, where: str) -> str:
     url = _https_url(value, f"{ENV_CONFIG}: {where}")
     if urlsplit(url).path not in ("", "/"):
         raise ConfigurationError(
-            f"{ENV_CONFIG}: {where}: {value!r} must be a vault root such as https://NAME.vault.azure.net"
+            f"{ENV_CONFIG}: {where}: {_shown_url(url)!r} must be a vault root such as "
+            "https://NAME.vault.azure.net"
         )
     return url
 
 
 def _https_url(value: Any, where: str) -> str:
+    """An https URL of a service: host and optional port (1-65535), nothing a parser could read
+    two ways (user info, backslash, space, control character, ``%``, query or fragment).
+
+    Raises:
+        ConfigurationError: naming ``where``; the URL is shown cut short, never its user info.
+    """
     if not isinstance(value, str):
         raise ConfigurationError(f"{where}: expected an https URL, got {type(value).__name__}")
     url = value.strip().rstrip("/")
+    if "@" in url:
+        raise ConfigurationError(
+            f"{where}: the URL carries a user name or password ('user:password@'); remove it "
+            "(the value is not shown)"
+        )
+    shown = _shown_url(url)
+    if any(c == "\\" or c.isspace() or not c.isprintable() for c in url):
+        raise ConfigurationError(
+            f"{where}: {shown!r} contains a backslash, a space or a control character"
+        )
+    if "%" in url:
+        raise ConfigurationError(f"{where}: {shown!r} contains a percent-encoded character")
+    if "?" in url or "#" in url:
+        raise ConfigurationError(f"{where}: {shown!r} has a query or fragment; give only the URL")
     parts = urlsplit(url)
-    if parts.scheme.lower() != "https" or not parts.hostname or parts.query or parts.fragment:
-        raise ConfigurationError(f"{where}: {value!r} is not an https URL")
-    try:
-        _ = parts.port
-    except ValueError:
-        raise ConfigurationError(f"{where}: {value!r} has an invalid port") from None
+    authority = _AUTHORITY.fullmatch(parts.netloc)
+    if parts.scheme.lower() != "https" or authority is None:
+        raise ConfigurationError(f"{where}: {shown!r} is not an https URL")
+    port = authority.group("port")
+    if port is not None and not 1 <= int(port) <= 65535:
+        raise ConfigurationError(f"{where}: {shown!r} has an invalid port (1-65535)")
     return url
+
+
+def _shown_url(url: str) -> str:
+    """A URL as an error may repeat it: cut short, and only when it holds no user info."""
+    return "<not shown>" if "@" in url else truncate(url)
 
 
 def _bool(value: str, name: str) -> bool:
@@ -376,7 +435,7 @@ def _bool(value: str, name: str) -> bool:
         return True
     if lowered in _FALSE:
         return False
-    raise ConfigurationError(f"{name}={value!r}: expected true or false")
+    raise ConfigurationError(f"{name}={truncate(value)!r}: expected true or false")
 
 
 def _graph_identity(env: Mapping[str, str], document: Any) -> dict[str, Any]:
@@ -391,7 +450,7 @@ def _graph_identity(env: Mapping[str, str], document: Any) -> dict[str, Any]:
     authority = _https_url(env.get(ENV_AUTHORITY_HOST, fallback), ENV_AUTHORITY_HOST)
     if urlsplit(authority).path not in ("", "/"):
         raise ConfigurationError(
-            f"{ENV_AUTHORITY_HOST}={authority!r}: give only the host, such as "
+            f"{ENV_AUTHORITY_HOST}={truncate(authority)!r}: give only the host, such as "
             f"{DEFAULT_AUTHORITY_HOST} (the tenant comes from {ENV_GRAPH_TENANT_ID})"
         )
     raw_mode = env.get(ENV_GRAPH_CREDENTIAL, "").strip() or GraphCredentialMode.DEFAULT.value
@@ -399,7 +458,7 @@ def _graph_identity(env: Mapping[str, str], document: Any) -> dict[str, Any]:
         mode = GraphCredentialMode(raw_mode.lower())
     except ValueError:
         raise ConfigurationError(
-            f"{ENV_GRAPH_CREDENTIAL}={raw_mode!r}: expected default, client-certificate or "
+            f"{ENV_GRAPH_CREDENTIAL}={truncate(raw_mode)!r}: expected default, client-certificate or "
             "client-secret (the last resort)"
         ) from None
     names = (
@@ -423,7 +482,7 @@ def _graph_identity(env: Mapping[str, str], document: Any) -> dict[str, Any]:
             f"{ENV_GRAPH_TENANT_ID} is not set: {ENV_GRAPH_CREDENTIAL}={mode.value} needs the "
             "directory (tenant) id of the B2C / External ID tenant that holds the connectors"
         )
-    if not (_GUID.match(tenant) or _TENANT_DOMAIN.match(tenant)) or tenant.lower() in (
+    if not (_GUID.fullmatch(tenant) or _TENANT_DOMAIN.fullmatch(tenant)) or tenant.lower() in (
         "common",
         "organizations",
         "consumers",
@@ -437,7 +496,7 @@ def _graph_identity(env: Mapping[str, str], document: Any) -> dict[str, Any]:
             f"{ENV_GRAPH_CLIENT_ID} is not set: {ENV_GRAPH_CREDENTIAL}={mode.value} needs the "
             "application (client) id of the app registered in that tenant"
         )
-    if not _GUID.match(client):
+    if not _GUID.fullmatch(client):
         raise ConfigurationError(
             f"{ENV_GRAPH_CLIENT_ID} is not an application (client) id, a GUID (the value is not "
             "shown: it may be a secret pasted into the wrong setting)"
@@ -451,7 +510,7 @@ def _graph_identity(env: Mapping[str, str], document: Any) -> dict[str, Any]:
             f"{own} is not set: {ENV_GRAPH_CREDENTIAL}={mode.value} needs the name of the Key "
             f"Vault {what} that holds the app's client {what}"
         )
-    if not _KEY_VAULT_NAME.match(given[own]):
+    if not is_key_vault_name(given[own]):
         raise ConfigurationError(
             f"{own} is not a Key Vault {what} name (1-127 letters, digits and '-'; the value "
             f"is not shown, it may be the {what} itself): give the name of the {what}, not its value"
@@ -464,7 +523,7 @@ def _graph_identity(env: Mapping[str, str], document: Any) -> dict[str, Any]:
         vault = _https_url(raw_vault, ENV_GRAPH_KEYVAULT_URL)
         if urlsplit(vault).path not in ("", "/"):
             raise ConfigurationError(
-                f"{ENV_GRAPH_KEYVAULT_URL}={raw_vault!r} must be a vault root such as "
+                f"{ENV_GRAPH_KEYVAULT_URL}={truncate(vault)!r} must be a vault root such as "
                 "https://NAME.vault.azure.net"
             )
     elif isinstance(document, dict) and "keyVaultUrl" in document:

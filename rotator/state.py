@@ -22,7 +22,7 @@ from typing import Any, Protocol
 from rotator.errors import ConfigurationError
 
 HISTORY_LIMIT = 50
-_SAFE_NAME = re.compile(r"^[A-Za-z0-9._-]{1,100}$")
+_SAFE_NAME = re.compile(r"[A-Za-z0-9._-]{1,100}")
 
 
 @dataclass(frozen=True)
@@ -123,7 +123,7 @@ def set_pin(store: StateStore, connector_id: str, pin: Pin | None) -> ConnectorR
 
 def blob_stem(connector_id: str) -> str:
     """A file or blob name for ``connector_id`` that cannot escape its folder."""
-    if _SAFE_NAME.match(connector_id) and connector_id not in (".", ".."):
+    if _SAFE_NAME.fullmatch(connector_id) and connector_id not in (".", ".."):
         return connector_id
     return "id-" + hashlib.sha256(connector_id.encode()).hexdigest()[:32]
 

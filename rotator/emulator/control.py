@@ -42,8 +42,9 @@ PUT       /identity                                  ``{"graphRoles"?: [..], "au
 GET       /faults                                    → 200 ``{"value": [fault…]}``
 POST      /faults                                    ``{"service", "method"?, "path"?, "status"?,
                                                      "retryAfter"?, "delay"?, "drop"?,
-                                                     "times"?, "after"?, "loseResponse"?}``
-                                                     → 201
+                                                     "times"?, "after"?, "loseResponse"?,
+                                                     "body"?: text answered instead (status
+                                                     or 200), "contentType"?}`` → 201
 DELETE    /faults                                    → 204
 POST      /entra/apps                                ``{"clientId", "tenantId", "certificate"?: base64
                                                      DER, "secret"?, "roles"?: [..]}`` → 201
@@ -476,6 +477,8 @@ class ControlService:
             times=times,
             after=int(body.get("after", 0)),
             lose_response=_bool(body, "loseResponse", False),
+            body=_optional_str(body, "body"),
+            content_type=_optional_str(body, "contentType") or "application/json",
         )
         return self._empty(201)
 

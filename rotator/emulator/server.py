@@ -138,11 +138,13 @@ class Fault:
     pattern: re.Pattern[str] = field(repr=False)
     after: int = 0  # let this many matching requests through untouched first
     lose_response: bool = False  # handle the request (a write lands), then drop the connection
+    body: str | None = field(default=None, repr=False)  # answer this body instead (a bad answer)
+    content_type: str = "application/json"
 
     @property
     def terminal(self) -> bool:
-        """True when the fault replaces the answer (a status or a dropped connection)."""
-        return self.drop or self.status is not None or self.lose_response
+        """True when the fault replaces the answer (a status, a body or a dropped connection)."""
+        return self.drop or self.status is not None or self.lose_response or self.body is not None
 
     def matches(self, service: str, method: str, path: str) -> bool:
         """True when the fault applies to this request."""
@@ -165,6 +167,8 @@ class Fault:
             "remaining": self.remaining,
             "after": self.after,
             "loseResponse": self.lose_response,
+            "body": None if self.body is None else f"<{len(self.body)} characters>",
+            "contentType": self.content_type,
         }
 
 
@@ -177,6 +181,8 @@ class FaultDecision:
     retry_after: str | None = None
     drop: bool = False
     lose_response: bool = False
+    body: str | None = None
+    content_type: str = "application/json"
 
 
 class Faults:
@@ -206,12 +212,16 @@ class Faults:
         times: int | None = None,
         after: int = 0,
         lose_response: bool = False,
+        body: str | None = None,
+        content_type: str = "application/json",
     ) -> None:
         """Inject a fault on the requests of ``service`` whose path matches ``path`` (re.search).
 
         ``after`` lets that many matching requests through first (e.g. fault only the GET that
         verifies a write). ``lose_response`` handles the request (so a write lands) and then
         drops the connection without an answer: the ambiguous failure a client must survive.
+        ``body`` answers that text (as ``content_type``, with ``status`` or 200) instead of the
+        service: an answer of the wrong shape, type or size, as a hostile service might send.
 
         Raises:
             ValueError: unknown service, bad regex, status out of range, both status and drop,
@@ -231,8 +241,10 @@ class Faults:
             raise ValueError("after must not be negative")
         if lose_response and (drop or status is not None):
             raise ValueError("lose_response goes without status and drop")
-        if status is None and not drop and not lose_response and delay == 0:
-            raise ValueError("the fault does nothing: give status, delay or drop")
+        if body is not None and (drop or lose_response):
+            raise ValueError("body goes without drop and lose_response")
+        if status is None and body is None and not drop and not lose_response and delay == 0:
+            raise ValueError("the fault does nothing: give status, body, delay or drop")
         if retry_after is not None and status is None:
             raise ValueError("retry_after needs a status")
         try:
@@ -251,6 +263,8 @@ class Faults:
             pattern=pattern,
             after=after,
             lose_response=lose_response,
+            body=body,
+            content_type=content_type,
         )
         with self._lock:
             self._faults.append(fault)
@@ -295,6 +309,8 @@ class Faults:
             retry_after=terminal.retry_after,
             drop=terminal.drop,
             lose_response=terminal.lose_response,
+            body=terminal.body,
+            content_type=terminal.content_type,
         )
 
 
@@ -375,7 +391,13 @@ class _Handler(BaseHTTPRequestHandler):
             self._record(server, request, 0, authorized, started, clock)
             self._drop()
             return
-        if decision.status is not None:
+        if decision.body is not None:
+            response = Response(
+                decision.status or 200,
+                decision.body.encode("utf-8", "surrogatepass"),
+                [("Content-Type", decision.content_type)],
+            )
+        elif decision.status is not None:
             response = service.fault(request, decision.status)
             if decision.retry_after is not None:
                 response.headers.append(("Retry-After", decision.retry_after))

@@ -680,6 +680,27 @@ def test_fault_matches_only_its_method_and_path(emu: Emulator, graph: httpx.Clie
     assert graph.get(f"/{connector_id}").status_code == 200
 
 
+def test_body_fault_answers_that_text_instead_of_the_service(
+    emu: Emulator, graph: httpx.Client
+) -> None:
+    """body= answers its text with status 200 and its content type, once, then the service again."""
+    connector_id = emu.graph.add_connector()
+    emu.faults.add(
+        service="graph",
+        method="GET",
+        body="<html>maintenance</html>",
+        content_type="text/html",
+        times=1,
+    )
+
+    faked = graph.get(f"/{connector_id}")
+    after = graph.get(f"/{connector_id}")
+
+    assert (faked.status_code, faked.text) == (200, "<html>maintenance</html>")
+    assert faked.headers["Content-Type"] == "text/html"
+    assert after.json()["id"] == connector_id
+
+
 def test_dropped_connection_has_no_answer(emu: Emulator, graph: httpx.Client) -> None:
     """drop=True closes the socket without an answer; the journal records status 0."""
     connector_id = emu.graph.add_connector()

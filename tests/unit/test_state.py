@@ -14,6 +14,7 @@ from rotator.state import (
     AppliedCredential,
     HistoryEntry,
     append,
+    blob_stem,
 )
 from rotator.state_local import LocalStateStore
 
@@ -58,6 +59,12 @@ def test_odd_connector_ids_get_safe_file_names(tmp_path: Path) -> None:
     assert files
     assert all(f.name.startswith("id-") and f.parent == tmp_path / "connectors" for f in files)
     assert store.read("../../etc/passwd").history[0].key_vault_version == "1"
+
+
+@pytest.mark.parametrize("connector_id", ["c1\n", "..", ".", "a/b", "c" * 101])
+def test_ids_that_are_not_plain_names_are_hashed(connector_id: str) -> None:
+    """A trailing newline, a dot segment, a slash or an over-long id never becomes a file name."""
+    assert blob_stem(connector_id).startswith("id-")
 
 
 def test_corrupt_state_file_is_a_clear_error(tmp_path: Path) -> None:
