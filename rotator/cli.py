@@ -209,6 +209,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 def _rotate(args: argparse.Namespace, out: TextIO) -> int:
     from rotator.rotation import Rotator
     from rotator.settings import Settings
+    from rotator.targets import check_key_vault_version
 
     settings = Settings.from_env()
     request = RotationRequest(
@@ -223,6 +224,8 @@ def _rotate(args: argparse.Namespace, out: TextIO) -> int:
     )
     if request.version and len(request.connector_ids) != 1:
         raise ConfigurationError("--version needs exactly one --connector")
+    if request.version:
+        check_key_vault_version(request.version, "--version")
     if request.force and not request.reason:
         raise ConfigurationError("--force needs --reason (it goes into the history)")
     if request.skip_probe and not request.force:

@@ -10,6 +10,7 @@
     ├── GraphError              a Graph call failed (status, code, request_id)            ("failed")
     ├── VerificationError       Graph did not confirm the change after it was written   ("failed")
     ├── ProbeError              the connector's API could not be asked (no answer, refused address)
+    ├── StateError              the state store failed, or a connector's record in it is damaged
     └── RotationInProgressError another caller holds this connector's lease; nothing done
 
 Adapters translate SDK and httpx exceptions into these at the edge, always with ``raise … from``.
@@ -70,6 +71,11 @@ class GraphError(RotatorError):
 
 class VerificationError(RotatorError):
     """Graph accepted the write but a follow-up GET did not show the new credential."""
+
+
+class StateError(RotatorError):
+    """The state store failed, or a connector's record in it is damaged ("failed"; only that
+    connector)."""
 
 
 class RotationInProgressError(RotatorError):

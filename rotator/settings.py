@@ -6,7 +6,7 @@ import os
 import re
 import ssl
 from collections.abc import Mapping
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from enum import StrEnum
 from pathlib import Path
 from typing import Any
@@ -14,19 +14,17 @@ from urllib.parse import urlsplit
 
 from rotator.errors import ConfigurationError
 from rotator.model import (
-    BasicTarget,
-    CertificateTarget,
-    InstallMode,
     Pkcs12Profile,
     Target,
-    is_connector_id,
     is_key_vault_name,
-    is_key_vault_version,
 )
-from rotator.probe_config import parse_probe, top_level_probe
-from rotator.text import JsonLimitError, load_json, truncate
 
-ENV_CONFIG = "ROTATOR_CONFIG"
+# ENV_CONFIG lives beside the document it names; re-exported with every other setting name
+from rotator.targets import ENV_CONFIG as ENV_CONFIG
+from rotator.targets import load_config, parse_targets, vault_url
+from rotator.text import truncate
+from rotator.urls import https_url
+
 ENV_GRAPH_ENDPOINT = "ROTATOR_GRAPH_ENDPOINT"
 ENV_GRAPH_API_VERSION = "ROTATOR_GRAPH_API_VERSION"
 ENV_CA_BUNDLE = "ROTATOR_CA_BUNDLE"
@@ -56,11 +54,9 @@ ENV_AUTHORITY_HOST = "ROTATOR_AUTHORITY_HOST"
 DEFAULT_GRAPH_ENDPOINT = "https://graph.microsoft.com"
 GRAPH_API_VERSIONS = ("beta", "v1.0")
 DEFAULT_AUTHORITY_HOST = "https://login.microsoftonline.com"
-MAX_CONFIG_BYTES = 1024 * 1024
 _GUID = re.compile(r"[0-9a-fA-F]{8}-([0-9a-fA-F]{4}-){3}[0-9a-fA-F]{12}")
 _TENANT_DOMAIN = re.compile(r"(?=.{4,253}\Z)([a-zA-Z0-9-]{1,63}\.)+[a-zA-Z]{2,63}")
 # The authority of a root URL: a DNS name or a bracketed IPv6 address, and an optional port.
-_AUTHORITY = re.compile(r"(?P<host>[A-Za-z0-9.-]+|\[[0-9A-Fa-f:.]+\])(:(?P<port>[0-9]{1,5}))?")
 _TRUE = {"1", "true", "yes", "on"}
 _FALSE = {"0", "false", "no", "off"}
 
@@ -137,7 +133,7 @@ class Settings:
             raise ConfigurationError(
                 f"{ENV_CONFIG} is not set: give the targets as inline JSON or the path of a JSON file"
             )
-        graph_endpoint = _https_url(
+        graph_endpoint = https_url(
             env.get(ENV_GRAPH_ENDPOINT, DEFAULT_GRAPH_ENDPOINT), ENV_GRAPH_ENDPOINT
         )
         if urlsplit(graph_endpoint).path not in ("", "/"):
@@ -172,7 +168,7 @@ class Settings:
             ) from None
         state_raw = env.get(ENV_STATE_DIR, "").strip()
         blob_uri, connection_string = _state_account(env)
-        document = _load_config(raw_config)
+        document = load_config(raw_config)
         return cls(
             targets=parse_targets(document),
             **_graph_identity(env, document),
@@ -223,7 +219,7 @@ def _state_account(env: Mapping[str, str]) -> tuple[str | None, str | None]:
     if connection_string:
         return None, connection_string
     if uri := env.get(ENV_WEBJOBS_STORAGE_BLOB_URI, "").strip():
-        return _https_url(uri, ENV_WEBJOBS_STORAGE_BLOB_URI), None
+        return https_url(uri, ENV_WEBJOBS_STORAGE_BLOB_URI), None
     if account := env.get(ENV_WEBJOBS_STORAGE_ACCOUNT, "").strip():
         return f"https://{account}.blob.core.windows.net", None
     return None, None
@@ -236,197 +232,6 @@ def default_state_dir(env: Mapping[str, str]) -> Path:
     if xdg := env.get("XDG_DATA_HOME"):
         return Path(xdg) / "rotator"
     return Path.home() / ".local" / "share" / "rotator"
-
-
-def _load_config(raw: str) -> Any:
-    if raw.startswith("{"):
-        source, text = f"{ENV_CONFIG} (inline JSON)", raw
-    else:
-        path = Path(raw).expanduser()
-        try:
-            text = path.read_text(encoding="utf-8")
-        except OSError as exc:
-            raise ConfigurationError(
-                f"{ENV_CONFIG}: cannot read {str(path)!r}: {exc.strerror or exc}"
-            ) from exc
-        source = str(path)
-    try:
-        return load_json(text, max_bytes=MAX_CONFIG_BYTES)
-    except JsonLimitError as exc:
-        raise ConfigurationError(f"{source} cannot be used: {exc}") from exc
-
-
-def parse_targets(document: Any) -> tuple[Target, ...]:
-    """Validate the targets document (schema in the README) and turn it into targets.
-
-    Raises:
-        ConfigurationError: naming the key and the connector that is wrong.
-    """
-    if not isinstance(document, dict):
-        raise ConfigurationError(f"{ENV_CONFIG}: the top level must be a JSON object")
-    _no_unknown_keys(document, {"keyVaultUrl", "connectors", "probe"}, "the top level")
-    default_probe = top_level_probe(document.get("probe"))
-    default_vault = None
-    if "keyVaultUrl" in document:
-        default_vault = _vault_url(document["keyVaultUrl"], "keyVaultUrl")
-    connectors = document.get("connectors")
-    if not isinstance(connectors, list) or not connectors:
-        raise ConfigurationError(f"{ENV_CONFIG}: 'connectors' must be a non-empty list")
-    targets: list[Target] = []
-    seen: set[str] = set()
-    for index, entry in enumerate(connectors):
-        where = f"connectors[{index}]"
-        if not isinstance(entry, dict):
-            raise ConfigurationError(f"{ENV_CONFIG}: {where} must be an object")
-        connector_id = entry.get("id")
-        if not isinstance(connector_id, str) or not connector_id.strip():
-            raise ConfigurationError(f"{ENV_CONFIG}: {where}: 'id' is missing or empty")
-        if not is_connector_id(connector_id):
-            raise ConfigurationError(
-                f"{ENV_CONFIG}: {where}: 'id' {truncate(connector_id)!r} is not a connector id "
-                "(1-256 letters, digits, '-', '_' and '.', not '.' or '..')"
-            )
-        where = f"{where} (connector {connector_id!r})"
-        if connector_id in seen:
-            raise ConfigurationError(f"{ENV_CONFIG}: {where}: duplicate connector id")
-        seen.add(connector_id)
-        target = _parse_target(entry, connector_id, default_vault, where)
-        probe = parse_probe(
-            entry.get("probe"), where=f"{ENV_CONFIG}: {where}", default=default_probe
-        )
-        targets.append(replace(target, probe=probe))
-    return tuple(targets)
-
-
-def _parse_target(
-    entry: dict[str, Any], connector_id: str, default_vault: str | None, where: str
-) -> Target:
-    _no_unknown_keys(entry, {"id", "keyVaultUrl", "certificate", "basic", "mode", "probe"}, where)
-    if "keyVaultUrl" in entry:
-        vault = _vault_url(entry["keyVaultUrl"], f"{where}: keyVaultUrl")
-    elif default_vault:
-        vault = default_vault
-    else:
-        raise ConfigurationError(
-            f"{ENV_CONFIG}: {where}: 'keyVaultUrl' is missing (set it here or at the top level)"
-        )
-    has_cert, has_basic = "certificate" in entry, "basic" in entry
-    if has_cert == has_basic:
-        raise ConfigurationError(
-            f"{ENV_CONFIG}: {where}: give exactly one of 'certificate' or 'basic'"
-        )
-    if has_cert:
-        name = _object_name(entry["certificate"], f"{where}: certificate")
-        mode_raw = entry.get("mode", InstallMode.REPLACE.value)
-        try:
-            mode = InstallMode(mode_raw)
-        except ValueError:
-            raise ConfigurationError(
-                f"{ENV_CONFIG}: {where}: mode {mode_raw!r} is not one of replace, overlap"
-            ) from None
-        return CertificateTarget(connector_id, vault, name, mode)
-    if "mode" in entry:
-        raise ConfigurationError(f"{ENV_CONFIG}: {where}: 'mode' applies only to certificates")
-    basic = entry["basic"]
-    if not isinstance(basic, dict):
-        raise ConfigurationError(f"{ENV_CONFIG}: {where}: 'basic' must be an object")
-    _no_unknown_keys(basic, {"username", "passwordSecret"}, f"{where}: basic")
-    username = basic.get("username")
-    if not isinstance(username, str) or not username:
-        raise ConfigurationError(f"{ENV_CONFIG}: {where}: basic.username is missing or empty")
-    if ":" in username:
-        raise ConfigurationError(
-            f"{ENV_CONFIG}: {where}: basic.username must not contain ':' "
-            "(HTTP basic auth cannot carry it, RFC 7617)"
-        )
-    if any(ord(c) < 0x20 or ord(c) == 0x7F for c in username):
-        raise ConfigurationError(
-            f"{ENV_CONFIG}: {where}: basic.username contains a control character"
-        )
-    secret = _object_name(basic.get("passwordSecret"), f"{where}: basic.passwordSecret")
-    return BasicTarget(connector_id, vault, username, secret)
-
-
-def _no_unknown_keys(obj: dict[str, Any], allowed: set[str], where: str) -> None:
-    unknown = sorted(set(obj) - allowed)
-    if unknown:
-        raise ConfigurationError(
-            f"{ENV_CONFIG}: {where}: unknown key {unknown[0]!r} (allowed: {', '.join(sorted(allowed))})"
-        )
-
-
-def _object_name(value: Any, where: str) -> str:
-    if not is_key_vault_name(value):
-        shown = truncate(value) if isinstance(value, str) else type(value).__name__
-        raise ConfigurationError(
-            f"{ENV_CONFIG}: {where}: {shown!r} is not a Key Vault object name "
-            "(1-127 letters, digits and '-')"
-        )
-    return str(value)
-
-
-def check_key_vault_version(value: str, where: str) -> str:
-    """``value`` if it is a Key Vault version id (32 letters and digits), stripped.
-
-    Raises:
-        ConfigurationError: naming ``where`` (e.g. ``--version``) and the value, cut short.
-    """
-    version = value.strip()
-    if not is_key_vault_version(version):
-        raise ConfigurationError(
-            f"{where} {truncate(value)!r} is not a Key Vault version id (32 letters and digits, "
-            "as `rotator status` and the portal show it)"
-        )
-    return version
-
-
-def _vault_url(value: Any, where: str) -> str:
-    url = _https_url(value, f"{ENV_CONFIG}: {where}")
-    if urlsplit(url).path not in ("", "/"):
-        raise ConfigurationError(
-            f"{ENV_CONFIG}: {where}: {_shown_url(url)!r} must be a vault root such as "
-            "https://NAME.vault.azure.net"
-        )
-    return url
-
-
-def _https_url(value: Any, where: str) -> str:
-    """An https URL of a service: host and optional port (1-65535), nothing a parser could read
-    two ways (user info, backslash, space, control character, ``%``, query or fragment).
-
-    Raises:
-        ConfigurationError: naming ``where``; the URL is shown cut short, never its user info.
-    """
-    if not isinstance(value, str):
-        raise ConfigurationError(f"{where}: expected an https URL, got {type(value).__name__}")
-    url = value.strip().rstrip("/")
-    if "@" in url:
-        raise ConfigurationError(
-            f"{where}: the URL carries a user name or password ('user:password@'); remove it "
-            "(the value is not shown)"
-        )
-    shown = _shown_url(url)
-    if any(c == "\\" or c.isspace() or not c.isprintable() for c in url):
-        raise ConfigurationError(
-            f"{where}: {shown!r} contains a backslash, a space or a control character"
-        )
-    if "%" in url:
-        raise ConfigurationError(f"{where}: {shown!r} contains a percent-encoded character")
-    if "?" in url or "#" in url:
-        raise ConfigurationError(f"{where}: {shown!r} has a query or fragment; give only the URL")
-    parts = urlsplit(url)
-    authority = _AUTHORITY.fullmatch(parts.netloc)
-    if parts.scheme.lower() != "https" or authority is None:
-        raise ConfigurationError(f"{where}: {shown!r} is not an https URL")
-    port = authority.group("port")
-    if port is not None and not 1 <= int(port) <= 65535:
-        raise ConfigurationError(f"{where}: {shown!r} has an invalid port (1-65535)")
-    return url
-
-
-def _shown_url(url: str) -> str:
-    """A URL as an error may repeat it: cut short, and only when it holds no user info."""
-    return "<not shown>" if "@" in url else truncate(url)
 
 
 def _bool(value: str, name: str) -> bool:
@@ -447,7 +252,7 @@ def _graph_identity(env: Mapping[str, str], document: Any) -> dict[str, Any]:
     """
     # azure-identity's own AZURE_AUTHORITY_HOST is honoured when rotator's setting is absent
     fallback = env.get("AZURE_AUTHORITY_HOST", "").strip() or DEFAULT_AUTHORITY_HOST
-    authority = _https_url(env.get(ENV_AUTHORITY_HOST, fallback), ENV_AUTHORITY_HOST)
+    authority = https_url(env.get(ENV_AUTHORITY_HOST, fallback), ENV_AUTHORITY_HOST)
     if urlsplit(authority).path not in ("", "/"):
         raise ConfigurationError(
             f"{ENV_AUTHORITY_HOST}={truncate(authority)!r}: give only the host, such as "
@@ -520,14 +325,14 @@ def _graph_identity(env: Mapping[str, str], document: Any) -> dict[str, Any]:
             f"{other} is set but {ENV_GRAPH_CREDENTIAL} is {mode.value}; remove {other}"
         )
     if raw_vault := given[ENV_GRAPH_KEYVAULT_URL]:
-        vault = _https_url(raw_vault, ENV_GRAPH_KEYVAULT_URL)
+        vault = https_url(raw_vault, ENV_GRAPH_KEYVAULT_URL)
         if urlsplit(vault).path not in ("", "/"):
             raise ConfigurationError(
                 f"{ENV_GRAPH_KEYVAULT_URL}={truncate(vault)!r} must be a vault root such as "
                 "https://NAME.vault.azure.net"
             )
     elif isinstance(document, dict) and "keyVaultUrl" in document:
-        vault = _vault_url(document["keyVaultUrl"], "keyVaultUrl")
+        vault = vault_url(document["keyVaultUrl"], "keyVaultUrl")
     else:
         raise ConfigurationError(
             f"{ENV_GRAPH_KEYVAULT_URL} is not set and {ENV_CONFIG} has no top-level keyVaultUrl: "

@@ -13,7 +13,8 @@ from azure.core.credentials import AccessToken
 from azure.core.exceptions import ClientAuthenticationError
 
 from rotator.errors import GraphError
-from rotator.graph import GraphConnectorClient, parse_connector
+from rotator.graph import GraphConnectorClient
+from rotator.graph_answers import parse_connector
 
 BASE = "https://graph.test"
 THUMBPRINT = "AB12" * 10  # a SHA-1 thumbprint: 40 hexadecimal digits

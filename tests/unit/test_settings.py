@@ -12,7 +12,8 @@ from cryptography.hazmat.primitives import serialization
 from rotator.emulator import pki
 from rotator.errors import ConfigurationError
 from rotator.model import BasicTarget, CertificateTarget, InstallMode, Pkcs12Profile
-from rotator.settings import Settings, check_key_vault_version, parse_targets
+from rotator.settings import Settings
+from rotator.targets import check_key_vault_version, parse_targets
 
 VAULT = "https://contoso-kv.vault.azure.net"
 

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from rotator.errors import ConfigurationError, RotationInProgressError
+from rotator.errors import RotationInProgressError, StateError
 from rotator.state import (
     HISTORY_LIMIT,
     AppliedCredential,
@@ -71,7 +71,9 @@ def test_corrupt_state_file_is_a_clear_error(tmp_path: Path) -> None:
     """A damaged file is reported with its path, not a traceback."""
     (tmp_path / "connectors").mkdir()
     (tmp_path / "connectors" / "c1.json").write_text("{broken")
-    with pytest.raises(ConfigurationError, match=r"c1\.json"):
+    with pytest.raises(
+        StateError, match=r"state record of connector c1 \(.*c1\.json\) is unreadable"
+    ):
         LocalStateStore(tmp_path).read("c1")
 
 
