@@ -236,6 +236,7 @@ class TargetOutcome:
     graph_status: int | None = None
     unverified: bool = False  # failed after a write that may have landed; the next run repairs
     probe: ProbeResult | None = None  # where a probe ran or was skipped
+    lease_stuck: bool = False  # another caller's lease outlived any run: nothing can rotate
 
     def to_json(self) -> dict[str, Any]:
         """The camelCase JSON object of ``--json`` and the HTTP trigger."""
@@ -260,6 +261,8 @@ class TargetOutcome:
             data["unverified"] = True
         if self.probe is not None:
             data["probe"] = self.probe.to_json()
+        if self.lease_stuck:
+            data["leaseStuck"] = True
         return data
 
 

@@ -8,6 +8,7 @@ from collections.abc import Sequence
 from rotator.check_report import CheckReport, Finding
 from rotator.model import Outcome, RotationReport, StatusReport
 from rotator.state import ConnectorRecord
+from rotator.text import printable
 
 _MARK = {
     Outcome.ROTATED: "rotated",
@@ -49,7 +50,7 @@ def render_report(report: RotationReport) -> str:
     if report.started_at and report.finished_at:
         seconds = f" in {(report.finished_at - report.started_at).total_seconds():.2f} s"
     lines.append(f"{len(report.outcomes)} connector(s): {counts or 'nothing to do'}{seconds}")
-    return "\n".join(lines) + "\n"
+    return _joined(lines)
 
 
 def render_status(report: StatusReport) -> str:
@@ -76,7 +77,7 @@ def render_status(report: StatusReport) -> str:
             )
         if t.error:
             lines.append(f"            error      {t.error}")
-    return "\n".join(lines) + "\n"
+    return _joined(lines)
 
 
 def render_check(report: CheckReport) -> str:
@@ -112,7 +113,7 @@ def render_check(report: CheckReport) -> str:
         f"{len(report.targets)} target(s): {ready} ready, {len(report.targets) - ready} not ready"
         + ("" if all(f.ok for f in report.graph_findings) else "; the Graph identity is not usable")
     )
-    return "\n".join(lines) + "\n"
+    return _joined(lines)
 
 
 def _finding_lines(findings: Sequence[Finding]) -> list[str]:
@@ -126,21 +127,27 @@ def _finding_lines(findings: Sequence[Finding]) -> list[str]:
 
 def render_history(connector_id: str, record: ConnectorRecord) -> str:
     """The human form of a connector's state record: applied version, pin, history newest first."""
-    lines: list[str] = []
+    lines = [connector_id]
     applied = record.applied
-    lines.append(f"{connector_id}\n")
     if applied:
         lines.append(
-            f"  applied  {applied.key_vault_object}/{applied.version} at {applied.applied_at}\n"
+            f"  applied  {applied.key_vault_object}/{applied.version} at {applied.applied_at}"
         )
     if record.pin:
-        lines.append(
-            f"  pinned   {record.pin.version} since {record.pin.pinned_at} ({record.pin.reason})\n"
-        )
+        pin = record.pin
+        lines.append(f"  pinned   {pin.version} since {pin.pinned_at} ({pin.reason})")
     for entry in reversed(record.history):
         who = f" by {entry.requested_by}" if entry.requested_by else ""
-        line = f"  {entry.at}  {entry.outcome:<10} {entry.trigger:<32} {entry.key_vault_version or '-'}{who}"
-        lines.append(line + (f"\n             {entry.reason}" if entry.reason else "") + "\n")
+        version = entry.key_vault_version or "-"
+        lines.append(f"  {entry.at}  {entry.outcome:<10} {entry.trigger:<32} {version}{who}")
+        if entry.reason:
+            lines.append(f"             {entry.reason}")
     if not record.history:
-        lines.append("  no rotation recorded\n")
-    return "".join(lines)
+        lines.append("  no rotation recorded")
+    return _joined(lines)
+
+
+def _joined(lines: list[str]) -> str:
+    """One text line per entry of ``lines``: nothing from outside may start another line or
+    reach the terminal as a control sequence."""
+    return "".join(printable(line) + "\n" for line in lines)

@@ -15,8 +15,8 @@ from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from typing import TYPE_CHECKING, Any, TypeVar
 
-from rotator import apply, package, plan, probe, record, status, verify, wiring
-from rotator.errors import ConfigurationError, RotationInProgressError, RotatorError
+from rotator import apply, leases, package, plan, probe, record, status, verify, wiring
+from rotator.errors import ConfigurationError, RotationInProgressError
 from rotator.events import emit
 from rotator.model import (
     CertificateTarget,
@@ -71,9 +71,9 @@ def rotate_connector(steps: Steps, target: Target, request: RotationRequest) -> 
                 record.failure(steps.state, outcome, request, steps.clock())
             return outcome
     except RotationInProgressError as exc:  # the holder rotates and writes the history
-        return run.outcome(Outcome.SKIPPED, str(exc))
-    except RotatorError as exc:  # the lease itself could not be taken
-        return run.outcome(Outcome.FAILED, str(exc))
+        return leases.blocked(steps, target, exc, run)
+    except Exception as exc:  # the lease itself could not be taken (or released)
+        return run.failed(exc)
 
 
 def _rotate(steps: Steps, target: Target, request: RotationRequest, run: Progress) -> TargetOutcome:
@@ -226,6 +226,7 @@ class Rotator:
             trigger=request.trigger,
             **report.counts,
             targets=len(outcomes),
+            leaseStuck=sum(o.lease_stuck for o in outcomes),
             dryRun=request.dry_run,
             force=request.force,
             reason=request.reason,

@@ -54,8 +54,8 @@ def run_timer(
     warning_days = rotator.settings.expiry_warning_days
     report = rotator.rotate(RotationRequest(trigger="timer"), worker_init=worker_init)
     now = now or utcnow()
-    for outcome in report.outcomes:
-        if outcome.outcome.ok and outcome.expires_on is not None:
+    for outcome in report.outcomes:  # whatever the outcome: a held lease must not hide an expiry
+        if outcome.expires_on is not None:
             days = policy.days_until(outcome.expires_on, now)
             if days is not None and days < warning_days:
                 _expiry_event(outcome, logging.WARNING, "rotation.expiry_warning", days)

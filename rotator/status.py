@@ -14,11 +14,25 @@ from rotator.model import (
     TargetStatus,
     VersionInfo,
 )
+from rotator.progress import unexpected
 from rotator.steps import Steps
 
 
 def connector_status(steps: Steps, target: Target) -> TargetStatus:
     """Where ``target`` stands; a failure to read is the entry's ``error``, never raised."""
+    try:
+        return _status(steps, target)
+    except Exception as exc:  # status always answers: this entry carries the error
+        return TargetStatus(
+            target.connector_id,
+            target.kind,
+            target.key_vault_object,
+            in_sync=None,
+            error=unexpected(exc),
+        )
+
+
+def _status(steps: Steps, target: Target) -> TargetStatus:
     now = steps.clock()
     base: dict[str, Any] = {
         "connector_id": target.connector_id,

@@ -44,7 +44,8 @@ POST      /faults                                    ``{"service", "method"?, "p
                                                      "retryAfter"?, "delay"?, "drop"?,
                                                      "times"?, "after"?, "loseResponse"?,
                                                      "body"?: text answered instead (status
-                                                     or 200), "contentType"?}`` → 201
+                                                     or 200; "{request}" in it echoes the
+                                                     request's body), "contentType"?}`` → 201
 DELETE    /faults                                    → 204
 POST      /entra/apps                                ``{"clientId", "tenantId", "certificate"?: base64
                                                      DER, "secret"?, "roles"?: [..]}`` → 201

@@ -392,9 +392,12 @@ class _Handler(BaseHTTPRequestHandler):
             self._drop()
             return
         if decision.body is not None:
+            # "{request}" in a body fault echoes the request's own body (JSON-escaped), as a
+            # careless service may do in an error message
+            echoed = json.dumps(request.body.decode("utf-8", "replace"))[1:-1]
             response = Response(
                 decision.status or 200,
-                decision.body.encode("utf-8", "surrogatepass"),
+                decision.body.replace("{request}", echoed).encode("utf-8", "surrogatepass"),
                 [("Content-Type", decision.content_type)],
             )
         elif decision.status is not None:
