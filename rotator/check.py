@@ -21,12 +21,11 @@ from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
 from rotator import policy, probe
-from rotator.app_credential import KeyVaultAppCredential
 from rotator.check_fixes import Fixes
-from rotator.check_identity import graph_identity
+from rotator.check_identity import IdentityPass
 from rotator.check_report import CheckReport, Finding, Plan, TargetCheck
 from rotator.check_vaults import OneVersion, Vaults
-from rotator.credentials import default_credential, graph_credential, keyvault_factory
+from rotator.credentials import default_credential, keyvault_factory
 from rotator.errors import (
     ConfigurationError,
     CredentialError,
@@ -50,7 +49,7 @@ from rotator.rotation import Rotator
 from rotator.settings import ENV_CONFIG, Settings
 from rotator.steps import utcnow
 from rotator.token_claims import ClaimsRecorder
-from rotator.wiring import state_store_from_settings, tls_context
+from rotator.wiring import state_store_from_settings
 
 if TYPE_CHECKING:
     from azure.core.credentials import TokenCredential
@@ -73,45 +72,47 @@ def run_check(
     Raises:
         ConfigurationError: a named connector is not configured.
     """
-    from rotator.graph import GraphConnectorClient
-
     created = None if credential else default_credential(settings)
     default = ClaimsRecorder(credential or created)  # type: ignore[arg-type]
     vaults = Vaults(keyvault_factory(settings, default, retry_total=1))
-    app_or_default = graph_credential(settings, default, vaults)
-    graph_tokens = ClaimsRecorder(app_or_default)
-    graph = GraphConnectorClient(
-        settings.graph_endpoint,
-        graph_tokens,
-        api_version=settings.graph_api_version,
-        verify=tls_context(settings),
-        max_attempts=2,
-    )
     store = state_store_from_settings(settings, default)
+    passes: dict[str, IdentityPass] = {}
     try:
-        fixes = Fixes(
+        names = settings.identity_names or (settings.identity_name,)
+        passes = {
+            name: IdentityPass(settings.for_identity(name), default, vaults) for name in names
+        }
+        rotator = Rotator(
             settings,
-            default=default,
-            graph_tokens=graph_tokens,
-            app=app_or_default if isinstance(app_or_default, KeyVaultAppCredential) else None,
+            graph={name: one.graph for name, one in passes.items()},
+            keyvault=vaults,
+            state_store=store,
+            clock=clock,
         )
-        checker = _Checker(graph=graph, vaults=vaults, fixes=fixes, clock=clock)
-        rotator = Rotator(settings, graph=graph, keyvault=vaults, state_store=store, clock=clock)
         targets = rotator.select(connector_ids)
-        identity, graph_findings = graph_identity(fixes)
-        results = tuple(checker.guarded(t, rotator.status, graph_findings) for t in targets)
+        checks = {name: one.check() for name, one in passes.items()}
+        results = tuple(
+            _Checker(
+                graph=passes[t.identity].graph,
+                vaults=vaults,
+                fixes=passes[t.identity].fixes,
+                clock=clock,
+            ).guarded(t, rotator.status, checks[t.identity].findings)
+            for t in targets
+        )
+        first = checks[names[0]]
         return CheckReport(
-            graph_identity=identity,
-            keyvault_identity=fixes.keyvault_identity(),
-            graph_findings=graph_findings,
+            graph_identity=first.identity,
+            keyvault_identity=passes[names[0]].fixes.keyvault_identity(),
+            graph_findings=first.findings,
             targets=results,
             checked_at=clock(),
+            identities=tuple(checks.values()),
         )
     finally:
-        graph.close()
+        for one in passes.values():
+            one.close()
         vaults.close()
-        if isinstance(app_or_default, KeyVaultAppCredential):
-            app_or_default.close()
         store.close()
         if created is not None and hasattr(created, "close"):
             created.close()

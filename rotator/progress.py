@@ -37,6 +37,7 @@ class Progress:
     """One target's run: the version it is at, the lease it holds, whether a write reached Graph."""
 
     target: Target
+    tenant_id: str | None = None  # of the target's identity, for the report
     lease: Lease | None = None
     version: str | None = None
     thumbprint: str | None = None
@@ -105,6 +106,8 @@ class Progress:
             unverified=unverified,
             probe=self.probe,
             lease_stuck=lease_stuck,
+            identity=target.identity,
+            tenant_id=self.tenant_id,
         )
 
     def failed(self, exc: Exception) -> TargetOutcome:

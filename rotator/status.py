@@ -29,6 +29,7 @@ def connector_status(steps: Steps, target: Target) -> TargetStatus:
             target.key_vault_object,
             in_sync=None,
             error=unexpected(exc),
+            identity=target.identity,
         )
 
 
@@ -38,6 +39,8 @@ def _status(steps: Steps, target: Target) -> TargetStatus:
         "connector_id": target.connector_id,
         "kind": target.kind,
         "key_vault_object": target.key_vault_object,
+        "identity": target.identity,
+        "tenant_id": steps.tenant(target),
     }
     wanted: VersionInfo | None = None
     wanted_error = None
@@ -45,7 +48,7 @@ def _status(steps: Steps, target: Target) -> TargetStatus:
     try:
         vault = steps.vault(target.key_vault_url)
         record = steps.state.read(target.connector_id)
-        connector = steps.graph.get_connector(target.connector_id)
+        connector = steps.graph(target).get_connector(target.connector_id)
         versions = (
             vault.list_certificate_versions(target.certificate)
             if isinstance(target, CertificateTarget)
