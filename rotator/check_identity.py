@@ -14,7 +14,7 @@ from rotator.check_report import Finding, Identity, IdentityCheck
 from rotator.check_vaults import Vaults
 from rotator.credentials import graph_credential
 from rotator.errors import RotatorError, one_line
-from rotator.graph import PERMISSION
+from rotator.graph_answers import PERMISSION
 from rotator.settings import ENV_AUTHORITY_HOST, ENV_GRAPH_ENDPOINT, Settings
 from rotator.token_claims import ClaimsRecorder
 from rotator.wiring import tls_context

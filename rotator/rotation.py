@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 from rotator import apply, leases, package, plan, probe, record, status, verify, wiring
 from rotator.errors import ConfigurationError, RotationInProgressError
 from rotator.events import emit
+from rotator.keep_alive import KeepAlive, KeepAliveReport, entra_accepts
 from rotator.model import (
     CertificateTarget,
     Outcome,
@@ -250,6 +251,27 @@ class Rotator:
         return StatusReport(
             self._each(targets, lambda t: status.connector_status(self._steps, t), worker_init)
         )
+
+    def keep_alive(self, identities: Sequence[str] = ()) -> tuple[KeepAliveReport, ...]:
+        """Keep the Graph credential of each keep-alive identity (those named; all by default)
+        registered on its application. Never raises: each report says what happened."""
+        reports = []
+        for name in identities or self.settings.identity_names:
+            settings = self.settings.for_identity(name)
+            if not settings.keep_alive or not settings.graph_key_vault_url:
+                continue
+            job = KeepAlive(
+                settings,
+                graph=self._graphs[name],
+                vault=self._vault(settings.graph_key_vault_url),
+                store=self._state,
+                accepts=entra_accepts(settings),
+                clock=self._clock,
+                sleep=self._steps.sleep,
+                confirm_within=settings.verify_timeout,
+            )
+            reports.append(job.run())
+        return tuple(reports)
 
     def history(self, connector_id: str) -> ConnectorRecord:
         """What the state store keeps about a connector (applied version, pin, history).
