@@ -289,7 +289,7 @@ class ApplicationsApi:
             )
         certificate = _certificate(credential.get("key"))
         name = credential.get("displayName")
-        display_name = name if isinstance(name, str) else f"CN={certificate.subject}"
+        display_name = name if isinstance(name, str) else certificate.subject.rfc4514_string()
         added = self.directory.add_key(app, certificate, display_name, dt.datetime.now(dt.UTC))
         if added is None:
             raise ApplicationProblem(

@@ -200,7 +200,7 @@ class EntraDirectory:
         keys = [
             _key(
                 cert,
-                display_name=f"CN={cert.subject.rfc4514_string()}",
+                display_name=cert.subject.rfc4514_string(),
                 added_at=now,
                 accepted_from=now,
                 added_by_add_key=False,

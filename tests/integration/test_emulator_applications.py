@@ -178,6 +178,7 @@ def test_add_key_with_a_good_proof_registers_the_certificate(
     assert [k.thumbprint for k in keys] == [app["cert"].thumbprint, new.thumbprint]
     assert [k.added_by_add_key for k in keys] == [False, True]
     assert keys[1].key_id == body["keyId"]
+    assert keys[0].display_name == "CN=app cert"
 
 
 @pytest.mark.parametrize(
