@@ -86,7 +86,6 @@ def _rotate(args: argparse.Namespace, out: TextIO) -> int:
     from rotator.rotation import Rotator
     from rotator.settings import Settings
 
-    settings = Settings.from_env()
     request = RotationRequest(
         connector_ids=tuple(args.connector),
         force=args.force,
@@ -103,6 +102,7 @@ def _rotate(args: argparse.Namespace, out: TextIO) -> int:
         raise UsageError("rotate", "--force needs --reason TEXT (it goes into the history)")
     if request.skip_probe and not request.force:
         raise UsageError("rotate", "--skip-probe needs --force and --reason (an emergency)")
+    settings = Settings.from_env()
     with Rotator.from_settings(settings) as rotator:
         report = rotator.rotate(request)
     if args.json:

@@ -25,6 +25,8 @@ PURE = (
     "rotator.state",
     "rotator.triggers",
     "rotator.render",
+    "rotator.render_html",
+    "rotator.hints",
     "rotator.check_report",
 )
 # The edges that do I/O, and the libraries that talk to the network.
