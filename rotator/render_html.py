@@ -19,7 +19,7 @@ SOON_DAYS = 30  # an expiry closer than this is shown as a warning
 STATES = ("failing", "behind", "pinned", "in-sync")
 # the timeline shows at most this far around today (a ten-year CA would flatten everything)
 PAST, FUTURE = 400 * DAY, 800 * DAY
-WIDTH, ROW, TOP = 720, 24, 22
+WIDTH, ROW, TOP = 720, 24, 26
 # A page served over HTTP may load nothing, run nothing, and only style itself inline.
 CONTENT_SECURITY_POLICY = "default-src 'none'; style-src 'unsafe-inline'; img-src data:"
 
@@ -159,6 +159,7 @@ def _months(
     months = (end.year - start.year) * 12 + end.month - start.month
     step = next(s for s in (1, 2, 3, 6, 12, 24) if months / s <= 8)
     parts: list[str] = []
+    shown = 0
     year, month = start.year, start.month
     while True:
         month += 1
@@ -170,9 +171,11 @@ def _months(
         if (year * 12 + month - 1) % step:
             continue
         at = x(tick)
-        label = f'<text x="{at + 3}" y="10">{tick:%b %Y}</text>' if at < WIDTH - 60 else ""
+        label = f'<text x="{at + 3}" y="10">{tick:%b %Y}</text>' if at < WIDTH - 100 else ""
+        alt = " alt" if shown % 2 else ""  # every other label hides in a narrow window
+        shown += 1
         parts.append(
-            f'<g class="tick"><line x1="{at}" y1="14" x2="{at}" y2="{height}"/>{label}</g>'
+            f'<g class="tick{alt}"><line x1="{at}" y1="14" x2="{at}" y2="{height}"/>{label}</g>'
         )
 
 
@@ -307,7 +310,7 @@ h2{font-size:1.05rem;margin:0;overflow-wrap:anywhere;font-family:ui-monospace,Me
 .facts{display:grid;grid-template-columns:max-content 1fr;gap:3px 14px;margin:10px 0}
 .facts dt{color:var(--muted)}.facts dd{margin:0;overflow-wrap:anywhere}
 .facts .error{color:var(--fail)}.facts .expiry.soon{color:var(--behind);font-weight:600}
-figure{margin:8px 0}svg.timeline{width:100%;height:auto;display:block}
+figure{margin:16px 0 8px}svg.timeline{width:100%;height:auto;display:block;overflow:visible}
 svg text{font-size:11px;fill:var(--ink)}
 .tick line{stroke:var(--line)}.tick text{fill:var(--muted)}
 .today line{stroke:var(--fail);stroke-width:2}.today text{fill:var(--fail);font-weight:600}
@@ -334,8 +337,13 @@ tr.rotated .outcome{color:var(--ok);font-weight:600}
 .history.none{color:var(--muted)}table.history td:not(:last-child){white-space:nowrap}
 .last{color:var(--fail);font-size:.85rem}
 footer{color:var(--muted);font-size:.8rem;padding-bottom:24px}
+th{white-space:nowrap}
 @media (max-width:560px){body{font-size:14px}.facts{grid-template-columns:1fr}
 .facts dd{margin-bottom:4px}table.versions th:nth-child(2),table.versions td:nth-child(2){display:none}
-table.history th:nth-child(3),table.history td:nth-child(3){display:none}}
+svg .version text,svg .tick.alt text{display:none}
+svg .tick text,svg .today text,svg .expiry text{font-size:22px}
+table.history thead{display:none}table.history tr{display:block;padding:4px 0;
+border-bottom:1px solid var(--line)}table.history td{display:inline;border:0;padding-right:6px}
+table.history td:last-child{display:block;white-space:normal}}
 @media print{body{background:#fff}.card{break-inside:avoid;box-shadow:none}footer{padding:0}}
 """
