@@ -181,3 +181,18 @@ def test_a_tls_error_shows_its_fix() -> None:
     """An untrusted server certificate names ROTATOR_CA_BUNDLE on the page."""
     error = "no answer (ConnectError: [SSL: CERTIFICATE_VERIFY_FAILED] certificate verify failed)"
     assert "ROTATOR_CA_BUNDLE" in page(PageTarget(status(in_sync=None, error=error)))
+
+
+def test_browsers_get_the_page_and_api_clients_the_json() -> None:
+    """Accept preferring text/html (a browser) or ?format=html picks the page; */*, JSON-first
+    Accept headers and ?format=json pick the report."""
+    from rotator.service import wants_html
+
+    browser = "text/html,application/xhtml+xml,application/xml;q=0.9,*/*;q=0.8"
+    assert wants_html(browser, None)
+    assert wants_html(None, "html")
+    assert wants_html("application/json", "HTML")
+    assert not wants_html(browser, "json")
+    assert not wants_html("*/*", None)
+    assert not wants_html(None, None)
+    assert not wants_html("application/json, text/html", None)
