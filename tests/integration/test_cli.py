@@ -15,7 +15,7 @@ import pytest
 from rotator.emulator import Emulator, pki
 
 from .conftest import FOREIGN_AZURE_VARIABLES as _CLEARED
-from .support import environment, graph_writes, seed_certificate
+from .support import environment, graph_writes, run_cli, seed_certificate
 
 
 def run(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
@@ -23,13 +23,7 @@ def run(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
         k: v for k, v in os.environ.items() if k not in _CLEARED and not k.startswith("ROTATOR_")
     }
     full.update(env)
-    return subprocess.run(
-        [sys.executable, "-m", "rotator", *args],
-        env=full,
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
+    return run_cli(full, *args)
 
 
 @pytest.fixture

@@ -22,7 +22,7 @@ from cryptography.hazmat.primitives import serialization
 from rotator.emulator import Emulator, pki
 
 from .conftest import FOREIGN_AZURE_VARIABLES
-from .support import environment, graph_writes, seed_certificate
+from .support import environment, graph_writes, run_cli, seed_certificate
 
 REPO = Path(__file__).resolve().parents[2]
 VENV_PYTHON = Path(sys.executable)
@@ -41,13 +41,7 @@ def clean_env(**extra: str) -> dict[str, str]:
 
 
 def rotator(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "rotator", *args],
-        env=env if env is not None else clean_env(),
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
+    return run_cli(env if env is not None else clean_env(), *args)
 
 
 def free_port_block(size: int = 6) -> int:

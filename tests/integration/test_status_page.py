@@ -10,7 +10,6 @@ import os
 import re
 import shutil
 import subprocess
-import sys
 from pathlib import Path
 from typing import Any
 
@@ -24,6 +23,7 @@ from rotator.state import HistoryEntry
 from rotator.steps import utcnow
 
 from .conftest import FOREIGN_AZURE_VARIABLES
+from .support import run_cli
 
 REPO = Path(__file__).resolve().parents[2]
 ARTIFACTS = REPO / ".test-artifacts"
@@ -106,16 +106,6 @@ def measure(chromium: list[str], page: Path, width: int) -> dict[str, Any]:
     assert found, dom[:500]
     measured: dict[str, Any] = json.loads(html.unescape(found.group(1)))
     return measured
-
-
-def run_cli(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "rotator", *args],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
 
 
 @pytest.fixture
