@@ -7,6 +7,7 @@ import io
 import json
 import os
 import shlex
+import signal
 import threading
 from collections.abc import Mapping
 from pathlib import Path
@@ -88,12 +89,24 @@ def serve_emulator(
             f"cannot listen on 127.0.0.1 {where}: {reason}; choose another --port or leave it out",
         ) from exc
     try:
+        _stop_on_signals()
         _serve(emu, workdir=workdir, out=out, seed=seed, env_file=env_file)
     except KeyboardInterrupt:  # anywhere, even before the wait: stopping is the normal exit
         out.write("# stopped\n")
     finally:
         emu.stop()
     return 0
+
+
+def _stop_on_signals() -> None:
+    """Ctrl-C (SIGINT) and SIGTERM stop the emulator cleanly, also when it was started from a
+    shell that ignores SIGINT for background jobs (``rotator emulator &``, CI runners)."""
+
+    def stop(signum: int, frame: object) -> None:
+        raise KeyboardInterrupt
+
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(signum, stop)
 
 
 def _serve(

@@ -394,3 +394,25 @@ def test_a_pem_secret_value_without_content_type_is_stored_as_pem(
     )
     assert answer.status_code == 201
     assert emu.vault.secret_versions("pem-cert")[0].content_type == "application/x-pem-file"
+
+
+@pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM])
+def test_the_emulator_stops_on_a_signal_even_as_a_background_job(
+    tmp_path: Path, signum: signal.Signals
+) -> None:
+    """Started with SIGINT ignored (what a shell does to `rotator emulator &`), Ctrl-C and
+    SIGTERM still stop it cleanly: exit 0 and "# stopped"."""
+    process = subprocess.Popen(
+        [sys.executable, "-m", "rotator", "emulator", "--workdir", str(tmp_path)],
+        stdout=subprocess.PIPE,
+        text=True,
+        env=clean_env(),
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_IGN),
+    )
+    assert process.stdout is not None
+    for line in process.stdout:
+        if "Ctrl-C" in line:
+            break
+    process.send_signal(signum)
+    assert process.wait(timeout=20) == 0
+    assert process.stdout.read().strip() == "# stopped"
