@@ -40,3 +40,20 @@ def test_tls_verification_failures_point_at_the_ca_bundle() -> None:
     assert "ROTATOR_CA_BUNDLE" in fix
     assert "proxy" in fix
     assert fix_for("Key Vault answered 500") is None
+
+
+def test_a_shorter_certificate_refusal_names_both_flags_it_needs() -> None:
+    """The refusal of a certificate expiring sooner says --force needs --reason too."""
+    import datetime as dt
+
+    import pytest
+
+    from rotator.errors import CredentialError
+    from rotator.model import ConnectorState, GraphCertificate
+    from rotator.policy import check_not_shorter
+
+    now = dt.datetime(2026, 11, 29, tzinfo=dt.UTC)
+    active = GraphCertificate("AA" * 20, now, now + dt.timedelta(days=60), is_active=True)
+    connector = ConnectorState("c1", None, "certificate", certificates=(active,))
+    with pytest.raises(CredentialError, match=r"use --force with --reason"):
+        check_not_shorter(connector, now + dt.timedelta(days=10), source="version a")
