@@ -122,7 +122,7 @@ def _serve(
     if env_file is not None:
         write_env_file(env_file, text)
     out.write("# rotator emulator is serving; paste these lines into a shell")
-    out.write(f" (or: source {shlex.quote(str(env_file))}):\n" if env_file else ":\n")
+    out.write(f" (or: . {shlex.quote(_sourceable(env_file))}):\n" if env_file else ":\n")
     out.write(text)
     out.write(
         f"# key vault: {emu.vault_url}\n# control surface: {emu.control_url}\n"
@@ -134,6 +134,12 @@ def _serve(
     out.write("# press Ctrl-C to stop\n")
     out.flush()
     threading.Event().wait()
+
+
+def _sourceable(path: Path) -> str:
+    """``path`` as `.` finds it: a bare name would be looked up on PATH by a POSIX shell."""
+    text = str(path)
+    return text if "/" in text else f"./{text}"
 
 
 def _seed_demo(emu: Emulator) -> tuple[str, str]:
@@ -148,7 +154,7 @@ def _seed_demo(emu: Emulator) -> tuple[str, str]:
         "#",
         "# then: rotator status; rotator rotate",
         "# the probe refuses the renewed certificate until the connector's API trusts it:",
-        f'#   curl --cacert "$ROTATOR_CA_BUNDLE" -X POST -d {shlex.quote(trust)} \\',
+        f'#   curl -sS --cacert "$ROTATOR_CA_BUNDLE" -X POST -d {shlex.quote(trust)} \\',
         f"#     {emu.control_url}/api/endpoints/{API_CERT_ENDPOINT}/certificates",
         "# and the next `rotator rotate` installs it",
     ]
