@@ -114,7 +114,13 @@ def _serve(
 ) -> None:
     # the CLI's state (pins, history) stays beside the emulator, away from real use
     state_dir = (Path(workdir) if workdir else emu.ca_path.parent) / "state"
-    exports = {**emu.env(), "ROTATOR_STATE_DIR": str(state_dir)}
+    exports = {
+        **emu.env(),
+        "ROTATOR_STATE_DIR": str(state_dir),
+        # not settings of rotator: where to seed and inspect (curl, tests), and the vault
+        "EMULATOR_CONTROL_URL": emu.control_url,
+        "EMULATOR_VAULT_URL": emu.vault_url,
+    }
     notes = ""
     if seed == "demo":
         exports["ROTATOR_CONFIG"], notes = _seed_demo(emu)
@@ -155,7 +161,7 @@ def _seed_demo(emu: Emulator) -> tuple[str, str]:
         "# then: rotator status; rotator rotate",
         "# the probe refuses the renewed certificate until the connector's API trusts it:",
         f'#   curl -sS --cacert "$ROTATOR_CA_BUNDLE" -X POST -d {shlex.quote(trust)} \\',
-        f"#     {emu.control_url}/api/endpoints/{API_CERT_ENDPOINT}/certificates",
+        f'#     "$EMULATOR_CONTROL_URL/api/endpoints/{API_CERT_ENDPOINT}/certificates"',
         "# and the next `rotator rotate` installs it",
     ]
     return json.dumps(config, separators=(",", ":")), "\n".join(lines) + "\n"

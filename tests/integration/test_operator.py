@@ -126,14 +126,12 @@ def test_seeded_emulator_gets_an_operator_to_a_first_rotation(
         line.removeprefix("export ").split("=", 1) for line in env_file.read_text().splitlines()
     )
     ca = exports["ROTATOR_CA_BUNDLE"]
-    control = next(
-        line.split()[-1] for line in served.lines if line.startswith("# control surface:")
-    )
-    trust = next(line for line in served.lines if "/certificates" in line and control in line)
+    trust = next(line for line in served.lines if "$EMULATOR_CONTROL_URL/" in line)
+    path = trust.split("$EMULATOR_CONTROL_URL", 1)[1].strip().strip('"')
     body = next(line for line in served.lines if "thumbprint" in line)
     thumbprint = json.loads(body.split("-d ", 1)[1].split(" \\")[0].strip("'"))["thumbprint"]
     answer = httpx.post(
-        trust.split()[-1],
+        exports["EMULATOR_CONTROL_URL"] + path,
         json={"thumbprint": thumbprint},
         verify=ssl.create_default_context(cafile=ca),
     )
