@@ -414,3 +414,24 @@ def test_the_emulator_stops_on_a_signal_even_as_a_background_job(
     process.send_signal(signum)
     assert process.wait(timeout=20) == 0
     assert process.stdout.read().strip() == "# stopped"
+
+
+def test_dev_finds_the_uv_it_installed_in_the_user_bin(tmp_path: Path) -> None:
+    """`./dev setup` with uv only in ~/.local/bin (not on PATH) uses it instead of installing
+    uv again through pip."""
+    user_bin = tmp_path / ".local" / "bin"
+    user_bin.mkdir(parents=True)
+    calls = tmp_path / "uv-calls"
+    fake_uv = user_bin / "uv"
+    fake_uv.write_text(f'#!/bin/sh\necho "$@" >> {calls}\n')
+    fake_uv.chmod(0o755)
+    result = subprocess.run(
+        [str(REPO / "dev"), "setup"],
+        env={"HOME": str(tmp_path), "PATH": "/usr/bin:/bin"},
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert result.returncode == 0, result.stderr
+    assert "installing uv" not in result.stderr
+    assert "pip sync" in calls.read_text()
