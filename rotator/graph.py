@@ -31,6 +31,7 @@ from rotator.graph_answers import (
     response_detail,
     response_json,
 )
+from rotator.hints import fix_for
 from rotator.model import ConnectorState
 from rotator.text import truncate
 
@@ -250,10 +251,12 @@ class GraphConnectorClient:
                 if retry:
                     self._sleep(delay)
                     continue
+                detail = truncate(one_line(exc)) if str(exc) else ""
+                fix = fix_for(detail)
                 raise GraphError(
                     f"connector {connector_id}: no answer from Microsoft Graph at {self.endpoint} "
                     f"after {attempt} attempt(s) ({type(exc).__name__}"
-                    f"{': ' + truncate(one_line(exc)) if str(exc) else ''})",
+                    f"{': ' + detail if detail else ''})" + (f"; {fix}" if fix else ""),
                     may_have_landed=ambiguous,
                 ) from exc
             request_id = header(response, "request-id")

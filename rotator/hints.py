@@ -43,7 +43,8 @@ def is_tls_trust(message: str) -> bool:
 
 
 def fix_for(error: str) -> str | None:
-    """The fix for an error that comes from this host's setup, or None."""
-    if is_tls_trust(error):
+    """The fix for an error that comes from this host's setup, or None (also when the error
+    already says it)."""
+    if is_tls_trust(error) and TLS_FIX not in error:
         return TLS_FIX
     return None

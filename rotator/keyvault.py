@@ -25,6 +25,7 @@ from azure.keyvault.certificates import CertificateClient
 from azure.keyvault.secrets import SecretClient
 
 from rotator.errors import ConfigurationError, KeyVaultError, one_line
+from rotator.hints import fix_for
 from rotator.keyvault_answers import (
     MAX_ANSWER_BYTES,
     SecretValue,
@@ -184,8 +185,10 @@ class KeyVaultClient:
                 message = f"{what}: Key Vault answered {status} ({code}): {_message(exc)}"
             raise KeyVaultError(message, status=status, code=inner or code) from exc
         except (ServiceRequestError, ServiceResponseError) as exc:
+            detail = truncate(one_line(exc.message))
+            fix = fix_for(detail)
             raise KeyVaultError(
-                f"{what}: cannot reach {self.vault_url}: {truncate(one_line(exc.message))}"
+                f"{what}: cannot reach {self.vault_url}: {detail}" + (f"; {fix}" if fix else "")
             ) from exc
         except ValueError as exc:
             if "challenge resource" in str(exc):

@@ -171,6 +171,11 @@ class Rotator:
             owned=wired.owned,
         )
 
+    @property
+    def steps(self) -> Steps:
+        """The clients and clock this rotator's runs use (status page, tests)."""
+        return self._steps
+
     def close(self) -> None:
         """Close every client this rotator opened."""
         for graph in {id(g): g for g in self._graphs.values()}.values():

@@ -25,7 +25,7 @@ def gather(
     Raises:
         ConfigurationError: a named connector is not configured.
     """
-    steps = rotator._steps  # the clients and clock the status report was read with
+    steps = rotator.steps  # the clients and clock the status report was read with
     targets = rotator.select(connector_ids)
     report = rotator.status(connector_ids, worker_init=worker_init)
     pages = []
@@ -42,7 +42,7 @@ def gather(
 
 
 def _versions(rotator: Rotator, target: Target) -> tuple[VersionInfo, ...]:
-    vault = rotator._steps.vault(target.key_vault_url)
+    vault = rotator.steps.vault(target.key_vault_url)
     try:
         if isinstance(target, CertificateTarget):
             return tuple(vault.list_certificate_versions(target.certificate))
