@@ -10,6 +10,7 @@
     ├── GraphError              a Graph call failed (status, code, request_id)            ("failed")
     ├── VerificationError       Graph did not confirm the change after it was written   ("failed")
     ├── ProbeError              the connector's API could not be asked (no answer, refused address)
+    ├── KeepAliveError          rotator's own Graph credential could not be kept alive this run
     ├── StateError              the state store failed, or a connector's record in it is damaged
     └── RotationInProgressError another caller holds this connector's lease; nothing done
 
@@ -73,6 +74,10 @@ class GraphError(RotatorError):
 
 class VerificationError(RotatorError):
     """Graph accepted the write but a follow-up GET did not show the new credential."""
+
+
+class KeepAliveError(RotatorError):
+    """rotator's own Graph credential could not be kept alive this run (the message says why)."""
 
 
 class StateError(RotatorError):

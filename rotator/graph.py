@@ -290,7 +290,7 @@ class GraphConnectorClient:
             if retryable and attempt < self._max_attempts and fits:
                 self._sleep(delay)
                 continue
-            error = graph_error(response, connector_id, attempts=attempt)
+            error = graph_error(response, connector_id, attempts=attempt, secrets=_secrets(body))
             if retryable and asked and not fits:
                 error.args = (
                     f"{error}; Graph asked to wait {delay:.0f} s, longer than this run waits",
@@ -342,3 +342,16 @@ def connector_path(connector_id: str) -> str:
     if connector_id in ("", ".", ".."):
         raise GraphError(f"connector id {connector_id!r} cannot be put into a Graph URL")
     return quote(connector_id, safe="")
+
+
+def _secrets(body: Mapping[str, Any] | None) -> list[str]:
+    """The secrets a request body carries (a password, a PKCS#12 and its password)."""
+    if not body:
+        return []
+    inner = body.get("authenticationConfiguration", body)
+    found = (
+        [inner.get(key) for key in ("password", "pkcs12Value")]
+        if isinstance(inner, Mapping)
+        else []
+    )
+    return [value for value in found if isinstance(value, str) and value]

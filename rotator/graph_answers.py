@@ -5,12 +5,20 @@ error answer turned into a ``GraphError`` that says what to do."""
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 from rotator.errors import GraphError, one_line
 from rotator.model import ConnectorState, GraphCertificate
-from rotator.text import MAX_EPOCH_SECONDS, JsonLimitError, json_type, load_json, shown, truncate
+from rotator.text import (
+    MAX_EPOCH_SECONDS,
+    JsonLimitError,
+    json_type,
+    load_json,
+    scrub,
+    shown,
+    truncate,
+)
 
 if TYPE_CHECKING:
     import httpx
@@ -160,14 +168,18 @@ def graph_error(
     attempts: int,
     note: str = "",
     may_have_landed: bool = False,
+    secrets: Sequence[str] = (),
 ) -> GraphError:
+    """Graph's error answer as a ``GraphError`` that says what to do; any of ``secrets`` (what
+    the request carried) that Graph echoes is redacted before the text is cut short."""
     status = response.status_code
     code = message = None
     request_id = header(response, "request-id")
     try:
         error = load_json(response.content, max_bytes=MAX_ANSWER_BYTES).get("error", {})
         code = _text(error.get("code"))
-        message = _text(error.get("message"))
+        raw = error.get("message")
+        message = _text(scrub(raw, secrets) if isinstance(raw, str) and secrets else raw)
         inner = error.get("innerError") or error.get("innererror") or {}
         request_id = request_id or _text(inner.get("request-id"))
     except (ValueError, AttributeError):

@@ -12,7 +12,6 @@ which certificate an administrator must upload to which app in which tenant.
 
 from __future__ import annotations
 
-import contextvars
 import datetime as dt
 import logging
 import time
@@ -20,11 +19,9 @@ from collections.abc import Callable
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any
 
-from azure.core.exceptions import ClientAuthenticationError
-
 from rotator import pkcs12, policy, proof
-from rotator.entra import certificate_credential
-from rotator.errors import RotatorError
+from rotator.entra import Accepts
+from rotator.errors import GraphError, KeepAliveError, RotatorError
 from rotator.events import emit
 from rotator.model import VersionInfo
 from rotator.package import VaultReader, load_certificate
@@ -36,18 +33,6 @@ if TYPE_CHECKING:
     from rotator.settings import Settings
 
 log = logging.getLogger("rotator")
-
-# Entra's answer to an assertion signed with a key the application does not have (yet):
-# AADSTS700027 "Client assertion contains an invalid signature ... key was not found".
-NOT_REGISTERED = "AADSTS700027"
-
-Accepts = Callable[[pkcs12.CertificateBundle], bool]
-"""Whether Entra issues a token for an assertion signed with this certificate (False: refused
-as not registered); raises for anything else."""
-
-
-class KeepAliveError(RotatorError):
-    """The identity's credential could not be kept alive this run (the message says why)."""
 
 
 @dataclass(frozen=True)
@@ -113,15 +98,21 @@ class KeepAlive:
         """One keep-alive pass under the identity's lease (never raises: failures are reported)."""
         try:
             with self._store.lease(self.record_id):
-                return self._run()
+                report = self._run()
         except RotatorError as exc:
-            return self._report("failed", str(exc), level=logging.ERROR)
+            report = self._report("failed", str(exc))
         except Exception as exc:  # a keep-alive problem must not stop the connectors' rotation
-            return self._report(
-                "failed",
-                f"unexpected {type(exc).__name__}: {truncate(str(exc))}",
-                level=logging.ERROR,
+            report = self._report(
+                "failed", f"unexpected {type(exc).__name__}: {truncate(str(exc))}"
             )
+        level = {"pending": logging.WARNING, "stranded": logging.ERROR, "failed": logging.ERROR}
+        emit(
+            log,
+            level.get(report.status, logging.INFO),
+            "rotation.identity_keep_alive",
+            **report.to_json(),
+        )
+        return report
 
     def _run(self) -> KeepAliveReport:
         now = self._clock()
@@ -130,35 +121,31 @@ class KeepAlive:
         if not usable:
             raise KeepAliveError(f"{self._source()} has no usable version; add one in Key Vault")
         newest = self._load(usable[0], now)  # a broken newest version fails the run, named
-        added = next(
-            (k for k in record.added_keys if k.thumbprint == newest.bundle.thumbprint), None
-        )
+        thumbprint = newest.bundle.thumbprint
+        added = next((k for k in record.added_keys if k.thumbprint == thumbprint), None)
         if self._accepts(newest.bundle):
-            record = self._worked(record, newest, now)
-            report = self._report(
-                "current", f"certificate {newest.bundle.thumbprint} is registered", newest
-            )
-            return self._tidy(record, newest, report, now)
+            record = self._worked(record, newest)
+            report = self._report("current", f"certificate {thumbprint} is registered", newest)
+            return self._tidy(record, newest, newest, report)
         signer = self._first_accepted(usable[1:], now)
         if added is None:
             if signer is None:
                 return self._stranded(newest)
-            record = self._add(record, newest, signer, now)
-        confirmed = self._confirm(newest)
-        if confirmed:
-            record = self._worked(record, newest, self._clock())
+            record = self._add(record, newest, signer)
+        if self._confirm(newest):
+            record = self._worked(record, newest)
             report = self._report(
-                "added", f"certificate {newest.bundle.thumbprint} registered on {self.app}", newest
+                "added", f"certificate {thumbprint} registered on {self.app}", newest
             )
-            return self._tidy(record, newest, report, now)
+            return self._tidy(record, newest, newest, report)
         report = self._report(
             "pending",
-            f"certificate {newest.bundle.thumbprint} was added to {self.app} but Entra does not "
-            "accept it yet; the next run checks again (Entra can take minutes)",
+            f"certificate {thumbprint} was added to {self.app} but Entra does not accept it yet; "
+            "the next run checks again (Entra can take minutes)",
             signer or newest,
-            level=logging.WARNING,
         )
-        return self._tidy(record, signer, report, now) if signer else report
+        # only expired keys go while the newest is not accepted yet: nothing is superseded
+        return self._tidy(record, signer, newest, report) if signer else report
 
     # -- steps --------------------------------------------------------------------------------
 
@@ -178,27 +165,40 @@ class KeepAlive:
                 return loaded
         return None
 
-    def _add(
-        self, record: ConnectorRecord, new: _Version, signer: _Version, now: dt.datetime
-    ) -> ConnectorRecord:
-        body = {
-            "keyCredential": proof.key_credential(new.bundle.leaf, new.bundle.thumbprint),
-            "passwordCredential": None,
-            "proof": self._proof(signer, now),
-        }
-        answer = self._graph.application_action(self.object_id, "addKey", body) or {}
-        key_id = answer.get("keyId")
-        if not isinstance(key_id, str) or not key_id:
-            raise KeepAliveError(f"{self.app}: Graph's addKey answer has no keyId")
+    def _add(self, record: ConnectorRecord, new: _Version, signer: _Version) -> ConnectorRecord:
+        """addKey the new certificate, proven by ``signer``. Recorded before the call (keyId
+        unknown), so a lost answer is not sent again: the next run finds it and waits for it."""
+        now = self._clock()
         key = AddedKey(
-            key_id=truncate(key_id, 64),
+            key_id="",
             thumbprint=new.bundle.thumbprint,
             version=new.info.version,
             added_at=now_iso(now),
             not_after=now_iso(new.bundle.not_after),
         )
+        self._store.update(self.record_id, lambda r: replace(r, added_keys=(*r.added_keys, key)))
+        body = {
+            "keyCredential": proof.key_credential(new.bundle.leaf, new.bundle.thumbprint),
+            "passwordCredential": None,
+            "proof": self._proof(signer),
+        }
+        try:
+            answer = self._graph.application_action(self.object_id, "addKey", body) or {}
+        except GraphError as exc:
+            if exc.may_have_landed:  # the next run finds the provisional record and waits
+                raise
+            self._store.update(  # refused: rotator did not add it
+                self.record_id,
+                lambda r: replace(r, added_keys=tuple(k for k in r.added_keys if k != key)),
+            )
+            if exc.status == 400 and "already" in str(exc).lower():
+                return record  # someone registered it already: wait for Entra like for ours
+            raise
+        key_id = answer.get("keyId")
+        known = replace(key, key_id=truncate(key_id, 64) if isinstance(key_id, str) else "")
         record = self._store.update(
-            self.record_id, lambda r: replace(r, added_keys=(*r.added_keys, key))
+            self.record_id,
+            lambda r: replace(r, added_keys=tuple(known if k == key else k for k in r.added_keys)),
         )
         emit(
             log,
@@ -207,10 +207,10 @@ class KeepAlive:
             identity=self.settings.identity_name,
             tenantId=self.settings.graph_tenant_id,
             appId=self.settings.graph_client_id,
-            keyId=key.key_id,
-            thumbprint=key.thumbprint,
-            keyVaultVersion=key.version,
-            notAfter=key.not_after,
+            keyId=known.key_id or None,
+            thumbprint=known.thumbprint,
+            keyVaultVersion=known.version,
+            notAfter=known.not_after,
             provenBy=signer.bundle.thumbprint,
         )
         return record
@@ -228,31 +228,55 @@ class KeepAlive:
             delay = min(delay * 2, 15.0)
 
     def _tidy(
-        self, record: ConnectorRecord, in_use: _Version, report: KeepAliveReport, now: dt.datetime
+        self,
+        record: ConnectorRecord,
+        in_use: _Version,
+        newest: _Version,
+        report: KeepAliveReport,
     ) -> KeepAliveReport:
-        """Remove the keys rotator added that expired or were superseded long enough ago; warn
-        when the certificate in use expires soon with nothing newer to register."""
+        """Remove the keys rotator added that expired, or that are older than the key in use once
+        it has worked for the grace period; never the key in use, never Key Vault's newest (which
+        may still be waiting for Entra). Warn when the key in use expires soon with nothing newer."""
         now = self._clock()  # after the wait for Entra: a key that just worked counts from now
         grace = dt.timedelta(days=self.settings.keep_alive_grace_days)
+        keep = {in_use.bundle.thumbprint, newest.bundle.thumbprint}
         current = next(
             (k for k in record.added_keys if k.thumbprint == in_use.bundle.thumbprint), None
         )
         worked = _time(current.worked_at) if current and current.worked_at else None
+        confirmed = report.status in ("current", "added")
         removed: list[str] = []
+        unknown: list[str] = []
         for key in record.added_keys:
-            if key.thumbprint == in_use.bundle.thumbprint:
-                continue  # never the key in use
+            if key.thumbprint in keep:
+                continue
             expired = _time(key.not_after) <= now
-            superseded = worked is not None and worked + grace <= now
-            if expired or superseded:
-                self._remove(key, in_use, now, "expired" if expired else "superseded")
-                removed.append(key.key_id)
+            superseded = (
+                confirmed
+                and current is not None
+                and worked is not None
+                and worked + grace <= now
+                and _time(key.added_at) < _time(current.added_at)
+            )
+            if not (expired or superseded):
+                continue
+            if not key.key_id:  # addKey's answer was lost: its keyId is not known
+                unknown.append(key.thumbprint)
+                continue
+            self._remove(key, in_use, "expired" if expired else "superseded")
+            removed.append(key.key_id)
         if removed:
             self._store.update(
                 self.record_id,
                 lambda r: replace(
                     r, added_keys=tuple(k for k in r.added_keys if k.key_id not in removed)
                 ),
+            )
+        if unknown:
+            report = replace(
+                report,
+                detail=f"{report.detail}; remove certificate(s) {', '.join(unknown)} from "
+                f"{self.app} by hand (Graph's answer to addKey was lost, so rotator has no keyId)",
             )
         days = policy.days_until(in_use.bundle.not_after, now)
         nothing_newer = report.status in ("current", "added")  # in use is Key Vault's newest
@@ -272,8 +296,8 @@ class KeepAlive:
             )
         return replace(report, removed=tuple(removed))
 
-    def _remove(self, key: AddedKey, signer: _Version, now: dt.datetime, why: str) -> None:
-        body = {"keyId": key.key_id, "proof": self._proof(signer, now)}
+    def _remove(self, key: AddedKey, signer: _Version, why: str) -> None:
+        body = {"keyId": key.key_id, "proof": self._proof(signer)}
         try:
             self._graph.application_action(self.object_id, "removeKey", body)
         except RotatorError as exc:
@@ -291,16 +315,14 @@ class KeepAlive:
             why=why,
         )
 
-    def _worked(
-        self, record: ConnectorRecord, version: _Version, now: dt.datetime
-    ) -> ConnectorRecord:
+    def _worked(self, record: ConnectorRecord, version: _Version) -> ConnectorRecord:
         """Note when a certificate rotator added first gave a token (the grace period's start)."""
         key = next(
             (k for k in record.added_keys if k.thumbprint == version.bundle.thumbprint), None
         )
         if key is None or key.worked_at is not None:
             return record
-        stamped = replace(key, worked_at=now_iso(now))
+        stamped = replace(key, worked_at=now_iso(self._clock()))
         return self._store.update(
             self.record_id,
             lambda r: replace(
@@ -316,75 +338,27 @@ class KeepAlive:
             f"{newest.bundle.not_after:%Y-%m-%d}) to that app registration (Certificates & "
             "secrets) in that tenant; keep-alive takes over from there"
         )
-        return self._report("stranded", detail, newest, level=logging.ERROR)
+        return self._report("stranded", detail, newest)
 
-    def _proof(self, signer: _Version, now: dt.datetime) -> str:
+    def _proof(self, signer: _Version) -> str:
+        """Signed now, at the call: a slow run never sends a proof that has already expired."""
         return proof.proof_token(
-            signer.bundle.private_key, signer.bundle.leaf, object_id=self.object_id, now=now
+            signer.bundle.private_key,
+            signer.bundle.leaf,
+            object_id=self.object_id,
+            now=self._clock(),
         )
 
     def _source(self) -> str:
         return f"certificate '{self.name}' in {self.settings.graph_key_vault_url}"
 
-    def _report(
-        self,
-        status: str,
-        detail: str,
-        version: _Version | None = None,
-        *,
-        level: int = logging.INFO,
-    ) -> KeepAliveReport:
-        report = KeepAliveReport(
+    def _report(self, status: str, detail: str, version: _Version | None = None) -> KeepAliveReport:
+        return KeepAliveReport(
             self.settings.identity_name,
             status,
             detail,
             version.bundle.thumbprint if version else None,
         )
-        emit(log, level, "rotation.identity_keep_alive", **report.to_json())
-        return report
-
-
-def entra_accepts(settings: Settings) -> Accepts:
-    """Ask Entra for a Graph token with a certificate: True when issued, False when refused as
-    not registered (``AADSTS700027``).
-
-    The returned function raises ``KeepAliveError`` for any other refusal or no answer.
-    """
-
-    def accepts(bundle: pkcs12.CertificateBundle) -> bool:
-        credential = certificate_credential(settings, bundle)
-        token = _EXPECTED_REFUSAL.set(True)  # a refusal here is an answer, not a warning
-        try:
-            credential.get_token(settings.graph_scope)
-        except ClientAuthenticationError as exc:
-            if NOT_REGISTERED in str(exc.message):
-                return False
-            raise KeepAliveError(
-                f"Entra refused certificate {bundle.thumbprint} of app {settings.graph_client_id} "
-                f"for a reason other than an unregistered key: {truncate(str(exc.message))}"
-            ) from exc
-        finally:
-            _EXPECTED_REFUSAL.reset(token)
-            credential.close()
-        return True
-
-    return accepts
-
-
-_EXPECTED_REFUSAL: contextvars.ContextVar[bool] = contextvars.ContextVar(
-    "rotator_expected_refusal", default=False
-)
-
-
-class _QuietExpectedRefusals(logging.Filter):
-    """Drops azure-identity's WARNING for a token refusal keep-alive asked for on purpose (it
-    probes certificates Entra may not know yet); every other record passes."""
-
-    def filter(self, record: logging.LogRecord) -> bool:
-        return not _EXPECTED_REFUSAL.get()
-
-
-logging.getLogger("azure.identity._internal.get_token_mixin").addFilter(_QuietExpectedRefusals())
 
 
 def _time(text: str) -> dt.datetime:

@@ -35,11 +35,14 @@ from rotator.package import Change, Install, PasswordChange
 from rotator.probe_config import ProbeConfig, probe_url
 from rotator.progress import Progress
 from rotator.steps import Steps
+from rotator.text import truncate
 
 log = logging.getLogger("rotator")
 
 CONNECT_TIMEOUT = 10.0
 MAX_BACKOFF = 15.0
+MAX_ADDRESSES = 3  # addresses of one name tried, 10 s each at most
+RUN_BUDGET = 300.0  # the probes of one connector stay within the Function's 10-minute run
 # TLS alerts a server sends when it refuses the client certificate (OpenSSL's reason names).
 _CLIENT_CERT_ALERTS = (
     "ALERT_BAD_CERTIFICATE",
@@ -50,8 +53,7 @@ _CLIENT_CERT_ALERTS = (
     "ALERT_CERTIFICATE_REVOKED",
     "ALERT_UNSUPPORTED_CERTIFICATE",
     "ALERT_ACCESS_DENIED",
-    "ALERT_HANDSHAKE_FAILURE",
-)
+)  # not HANDSHAKE_FAILURE: a cipher or protocol mismatch sends it too (then: unknown)
 
 
 @dataclass(frozen=True)
@@ -81,7 +83,10 @@ class Network:
 def shown(url: str) -> str:
     """The URL as reports show it: scheme, host, port and path (a query may hold a key)."""
     parts = urlsplit(url)
-    return f"{parts.scheme}://{parts.netloc}{parts.path}"
+    host = parts.hostname or ""
+    host = f"[{host}]" if ":" in host else host
+    port = f":{parts.port}" if parts.port else ""
+    return f"{parts.scheme}://{host}{port}{parts.path}"
 
 
 def address_class(address: str) -> str | None:
@@ -99,7 +104,7 @@ def address_class(address: str) -> str | None:
         return "multicast"
     if isinstance(ip, ipaddress.IPv6Address) and ip in ipaddress.ip_network("fc00::/7"):
         return "unique-local"
-    if ip.is_private or ip.is_reserved:
+    if ip.is_private or ip.is_reserved or not ip.is_global:  # 100.64.0.0/10 among them
         return "private"
     return None
 
@@ -125,7 +130,7 @@ def resolve(host: str, port: int, *, allow_private: bool) -> list[str]:
                     "connector's targetUrl must be a public API; ROTATOR_PROBE_ALLOW_PRIVATE=true "
                     "allows it, for tests only)"
                 )
-    return list(dict.fromkeys(addresses))
+    return list(dict.fromkeys(addresses))[:MAX_ADDRESSES]
 
 
 class _Unanswered(ProbeError):
@@ -246,8 +251,8 @@ def attempt(
                 f"TLS: the handshake refused the client certificate ({alert})",
             )
         return Verdict.UNKNOWN, None, f"TLS failed ({alert})"
-    except (OSError, http.client.HTTPException) as exc:
-        return Verdict.UNKNOWN, None, f"no answer ({type(exc).__name__}: {exc})"
+    except (OSError, http.client.HTTPException, UnicodeError) as exc:
+        return Verdict.UNKNOWN, None, f"no answer ({type(exc).__name__}: {truncate(str(exc))})"
     finally:
         headers.pop("Authorization", None)
         with contextlib.suppress(OSError):
@@ -279,7 +284,8 @@ def run_probe(
         attempts += 1
         verdict, status, detail = attempt(config, url, credential, network)
         elapsed = time.monotonic() - started
-        if verdict is not Verdict.REJECTED or elapsed + delay > config.wait_seconds:
+        wait = min(config.wait_seconds, RUN_BUDGET)
+        if verdict is not Verdict.REJECTED or elapsed + delay > wait:
             return ProbeResult(shown(url), verdict, status, attempts, elapsed, detail)
         sleep(delay)
         delay = min(delay * 2, MAX_BACKOFF)

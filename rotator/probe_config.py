@@ -111,6 +111,8 @@ def probe_url(value: Any, *, where: str) -> str:
         raise ConfigurationError(
             f"{where}: the URL contains a space, backslash or control character"
         )
+    if not value.isascii():
+        raise ConfigurationError(f"{where}: percent-encode the URL's non-ASCII characters")
     parts = urlsplit(value)
     try:
         port = parts.port
@@ -142,6 +144,10 @@ def _headers(value: Any, where: str) -> tuple[tuple[str, str], ...]:
             )
         if any((ord(c) < 0x20 and c != "\t") or ord(c) == 0x7F for c in text):
             raise ConfigurationError(f"{where}: probe.headers: {name!r} has a control character")
+        if any(ord(c) > 0xFF for c in text):
+            raise ConfigurationError(
+                f"{where}: probe.headers: {name!r} has a character HTTP headers cannot carry"
+            )
         if name.lower() in ("authorization", "host", "content-length", "transfer-encoding"):
             raise ConfigurationError(
                 f"{where}: probe.headers may not set {name!r} (rotator sets it)"

@@ -16,9 +16,10 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from rotator import apply, leases, package, plan, probe, record, status, verify, wiring
+from rotator.entra import entra_accepts
 from rotator.errors import ConfigurationError, RotationInProgressError
 from rotator.events import emit
-from rotator.keep_alive import KeepAlive, KeepAliveReport, entra_accepts
+from rotator.keep_alive import KeepAlive, KeepAliveReport
 from rotator.model import (
     CertificateTarget,
     Outcome,
@@ -204,9 +205,16 @@ class Rotator:
         return tuple(t for t in self.settings.targets if t.connector_id in wanted)
 
     def rotate(
-        self, request: RotationRequest, *, worker_init: WorkerInit | None = None
+        self,
+        request: RotationRequest,
+        *,
+        worker_init: WorkerInit | None = None,
+        before_identity: Callable[[str], object] | None = None,
     ) -> RotationReport:
         """Bring every requested target to the newest usable Key Vault version (or a pinned one).
+
+        ``before_identity`` runs once per identity, in that identity's own worker, before its
+        connectors (the timer's keep-alive: a slow tenant delays only its own connectors).
 
         Raises:
             ConfigurationError: unknown connector, or ``version`` without exactly one connector.
@@ -216,7 +224,10 @@ class Rotator:
             raise ConfigurationError("a pinned --version needs exactly one --connector")
         started = self._clock()
         outcomes = self._each(
-            targets, lambda t: rotate_connector(self._steps, t, request), worker_init
+            targets,
+            lambda t: rotate_connector(self._steps, t, request),
+            worker_init,
+            before=before_identity,
         )
         for outcome in outcomes:  # logged here, on the caller's thread (the Functions worker
             # ships only logs of threads it knows)
@@ -303,6 +314,8 @@ class Rotator:
         targets: Sequence[Target],
         work: Callable[[Target], _T],
         worker_init: WorkerInit | None,
+        *,
+        before: Callable[[str], object] | None = None,
     ) -> tuple[_T, ...]:
         """``work`` for every target, results in target order. Each identity runs its targets in a
         pool of its own (``maxParallel`` at once), all identities side by side: a tenant that
@@ -313,7 +326,10 @@ class Rotator:
         results: list[_T | None] = [None] * len(targets)
 
         def run_group(indexes: list[int]) -> None:
-            cap = self.settings.for_identity(targets[indexes[0]].identity).max_parallel
+            identity = targets[indexes[0]].identity
+            if before is not None:
+                before(identity)
+            cap = self.settings.for_identity(identity).max_parallel
             workers = min(cap, len(indexes))
             if workers <= 1:
                 for index in indexes:

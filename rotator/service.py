@@ -61,8 +61,13 @@ def run_timer(
     """Reconcile every target; warn for each whose newest credential expires within
     ``ROTATOR_EXPIRY_WARNING_DAYS`` with nothing newer in Key Vault."""
     warning_days = rotator.settings.expiry_warning_days
-    rotator.keep_alive()  # rotator's own Graph credentials first: the rotations use them
-    report = rotator.rotate(RotationRequest(trigger="timer"), worker_init=worker_init)
+    # each identity first keeps its own Graph credential alive (the rotations use it), in its
+    # own worker: a tenant that is slow to answer delays only its own connectors
+    report = rotator.rotate(
+        RotationRequest(trigger="timer"),
+        worker_init=worker_init,
+        before_identity=lambda name: rotator.keep_alive([name]),
+    )
     now = now or utcnow()
     for outcome in report.outcomes:  # whatever the outcome: a held lease must not hide an expiry
         if outcome.expires_on is not None:

@@ -77,6 +77,11 @@ def parse_targets(document: Any) -> tuple[Target, ...]:
                 "(1-256 letters, digits, '-', '_' and '.', not '.' or '..')"
             )
         where = f"{where} (connector {connector_id!r})"
+        if connector_id.lower().startswith("identity."):
+            raise ConfigurationError(
+                f"{ENV_CONFIG}: {where}: ids starting with 'identity.' name rotator's own Graph "
+                "identities in the state store"
+            )
         if connector_id in seen:
             raise ConfigurationError(f"{ENV_CONFIG}: {where}: duplicate connector id")
         seen.add(connector_id)

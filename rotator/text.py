@@ -62,8 +62,17 @@ def secret_forms(secret: str) -> list[str]:
         base64.urlsafe_b64encode(raw).decode("ascii").rstrip("="),
         quote(secret, safe=""),
         json.dumps(secret)[1:-1],
+        json.dumps(secret, ensure_ascii=True)[1:-1],
+        _dotnet_escaped(secret, "{:04x}"),  # System.Text.Json escapes & < > ' + " as \\uXXXX
+        _dotnet_escaped(secret, "{:04X}"),
     }
     return sorted((f for f in forms if len(f) >= 6), key=len, reverse=True)
+
+
+def _dotnet_escaped(secret: str, digits: str) -> str:
+    return "".join(
+        "\\u" + digits.format(ord(c)) if c in "&<>'+\"" or not c.isascii() else c for c in secret
+    )
 
 
 def scrub(text: str, secrets: Iterable[str]) -> str:

@@ -116,3 +116,10 @@ def test_the_default_identity_is_defined_once() -> None:
             ROTATOR_GRAPH_CLIENT_ID=CLIENT,
             ROTATOR_GRAPH_CLIENT_SECRET="s",
         )
+
+
+def test_a_connector_id_cannot_take_an_identitys_state_record() -> None:
+    """Ids starting with 'identity.' are reserved for keep-alive's records."""
+    document = {"keyVaultUrl": VAULT, "connectors": [{"id": "identity.prod", "certificate": "x"}]}
+    with pytest.raises(ConfigurationError, match=r"ids starting with 'identity\.'"):
+        settings_of(document)

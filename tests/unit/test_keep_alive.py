@@ -288,3 +288,54 @@ def test_an_expired_key_rotator_added_is_removed_even_without_a_grace() -> None:
     store.records["identity.b2c-prod"] = ConnectorRecord("identity.b2c-prod", added_keys=(gone,))
     report = job(vault, graph, store, {new.thumbprint}).run()
     assert report.removed == ("gone",)
+
+
+def test_a_pending_key_is_never_removed_by_the_key_that_signed_for_it() -> None:
+    """The signer (added by rotator, worked long ago) must not count the still-pending newer key
+    as superseded: two pending runs add it once and remove nothing."""
+    vault, old, new = two_versions()
+    graph, store = FakeGraph(), FakeStore()
+    signer_key = AddedKey(
+        "signer-key",
+        old.thumbprint,
+        "a" * 32,
+        now_iso(NOW - 300 * DAY),
+        now_iso(NOW + 20 * DAY),
+        now_iso(NOW - 200 * DAY),
+    )
+    store.records["identity.b2c-prod"] = ConnectorRecord(
+        "identity.b2c-prod", added_keys=(signer_key,)
+    )
+    first = job(vault, graph, store, {old.thumbprint}, keep_alive_grace_days=0).run()
+    second = job(vault, graph, store, {old.thumbprint}, keep_alive_grace_days=0).run()
+    assert (first.status, second.status) == ("pending", "pending")
+    assert [action for action, _ in graph.calls] == ["addKey"]
+    assert {k.thumbprint for k in store.read("identity.b2c-prod").added_keys} == {
+        old.thumbprint,
+        new.thumbprint,
+    }
+
+
+def test_a_lost_add_key_answer_is_not_sent_again() -> None:
+    """addKey whose answer never arrives: the run fails, the next one waits for that key
+    instead of adding it again, and says the keyId must be removed by hand later."""
+    from rotator.errors import GraphError
+
+    vault, old, new = two_versions()
+    store = FakeStore()
+
+    class LostGraph(FakeGraph):
+        def application_action(
+            self, object_id: str, action: str, body: dict[str, Any]
+        ) -> dict[str, Any] | None:
+            self.calls.append((action, body))
+            raise GraphError("no answer", may_have_landed=True)
+
+    graph = LostGraph()
+    first = job(vault, graph, store, {old.thumbprint}).run()
+    second = job(vault, graph, store, {old.thumbprint, new.thumbprint}).run()
+    assert first.status == "failed"
+    assert second.status == "current"
+    assert [action for action, _ in graph.calls] == ["addKey"]
+    (key,) = store.read("identity.b2c-prod").added_keys
+    assert (key.thumbprint, key.key_id) == (new.thumbprint, "")

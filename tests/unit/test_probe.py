@@ -197,3 +197,15 @@ def test_skip_probe_over_http_needs_force_and_a_reason() -> None:
         {"connectorId": "c1", "force": True, "reason": "leak", "skipProbe": True}
     ).encode()
     assert parse_rotate_request(body, {}, ["c1"]).skip_probe is True
+
+
+def test_review_findings_on_the_probe_stay_fixed() -> None:
+    """Shared address space is refused, user info never shown, non-ASCII URLs and header values
+    are configuration errors (they would crash the request)."""
+    assert probe.address_class("100.64.0.1") == "private"
+    assert probe.shown("https://svc:S3cr3t@api.contoso.com:8443/x?code=1") == (
+        "https://api.contoso.com:8443/x"
+    )
+    assert "percent-encode" in error_of({"url": "https://api.contoso.com/signüp"})
+    assert "cannot carry" in error_of({"headers": {"x-probe": "rotator ✓"}})
+    assert "ALERT_HANDSHAKE_FAILURE" not in "".join(probe._CLIENT_CERT_ALERTS)
