@@ -1,0 +1,376 @@
+"""Settings: the checks, boundaries and messages that mutation testing showed loose (today's behaviour)."""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from rotator.errors import ConfigurationError
+from rotator.model import CertificateTarget
+from rotator.settings import Settings, default_state_dir, parse_targets
+from tests.unit.test_settings import VAULT, config, env, error_of
+
+CERT = {"id": "c1", "certificate": "x"}
+TENANT = "contoso.onmicrosoft.com"
+CLIENT = "00000000-0000-0000-0000-000000000001"
+
+
+def settings_error(document: Any = None, **extra: str) -> str:
+    with pytest.raises(ConfigurationError) as caught:
+        Settings.from_env(env(config(CERT) if document is None else document, **extra))
+    return str(caught.value)
+
+
+def basic(**fields: Any) -> dict[str, Any]:
+    return {"id": "c2", "basic": {"username": "svc", "passwordSecret": "pw", **fields}}
+
+
+# -- reading the environment ---------------------------------------------------------------
+
+
+def test_from_env_reads_the_process_environment_by_default(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Without an explicit mapping the settings come from ``os.environ``."""
+    for name in list(os.environ):
+        if name.startswith(("ROTATOR_", "AZURE_", "AzureWebJobs")):
+            monkeypatch.delenv(name)
+    monkeypatch.setenv("ROTATOR_CONFIG", json.dumps(config(CERT)))
+    monkeypatch.setenv("ROTATOR_MAX_PARALLEL", "7")
+    assert Settings.from_env().max_parallel == 7
+
+
+@pytest.mark.parametrize(
+    ("name", "value", "attribute", "expected"),
+    [
+        ("ROTATOR_MAX_PARALLEL", "1", "max_parallel", 1),
+        ("ROTATOR_MAX_PARALLEL", "64", "max_parallel", 64),
+        ("ROTATOR_HTTP_TIMEOUT", "1", "http_timeout", 1.0),
+        ("ROTATOR_HTTP_TIMEOUT", "300", "http_timeout", 300.0),
+        ("ROTATOR_VERIFY_TIMEOUT", "2.5", "verify_timeout", 2.5),
+        ("ROTATOR_EXPIRY_WARNING_DAYS", "0", "expiry_warning_days", 0),
+        ("ROTATOR_EXPIRY_WARNING_DAYS", "3650", "expiry_warning_days", 3650),
+    ],
+)
+def test_number_settings_accept_their_bounds(
+    name: str, value: str, attribute: str, expected: float
+) -> None:
+    """Both ends of every range are accepted, and fractions where a number may have one."""
+    settings = Settings.from_env(env(config(CERT), **{name: value}))
+    assert getattr(settings, attribute) == expected
+
+
+@pytest.mark.parametrize(
+    ("name", "value", "message"),
+    [
+        (
+            "ROTATOR_MAX_PARALLEL",
+            "2.5",
+            "ROTATOR_MAX_PARALLEL='2.5': expected a whole number from 1 to 64",
+        ),
+        (
+            "ROTATOR_HTTP_TIMEOUT",
+            "301",
+            "ROTATOR_HTTP_TIMEOUT='301': expected a number from 1 to 300",
+        ),
+        (
+            "ROTATOR_HTTP_TIMEOUT",
+            "0.5",
+            "ROTATOR_HTTP_TIMEOUT='0.5': expected a number from 1 to 300",
+        ),
+    ],
+)
+def test_number_settings_refuse_fractions_and_values_out_of_range(
+    name: str, value: str, message: str
+) -> None:
+    """A whole-number setting refuses a fraction; every number setting refuses its outside."""
+    assert settings_error(**{name: value}) == message
+
+
+def test_the_pkcs12_profile_error_lists_the_choices() -> None:
+    """An unknown PKCS#12 profile names both profiles."""
+    assert settings_error(ROTATOR_PKCS12_PROFILE="des") == (
+        "ROTATOR_PKCS12_PROFILE='des': expected one of legacy-3des, aes256"
+    )
+
+
+def test_the_state_container_is_read_and_blank_means_the_default() -> None:
+    """ROTATOR_STATE_CONTAINER names the blob container; blank or unset is ``rotator-state``."""
+    document = config(CERT)
+    assert (
+        Settings.from_env(env(document, ROTATOR_STATE_CONTAINER=" ops ")).state_container == "ops"
+    )
+    assert Settings.from_env(env(document, ROTATOR_STATE_CONTAINER=" ")).state_container == (
+        "rotator-state"
+    )
+    assert Settings.from_env(env(document)).state_container == "rotator-state"
+
+
+def test_the_blob_service_uri_selects_the_blob_store() -> None:
+    """AzureWebJobsStorage__blobServiceUri is used as given (an https root, trailing slash dropped)."""
+    settings = Settings.from_env(
+        env(config(CERT), AzureWebJobsStorage__blobServiceUri="https://fn.blob.core.windows.net/")
+    )
+    assert settings.state_blob_uri == "https://fn.blob.core.windows.net"
+    assert settings_error(AzureWebJobsStorage__blobServiceUri="http://fn") == (
+        "AzureWebJobsStorage__blobServiceUri: 'http://fn' is not an https URL"
+    )
+
+
+def test_default_state_dir_prefers_localappdata_then_home() -> None:
+    """On Windows the data directory is under LOCALAPPDATA; elsewhere without XDG, ~/.local/share."""
+    assert default_state_dir(
+        {"LOCALAPPDATA": "C:/Users/a/AppData/Local", "XDG_DATA_HOME": "/d"}
+    ) == (Path("C:/Users/a/AppData/Local/rotator"))
+    assert default_state_dir({}) == Path.home() / ".local" / "share" / "rotator"
+
+
+def test_an_unknown_connector_lists_the_configured_ones_or_none() -> None:
+    """The lookup error lists every configured connector, or says there is none."""
+    two = Settings(
+        targets=(CertificateTarget("c1", VAULT, "x"), CertificateTarget("c2", VAULT, "y"))
+    )
+    with pytest.raises(ConfigurationError) as caught:
+        two.target("nope")
+    assert str(caught.value) == (
+        "connector 'nope' is not configured in ROTATOR_CONFIG (configured: c1, c2)"
+    )
+    with pytest.raises(ConfigurationError, match=r"\(configured: none\)$"):
+        Settings(targets=()).target("nope")
+
+
+# -- URLs ------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("url", "message"),
+    [
+        ("https://kv.vault.azure.net?x=1", "'https://kv.vault.azure.net?x=1' is not an https URL"),
+        ("https://kv.vault.azure.net#top", "'https://kv.vault.azure.net#top' is not an https URL"),
+        ("https://", "'https://' is not an https URL"),
+        (
+            "https://kv.vault.azure.net:99999",
+            "'https://kv.vault.azure.net:99999' has an invalid port",
+        ),
+    ],
+)
+def test_a_vault_url_with_query_fragment_no_host_or_bad_port_is_refused(
+    url: str, message: str
+) -> None:
+    """Only a plain https URL with a host (and a valid port, if any) is a vault URL."""
+    assert error_of(config(CERT, keyVaultUrl=url)) == f"ROTATOR_CONFIG: keyVaultUrl: {message}"
+
+
+def test_only_trailing_slashes_are_dropped_from_a_url() -> None:
+    """``https://VAULTX//`` becomes ``https://VAULTX``: other trailing characters stay."""
+    (target,) = parse_targets(config(CERT, keyVaultUrl="https://VAULTX//"))
+    assert target.key_vault_url == "https://VAULTX"
+
+
+def test_a_url_that_is_not_text_names_its_type_and_where() -> None:
+    """A keyVaultUrl given as a number is refused naming the key and the connector."""
+    assert error_of(config(CERT, keyVaultUrl=42)) == (
+        "ROTATOR_CONFIG: keyVaultUrl: expected an https URL, got int"
+    )
+    entry = {**CERT, "keyVaultUrl": "http://kv"}
+    assert error_of(config(entry)) == (
+        "ROTATOR_CONFIG: connectors[0] (connector 'c1'): keyVaultUrl: 'http://kv' is not an https URL"
+    )
+
+
+# -- the targets document --------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("document", "message"),
+    [
+        ([], "ROTATOR_CONFIG: the top level must be a JSON object"),
+        (
+            config(CERT, vault="y"),
+            "ROTATOR_CONFIG: the top level: unknown key 'vault' (allowed: connectors, keyVaultUrl)",
+        ),
+        (
+            {"keyVaultUrl": VAULT, "connectors": []},
+            "ROTATOR_CONFIG: 'connectors' must be a non-empty list",
+        ),
+        (config("c1"), "ROTATOR_CONFIG: connectors[0] must be an object"),
+        (
+            config({"id": "c1", "certificate": "bad name!"}),
+            "ROTATOR_CONFIG: connectors[0] (connector 'c1'): certificate: 'bad name!' is not a Key "
+            "Vault object name (1-127 letters, digits and '-')",
+        ),
+        (
+            config({**basic(), "mode": "overlap"}),
+            "ROTATOR_CONFIG: connectors[0] (connector 'c2'): 'mode' applies only to certificates",
+        ),
+        (
+            config({"id": "c2", "basic": "svc:pw"}),
+            "ROTATOR_CONFIG: connectors[0] (connector 'c2'): 'basic' must be an object",
+        ),
+        (
+            config(basic(password="x")),
+            "ROTATOR_CONFIG: connectors[0] (connector 'c2'): basic: unknown key 'password' "
+            "(allowed: passwordSecret, username)",
+        ),
+        (
+            config(basic(username="")),
+            "ROTATOR_CONFIG: connectors[0] (connector 'c2'): basic.username is missing or empty",
+        ),
+        (
+            config(basic(username="a:b")),
+            "ROTATOR_CONFIG: connectors[0] (connector 'c2'): basic.username must not contain ':' "
+            "(HTTP basic auth cannot carry it, RFC 7617)",
+        ),
+        (
+            config(basic(passwordSecret="p_w")),
+            "ROTATOR_CONFIG: connectors[0] (connector 'c2'): basic.passwordSecret: 'p_w' is not a "
+            "Key Vault object name (1-127 letters, digits and '-')",
+        ),
+    ],
+)
+def test_a_wrong_targets_document_says_exactly_what_and_where(document: Any, message: str) -> None:
+    """Every refusal of the targets document is one sentence naming the key and the connector."""
+    assert error_of(document) == message
+
+
+@pytest.mark.parametrize("username", ["bell\x07", "unit\x1fsep", "del\x7f", "new\nline"])
+def test_a_username_with_a_control_character_is_refused(username: str) -> None:
+    """C0 control characters and DEL cannot go into a basic-auth header."""
+    assert error_of(config(basic(username=username))) == (
+        "ROTATOR_CONFIG: connectors[0] (connector 'c2'): basic.username contains a control character"
+    )
+
+
+@pytest.mark.parametrize("username", ["svc account", "dienst-\u00e4", "~svc!"])
+def test_a_username_with_spaces_or_non_ascii_letters_is_accepted(username: str) -> None:
+    """Space and printable characters beyond ASCII are not control characters."""
+    (target,) = parse_targets(config(basic(username=username)))
+    assert target.username == username  # type: ignore[union-attr]
+
+
+# -- config file -----------------------------------------------------------------------------
+
+
+def test_a_missing_config_file_names_the_path_and_the_os_reason(tmp_path: Path) -> None:
+    """The error names the file tried and the operating system's reason."""
+    path = tmp_path / "nope.json"
+    with pytest.raises(ConfigurationError) as caught:
+        Settings.from_env({"ROTATOR_CONFIG": str(path)})
+    assert (
+        str(caught.value) == f"ROTATOR_CONFIG: cannot read {str(path)!r}: No such file or directory"
+    )
+
+
+def test_invalid_json_in_a_file_names_the_file(tmp_path: Path) -> None:
+    """Broken JSON in a targets file is reported with the file's path, line and column."""
+    path = tmp_path / "targets.json"
+    path.write_text('{"connectors": [}\n', encoding="utf-8")
+    with pytest.raises(ConfigurationError) as caught:
+        Settings.from_env({"ROTATOR_CONFIG": str(path)})
+    assert str(caught.value).startswith(f"{path} is not valid JSON: ")
+    assert str(caught.value).endswith("at line 1 column 17")
+
+
+# -- Graph identity --------------------------------------------------------------------------
+
+
+def identity(**extra: str) -> dict[str, str]:
+    return {
+        "ROTATOR_GRAPH_TENANT_ID": TENANT,
+        "ROTATOR_GRAPH_CLIENT_ID": CLIENT,
+        **extra,
+    }
+
+
+def test_each_client_mode_keeps_only_its_own_key_vault_name() -> None:
+    """client-certificate sets the certificate name only, client-secret the secret name only."""
+    by_certificate = Settings.from_env(
+        env(
+            config(CERT),
+            **identity(
+                ROTATOR_GRAPH_CREDENTIAL="client-certificate",
+                ROTATOR_GRAPH_CLIENT_CERTIFICATE="app-cert",
+            ),
+        )
+    )
+    assert (
+        by_certificate.graph_client_certificate_name,
+        by_certificate.graph_client_secret_name,
+    ) == (
+        "app-cert",
+        None,
+    )
+    assert by_certificate.graph_key_vault_url == VAULT
+    by_secret = Settings.from_env(
+        env(
+            config(CERT),
+            **identity(
+                ROTATOR_GRAPH_CREDENTIAL="client-secret", ROTATOR_GRAPH_CLIENT_SECRET="app-secret"
+            ),
+        )
+    )
+    assert (by_secret.graph_client_certificate_name, by_secret.graph_client_secret_name) == (
+        None,
+        "app-secret",
+    )
+
+
+@pytest.mark.parametrize(
+    ("extra", "message"),
+    [
+        (
+            {"ROTATOR_GRAPH_CREDENTIAL": "password"},
+            "ROTATOR_GRAPH_CREDENTIAL='password': expected default, client-certificate or "
+            "client-secret (the last resort)",
+        ),
+        (
+            {"ROTATOR_GRAPH_CREDENTIAL": "client-secret", "ROTATOR_GRAPH_CLIENT_ID": CLIENT},
+            "ROTATOR_GRAPH_TENANT_ID is not set: ROTATOR_GRAPH_CREDENTIAL=client-secret needs the "
+            "directory (tenant) id of the B2C / External ID tenant that holds the connectors",
+        ),
+        (
+            identity(
+                ROTATOR_GRAPH_CREDENTIAL="client-secret", ROTATOR_GRAPH_TENANT_ID="not a tenant"
+            ),
+            "ROTATOR_GRAPH_TENANT_ID is not a tenant GUID or domain such as contoso.onmicrosoft.com "
+            "(the value is not shown: it may be a secret pasted into the wrong setting)",
+        ),
+        (
+            identity(ROTATOR_GRAPH_CREDENTIAL="client-secret", ROTATOR_GRAPH_TENANT_ID="common"),
+            "ROTATOR_GRAPH_TENANT_ID is not a tenant GUID or domain such as contoso.onmicrosoft.com "
+            "(the value is not shown: it may be a secret pasted into the wrong setting)",
+        ),
+        (
+            {"ROTATOR_GRAPH_CREDENTIAL": "client-secret", "ROTATOR_GRAPH_TENANT_ID": TENANT},
+            "ROTATOR_GRAPH_CLIENT_ID is not set: ROTATOR_GRAPH_CREDENTIAL=client-secret needs the "
+            "application (client) id of the app registered in that tenant",
+        ),
+        (
+            identity(ROTATOR_GRAPH_CREDENTIAL="client-secret", ROTATOR_GRAPH_CLIENT_ID="app"),
+            "ROTATOR_GRAPH_CLIENT_ID is not an application (client) id, a GUID (the value is not "
+            "shown: it may be a secret pasted into the wrong setting)",
+        ),
+        (
+            identity(
+                ROTATOR_GRAPH_CREDENTIAL="client-secret",
+                ROTATOR_GRAPH_CLIENT_SECRET="app-secret",
+                ROTATOR_GRAPH_KEYVAULT_URL="https://kv.vault.azure.net/secrets",
+            ),
+            "ROTATOR_GRAPH_KEYVAULT_URL='https://kv.vault.azure.net/secrets' must be a vault root "
+            "such as https://NAME.vault.azure.net",
+        ),
+        (
+            identity(
+                ROTATOR_GRAPH_CREDENTIAL="client-secret",
+                ROTATOR_GRAPH_CLIENT_SECRET="app-secret",
+                ROTATOR_GRAPH_KEYVAULT_URL="http://kv",
+            ),
+            "ROTATOR_GRAPH_KEYVAULT_URL: 'http://kv' is not an https URL",
+        ),
+    ],
+)
+def test_graph_identity_refusals_are_exact(extra: dict[str, str], message: str) -> None:
+    """Each wrong Graph identity setting is one sentence naming the setting and the fix."""
+    assert settings_error(**extra) == message
