@@ -3,10 +3,11 @@
 //
 // Deploys into the current resource group: a user-assigned identity, a storage account (host
 // storage, Flex deployment package, state store, Event Grid dead letters; no account keys), Log
-// Analytics + workspace-based Application Insights, a Flex Consumption (FC1) Python 3.11 Function
-// App, an action group and three log alerts. Into the vault's resource group: the identity's two
-// read roles on the vault, the vault's Event Grid system topic and (second pass, once the code is
-// published) the event subscription to `rotate_on_keyvault_event`. Optionally, in the identity's
+// Analytics + workspace-based Application Insights (Entra-authenticated telemetry only), a Flex
+// Consumption (FC1) Python 3.11 Function App, an action group and three log alerts. Into the
+// vault's resource group: the identity's two read roles on the vault, the vault's Event Grid
+// system topic and (second pass, once the code is published) the event subscription to
+// `rotate_on_keyvault_event`. Optionally, in the identity's
 // own tenant: the Microsoft Graph application permission APIConnectors.ReadWrite.All.
 //
 // Every role assignment is scoped to one resource (the vault, the storage account, or its
@@ -46,7 +47,7 @@ param functionAppName string = '${namePrefix}-${uniqueString(resourceGroup().id)
 @maxLength(24)
 param storageAccountName string = take('st${toLower(replace(namePrefix, '-', ''))}${uniqueString(resourceGroup().id)}', 24)
 
-@description('Storage replication.')
+@description('Storage replication. The zone-redundant SKUs (Standard_ZRS, the default, Standard_GZRS, Standard_RAGZRS) exist only in regions with availability zones: elsewhere give Standard_LRS (or Standard_GRS / Standard_RAGRS). The account holds nothing a redeploy cannot recreate except the rotation history and pins.')
 @allowed(['Standard_LRS', 'Standard_ZRS', 'Standard_GRS', 'Standard_GZRS', 'Standard_RAGRS', 'Standard_RAGZRS'])
 param storageSkuName string = 'Standard_ZRS'
 
@@ -59,10 +60,14 @@ param maximumInstanceCount int = 40
 @allowed([512, 2048, 4096])
 param instanceMemoryMB int = 2048
 
-@description('Create the Event Grid subscription to rotate_on_keyvault_event. Its AzureFunction endpoint is validated on creation, so the function must exist: deploy with false, publish the code, deploy again with true.')
+@description('Create the Event Grid subscription to rotate_on_keyvault_event. Its endpoint is validated on creation, so the function must exist: deploy with false, publish the code, deploy again with true.')
 param deployEventSubscription bool = false
 
-@description('Grant the managed identity the Graph application permission APIConnectors.ReadWrite.All in its own tenant (workforce / Entra External ID tenant that owns the connectors). False for Azure AD B2C, a separate directory: use ROTATOR_GRAPH_CREDENTIAL=client-certificate there.')
+@description('How Event Grid reaches rotate_on_keyvault_event. AzureFunction (default): Event Grid resolves the function by resource id. WebHook: the Event Grid extension\'s URL with its system key (eventgrid_extension), read at deployment; use it if creating or delivering to the AzureFunction endpoint fails on Flex Consumption (see infra/README.md).')
+@allowed(['AzureFunction', 'WebHook'])
+param eventSubscriptionEndpoint string = 'AzureFunction'
+
+@description('Grant the managed identity the Graph application permission APIConnectors.ReadWrite.All in its own tenant (workforce / Entra External ID tenant that owns the connectors). False for Azure AD B2C, a separate directory: use ROTATOR_GRAPH_CREDENTIAL=client-certificate there. Public cloud only (the Microsoft Graph Bicep extension).')
 param grantGraphPermission bool = false
 
 // ---------------------------------------------------------------------------------------------
@@ -83,6 +88,9 @@ param schedulePeriodHours int = 6
 @description('ROTATOR_CONFIG: the targets document ({"keyVaultUrl": ..., "connectors": [...]}).')
 param rotatorConfig object
 
+@description('The default probe of every connector (ROTATOR_CONFIG\'s top-level "probe"; README "The probe"): before any write to Graph, call the connector\'s API with the new credential and go ahead only if it accepts it. {} probes every connector\'s targetUrl with the defaults; a connector may still say "probe": false. Empty (the default): only connectors with their own "probe" are probed. A "probe" already in rotatorConfig wins.')
+param defaultProbe object = {}
+
 @description('ROTATOR_GRAPH_ENDPOINT: Microsoft Graph root (national clouds differ).')
 param graphEndpoint string = 'https://graph.microsoft.com'
 
@@ -97,13 +105,28 @@ param pkcs12Profile string = 'legacy-3des'
 @description('ROTATOR_SCHEDULE: six-field NCRONTAB of the timer trigger.')
 param schedule string = '0 0 */6 * * *'
 
-@description('ROTATOR_EXPIRY_WARNING_DAYS: warn when the newest credential expires within this many days.')
-@minValue(1)
+// The bounds of the numeric settings are the code's (rotator/settings.py); tests/infra checks that
+// each value the Bicep allows is one the app accepts, and no more.
+
+@description('ROTATOR_EXPIRY_WARNING_DAYS: warn when the newest credential expires within this many days (0: the timer never warns).')
+@minValue(0)
+@maxValue(3650)
 param expiryWarningDays int = 30
 
 @description('ROTATOR_MAX_PARALLEL: targets rotated at the same time.')
 @minValue(1)
+@maxValue(64)
 param maxParallel int = 4
+
+@description('ROTATOR_HTTP_TIMEOUT: read timeout of each Graph and Key Vault call, in seconds.')
+@minValue(1)
+@maxValue(300)
+param httpTimeoutSeconds int = 30
+
+@description('ROTATOR_VERIFY_TIMEOUT: seconds to keep re-reading Graph until it shows the new credential.')
+@minValue(0)
+@maxValue(300)
+param verifyTimeoutSeconds int = 10
 
 @description('ROTATOR_GRAPH_CREDENTIAL: how the app gets a Graph token. default = the managed identity (workforce / External ID tenant); client-certificate = an app registered in the connectors\' tenant (Azure AD B2C).')
 @allowed(['default', 'client-certificate', 'client-secret'])
@@ -115,15 +138,27 @@ param graphTenantId string = ''
 @description('ROTATOR_GRAPH_CLIENT_ID: application (client) id of the app registration in that tenant.')
 param graphClientId string = ''
 
-@description('ROTATOR_GRAPH_CLIENT_CERTIFICATE: the Key Vault certificate that app authenticates with.')
+@description('ROTATOR_GRAPH_CLIENT_CERTIFICATE: name of the Key Vault certificate that app authenticates with (client-certificate).')
 param graphClientCertificate string = ''
+
+@description('ROTATOR_GRAPH_CLIENT_SECRET: NAME of the Key Vault secret that holds that app\'s client secret (client-secret, the last resort). Never the secret itself: the app reads it from Key Vault.')
+param graphClientSecretName string = ''
+
+@description('ROTATOR_GRAPH_KEYVAULT_URL: vault of that certificate or secret (client modes; empty: the top-level keyVaultUrl of rotatorConfig). The template grants the identity read roles on keyVaultName only.')
+param graphKeyVaultUrl string = ''
 
 @description('ROTATOR_AUTHORITY_HOST: Entra authority for national clouds (empty = the code\'s default, login.microsoftonline.com).')
 param authorityHost string = ''
 
 // ---------------------------------------------------------------------------------------------
 
-var deploymentContainerName = 'app-package-${take(toLower(functionAppName), 32)}'
+// Container names are 3-63 lower-case letters, digits and single hyphens, starting and ending with a
+// letter or digit. An app name's hyphens are dropped (take() could end the name on one, and a
+// hyphen before the suffix would then double it); the suffix keeps names apart, as in Microsoft's
+// Flex samples (Azure-Samples/functions-quickstart-python-http-azd: app-package-<app>-<7 chars>).
+var deploymentContainerApp = take(replace(toLower(functionAppName), '-', ''), 32)
+var deploymentContainerSuffix = take(uniqueString(resourceGroup().id, functionAppName), 7)
+var deploymentContainerName = 'app-package-${deploymentContainerApp}-${deploymentContainerSuffix}'
 var stateContainerName = 'rotator-state'
 var deadLetterContainerName = 'eventgrid-deadletter'
 var allTags = union(tags, {
@@ -149,6 +184,7 @@ module monitoring 'modules/monitoring.bicep' = {
     applicationInsightsName: '${namePrefix}-insights'
     location: location
     tags: allTags
+    functionPrincipalId: identity.properties.principalId
   }
 }
 
@@ -166,33 +202,48 @@ module storage 'modules/storage.bicep' = {
   }
 }
 
+// The targets document with the default probe at its top level (unless it has its own).
+var configKeepsItsProbe = empty(defaultProbe) || contains(rotatorConfig, 'probe')
+var configWithProbe = configKeepsItsProbe ? rotatorConfig : union(rotatorConfig, { probe: defaultProbe })
+
 // Settings with a value in every deployment ...
 var rotatorSettings = {
-  ROTATOR_CONFIG: string(rotatorConfig)
+  ROTATOR_CONFIG: string(configWithProbe)
   ROTATOR_GRAPH_ENDPOINT: graphEndpoint
   ROTATOR_GRAPH_API_VERSION: graphApiVersion
   ROTATOR_PKCS12_PROFILE: pkcs12Profile
   ROTATOR_SCHEDULE: schedule
   ROTATOR_EXPIRY_WARNING_DAYS: string(expiryWarningDays)
   ROTATOR_MAX_PARALLEL: string(maxParallel)
+  ROTATOR_HTTP_TIMEOUT: string(httpTimeoutSeconds)
+  ROTATOR_VERIFY_TIMEOUT: string(verifyTimeoutSeconds)
   ROTATOR_GRAPH_CREDENTIAL: graphCredential
-  // The state store: this container on the host storage account (AzureWebJobsStorage__accountName).
+  // The state store: this container on the host storage account (AzureWebJobsStorage__*).
   ROTATOR_STATE_CONTAINER: stateContainerName
   // DefaultAzureCredential picks the user-assigned identity by this client id.
   AZURE_CLIENT_ID: identity.properties.clientId
 }
 
 // ... and optional ones, left out when empty so the code applies its own default. The app
-// registration settings are left out in 'default' mode too: the code refuses them beside it.
+// registration settings are left out in 'default' mode too, and the certificate and the secret
+// outside their own mode: the code refuses a setting its mode would ignore.
 var graphAppMode = graphCredential != 'default'
+var graphCertificateMode = graphCredential == 'client-certificate'
+var graphSecretMode = graphCredential == 'client-secret'
 var graphTenantSetting = (empty(graphTenantId) || !graphAppMode) ? {} : {
   ROTATOR_GRAPH_TENANT_ID: graphTenantId
 }
 var graphClientSetting = (empty(graphClientId) || !graphAppMode) ? {} : {
   ROTATOR_GRAPH_CLIENT_ID: graphClientId
 }
-var graphCertificateSetting = (empty(graphClientCertificate) || !graphAppMode) ? {} : {
+var graphCertificateSetting = (empty(graphClientCertificate) || !graphCertificateMode) ? {} : {
   ROTATOR_GRAPH_CLIENT_CERTIFICATE: graphClientCertificate
+}
+var graphSecretSetting = (empty(graphClientSecretName) || !graphSecretMode) ? {} : {
+  ROTATOR_GRAPH_CLIENT_SECRET: graphClientSecretName
+}
+var graphKeyVaultSetting = (empty(graphKeyVaultUrl) || !graphAppMode) ? {} : {
+  ROTATOR_GRAPH_KEYVAULT_URL: graphKeyVaultUrl
 }
 var authorityHostSetting = empty(authorityHost) ? {} : {
   ROTATOR_AUTHORITY_HOST: authorityHost
@@ -213,7 +264,7 @@ module functionApp 'modules/function-app.bicep' = {
     applicationInsightsName: monitoring.outputs.applicationInsightsName
     maximumInstanceCount: maximumInstanceCount
     instanceMemoryMB: instanceMemoryMB
-    rotatorSettings: union(rotatorSettings, graphTenantSetting, graphClientSetting, graphCertificateSetting, authorityHostSetting)
+    rotatorSettings: union(rotatorSettings, graphTenantSetting, graphClientSetting, graphCertificateSetting, graphSecretSetting, graphKeyVaultSetting, authorityHostSetting)
   }
 }
 
@@ -246,7 +297,9 @@ module keyVaultEvents 'modules/keyvault-events.bicep' = if (deployEventSubscript
   ]
   params: {
     systemTopicName: keyVaultAccess.outputs.systemTopicName
+    endpointType: eventSubscriptionEndpoint
     functionAppId: functionApp.outputs.id
+    functionAppHostName: functionApp.outputs.defaultHostName
     functionName: 'rotate_on_keyvault_event'
     storageAccountId: storage.outputs.id
     deadLetterContainerName: deadLetterContainerName

@@ -17,16 +17,22 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any
 
-from rotator import policy
+from rotator import policy, probe
 from rotator.app_credential import KeyVaultAppCredential
 from rotator.check_fixes import Fixes
 from rotator.check_identity import graph_identity
 from rotator.check_report import CheckReport, Finding, Plan, TargetCheck
 from rotator.credentials import default_credential, graph_credential, keyvault_factory
-from rotator.errors import ConfigurationError, CredentialError, GraphError, KeyVaultError
+from rotator.errors import (
+    ConfigurationError,
+    CredentialError,
+    GraphError,
+    KeyVaultError,
+    ProbeError,
+)
 from rotator.model import (
     CertificateTarget,
     ConnectorState,
@@ -34,6 +40,7 @@ from rotator.model import (
     StatusReport,
     Target,
     TargetStatus,
+    Verdict,
     VersionInfo,
 )
 from rotator.package import VaultReader, read_certificate, read_secret
@@ -265,6 +272,7 @@ class _Checker:
         try:
             if isinstance(target, CertificateTarget):
                 _, bundle = read_certificate(single, target.certificate, now=now, source=source)
+                credential = probe.Credential(bundle=bundle)
                 key_bits = bundle.private_key.key_size
                 findings.append(
                     Finding(
@@ -275,7 +283,9 @@ class _Checker:
                     )
                 )
             else:
-                read_secret(single, target.password_secret, now=now, source=source)
+                _, password = read_secret(single, target.password_secret, now=now, source=source)
+                credential = probe.Credential(username=target.username, password=password)
+                del password
                 findings.append(Finding("keyvault.value", True, "secret readable and not empty"))
         except KeyVaultError as exc:
             findings.append(
@@ -285,6 +295,8 @@ class _Checker:
         except CredentialError as exc:
             findings.append(Finding("keyvault.value", False, str(exc), self.fixes.version(target)))
             return Plan.REFUSE, f"would refuse: {exc}"
+        if (verdict := self._probe(target, connector, credential, version, findings)) is not None:
+            return verdict
         if report.in_sync:
             return Plan.UP_TO_DATE, f"up-to-date: the connector holds version {version}"
         if isinstance(target, CertificateTarget):
@@ -303,6 +315,47 @@ class _Checker:
             what = f"set basic auth for {target.username!r} (Graph holds {connector.describe()})"
         thumbprint = f" ({report.target_thumbprint})" if report.target_thumbprint else ""
         return Plan.ROTATE, f"would rotate to version {version}{thumbprint}: {what}"
+
+    def _probe(
+        self,
+        target: Target,
+        connector: ConnectorState,
+        credential: probe.Credential,
+        version: str,
+        findings: list[Finding],
+    ) -> tuple[Plan, str] | None:
+        """Ask the connector's API whether it accepts the credential a rotation would install
+        (when a probe is configured); a plan when it would stop the rotation, else None."""
+        config = target.probe
+        if config is None:
+            return None
+        settings = self.fixes.settings
+        network = probe.Network(
+            str(settings.ca_bundle) if settings.ca_bundle else None,
+            settings.probe_allow_private,
+            settings.http_timeout,
+        )
+        what = credential.describe(version)
+        try:
+            url = probe.checked_url(config.url or connector.target_url, target.connector_id)
+            result = probe.run_probe(replace(config, wait_seconds=0), url, credential, network)
+        except ProbeError as exc:
+            findings.append(Finding("api.probe", False, str(exc), "see the message"))
+            return Plan.FAIL, _failed(findings)
+        said = f"{result.detail}" + (f" at {result.url}" if result.url else "")
+        if result.verdict is Verdict.ACCEPTED:
+            findings.append(Finding("api.probe", True, f"the API accepts the {what} ({said})"))
+            return None
+        if result.verdict is Verdict.REJECTED:
+            fix = "make the API trust the new credential (beside the old one) before rotating"
+            findings.append(
+                Finding("api.probe", False, f"the API rejects the {what} ({said})", fix)
+            )
+            return Plan.REFUSE, f"would refuse: the API at {result.url} rejects the {what}"
+        detail = f"cannot tell whether the API accepts the {what}: {said}"
+        fix = "check the connector's targetUrl (or probe.url) and this host's network access to it"
+        findings.append(Finding("api.probe", not config.required, detail, fix))
+        return (Plan.FAIL, _failed(findings)) if config.required else None
 
 
 # -- plumbing ----------------------------------------------------------------------------------

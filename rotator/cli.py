@@ -68,7 +68,9 @@ def build_parser() -> argparse.ArgumentParser:
         help="rotate connectors whose credential is behind Key Vault",
         description="Install the newest usable Key Vault credential on each connector that "
         "does not hold it yet, then verify with a GET. Connectors already up to date are "
-        "left alone (no secret is read).",
+        'left alone (no secret is read). A connector with a probe (ROTATOR_CONFIG "probe") '
+        "is switched only after its own API accepted the new credential: the probe is a real "
+        "request to that API, dry runs included.",
         epilog=_EPILOG,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
@@ -79,7 +81,10 @@ def build_parser() -> argparse.ArgumentParser:
         "always replaces (emergency); needs --reason. Validation still applies.",
     )
     rotate.add_argument(
-        "--dry-run", action="store_true", help="read and validate everything, write nothing"
+        "--dry-run",
+        action="store_true",
+        help="read and validate everything and probe the connector's API (a real request to "
+        "it, when a probe is configured), write nothing",
     )
     rotate.add_argument(
         "--version",
@@ -88,6 +93,13 @@ def build_parser() -> argparse.ArgumentParser:
         "needs exactly one --connector",
     )
     rotate.add_argument("--reason", help="why (kept in the history with the rotation)")
+    rotate.add_argument(
+        "--skip-probe",
+        action="store_true",
+        help="do not ask the connector's API whether it accepts the new credential before the "
+        "switch (an emergency: the old credential is compromised and a broken user flow is "
+        "accepted); needs --force and --reason",
+    )
 
     sub.add_parser(
         "status",
@@ -153,7 +165,7 @@ def build_parser() -> argparse.ArgumentParser:
         "--port",
         type=int,
         default=0,
-        help="first of five consecutive ports (graph, vault, identity, control, entra); "
+        help="first of six consecutive ports (graph, vault, identity, control, entra, api); "
         "default: any free",
     )
     return parser
@@ -197,6 +209,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 def _rotate(args: argparse.Namespace, out: TextIO) -> int:
     from rotator.rotation import Rotator
     from rotator.settings import Settings
+    from rotator.targets import check_key_vault_version
 
     settings = Settings.from_env()
     request = RotationRequest(
@@ -207,11 +220,16 @@ def _rotate(args: argparse.Namespace, out: TextIO) -> int:
         reason=args.reason,
         trigger="cli",
         requested_by=os.environ.get("USER") or os.environ.get("USERNAME"),
+        skip_probe=args.skip_probe,
     )
     if request.version and len(request.connector_ids) != 1:
         raise ConfigurationError("--version needs exactly one --connector")
+    if request.version:
+        check_key_vault_version(request.version, "--version")
     if request.force and not request.reason:
         raise ConfigurationError("--force needs --reason (it goes into the history)")
+    if request.skip_probe and not request.force:
+        raise ConfigurationError("--skip-probe needs --force and --reason (an emergency)")
     with Rotator.from_settings(settings) as rotator:
         report = rotator.rotate(request)
     if args.json:

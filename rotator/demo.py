@@ -23,10 +23,13 @@ if TYPE_CHECKING:
 CERTIFICATE = "b2c-api-client-cert"
 PASSWORD_SECRET_NAME = "b2c-api-basic-password"  # noqa: S105 - a name, not a secret
 DAY = dt.timedelta(days=1)
+API_CERT_ENDPOINT = "enrich"  # the connectors' API endpoints in the emulator (their targetUrl)
+API_BASIC_ENDPOINT = "loyalty"
 
 
 def run_demo(out: TextIO) -> int:
-    """Start the emulator, seed it, rotate twice, print what happened; 0 when it all checked out."""
+    """Start the emulator, seed it, rotate three times (a probe refuses the first certificate
+    rotation until the API trusts it), print what happened; 0 when it all checked out."""
     from rotator.emulator import Emulator
     from rotator.rotation import Rotator
     from rotator.settings import Settings
@@ -36,9 +39,11 @@ def run_demo(out: TextIO) -> int:
         Emulator(workdir=Path(tmp) / "emulator") as emu,
     ):
         out.write(
-            "rotator demo: a local emulator of Graph, Key Vault and managed identity (HTTPS, real\n"
-            "sockets) is seeded with a certificate in four versions and a password in three; two\n"
-            "connectors are rotated to the newest usable versions, verified, then checked again.\n"
+            "rotator demo: a local emulator of Graph, Key Vault, managed identity and the\n"
+            "connectors' own API (HTTPS, real sockets, mutual TLS) is seeded with a certificate in\n"
+            "four versions and a password in three. Before any write to Graph, rotator asks each\n"
+            "connector's API whether it accepts the new credential (the probe): the API does not\n"
+            "trust the renewed certificate yet, so that rotation is refused until it does.\n"
         )
         config, expected = _seed(emu, out)
         env = {
@@ -54,23 +59,27 @@ def run_demo(out: TextIO) -> int:
                     out.write(f"    {key}={env[key]}\n")
             out.write("    IDENTITY_HEADER=<hidden>\n")
 
+            runs = []
             with Rotator.from_settings(settings) as rotator:
-                _say(out, "Run 1: rotate every connector")
-                emu.clear_journal()
-                first = rotator.rotate(RotationRequest(trigger="demo"))
-                out.write(render_report(first))
-                out.write(_requests(emu))
-
-                _say(out, "Run 2: the same again (nothing to do, no secret read)")
-                emu.clear_journal()
-                second = rotator.rotate(RotationRequest(trigger="demo"))
-                out.write(render_report(second))
-                out.write(_requests(emu))
+                for title in (
+                    "Run 1: rotate every connector (the API rejects the renewed certificate)",
+                    "Run 2: after the API was told to trust it too",
+                    "Run 3: the same again (nothing to do, no secret read)",
+                ):
+                    if title.startswith("Run 2"):
+                        _say(out, "The API now trusts the renewed certificate beside the old one")
+                        emu.api.trust_certificate(API_CERT_ENDPOINT, expected["thumbprint"])
+                        out.write(f"    {API_CERT_ENDPOINT}: trusts {expected['thumbprint']}\n")
+                    _say(out, title)
+                    emu.clear_journal()
+                    runs.append(rotator.rotate(RotationRequest(trigger="demo")))
+                    out.write(render_report(runs[-1]))
+                    out.write(_requests(emu))
 
                 _say(out, "Status")
                 out.write(render_status(rotator.status()))
 
-        problems = _check(emu, first, second, expected)
+        problems = _check(emu, runs, expected)
         _say(out, "Checked in the emulator")
         for line in problems or [
             "every connector holds what Key Vault's newest usable version says"
@@ -123,9 +132,12 @@ def _seed(emu: Emulator, out: TextIO) -> tuple[dict[str, Any], dict[str, str]]:
         out.write(f"    {version}  {leaf.thumbprint}  {label}\n")
 
     cert_connector = emu.graph.add_connector(
-        "Profile enrichment API", "https://api.contoso-demo.example/enrich"
+        "Profile enrichment API", emu.api_url_for(API_CERT_ENDPOINT)
     )
     emu.graph.install_certificate(cert_connector, leaves[0], chain=[ca.certificate])
+    # The API's side: its TLS layer knows the issuer, its code trusts only today's certificate.
+    emu.api.trust_issuer(ca.certificate)
+    emu.api.trust_certificate(API_CERT_ENDPOINT, leaves[0].thumbprint)
 
     _say(out, f"Key Vault secret '{PASSWORD_SECRET_NAME}' (values are random and never printed)")
     password_versions = [
@@ -141,12 +153,16 @@ def _seed(emu: Emulator, out: TextIO) -> tuple[dict[str, Any], dict[str, str]]:
         )
         if label == "the newest usable":
             newest_password = value
+            # the API already accepts the new password beside the old one
+            emu.api.accept_basic(API_BASIC_ENDPOINT, "b2c-loyalty", value)
         out.write(f"    {version}  {label}\n")
+    old_password = secrets.token_urlsafe(24)
+    emu.api.accept_basic(API_BASIC_ENDPOINT, "b2c-loyalty", old_password)
     basic_connector = emu.graph.add_connector(
         "Loyalty points API",
-        "https://api.contoso-demo.example/loyalty",
+        emu.api_url_for(API_BASIC_ENDPOINT),
         username="b2c-loyalty",
-        password=secrets.token_urlsafe(24),
+        password=old_password,
     )
     _say(out, "Graph API connectors")
     for connector_id in (cert_connector, basic_connector):
@@ -155,6 +171,7 @@ def _seed(emu: Emulator, out: TextIO) -> tuple[dict[str, Any], dict[str, str]]:
 
     config = {
         "keyVaultUrl": emu.vault_url,
+        "probe": {},  # every connector: ask its API (its targetUrl) before switching B2C
         "connectors": [
             {"id": cert_connector, "certificate": CERTIFICATE, "mode": "replace"},
             {
@@ -172,7 +189,7 @@ def _seed(emu: Emulator, out: TextIO) -> tuple[dict[str, Any], dict[str, str]]:
     return config, expected
 
 
-def _check(emu: Emulator, first: Any, second: Any, expected: Mapping[str, str]) -> list[str]:
+def _check(emu: Emulator, runs: list[Any], expected: Mapping[str, str]) -> list[str]:
     problems = []
     cert = emu.graph.connector(expected["cert_connector"])
     held = [c.thumbprint for c in cert.certificates]
@@ -180,16 +197,16 @@ def _check(emu: Emulator, first: Any, second: Any, expected: Mapping[str, str]) 
         problems.append(f"certificate connector holds {held}, expected {expected['thumbprint']}")
     if not emu.graph.password_matches(expected["basic_connector"], expected["password"]):
         problems.append("basic connector does not hold the newest password")
-    if [o.outcome.value for o in first.outcomes] != ["rotated", "rotated"]:
-        problems.append("run 1 did not rotate both connectors")
-    if [o.outcome.value for o in second.outcomes] != ["up-to-date", "up-to-date"]:
-        problems.append("run 2 was not up-to-date for both connectors")
+    wanted = [["refused", "rotated"], ["rotated", "up-to-date"], ["up-to-date", "up-to-date"]]
+    for number, (run, outcomes) in enumerate(zip(runs, wanted, strict=True), start=1):
+        if [o.outcome.value for o in run.outcomes] != outcomes:
+            problems.append(f"run {number} did not end {' and '.join(outcomes)}")
     return problems
 
 
 def _requests(emu: Emulator) -> str:
     seen = Counter(entry.service for entry in emu.journal())
-    parts = ", ".join(f"{seen.get(s, 0)} to {s}" for s in ("vault", "graph", "identity"))
+    parts = ", ".join(f"{seen.get(s, 0)} to {s}" for s in ("vault", "graph", "identity", "api"))
     return f"            requests   {parts}\n"
 
 
@@ -223,6 +240,7 @@ def serve_emulator(*, workdir: str | None, port: int, out: TextIO) -> int:
             "identity_port": port + 2,
             "control_port": port + 3,
             "entra_port": port + 4,
+            "api_port": port + 5,
         }
     try:
         with Emulator(workdir=Path(workdir) if workdir else None, **ports) as emu:
@@ -236,6 +254,8 @@ def serve_emulator(*, workdir: str | None, port: int, out: TextIO) -> int:
                 f"# key vault: {emu.vault_url}\n# control surface: {emu.control_url}\n"
                 f"# Entra authority (ROTATOR_AUTHORITY_HOST for the client-certificate and "
                 f"client-secret Graph modes): {emu.authority_url}\n"
+                f"# connectors' API side (a connector's targetUrl, for the probe): "
+                f"{emu.api_url}/NAME\n"
             )
             out.write("# press Ctrl-C to stop\n")
             out.flush()

@@ -5,9 +5,12 @@
     RotatorError
     ├── ConfigurationError      settings or targets are wrong; nothing was called (exit code 2)
     ├── CredentialError         the credential in Key Vault is unusable; nothing was sent ("refused")
+    │   └── ApiRejectedError    the connector's API refuses the new credential; nothing was sent
     ├── KeyVaultError           a Key Vault call failed (status, code)                    ("failed")
     ├── GraphError              a Graph call failed (status, code, request_id)            ("failed")
     ├── VerificationError       Graph did not confirm the change after it was written   ("failed")
+    ├── ProbeError              the connector's API could not be asked (no answer, refused address)
+    ├── StateError              the state store failed, or a connector's record in it is damaged
     └── RotationInProgressError another caller holds this connector's lease; nothing done
 
 Adapters translate SDK and httpx exceptions into these at the edge, always with ``raise … from``.
@@ -26,6 +29,16 @@ class ConfigurationError(RotatorError):
 
 class CredentialError(RotatorError):
     """The credential in Key Vault failed validation (corrupt, expired, weak, mismatched...)."""
+
+
+class ApiRejectedError(CredentialError):
+    """The connector's own API rejects the new credential: switching B2C to it would break the
+    user flow ("refused")."""
+
+
+class ProbeError(RotatorError):
+    """The probe could not tell whether the API accepts the credential (no answer, a redirect, the
+    API's own certificate not trusted) or was not allowed to ask (a private address) ("failed")."""
 
 
 class KeyVaultError(RotatorError):
@@ -58,6 +71,11 @@ class GraphError(RotatorError):
 
 class VerificationError(RotatorError):
     """Graph accepted the write but a follow-up GET did not show the new credential."""
+
+
+class StateError(RotatorError):
+    """The state store failed, or a connector's record in it is damaged ("failed"; only that
+    connector)."""
 
 
 class RotationInProgressError(RotatorError):

@@ -15,6 +15,7 @@ import time
 import uuid
 from collections.abc import Callable, Mapping
 from typing import Any
+from urllib.parse import quote
 
 import httpx
 from azure.core.credentials import AccessToken, TokenCredential
@@ -22,15 +23,16 @@ from azure.core.exceptions import ClientAuthenticationError
 
 from rotator.errors import GraphError, one_line
 from rotator.events import emit
-from rotator.model import ConnectorState, GraphCertificate
+from rotator.graph_answers import parse_connector
+from rotator.model import ConnectorState
+from rotator.text import JsonLimitError, load_json, truncate
 
 log = logging.getLogger("rotator.graph")
 
 PERMISSION = "APIConnectors.ReadWrite.All"
 _RETRY_STATUSES = frozenset({429, 500, 502, 503, 504})  # for idempotent calls; uploads: 429 only
 _TOKEN_REFRESH_MARGIN = 300  # seconds before expiry at which a cached token is renewed
-_CERT_TYPE = "microsoft.graph.clientcertificateauthentication"
-_BASIC_TYPE = "microsoft.graph.basicauthentication"
+MAX_ANSWER_BYTES = 4 * 1024 * 1024  # a connector with hundreds of certificates is under 100 KB
 
 
 class GraphConnectorClient:
@@ -108,10 +110,10 @@ class GraphConnectorClient:
         try:
             response = self._request(
                 "POST",
-                f"{connector_id}/uploadClientCertificate",
+                connector_id,
+                action="uploadClientCertificate",
                 body={"pkcs12Value": pkcs12_value, "password": password},
                 idempotent=False,
-                connector_id=connector_id,
             )
         except GraphError as exc:
             if not exc.may_have_landed:
@@ -152,14 +154,14 @@ class GraphConnectorClient:
     def _request(
         self,
         method: str,
-        path: str,
+        connector_id: str,
         *,
+        action: str | None = None,
         body: dict[str, Any] | None = None,
         idempotent: bool,
-        connector_id: str | None = None,
         within: float | None = None,
     ) -> httpx.Response:
-        connector_id = connector_id or path
+        path = connector_path(connector_id) + (f"/{action}" if action else "")
         url = f"{self._base}/{path}"
         give_up_at = time.monotonic() + min(self._deadline, within or self._deadline)
         renewed = False
@@ -213,16 +215,16 @@ class GraphConnectorClient:
                 raise GraphError(
                     f"connector {connector_id}: no answer from Microsoft Graph at {self.endpoint} "
                     f"after {attempt} attempt(s) ({type(exc).__name__}"
-                    f"{': ' + str(exc) if str(exc) else ''})",
+                    f"{': ' + truncate(one_line(exc)) if str(exc) else ''})",
                     may_have_landed=ambiguous,
                 ) from exc
-            request_id = response.headers.get("request-id")
+            request_id = _header(response, "request-id")
             emit(
                 log,
                 logging.DEBUG,
                 "graph.response",
                 method=method,
-                path=f"/identity/apiConnectors/{path}",
+                path=truncate(f"/identity/apiConnectors/{path}"),
                 status=response.status_code,
                 attempt=attempt,
                 requestId=request_id,
@@ -289,17 +291,40 @@ def _parse_retry_after(value: str) -> float | None:
     return (when - dt.datetime.now(dt.UTC)).total_seconds()
 
 
+def connector_path(connector_id: str) -> str:
+    """``connector_id`` as one URL path segment: percent-encoded, so ``/``, ``?``, ``#`` and ``%``
+    stay inside it, and ``.`` / ``..`` (which a client would resolve) refused.
+
+    Raises:
+        GraphError: the id is empty, ``.`` or ``..`` (configured ids never are).
+    """
+    if connector_id in ("", ".", ".."):
+        raise GraphError(f"connector id {connector_id!r} cannot be put into a Graph URL")
+    return quote(connector_id, safe="")
+
+
+def _header(response: httpx.Response, name: str) -> str | None:
+    value = response.headers.get(name)
+    return truncate(value) if value is not None else None
+
+
 def _json(response: httpx.Response, connector_id: str) -> dict[str, Any]:
     try:
-        data = response.json()
-    except ValueError as exc:
+        data = load_json(response.content, max_bytes=MAX_ANSWER_BYTES)
+    except JsonLimitError as exc:
         raise GraphError(
-            f"connector {connector_id}: Graph answered {response.status_code} without JSON",
+            f"connector {connector_id}: Microsoft Graph answered {response.status_code} with a "
+            f"body that is not usable JSON ({exc})",
             status=response.status_code,
-            request_id=response.headers.get("request-id"),
+            request_id=_header(response, "request-id"),
         ) from exc
     if not isinstance(data, dict):
-        raise GraphError(f"connector {connector_id}: Graph answered with unexpected JSON")
+        raise GraphError(
+            f"connector {connector_id}: Microsoft Graph answered with a JSON "
+            f"{type(data).__name__}, expected an object",
+            status=response.status_code,
+            request_id=_header(response, "request-id"),
+        )
     return data
 
 
@@ -313,16 +338,18 @@ def _graph_error(
 ) -> GraphError:
     status = response.status_code
     code = message = None
-    request_id = response.headers.get("request-id")
+    request_id = _header(response, "request-id")
     try:
-        error = response.json().get("error", {})
-        code = error.get("code")
-        message = error.get("message")
+        error = load_json(response.content, max_bytes=MAX_ANSWER_BYTES).get("error", {})
+        code = _text(error.get("code"))
+        message = _text(error.get("message"))
         inner = error.get("innerError") or error.get("innererror") or {}
-        request_id = request_id or inner.get("request-id")
+        request_id = request_id or _text(inner.get("request-id"))
     except (ValueError, AttributeError):
         pass
-    detail = f"{status} {code or response.reason_phrase}" + (f": {message}" if message else "")
+    detail = f"{status} {code or truncate(response.reason_phrase)}" + (
+        f": {message}" if message else ""
+    )
     subject = f"connector {connector_id}"
     if status == 403:
         text = (
@@ -354,34 +381,6 @@ def _graph_error(
     )
 
 
-def parse_connector(body: Mapping[str, Any], connector_id: str) -> ConnectorState:
-    """Turn Graph's JSON for a connector into a ``ConnectorState`` (lenient on type names/dates)."""
-    auth = body.get("authenticationConfiguration") or {}
-    raw_type = str(auth.get("@odata.type") or "none")
-    kind = raw_type.lstrip("#").lower()
-    name = body.get("displayName")
-    if kind == _CERT_TYPE:
-        certificates = tuple(
-            GraphCertificate(
-                thumbprint=str(item.get("thumbprint") or "").upper(),
-                not_before=_epoch(item.get("notBefore")),
-                not_after=_epoch(item.get("notAfter")),
-                is_active=bool(item.get("isActive")),
-            )
-            for item in auth.get("certificateList") or []
-            if isinstance(item, Mapping)
-        )
-        return ConnectorState(connector_id, name, "certificate", certificates=certificates)
-    if kind == _BASIC_TYPE:
-        return ConnectorState(connector_id, name, "basic", username=auth.get("username"))
-    return ConnectorState(connector_id, name, raw_type)
-
-
-def _epoch(value: Any) -> dt.datetime:
-    """Graph sends epoch seconds (one doc page says DateTime): accept both."""
-    if isinstance(value, int | float) or (isinstance(value, str) and value.strip().isdigit()):
-        return dt.datetime.fromtimestamp(int(value), dt.UTC)
-    if isinstance(value, str) and value:
-        parsed = dt.datetime.fromisoformat(value.replace("Z", "+00:00"))
-        return parsed if parsed.tzinfo else parsed.replace(tzinfo=dt.UTC)
-    return dt.datetime.fromtimestamp(0, dt.UTC)
+def _text(value: Any) -> str | None:
+    """A text field of a Graph error, on one line and cut short; None when it is not text."""
+    return truncate(one_line(value)) if isinstance(value, str) and value.strip() else None

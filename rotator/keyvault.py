@@ -1,16 +1,15 @@
 """Read versions and values of certificates and secrets from Azure Key Vault with the Azure SDK.
 
 The only module that talks to Key Vault. SDK exceptions become ``KeyVaultError`` here, with the
-role an operator has to grant when access is denied. Values are returned, never logged.
+role an operator has to grant when access is denied. Values are returned, never logged. What is
+returned comes from the raw answers, read strictly by ``rotator.keyvault_answers`` (through the
+SDK's ``raw_response_hook``), not from the SDK's models, which pass wrong types through.
 """
 
 from __future__ import annotations
 
-import datetime as dt
-import json
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
 from typing import Any
 
 from azure.core.credentials import TokenCredential
@@ -21,28 +20,31 @@ from azure.core.exceptions import (
     ServiceRequestError,
     ServiceResponseError,
 )
-from azure.keyvault.certificates import CertificateClient, CertificateProperties
-from azure.keyvault.secrets import SecretClient, SecretProperties
+from azure.core.pipeline import PipelineResponse
+from azure.keyvault.certificates import CertificateClient
+from azure.keyvault.secrets import SecretClient
 
 from rotator.errors import ConfigurationError, KeyVaultError, one_line
+from rotator.keyvault_answers import (
+    MAX_ANSWER_BYTES,
+    SecretValue,
+    parse_secret_bundle,
+    parse_version_page,
+)
 from rotator.model import VersionInfo
 from rotator.settings import ENV_KEYVAULT_VERIFY_CHALLENGE_RESOURCE
+from rotator.text import load_json, truncate
+
+__all__ = ["MAX_PAGES", "KeyVaultClient", "SecretValue"]
+
+MAX_PAGES = 100
+"""The most pages of one version list read (25 versions a page): a list longer than that, or a
+``nextLink`` that leads back to itself, is an error, not an endless loop."""
 
 _ROLE = {
     "certificates": "Key Vault Certificate User",
     "secrets": "Key Vault Secrets User",
 }
-
-
-@dataclass(frozen=True)
-class SecretValue:
-    """A secret's value and content type; ``repr`` never shows the value."""
-
-    value: str
-    content_type: str | None
-
-    def __repr__(self) -> str:
-        return f"SecretValue(value=<{len(self.value)} chars>, content_type={self.content_type!r})"
 
 
 class KeyVaultClient:
@@ -77,15 +79,9 @@ class KeyVaultClient:
         Raises:
             KeyVaultError: not found, access denied, or the call failed.
         """
-        with self._translate("certificates", name):
-            return [
-                _version(
-                    name,
-                    props,
-                    props.x509_thumbprint.hex().upper() if props.x509_thumbprint else None,
-                )
-                for props in self._certificates.list_properties_of_certificate_versions(name)
-            ]
+        return self._list_versions(
+            "certificates", name, self._certificates.list_properties_of_certificate_versions
+        )
 
     def list_secret_versions(self, name: str) -> list[VersionInfo]:
         """Every version of secret ``name`` with its validity, in Key Vault's order (no values).
@@ -93,11 +89,9 @@ class KeyVaultClient:
         Raises:
             KeyVaultError: not found, access denied, or the call failed.
         """
-        with self._translate("secrets", name):
-            return [
-                _version(name, props, None)
-                for props in self._secrets.list_properties_of_secret_versions(name)
-            ]
+        return self._list_versions(
+            "secrets", name, self._secrets.list_properties_of_secret_versions
+        )
 
     def get_secret(self, name: str, version: str) -> SecretValue:
         """The value of secret ``name`` at ``version``; for a certificate, its PFX or PEM with the key.
@@ -105,9 +99,51 @@ class KeyVaultClient:
         Raises:
             KeyVaultError: not found, disabled, access denied, or the call failed.
         """
+        answers: list[SecretValue] = []
+        what = _what("secrets", name, version)
+
+        def read(response: PipelineResponse[Any, Any]) -> None:
+            if response.http_response.status_code == 200:
+                body = response.http_response.body()
+                answers.append(parse_secret_bundle(body, what=what, name=name, version=version))
+
         with self._translate("secrets", name, version):
-            secret = self._secrets.get_secret(name, version)
-            return SecretValue(secret.value or "", secret.properties.content_type)
+            self._secrets.get_secret(name, version, raw_response_hook=read)
+        if not answers:  # the SDK returned without a 200 answer: cannot happen, never believed
+            raise KeyVaultError(f"{what}: Key Vault sent no answer to read")
+        return answers[-1]
+
+    def _list_versions(self, kind: str, name: str, pager: Callable[..., Any]) -> list[VersionInfo]:
+        """Every version of ``name``, page by page, each page read strictly; at most
+        ``MAX_PAGES`` pages."""
+        versions: list[VersionInfo] = []
+        pages = 0
+        what = _what(kind, name)
+
+        def read(response: PipelineResponse[Any, Any]) -> None:
+            nonlocal pages
+            if response.http_response.status_code != 200:
+                return
+            page = parse_version_page(
+                response.http_response.body(),
+                what=what,
+                kind=kind,
+                name=name,
+                vault_url=self.vault_url,
+            )
+            pages += 1
+            versions.extend(page.versions)
+            if page.next_link and pages >= MAX_PAGES:
+                raise KeyVaultError(
+                    f"{what}: Key Vault's version list goes on past {MAX_PAGES} pages "
+                    f"({len(versions)} versions read); delete old versions, or check the vault "
+                    "URL points at Key Vault"
+                )
+
+        with self._translate(kind, name):
+            for _ in pager(name, raw_response_hook=read).by_page():
+                pass  # the SDK follows nextLink; ``read`` keeps what each page says
+        return versions
 
     def close(self) -> None:
         """Close both SDK clients and their connection pools."""
@@ -116,7 +152,7 @@ class KeyVaultClient:
 
     @contextmanager
     def _translate(self, kind: str, name: str, version: str | None = None) -> Iterator[None]:
-        what = f"Key Vault {kind[:-1]} '{name}'" + (f" version {version}" if version else "")
+        what = _what(kind, name, version)
         where = f"in {self.vault_url}"
         try:
             yield
@@ -149,7 +185,7 @@ class KeyVaultClient:
             raise KeyVaultError(message, status=status, code=inner or code) from exc
         except (ServiceRequestError, ServiceResponseError) as exc:
             raise KeyVaultError(
-                f"{what}: cannot reach {self.vault_url}: {one_line(exc.message)}"
+                f"{what}: cannot reach {self.vault_url}: {truncate(one_line(exc.message))}"
             ) from exc
         except ValueError as exc:
             if "challenge resource" in str(exc):
@@ -157,51 +193,41 @@ class KeyVaultClient:
                     f"{self.vault_url} answered with a challenge for another resource; for a local "
                     f"vault set {ENV_KEYVAULT_VERIFY_CHALLENGE_RESOURCE}=false"
                 ) from exc
-            raise
+            raise KeyVaultError(
+                f"{what}: Key Vault's answer {where} could not be read "
+                f"({type(exc).__name__}: {truncate(one_line(exc))})"
+            ) from exc
+        except (TypeError, KeyError, AttributeError) as exc:  # the SDK's models, on a bad answer
+            raise KeyVaultError(
+                f"{what}: Key Vault's answer {where} could not be read ({type(exc).__name__})"
+            ) from exc
 
 
-def _version(
-    name: str, props: SecretProperties | CertificateProperties, thumbprint: str | None
-) -> VersionInfo:
-    return VersionInfo(
-        name=name,
-        version=props.version or "",
-        enabled=bool(props.enabled),
-        created_on=_utc(props.created_on),
-        not_before=_utc(props.not_before),
-        expires_on=_utc(props.expires_on),
-        thumbprint=thumbprint,
-    )
-
-
-def _utc(value: dt.datetime | None) -> dt.datetime | None:
-    if value is None:
-        return None
-    return value.replace(tzinfo=dt.UTC) if value.tzinfo is None else value.astimezone(dt.UTC)
+def _what(kind: str, name: str, version: str | None = None) -> str:
+    """``Key Vault secret 'name' version v``: how errors name the object."""
+    return f"Key Vault {kind[:-1]} '{name}'" + (f" version {version}" if version else "")
 
 
 def _code(exc: HttpResponseError) -> str | None:
     error = getattr(exc, "error", None)
-    return getattr(error, "code", None) if error else None
+    code = getattr(error, "code", None) if error else None
+    return truncate(code) if isinstance(code, str) and code else None
 
 
 def _inner_code(exc: HttpResponseError) -> str | None:
     model = getattr(exc, "model", None)
     inner = getattr(getattr(model, "error", None), "inner_error", None)
     code = getattr(inner, "code", None)
-    if code:
-        return str(code)
-    try:
-        body = json.loads(exc.response.text()) if exc.response is not None else {}
-    except (ValueError, AttributeError):
-        return None
-    inner_json = body.get("error", {}).get("innererror") if isinstance(body, dict) else None
-    return (
-        str(inner_json["code"]) if isinstance(inner_json, dict) and "code" in inner_json else None
-    )
+    if not code:
+        try:
+            text = exc.response.text() if exc.response is not None else ""
+            code = load_json(text, max_bytes=MAX_ANSWER_BYTES)["error"]["innererror"]["code"]
+        except (ValueError, AttributeError, KeyError, TypeError):
+            return None
+    return truncate(code) if isinstance(code, str) and code else None
 
 
 def _message(exc: HttpResponseError) -> str:
     error = getattr(exc, "error", None)
     text = getattr(error, "message", None) if error else None
-    return one_line(text or exc.message or exc.reason)
+    return truncate(one_line(text or exc.message or exc.reason))

@@ -3,10 +3,39 @@
 from __future__ import annotations
 
 import datetime as dt
+import re
 from collections import Counter
 from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any, ClassVar
+
+from rotator.probe_config import ProbeConfig
+
+_CONNECTOR_ID = re.compile(r"[A-Za-z0-9._-]{1,256}")
+# Key Vault's rule for object names: 1-127 characters, only 0-9, a-z, A-Z and "-"
+# (learn.microsoft.com/azure/key-vault/general/about-keys-secrets-certificates, "object-name").
+_KEY_VAULT_NAME = re.compile(r"[0-9A-Za-z-]{1,127}")
+# "a system-generated, 32 character string identifier" (same page, "object-version").
+_KEY_VAULT_VERSION = re.compile(r"[0-9A-Za-z]{32}")
+
+
+def is_connector_id(value: object) -> bool:
+    """A connector id: 1-256 letters, digits, ``-``, ``_`` and ``.``, and not ``.`` or ``..``."""
+    return (
+        isinstance(value, str)
+        and _CONNECTOR_ID.fullmatch(value) is not None
+        and value not in (".", "..")
+    )
+
+
+def is_key_vault_name(value: object) -> bool:
+    """A Key Vault object name: 1-127 letters, digits and ``-``."""
+    return isinstance(value, str) and _KEY_VAULT_NAME.fullmatch(value) is not None
+
+
+def is_key_vault_version(value: object) -> bool:
+    """A Key Vault version id: 32 letters and digits."""
+    return isinstance(value, str) and _KEY_VAULT_VERSION.fullmatch(value) is not None
 
 
 class CredentialKind(StrEnum):
@@ -54,6 +83,7 @@ class CertificateTarget:
     key_vault_url: str
     certificate: str
     mode: InstallMode = InstallMode.REPLACE
+    probe: ProbeConfig | None = None  # call the connector's API with the new credential first
 
     kind: ClassVar[CredentialKind] = CredentialKind.CERTIFICATE
 
@@ -71,6 +101,7 @@ class BasicTarget:
     key_vault_url: str
     username: str
     password_secret: str
+    probe: ProbeConfig | None = None  # call the connector's API with the new password first
 
     kind: ClassVar[CredentialKind] = CredentialKind.BASIC
 
@@ -115,6 +146,7 @@ class ConnectorState:
     auth_type: str  # "certificate", "basic", or the raw @odata.type of anything else
     certificates: tuple[GraphCertificate, ...] = ()
     username: str | None = None
+    target_url: str | None = None  # the API B2C calls (the probe's default URL)
 
     @property
     def thumbprints(self) -> tuple[str, ...]:
@@ -153,6 +185,38 @@ class RotationRequest:
     reason: str | None = None
     trigger: str = "cli"
     requested_by: str | None = None
+    skip_probe: bool = False  # an emergency: switch without asking the API (needs force + reason)
+
+
+class Verdict(StrEnum):
+    """What the connector's API said about a credential."""
+
+    ACCEPTED = "accepted"
+    REJECTED = "rejected"
+    UNKNOWN = "unknown"
+    SKIPPED = "skipped"
+
+
+@dataclass(frozen=True)
+class ProbeResult:
+    """The probe of one credential against the connector's API (only the status is kept)."""
+
+    url: str | None  # without query or fragment (they may hold a key)
+    verdict: Verdict
+    status: int | None = None
+    attempts: int = 0
+    seconds: float = 0.0
+    detail: str | None = None  # why, in words (a TLS alert, no answer, a redirect)
+
+    def to_json(self) -> dict[str, Any]:
+        """``{"url", "verdict", "status", "attempts", "seconds"}``."""
+        return {
+            "url": self.url,
+            "verdict": self.verdict.value,
+            "status": self.status,
+            "attempts": self.attempts,
+            "seconds": round(self.seconds, 3),
+        }
 
 
 @dataclass(frozen=True)
@@ -171,6 +235,7 @@ class TargetOutcome:
     request_id: str | None = None
     graph_status: int | None = None
     unverified: bool = False  # failed after a write that may have landed; the next run repairs
+    probe: ProbeResult | None = None  # where a probe ran or was skipped
 
     def to_json(self) -> dict[str, Any]:
         """The camelCase JSON object of ``--json`` and the HTTP trigger."""
@@ -193,6 +258,8 @@ class TargetOutcome:
             data["graphStatus"] = self.graph_status
         if self.unverified:
             data["unverified"] = True
+        if self.probe is not None:
+            data["probe"] = self.probe.to_json()
         return data
 
 

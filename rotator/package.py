@@ -53,6 +53,7 @@ class Install:
     not_after: dt.datetime
     pfx: str  # base64 PKCS#12, encrypted with ``password``
     password: str
+    bundle: pkcs12.CertificateBundle  # key and chain, for the probe's TLS handshake
 
     def __repr__(self) -> str:
         return f"Install(version={self.version.version!r}, thumbprint={self.thumbprint!r})"
@@ -212,6 +213,7 @@ def package_certificate(
         not_after=bundle.not_after,
         pfx=base64.b64encode(pfx).decode(),
         password=password,
+        bundle=bundle,
     )
 
 

@@ -12,6 +12,7 @@ from collections.abc import Iterable
 
 from rotator.errors import CredentialError
 from rotator.model import ConnectorState, InstallMode, VersionInfo
+from rotator.text import truncate
 
 _EPOCH = dt.datetime.min.replace(tzinfo=dt.UTC)
 
@@ -69,7 +70,7 @@ def pinned_version(
     wanted = version.strip().lower()
     match = next((v for v in versions if v.version.lower() == wanted), None)
     if match is None:
-        raise CredentialError(f"{source} has no version {version!r} in Key Vault")
+        raise CredentialError(f"{source} has no version {truncate(version)!r} in Key Vault")
     if reason := unusable_reason(match, now):
         raise CredentialError(f"{source} version {match.version} cannot be used: {reason}")
     return match

@@ -15,7 +15,14 @@ from rotator.errors import (
     RotatorError,
     VerificationError,
 )
-from rotator.model import CertificateTarget, Outcome, Target, TargetOutcome, VersionInfo
+from rotator.model import (
+    CertificateTarget,
+    Outcome,
+    ProbeResult,
+    Target,
+    TargetOutcome,
+    VersionInfo,
+)
 from rotator.package import CertificateChange, Change
 from rotator.state import Lease
 
@@ -36,6 +43,7 @@ class Progress:
     expires_on: dt.datetime | None = None
     wrote: bool = False  # a write was accepted by Graph
     notes: list[str] = field(default_factory=list)
+    probe: ProbeResult | None = None  # the probe of the credential this run is about
 
     def at(self, version: VersionInfo) -> None:
         """The run is now about ``version`` (as Key Vault lists it)."""
@@ -43,13 +51,13 @@ class Progress:
         self.not_after = self.expires_on = version.expires_on
 
     def packaged(self, change: Change) -> None:
-        """The run is now about what was packaged: the last certificate, with the leaf's own
-        thumbprint and ``notAfter``; and the change's notes."""
+        """The run is now about what will be written: the last certificate, with the leaf's own
+        thumbprint and ``notAfter``; and the change's notes (a later step may narrow the change)."""
         if isinstance(change, CertificateChange):
             last = change.installs[-1]
             self.version, self.thumbprint = last.version.version, last.thumbprint
             self.not_after = self.expires_on = last.not_after
-        self.notes.extend(change.notes)
+        self.notes = list(change.notes)
 
     def ensure_lease(self) -> None:
         """Raise before a write when the connector's lease was lost.
@@ -85,12 +93,13 @@ class Progress:
             request_id=request_id,
             graph_status=graph_status,
             unverified=unverified,
+            probe=self.probe,
         )
 
     def failed(self, exc: Exception) -> TargetOutcome:
         """The outcome of a run that raised ``exc``: ``refused`` for a credential that fails
         validation, ``failed`` for everything else, ``unverified`` when a write may have landed."""
-        if isinstance(exc, CredentialError):
+        if isinstance(exc, CredentialError):  # ApiRejectedError among them
             return self.outcome(Outcome.REFUSED, str(exc))
         if isinstance(exc, GraphError):
             unsure = exc.may_have_landed or self.wrote

@@ -33,6 +33,11 @@ def render_report(report: RotationReport) -> str:
         if o.thumbprint:
             until = f", until {o.not_after:%Y-%m-%d}" if o.not_after else ""
             lines.append(f"            thumbprint {o.thumbprint}{until}")
+        if o.probe:
+            said = f"HTTP {o.probe.status}" if o.probe.status else o.probe.detail or "no answer"
+            tries = f", {o.probe.attempts} attempts" if o.probe.attempts > 1 else ""
+            where = f" at {o.probe.url}" if o.probe.url else ""
+            lines.append(f"            probe      {o.probe.verdict.value} ({said}{tries}){where}")
         if o.reason:
             lines.append(f"            {'why' if o.outcome.ok else 'error':<10} {o.reason}")
         if o.request_id:

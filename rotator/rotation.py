@@ -1,5 +1,5 @@
 """The use case: every requested connector, each under its lease and isolated from the others,
-through plan → package → apply → verify → record; one report at the end.
+through plan → package → probe → apply → verify → record; one report at the end.
 
 Targets run in parallel (``ROTATOR_MAX_PARALLEL``), each under its connector's lease in the state
 store, so the timer, an event and a manual call never rotate one connector at the same time.
@@ -15,7 +15,7 @@ from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from typing import TYPE_CHECKING, Any, TypeVar
 
-from rotator import apply, package, plan, record, status, verify, wiring
+from rotator import apply, package, plan, probe, record, status, verify, wiring
 from rotator.errors import ConfigurationError, RotationInProgressError, RotatorError
 from rotator.events import emit
 from rotator.model import (
@@ -95,6 +95,7 @@ def _rotate(steps: Steps, target: Target, request: RotationRequest, run: Progres
         vault, wanted, connector, now=now, profile=profile, force=request.force
     )
     run.packaged(change)
+    change = probe.approve(steps, change, connector, request, run)
     if request.dry_run:
         return run.outcome(
             Outcome.DRY_RUN, f"would {change.describe(connector, now)}; nothing was written"

@@ -17,6 +17,7 @@ from rotator.errors import RotatorError
 from rotator.events import emit
 from rotator.model import Outcome, RotationReport, RotationRequest, TargetOutcome
 from rotator.rotation import Rotator, WorkerInit, utcnow
+from rotator.text import truncate
 from rotator.triggers import (
     EventError,
     EventKind,
@@ -89,8 +90,8 @@ def run_event(
             log,
             logging.ERROR,
             "rotation.event_malformed",
-            eventId=event_id,
-            eventType=event_type,
+            eventId=truncate(str(event_id)),
+            eventType=truncate(str(event_type)),
             reason=str(exc),
         )
         return None
@@ -99,8 +100,8 @@ def run_event(
             log,
             logging.INFO,
             "rotation.event_ignored",
-            eventId=event.event_id,
-            eventType=event.event_type,
+            eventId=truncate(event.event_id),
+            eventType=truncate(event.event_type),
         )
         return None
     targets = targets_for_event(rotator.settings.targets, event)
@@ -109,10 +110,10 @@ def run_event(
             log,
             logging.INFO,
             "rotation.event_unbound",
-            eventId=event.event_id,
-            eventType=event.event_type,
-            vault=event.vault_url,
-            object=event.object_name,
+            eventId=truncate(event.event_id),
+            eventType=truncate(event.event_type),
+            vault=truncate(event.vault_url),
+            object=truncate(event.object_name),
         )
         return None
     report = rotator.rotate(
@@ -129,7 +130,7 @@ def run_event(
         failed += [o.connector_id for o in report.outcomes if o.outcome is Outcome.SKIPPED]
     if failed:
         raise RotationFailedError(
-            f"event {event.event_id}: rotation failed or was busy for {', '.join(failed)}; "
+            f"event {truncate(event.event_id)}: rotation failed or was busy for {', '.join(failed)}; "
             "Event Grid will retry"
         )
     return report
@@ -190,7 +191,7 @@ def run_http_rotate(
             body, headers, [t.connector_id for t in rotator.settings.targets]
         )
     except RequestError as exc:
-        code = "notFound" if exc.status == 404 else "badRequest"
+        code = {404: "notFound", 413: "payloadTooLarge"}.get(exc.status, "badRequest")
         error: dict[str, Any] = {"code": code, "message": str(exc)}
         if exc.field:
             error["field"] = exc.field

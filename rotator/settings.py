@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import os
 import re
 import ssl
@@ -14,9 +13,18 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from rotator.errors import ConfigurationError
-from rotator.model import BasicTarget, CertificateTarget, InstallMode, Pkcs12Profile, Target
+from rotator.model import (
+    Pkcs12Profile,
+    Target,
+    is_key_vault_name,
+)
 
-ENV_CONFIG = "ROTATOR_CONFIG"
+# ENV_CONFIG lives beside the document it names; re-exported with every other setting name
+from rotator.targets import ENV_CONFIG as ENV_CONFIG
+from rotator.targets import load_config, parse_targets, vault_url
+from rotator.text import truncate
+from rotator.urls import https_url
+
 ENV_GRAPH_ENDPOINT = "ROTATOR_GRAPH_ENDPOINT"
 ENV_GRAPH_API_VERSION = "ROTATOR_GRAPH_API_VERSION"
 ENV_CA_BUNDLE = "ROTATOR_CA_BUNDLE"
@@ -29,6 +37,7 @@ ENV_EXPIRY_WARNING_DAYS = "ROTATOR_EXPIRY_WARNING_DAYS"
 # ROTATOR_SCHEDULE is read by function_app.py itself: the host needs it when it indexes the app.
 ENV_HTTP_TIMEOUT = "ROTATOR_HTTP_TIMEOUT"
 ENV_STATE_CONTAINER = "ROTATOR_STATE_CONTAINER"
+ENV_PROBE_ALLOW_PRIVATE = "ROTATOR_PROBE_ALLOW_PRIVATE"
 # The Functions host's own storage account (connection string or identity-based settings).
 ENV_WEBJOBS_STORAGE = "AzureWebJobsStorage"
 ENV_WEBJOBS_STORAGE_ACCOUNT = "AzureWebJobsStorage__accountName"
@@ -45,9 +54,9 @@ ENV_AUTHORITY_HOST = "ROTATOR_AUTHORITY_HOST"
 DEFAULT_GRAPH_ENDPOINT = "https://graph.microsoft.com"
 GRAPH_API_VERSIONS = ("beta", "v1.0")
 DEFAULT_AUTHORITY_HOST = "https://login.microsoftonline.com"
-_GUID = re.compile(r"^[0-9a-fA-F]{8}-([0-9a-fA-F]{4}-){3}[0-9a-fA-F]{12}$")
-_TENANT_DOMAIN = re.compile(r"^(?=.{4,253}$)([a-zA-Z0-9-]{1,63}\.)+[a-zA-Z]{2,63}$")
-_KEY_VAULT_NAME = re.compile(r"^[0-9A-Za-z-]{1,127}$")
+_GUID = re.compile(r"[0-9a-fA-F]{8}-([0-9a-fA-F]{4}-){3}[0-9a-fA-F]{12}")
+_TENANT_DOMAIN = re.compile(r"(?=.{4,253}\Z)([a-zA-Z0-9-]{1,63}\.)+[a-zA-Z]{2,63}")
+# The authority of a root URL: a DNS name or a bracketed IPv6 address, and an optional port.
 _TRUE = {"1", "true", "yes", "on"}
 _FALSE = {"0", "false", "no", "off"}
 
@@ -88,6 +97,8 @@ class Settings:
     graph_client_secret_name: str | None = None
     graph_key_vault_url: str | None = None  # the vault holding them (client modes only)
     authority_host: str = DEFAULT_AUTHORITY_HOST
+    # The probe may call loopback, private and link-local addresses (the emulator, tests only).
+    probe_allow_private: bool = False
 
     @property
     def graph_scope(self) -> str:
@@ -105,7 +116,8 @@ class Settings:
                 return target
         known = ", ".join(t.connector_id for t in self.targets) or "none"
         raise ConfigurationError(
-            f"connector {connector_id!r} is not configured in {ENV_CONFIG} (configured: {known})"
+            f"connector {truncate(connector_id)!r} is not configured in {ENV_CONFIG} "
+            f"(configured: {truncate(known)})"
         )
 
     @classmethod
@@ -121,30 +133,30 @@ class Settings:
             raise ConfigurationError(
                 f"{ENV_CONFIG} is not set: give the targets as inline JSON or the path of a JSON file"
             )
-        graph_endpoint = _https_url(
+        graph_endpoint = https_url(
             env.get(ENV_GRAPH_ENDPOINT, DEFAULT_GRAPH_ENDPOINT), ENV_GRAPH_ENDPOINT
         )
         if urlsplit(graph_endpoint).path not in ("", "/"):
             raise ConfigurationError(
-                f"{ENV_GRAPH_ENDPOINT}={graph_endpoint!r}: give the Graph root such as "
+                f"{ENV_GRAPH_ENDPOINT}={truncate(graph_endpoint)!r}: give the Graph root such as "
                 f"https://graph.microsoft.com, without a path (the version is "
                 f"{ENV_GRAPH_API_VERSION})"
             )
         api_version = env.get(ENV_GRAPH_API_VERSION, "beta").strip()
         if api_version not in GRAPH_API_VERSIONS:
             raise ConfigurationError(
-                f"{ENV_GRAPH_API_VERSION}={api_version!r}: expected one of {', '.join(GRAPH_API_VERSIONS)}"
+                f"{ENV_GRAPH_API_VERSION}={truncate(api_version)!r}: expected one of {', '.join(GRAPH_API_VERSIONS)}"
             )
         ca_bundle = None
         if raw_ca := env.get(ENV_CA_BUNDLE, "").strip():
             ca_bundle = Path(raw_ca)
             if not ca_bundle.is_file():
-                raise ConfigurationError(f"{ENV_CA_BUNDLE}={raw_ca!r}: no such file")
+                raise ConfigurationError(f"{ENV_CA_BUNDLE}={truncate(raw_ca)!r}: no such file")
             try:
                 ssl.create_default_context(cafile=str(ca_bundle))
             except (ssl.SSLError, ValueError) as exc:
                 raise ConfigurationError(
-                    f"{ENV_CA_BUNDLE}={raw_ca!r} is not a PEM bundle of CA certificates ({exc})"
+                    f"{ENV_CA_BUNDLE}={truncate(raw_ca)!r} is not a PEM bundle of CA certificates ({exc})"
                 ) from exc
         profile_raw = env.get(ENV_PKCS12_PROFILE, Pkcs12Profile.LEGACY_3DES.value).strip()
         try:
@@ -152,11 +164,11 @@ class Settings:
         except ValueError:
             choices = ", ".join(p.value for p in Pkcs12Profile)
             raise ConfigurationError(
-                f"{ENV_PKCS12_PROFILE}={profile_raw!r}: expected one of {choices}"
+                f"{ENV_PKCS12_PROFILE}={truncate(profile_raw)!r}: expected one of {choices}"
             ) from None
         state_raw = env.get(ENV_STATE_DIR, "").strip()
         blob_uri, connection_string = _state_account(env)
-        document = _load_config(raw_config)
+        document = load_config(raw_config)
         return cls(
             targets=parse_targets(document),
             **_graph_identity(env, document),
@@ -179,6 +191,9 @@ class Settings:
             state_connection_string=connection_string,
             state_container=env.get(ENV_STATE_CONTAINER, "rotator-state").strip()
             or "rotator-state",
+            probe_allow_private=_bool(
+                env.get(ENV_PROBE_ALLOW_PRIVATE, "false"), ENV_PROBE_ALLOW_PRIVATE
+            ),
         )
 
 
@@ -192,7 +207,9 @@ def _number(
         value = low - 1
     if not low <= value <= high:
         kind = "a whole number" if whole else "a number"
-        raise ConfigurationError(f"{name}={raw!r}: expected {kind} from {low:g} to {high:g}")
+        raise ConfigurationError(
+            f"{name}={truncate(raw)!r}: expected {kind} from {low:g} to {high:g}"
+        )
     return value
 
 
@@ -202,7 +219,7 @@ def _state_account(env: Mapping[str, str]) -> tuple[str | None, str | None]:
     if connection_string:
         return None, connection_string
     if uri := env.get(ENV_WEBJOBS_STORAGE_BLOB_URI, "").strip():
-        return _https_url(uri, ENV_WEBJOBS_STORAGE_BLOB_URI), None
+        return https_url(uri, ENV_WEBJOBS_STORAGE_BLOB_URI), None
     if account := env.get(ENV_WEBJOBS_STORAGE_ACCOUNT, "").strip():
         return f"https://{account}.blob.core.windows.net", None
     return None, None
@@ -217,154 +234,13 @@ def default_state_dir(env: Mapping[str, str]) -> Path:
     return Path.home() / ".local" / "share" / "rotator"
 
 
-def _load_config(raw: str) -> Any:
-    if raw.startswith("{"):
-        source, text = f"{ENV_CONFIG} (inline JSON)", raw
-    else:
-        path = Path(raw).expanduser()
-        try:
-            text = path.read_text(encoding="utf-8")
-        except OSError as exc:
-            raise ConfigurationError(
-                f"{ENV_CONFIG}: cannot read {str(path)!r}: {exc.strerror or exc}"
-            ) from exc
-        source = str(path)
-    try:
-        return json.loads(text)
-    except json.JSONDecodeError as exc:
-        raise ConfigurationError(
-            f"{source} is not valid JSON: {exc.msg} at line {exc.lineno} column {exc.colno}"
-        ) from exc
-
-
-def parse_targets(document: Any) -> tuple[Target, ...]:
-    """Validate the targets document (schema in the README) and turn it into targets.
-
-    Raises:
-        ConfigurationError: naming the key and the connector that is wrong.
-    """
-    if not isinstance(document, dict):
-        raise ConfigurationError(f"{ENV_CONFIG}: the top level must be a JSON object")
-    _no_unknown_keys(document, {"keyVaultUrl", "connectors"}, "the top level")
-    default_vault = None
-    if "keyVaultUrl" in document:
-        default_vault = _vault_url(document["keyVaultUrl"], "keyVaultUrl")
-    connectors = document.get("connectors")
-    if not isinstance(connectors, list) or not connectors:
-        raise ConfigurationError(f"{ENV_CONFIG}: 'connectors' must be a non-empty list")
-    targets: list[Target] = []
-    seen: set[str] = set()
-    for index, entry in enumerate(connectors):
-        where = f"connectors[{index}]"
-        if not isinstance(entry, dict):
-            raise ConfigurationError(f"{ENV_CONFIG}: {where} must be an object")
-        connector_id = entry.get("id")
-        if not isinstance(connector_id, str) or not connector_id.strip():
-            raise ConfigurationError(f"{ENV_CONFIG}: {where}: 'id' is missing or empty")
-        where = f"{where} (connector {connector_id!r})"
-        if connector_id in seen:
-            raise ConfigurationError(f"{ENV_CONFIG}: {where}: duplicate connector id")
-        seen.add(connector_id)
-        targets.append(_parse_target(entry, connector_id, default_vault, where))
-    return tuple(targets)
-
-
-def _parse_target(
-    entry: dict[str, Any], connector_id: str, default_vault: str | None, where: str
-) -> Target:
-    _no_unknown_keys(entry, {"id", "keyVaultUrl", "certificate", "basic", "mode"}, where)
-    if "keyVaultUrl" in entry:
-        vault = _vault_url(entry["keyVaultUrl"], f"{where}: keyVaultUrl")
-    elif default_vault:
-        vault = default_vault
-    else:
-        raise ConfigurationError(
-            f"{ENV_CONFIG}: {where}: 'keyVaultUrl' is missing (set it here or at the top level)"
-        )
-    has_cert, has_basic = "certificate" in entry, "basic" in entry
-    if has_cert == has_basic:
-        raise ConfigurationError(
-            f"{ENV_CONFIG}: {where}: give exactly one of 'certificate' or 'basic'"
-        )
-    if has_cert:
-        name = _object_name(entry["certificate"], f"{where}: certificate")
-        mode_raw = entry.get("mode", InstallMode.REPLACE.value)
-        try:
-            mode = InstallMode(mode_raw)
-        except ValueError:
-            raise ConfigurationError(
-                f"{ENV_CONFIG}: {where}: mode {mode_raw!r} is not one of replace, overlap"
-            ) from None
-        return CertificateTarget(connector_id, vault, name, mode)
-    if "mode" in entry:
-        raise ConfigurationError(f"{ENV_CONFIG}: {where}: 'mode' applies only to certificates")
-    basic = entry["basic"]
-    if not isinstance(basic, dict):
-        raise ConfigurationError(f"{ENV_CONFIG}: {where}: 'basic' must be an object")
-    _no_unknown_keys(basic, {"username", "passwordSecret"}, f"{where}: basic")
-    username = basic.get("username")
-    if not isinstance(username, str) or not username:
-        raise ConfigurationError(f"{ENV_CONFIG}: {where}: basic.username is missing or empty")
-    if ":" in username:
-        raise ConfigurationError(
-            f"{ENV_CONFIG}: {where}: basic.username must not contain ':' "
-            "(HTTP basic auth cannot carry it, RFC 7617)"
-        )
-    if any(ord(c) < 0x20 or ord(c) == 0x7F for c in username):
-        raise ConfigurationError(
-            f"{ENV_CONFIG}: {where}: basic.username contains a control character"
-        )
-    secret = _object_name(basic.get("passwordSecret"), f"{where}: basic.passwordSecret")
-    return BasicTarget(connector_id, vault, username, secret)
-
-
-def _no_unknown_keys(obj: dict[str, Any], allowed: set[str], where: str) -> None:
-    unknown = sorted(set(obj) - allowed)
-    if unknown:
-        raise ConfigurationError(
-            f"{ENV_CONFIG}: {where}: unknown key {unknown[0]!r} (allowed: {', '.join(sorted(allowed))})"
-        )
-
-
-def _object_name(value: Any, where: str) -> str:
-    if not isinstance(value, str) or not _KEY_VAULT_NAME.match(value):
-        raise ConfigurationError(
-            f"{ENV_CONFIG}: {where}: {value!r} is not a Key Vault object name "
-            "(1-127 letters, digits and '-')"
-        )
-    return value
-
-
-def _vault_url(value: Any, where: str) -> str:
-    url = _https_url(value, f"{ENV_CONFIG}: {where}")
-    if urlsplit(url).path not in ("", "/"):
-        raise ConfigurationError(
-            f"{ENV_CONFIG}: {where}: {value!r} must be a vault root such as https://NAME.vault.azure.net"
-        )
-    return url
-
-
-def _https_url(value: Any, where: str) -> str:
-    if not isinstance(value, str):
-        raise ConfigurationError(f"{where}: expected an https URL, got {type(value).__name__}")
-    url = value.strip().rstrip("/")
-    parts = urlsplit(url)
-    if parts.scheme.lower() != "https" or not parts.hostname or parts.query or parts.fragment:
-        raise ConfigurationError(f"{where}: {value!r} is not an https URL")
-    try:
-        _ = parts.port
-    except ValueError:
-        raise ConfigurationError(f"{where}: {value!r} has an invalid port") from None
-    return url
-
-
 def _bool(value: str, name: str) -> bool:
     lowered = value.strip().lower()
     if lowered in _TRUE:
         return True
     if lowered in _FALSE:
         return False
-    raise ConfigurationError(f"{name}={value!r}: expected true or false")
+    raise ConfigurationError(f"{name}={truncate(value)!r}: expected true or false")
 
 
 def _graph_identity(env: Mapping[str, str], document: Any) -> dict[str, Any]:
@@ -376,10 +252,10 @@ def _graph_identity(env: Mapping[str, str], document: Any) -> dict[str, Any]:
     """
     # azure-identity's own AZURE_AUTHORITY_HOST is honoured when rotator's setting is absent
     fallback = env.get("AZURE_AUTHORITY_HOST", "").strip() or DEFAULT_AUTHORITY_HOST
-    authority = _https_url(env.get(ENV_AUTHORITY_HOST, fallback), ENV_AUTHORITY_HOST)
+    authority = https_url(env.get(ENV_AUTHORITY_HOST, fallback), ENV_AUTHORITY_HOST)
     if urlsplit(authority).path not in ("", "/"):
         raise ConfigurationError(
-            f"{ENV_AUTHORITY_HOST}={authority!r}: give only the host, such as "
+            f"{ENV_AUTHORITY_HOST}={truncate(authority)!r}: give only the host, such as "
             f"{DEFAULT_AUTHORITY_HOST} (the tenant comes from {ENV_GRAPH_TENANT_ID})"
         )
     raw_mode = env.get(ENV_GRAPH_CREDENTIAL, "").strip() or GraphCredentialMode.DEFAULT.value
@@ -387,7 +263,7 @@ def _graph_identity(env: Mapping[str, str], document: Any) -> dict[str, Any]:
         mode = GraphCredentialMode(raw_mode.lower())
     except ValueError:
         raise ConfigurationError(
-            f"{ENV_GRAPH_CREDENTIAL}={raw_mode!r}: expected default, client-certificate or "
+            f"{ENV_GRAPH_CREDENTIAL}={truncate(raw_mode)!r}: expected default, client-certificate or "
             "client-secret (the last resort)"
         ) from None
     names = (
@@ -411,7 +287,7 @@ def _graph_identity(env: Mapping[str, str], document: Any) -> dict[str, Any]:
             f"{ENV_GRAPH_TENANT_ID} is not set: {ENV_GRAPH_CREDENTIAL}={mode.value} needs the "
             "directory (tenant) id of the B2C / External ID tenant that holds the connectors"
         )
-    if not (_GUID.match(tenant) or _TENANT_DOMAIN.match(tenant)) or tenant.lower() in (
+    if not (_GUID.fullmatch(tenant) or _TENANT_DOMAIN.fullmatch(tenant)) or tenant.lower() in (
         "common",
         "organizations",
         "consumers",
@@ -425,7 +301,7 @@ def _graph_identity(env: Mapping[str, str], document: Any) -> dict[str, Any]:
             f"{ENV_GRAPH_CLIENT_ID} is not set: {ENV_GRAPH_CREDENTIAL}={mode.value} needs the "
             "application (client) id of the app registered in that tenant"
         )
-    if not _GUID.match(client):
+    if not _GUID.fullmatch(client):
         raise ConfigurationError(
             f"{ENV_GRAPH_CLIENT_ID} is not an application (client) id, a GUID (the value is not "
             "shown: it may be a secret pasted into the wrong setting)"
@@ -439,7 +315,7 @@ def _graph_identity(env: Mapping[str, str], document: Any) -> dict[str, Any]:
             f"{own} is not set: {ENV_GRAPH_CREDENTIAL}={mode.value} needs the name of the Key "
             f"Vault {what} that holds the app's client {what}"
         )
-    if not _KEY_VAULT_NAME.match(given[own]):
+    if not is_key_vault_name(given[own]):
         raise ConfigurationError(
             f"{own} is not a Key Vault {what} name (1-127 letters, digits and '-'; the value "
             f"is not shown, it may be the {what} itself): give the name of the {what}, not its value"
@@ -449,14 +325,14 @@ def _graph_identity(env: Mapping[str, str], document: Any) -> dict[str, Any]:
             f"{other} is set but {ENV_GRAPH_CREDENTIAL} is {mode.value}; remove {other}"
         )
     if raw_vault := given[ENV_GRAPH_KEYVAULT_URL]:
-        vault = _https_url(raw_vault, ENV_GRAPH_KEYVAULT_URL)
+        vault = https_url(raw_vault, ENV_GRAPH_KEYVAULT_URL)
         if urlsplit(vault).path not in ("", "/"):
             raise ConfigurationError(
-                f"{ENV_GRAPH_KEYVAULT_URL}={raw_vault!r} must be a vault root such as "
+                f"{ENV_GRAPH_KEYVAULT_URL}={truncate(vault)!r} must be a vault root such as "
                 "https://NAME.vault.azure.net"
             )
     elif isinstance(document, dict) and "keyVaultUrl" in document:
-        vault = _vault_url(document["keyVaultUrl"], "keyVaultUrl")
+        vault = vault_url(document["keyVaultUrl"], "keyVaultUrl")
     else:
         raise ConfigurationError(
             f"{ENV_GRAPH_KEYVAULT_URL} is not set and {ENV_CONFIG} has no top-level keyVaultUrl: "

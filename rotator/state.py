@@ -19,10 +19,8 @@ from collections.abc import Callable
 from dataclasses import asdict, dataclass, field, replace
 from typing import Any, Protocol
 
-from rotator.errors import ConfigurationError
-
 HISTORY_LIMIT = 50
-_SAFE_NAME = re.compile(r"^[A-Za-z0-9._-]{1,100}$")
+_SAFE_NAME = re.compile(r"[A-Za-z0-9._-]{1,100}")
 
 
 @dataclass(frozen=True)
@@ -123,7 +121,7 @@ def set_pin(store: StateStore, connector_id: str, pin: Pin | None) -> ConnectorR
 
 def blob_stem(connector_id: str) -> str:
     """A file or blob name for ``connector_id`` that cannot escape its folder."""
-    if _SAFE_NAME.match(connector_id) and connector_id not in (".", ".."):
+    if _SAFE_NAME.fullmatch(connector_id) and connector_id not in (".", ".."):
         return connector_id
     return "id-" + hashlib.sha256(connector_id.encode()).hexdigest()[:32]
 
@@ -142,26 +140,3 @@ def record_to_json(record: ConnectorRecord) -> str:
         "history": [asdict(entry) for entry in record.history],
     }
     return json.dumps(data, indent=2, sort_keys=True)
-
-
-def record_from_json(connector_id: str, text: str, *, source: str) -> ConnectorRecord:
-    """Parse a stored record.
-
-    Raises:
-        ConfigurationError: the text is not a record rotator wrote.
-    """
-    try:
-        data = json.loads(text)
-        data = data if isinstance(data, dict) else {"history": ["not a JSON object"]}
-        applied, pin = data.get("applied"), data.get("pin")
-        return ConnectorRecord(
-            connector_id=connector_id,
-            applied=AppliedCredential(**applied) if isinstance(applied, dict) else None,
-            pin=Pin(**pin) if isinstance(pin, dict) else None,
-            history=tuple(HistoryEntry(**h) for h in data.get("history") or []),
-        )
-    except (ValueError, TypeError) as exc:
-        raise ConfigurationError(
-            f"state of connector {connector_id} in {source} is damaged ({exc}); "
-            "move it aside and the next run starts afresh"
-        ) from exc

@@ -30,16 +30,21 @@ from azure.storage.blob import (
     ExponentialRetry,
 )
 
-from rotator.errors import ConfigurationError, RotationInProgressError, RotatorError, one_line
+from rotator.errors import (
+    ConfigurationError,
+    RotationInProgressError,
+    StateError,
+    one_line,
+)
 from rotator.events import emit
 from rotator.state import (
     Change,
     ConnectorRecord,
     Lease,
     blob_stem,
-    record_from_json,
     record_to_json,
 )
+from rotator.state_codec import record_from_bytes
 
 if TYPE_CHECKING:
     from azure.core.credentials import TokenCredential
@@ -60,7 +65,7 @@ _CLIENT_OPTIONS: dict[str, Any] = {
 }
 
 
-class StateStoreError(RotatorError):
+class StateStoreError(StateError):
     """The blob state store could not be read or written."""
 
 
@@ -225,11 +230,11 @@ class BlobStateStore:
         try:
             with self._translate(connector_id, "read"):
                 download = blob.download_blob()
-                text = download.readall().decode("utf-8")
+                data = download.readall()
         except ResourceNotFoundError:
             return ConnectorRecord(connector_id), None
         source = f"blob {self._container.container_name}/{name}"
-        return record_from_json(connector_id, text, source=source), download.properties.etag
+        return record_from_bytes(connector_id, data, source=source), download.properties.etag
 
     def _ensure_container(self) -> None:
         with self._ready_lock:

@@ -8,15 +8,15 @@ import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
-from rotator.errors import ConfigurationError, RotationInProgressError
+from rotator.errors import ConfigurationError, RotationInProgressError, StateError
 from rotator.state import (
     Change,
     ConnectorRecord,
     Lease,
     blob_stem,
-    record_from_json,
     record_to_json,
 )
+from rotator.state_codec import record_from_bytes
 
 try:
     import fcntl
@@ -44,16 +44,19 @@ class LocalStateStore:
         """The record of ``connector_id`` (empty when never rotated).
 
         Raises:
-            ConfigurationError: the file exists but is not a record rotator wrote.
+            StateError: the file cannot be read, or is not a record rotator wrote.
         """
         path = self._path(connector_id, ".json")
         try:
-            text = path.read_text(encoding="utf-8")
+            data = path.read_bytes()
         except FileNotFoundError:
             return ConnectorRecord(connector_id)
         except OSError as exc:
-            raise ConfigurationError(f"state file {path} cannot be read: {exc}") from exc
-        return record_from_json(connector_id, text, source=str(path))
+            raise StateError(
+                f"state record of connector {connector_id} ({path}) cannot be read: "
+                f"{exc.strerror or exc}"
+            ) from exc
+        return record_from_bytes(connector_id, data, source=str(path))
 
     def update(self, connector_id: str, change: Change) -> ConnectorRecord:
         """Read, change and atomically rewrite the record under an exclusive file lock."""

@@ -7,7 +7,6 @@ field that is wrong, so a binding can answer or log it without a traceback.
 from __future__ import annotations
 
 import datetime as dt
-import json
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from enum import StrEnum
@@ -15,7 +14,15 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from rotator.errors import RotatorError
-from rotator.model import BasicTarget, CertificateTarget, RotationRequest, Target
+from rotator.model import (
+    BasicTarget,
+    CertificateTarget,
+    RotationRequest,
+    Target,
+    is_connector_id,
+    is_key_vault_version,
+)
+from rotator.text import JsonLimitError, load_json, truncate
 
 _PREFIX = "Microsoft.KeyVault."
 NEW_VERSION_TYPES = frozenset(
@@ -26,9 +33,11 @@ EXPIRED_TYPES = frozenset({f"{_PREFIX}CertificateExpired", f"{_PREFIX}SecretExpi
 HANDLED_EVENT_TYPES = NEW_VERSION_TYPES | NEAR_EXPIRY_TYPES | EXPIRED_TYPES
 """The event types the Event Grid subscription delivers and ``rotate_on_keyvault_event`` acts on."""
 
-ROTATE_FIELDS = frozenset({"connectorId", "force", "dryRun", "version", "reason"})
+ROTATE_FIELDS = frozenset({"connectorId", "force", "dryRun", "version", "reason", "skipProbe"})
 PRINCIPAL_HEADER = "x-ms-client-principal-name"
 MAX_REASON_LENGTH = 500
+MAX_BODY_BYTES = 64 * 1024
+"""The largest ``POST /api/rotate`` body read (a real one is under 1 KB); larger ones get 413."""
 
 
 class EventError(RotatorError):
@@ -36,7 +45,8 @@ class EventError(RotatorError):
 
 
 class RequestError(RotatorError):
-    """An HTTP request body that is wrong; ``field`` names what to fix, ``status`` is 400 or 404."""
+    """An HTTP request body that is wrong; ``field`` names what to fix, ``status`` is 400, 404
+    or 413 (too large)."""
 
     def __init__(self, message: str, *, field: str | None = None, status: int = 400) -> None:
         super().__init__(message)
@@ -90,7 +100,7 @@ def parse_keyvault_event(*, event_id: str, event_type: str, data: Any) -> KeyVau
     Raises:
         EventError: ``data`` is not an object, or ``Id`` / NBF / EXP cannot be read.
     """
-    where = f"event {event_id or '<no id>'} ({event_type or '<no type>'})"
+    where = f"event {truncate(event_id or '<no id>')} ({truncate(event_type or '<no type>')})"
     if not event_type:
         raise EventError(f"{where}: no event type")
     if not isinstance(data, Mapping):
@@ -143,39 +153,65 @@ def parse_rotate_request(
     """The body of ``POST /api/rotate`` → a ``RotationRequest`` (trigger ``http``).
 
     Body: ``{"connectorId": "<id>" | "all", "force": bool, "dryRun": bool, "version": str,
-    "reason": str}``. ``force`` needs a ``reason``; ``version`` needs one connector.
+    "reason": str, "skipProbe": bool}``. ``force`` needs a ``reason``; ``version`` needs one
+    connector; ``skipProbe`` (switch without asking the connector's API) needs ``force``.
 
     Raises:
-        RequestError: 400 naming the wrong field, or 404 for an unknown connector.
+        RequestError: 400 naming the wrong field, 404 for an unknown connector, 413 for a body
+            over ``MAX_BODY_BYTES``.
     """
+    if len(body) > MAX_BODY_BYTES:
+        raise RequestError(
+            f"the body is larger than {MAX_BODY_BYTES} bytes ({len(body)} bytes)", status=413
+        )
     try:
-        document = json.loads(body.decode("utf-8") if body else "")
-    except (UnicodeDecodeError, json.JSONDecodeError):
-        raise RequestError("the body must be a JSON object", field=None) from None
+        document = load_json(body, max_bytes=MAX_BODY_BYTES)
+    except JsonLimitError as exc:
+        raise RequestError(f"the body must be a JSON object ({exc})", field=None) from None
     if not isinstance(document, dict):
         raise RequestError("the body must be a JSON object", field=None)
     unknown = sorted(set(document) - ROTATE_FIELDS)
     if unknown:
+        name = truncate(unknown[0])
         raise RequestError(
-            f"unknown field {unknown[0]!r} (allowed: {', '.join(sorted(ROTATE_FIELDS))})",
-            field=unknown[0],
+            f"unknown field {name!r} (allowed: {', '.join(sorted(ROTATE_FIELDS))})", field=name
         )
     connector = document.get("connectorId")
     if not isinstance(connector, str) or not connector.strip():
         raise RequestError('connectorId is required: a connector id or "all"', field="connectorId")
+    if connector != "all" and not is_connector_id(connector):
+        raise RequestError(
+            f"connectorId {truncate(connector)!r} is not a connector id (letters, digits, '-', "
+            "'_' and '.')",
+            field="connectorId",
+        )
     force = _flag(document, "force")
     dry_run = _flag(document, "dryRun")
     version = _text(document, "version")
+    if version is not None and not is_key_vault_version(version):
+        raise RequestError(
+            f"version {truncate(version)!r} is not a Key Vault version id (32 letters and digits)",
+            field="version",
+        )
     reason = _text(document, "reason")
     if reason is not None and len(reason) > MAX_REASON_LENGTH:
         raise RequestError(f"reason is longer than {MAX_REASON_LENGTH} characters", field="reason")
     if force and not reason:
         raise RequestError("force needs a reason (it goes into the history)", field="reason")
+    skip_probe = _flag(document, "skipProbe")
+    if skip_probe and not force:
+        raise RequestError(
+            "skipProbe needs force and a reason (an emergency that accepts breaking the user "
+            "flow if the API does not take the new credential)",
+            field="skipProbe",
+        )
     ids: tuple[str, ...] = ()
     if connector != "all":
         if connector not in set(known_connectors):
             raise RequestError(
-                f"connector {connector!r} is not configured", field="connectorId", status=404
+                f"connector {truncate(connector)!r} is not configured",
+                field="connectorId",
+                status=404,
             )
         ids = (connector,)
     if version is not None and not ids:
@@ -190,7 +226,8 @@ def parse_rotate_request(
         version=version,
         reason=reason,
         trigger="http",
-        requested_by=principal,
+        requested_by=truncate(principal) if principal else None,
+        skip_probe=skip_probe,
     )
 
 
@@ -214,10 +251,10 @@ def _parse_object_id(raw: str, where: str) -> tuple[str, str, str, str | None]:
     parts = urlsplit(raw)
     segments = [s for s in parts.path.split("/") if s]
     if parts.scheme.lower() != "https" or not parts.netloc or len(segments) not in (2, 3):
-        raise EventError(f"{where}: data.Id {raw!r} is not a Key Vault object URL")
+        raise EventError(f"{where}: data.Id {truncate(raw)!r} is not a Key Vault object URL")
     collection = segments[0].lower()
     if collection not in ("certificates", "secrets", "keys"):
-        raise EventError(f"{where}: data.Id {raw!r} names no certificate, secret or key")
+        raise EventError(f"{where}: data.Id {truncate(raw)!r} names no certificate, secret or key")
     version = segments[2] if len(segments) == 3 else None
     return f"https://{parts.netloc.lower()}", collection, segments[1], version
 
@@ -233,10 +270,10 @@ def _epoch(value: Any, where: str) -> dt.datetime | None:
         try:
             seconds = float(value.strip())
         except ValueError:
-            raise EventError(f"{where} {value!r} is not epoch seconds") from None
+            raise EventError(f"{where} {truncate(value)!r} is not epoch seconds") from None
     else:
         raise EventError(f"{where} is {type(value).__name__}, expected epoch seconds")
     try:
         return dt.datetime.fromtimestamp(seconds, dt.UTC)
     except (OverflowError, OSError, ValueError):
-        raise EventError(f"{where} {value!r} is out of range") from None
+        raise EventError(f"{where} {truncate(str(value))!r} is out of range") from None

@@ -56,13 +56,41 @@ resource plan 'Microsoft.Web/serverfarms@2024-04-01' = {
   }
 }
 
-var hostSettings = [
-  // Identity-based host storage: account name + managed identity + which identity (a user-assigned
-  // one must be named by its client id). No AzureWebJobsStorage connection string exists.
+// Identity-based host storage: the account + managed identity + which identity (a user-assigned
+// one must be named by its client id). No AzureWebJobsStorage connection string exists.
+// The account is named differently per cloud (environment().suffixes.storage):
+// - Azure's public cloud: by __accountName, as Microsoft's Flex samples do.
+// - a national cloud: by its service URIs, which Microsoft's docs require there INSTEAD of
+//   __accountName (learn.microsoft.com/azure/azure-functions/functions-app-settings,
+//   AzureWebJobsStorage__accountName / __blobServiceUri / __queueServiceUri / __tableServiceUri).
+//   Both forms at once can fail ("Unable to find matching constructor ... BlobServiceClient",
+//   hashicorp/terraform-provider-azurerm#32062).
+// rotator's state store reads __blobServiceUri when present, else builds the public-cloud blob URI
+// from __accountName (rotator/settings.py), so it follows the host in either cloud.
+var storageSuffix = environment().suffixes.storage
+var publicCloudStorage = storageSuffix == 'core.windows.net'
+var hostStorageByAccountName = [
   {
     name: 'AzureWebJobsStorage__accountName'
     value: storageAccountName
   }
+]
+var hostStorageByServiceUri = [
+  {
+    name: 'AzureWebJobsStorage__blobServiceUri'
+    value: 'https://${storageAccountName}.blob.${storageSuffix}'
+  }
+  {
+    name: 'AzureWebJobsStorage__queueServiceUri'
+    value: 'https://${storageAccountName}.queue.${storageSuffix}'
+  }
+  {
+    name: 'AzureWebJobsStorage__tableServiceUri'
+    value: 'https://${storageAccountName}.table.${storageSuffix}'
+  }
+]
+
+var hostSettings = concat(publicCloudStorage ? hostStorageByAccountName : hostStorageByServiceUri, [
   {
     name: 'AzureWebJobsStorage__credential'
     value: 'managedidentity'
@@ -75,7 +103,13 @@ var hostSettings = [
     name: 'APPLICATIONINSIGHTS_CONNECTION_STRING'
     value: appInsights.properties.ConnectionString
   }
-]
+  // Application Insights accepts only Entra-authenticated telemetry (monitoring.bicep): the host
+  // sends it as this identity, which holds Monitoring Metrics Publisher on the component.
+  {
+    name: 'APPLICATIONINSIGHTS_AUTHENTICATION_STRING'
+    value: 'ClientId=${identityClientId};Authorization=AAD'
+  }
+])
 
 var rotatorAppSettings = [
   for setting in items(rotatorSettings): {
@@ -140,9 +174,14 @@ resource site 'Microsoft.Web/sites@2024-04-01' = {
 // Basic (publishing-profile) authentication off for both FTP and the SCM/Kudu site: deployments
 // use Microsoft Entra ID (`func azure functionapp publish`, `az functionapp deployment source
 // config-zip`). learn.microsoft.com/azure/app-service/configure-basic-auth-disable
+// `location` is not in the published type (Bicep warns BCP187) but Azure answers BadRequest "The
+// parameter location has an invalid value" without it: Azure/bicep-types-az#1317, #1526, #1571,
+// Azure/bicep#5531; the AVM module avm/res/web/site/basic-publishing-credentials-policy sets it.
 resource ftpBasicAuth 'Microsoft.Web/sites/basicPublishingCredentialsPolicies@2024-04-01' = {
   parent: site
   name: 'ftp'
+  #disable-next-line BCP187
+  location: location
   properties: {
     allow: false
   }
@@ -151,6 +190,8 @@ resource ftpBasicAuth 'Microsoft.Web/sites/basicPublishingCredentialsPolicies@20
 resource scmBasicAuth 'Microsoft.Web/sites/basicPublishingCredentialsPolicies@2024-04-01' = {
   parent: site
   name: 'scm'
+  #disable-next-line BCP187
+  location: location
   properties: {
     allow: false
   }

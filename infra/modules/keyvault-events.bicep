@@ -1,24 +1,44 @@
 // The event subscription on the Key Vault's system topic (deployed into the vault's resource
 // group): the six certificate / secret events the rotator handles, delivered to the function
-// `rotate_on_keyvault_event` with the AzureFunction endpoint type (Event Grid resolves the
-// Event Grid trigger's webhook and its system key itself), in the Event Grid schema, one event per
-// delivery, with a bounded retry policy and a dead-letter container written with the system
-// topic's own managed identity.
+// `rotate_on_keyvault_event` in the Event Grid schema, one event per delivery, with a bounded retry
+// policy and a dead-letter container written with the system topic's own managed identity.
+//
+// Two ways to reach the function (endpointType):
+// - AzureFunction (default; Event Grid's recommended type for a function,
+//   learn.microsoft.com/azure/event-grid/handler-functions): Event Grid resolves the Event Grid
+//   trigger's webhook and its key itself. No source found confirms it for a Flex Consumption app.
+// - WebHook: the Event Grid extension's own URL,
+//   https://<app host>/runtime/webhooks/eventgrid?functionName=<function>&code=<system key>
+//   (learn.microsoft.com/azure/azure-functions/event-grid-how-tos). The system key
+//   `eventgrid_extension` is read here with listKeys on the app's host/default keys, so it never
+//   passes through a parameter or an output; the Functions host creates it when it first loads the
+//   Event Grid extension, i.e. after the code is published and the app has started. Event Grid
+//   returns the URL without its query string (endpointBaseUrl) when the subscription is read.
+//   ARM's if() evaluates only the chosen branch (learn.microsoft.com/azure/azure-resource-manager/
+//   templates/template-functions-logical#if), so in AzureFunction mode no key is read.
 //
 // Properties: learn.microsoft.com/azure/templates/microsoft.eventgrid/systemtopics/eventsubscriptions
-// (destination AzureFunction {resourceId, maxEventsPerBatch, preferredBatchSizeInKilobytes};
+// (destination AzureFunction {resourceId, maxEventsPerBatch, preferredBatchSizeInKilobytes} or
+// WebHook {endpointUrl, maxEventsPerBatch, preferredBatchSizeInKilobytes};
 // deadLetterWithResourceIdentity {identity, deadLetterDestination StorageBlob}; retryPolicy).
 // Event types: learn.microsoft.com/azure/event-grid/event-schema-key-vault. Retry defaults
 // (30 attempts, 1440 min) and their limits: learn.microsoft.com/azure/event-grid/delivery-and-retry.
 //
-// The AzureFunction endpoint is validated when the subscription is created, so the function must
-// already exist: deploy the infrastructure, publish the code, then deploy again with
-// deployEventSubscription=true (see infra/README.md).
+// Either endpoint is validated when the subscription is created, so the function (and, for
+// WebHook, its system key) must already exist: deploy the infrastructure, publish the code, then
+// deploy again with deployEventSubscription=true (see infra/README.md).
 
 param systemTopicName string
 
+@description('AzureFunction: Event Grid resolves the function by resource id. WebHook: the Event Grid extension URL with its system key.')
+@allowed(['AzureFunction', 'WebHook'])
+param endpointType string = 'AzureFunction'
+
 @description('Resource id of the Function App.')
 param functionAppId string
+
+@description('Default host name of the Function App (WebHook endpoint only).')
+param functionAppHostName string
 
 @description('Function that receives the events; must be one function_app.py defines.')
 param functionName string = 'rotate_on_keyvault_event'
@@ -40,18 +60,34 @@ resource systemTopic 'Microsoft.EventGrid/systemTopics@2022-06-15' existing = {
   name: systemTopicName
 }
 
+var azureFunctionDestination = {
+  endpointType: 'AzureFunction'
+  properties: {
+    resourceId: '${functionAppId}/functions/${functionName}'
+    maxEventsPerBatch: 1
+    preferredBatchSizeInKilobytes: 64
+  }
+}
+
+var webHookMode = endpointType == 'WebHook'
+
+// Bicep inlines a variable that calls list* where it is used: the key is read only inside the
+// WebHook branch below, and passes through no parameter or output.
+var eventGridSystemKey = listKeys('${functionAppId}/host/default', '2024-04-01').systemKeys.eventgrid_extension
+var webHookDestination = {
+  endpointType: 'WebHook'
+  properties: {
+    endpointUrl: 'https://${functionAppHostName}/runtime/webhooks/eventgrid?functionName=${functionName}&code=${eventGridSystemKey}'
+    maxEventsPerBatch: 1
+    preferredBatchSizeInKilobytes: 64
+  }
+}
+
 resource rotateOnKeyVaultEvent 'Microsoft.EventGrid/systemTopics/eventSubscriptions@2022-06-15' = {
   parent: systemTopic
   name: 'rotator-keyvault-events'
   properties: {
-    destination: {
-      endpointType: 'AzureFunction'
-      properties: {
-        resourceId: '${functionAppId}/functions/${functionName}'
-        maxEventsPerBatch: 1
-        preferredBatchSizeInKilobytes: 64
-      }
-    }
+    destination: webHookMode ? webHookDestination : azureFunctionDestination
     eventDeliverySchema: 'EventGridSchema'
     filter: {
       includedEventTypes: [

@@ -6,11 +6,23 @@
 // Properties: learn.microsoft.com/azure/templates/microsoft.operationalinsights/workspaces and
 // learn.microsoft.com/azure/templates/microsoft.insights/components (WorkspaceResourceId makes the
 // component workspace-based).
+//
+// Telemetry is accepted only from Microsoft Entra identities (DisableLocalAuth: the instrumentation
+// key in the connection string no longer suffices), as in Azure-Samples/
+// functions-quickstart-python-http-azd. As in Azure/azure-quickstart-templates
+// function-app-flex-managed-identities, the Function's identity holds Monitoring Metrics Publisher
+// on this component and function-app.bicep sets APPLICATIONINSIGHTS_AUTHENTICATION_STRING to
+// `ClientId=<identity>;Authorization=AAD`. learn.microsoft.com/azure/azure-monitor/app/
+// azure-ad-authentication (the role "publishes all telemetry", despite its name). The alert rules
+// query the workspace through Azure Resource Manager and are not affected.
 
 param workspaceName string
 param applicationInsightsName string
 param location string
 param tags object
+
+@description('Principal id of the Function App user-assigned identity (it publishes the telemetry).')
+param functionPrincipalId string
 
 @description('Days the workspace keeps logs (rotation history is also kept in the state store).')
 @minValue(30)
@@ -42,6 +54,23 @@ resource appInsights 'Microsoft.Insights/components@2020-02-02' = {
     WorkspaceResourceId: workspace.id
     IngestionMode: 'LogAnalytics'
     RetentionInDays: retentionInDays
+    DisableLocalAuth: true
+  }
+}
+
+// Monitoring Metrics Publisher (3913510d-42f4-4e42-8a64-420c390055eb), learn.microsoft.com/azure/
+// role-based-access-control/built-in-roles/monitor#monitoring-metrics-publisher: Entra-authenticated
+// ingestion of the app's telemetry, on this component only.
+var monitoringMetricsPublisher = '3913510d-42f4-4e42-8a64-420c390055eb'
+
+resource functionTelemetryPublisher 'Microsoft.Authorization/roleAssignments@2022-04-01' = {
+  name: guid(appInsights.id, functionPrincipalId, monitoringMetricsPublisher)
+  scope: appInsights
+  properties: {
+    principalId: functionPrincipalId
+    principalType: 'ServicePrincipal'
+    roleDefinitionId: subscriptionResourceId('Microsoft.Authorization/roleDefinitions', monitoringMetricsPublisher)
+    description: 'rotator Function App: send telemetry to Application Insights with Microsoft Entra ID (local auth is off).'
   }
 }
 

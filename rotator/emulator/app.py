@@ -1,5 +1,5 @@
-"""The :class:`Emulator`: one CA, five local servers (Graph, Key Vault, MI token endpoint, Entra
-token endpoint, control)."""
+"""The :class:`Emulator`: one CA, six local servers (Graph, Key Vault, MI token endpoint, Entra
+token endpoint, the connectors' API side, control)."""
 
 from __future__ import annotations
 
@@ -9,12 +9,14 @@ import shutil
 import ssl
 import tempfile
 import uuid
+from collections.abc import Callable
 from pathlib import Path
 from types import TracebackType
 
 from cryptography.hazmat.primitives import serialization
 
 from rotator.emulator import pki
+from rotator.emulator.api import ApiService, ApiStore
 from rotator.emulator.control import ControlService
 from rotator.emulator.entra import EntraDirectory, EntraService
 from rotator.emulator.graph import GraphService, GraphStore
@@ -49,6 +51,7 @@ class Emulator:
         control_port: int = 0,
         vault_page_size: int = MAX_PAGE_SIZE,
         entra_port: int = 0,
+        api_port: int = 0,
     ) -> None:
         """Prepare the emulator (a fresh CA and tenant); nothing listens until :meth:`start`.
 
@@ -64,6 +67,7 @@ class Emulator:
             "identity": identity_port,
             "control": control_port,
             "entra": entra_port,
+            "api": api_port,
         }
         self._page_size = vault_page_size
         self.tenant_id = str(uuid.uuid4())
@@ -75,6 +79,7 @@ class Emulator:
         self.graph = GraphStore(self.tenant_id)
         self.identity = IdentitySettings()
         self.entra = EntraDirectory(self.tenant_id)
+        self.api = ApiStore()
         self.faults = Faults()
         self._journal = Journal()
         self._ca = pki.make_ca("rotator emulator CA")
@@ -85,7 +90,7 @@ class Emulator:
     # -- lifecycle --------------------------------------------------------------------------
 
     def start(self) -> Emulator:
-        """Write the CA, bind the five servers and serve them in daemon threads.
+        """Write the CA, bind the six servers and serve them in daemon threads.
 
         Raises:
             RuntimeError: already started.
@@ -102,10 +107,19 @@ class Emulator:
             self._owns_workdir = True
         ca_path = self._workdir / "emulator-ca.pem"
         ca_path.write_bytes(self._ca.certificate.public_bytes(serialization.Encoding.PEM))
-        context = self._tls_context(self._workdir)
+        server_certificate = pki.make_server_certificate(self._ca, ("localhost", "127.0.0.1"))
+        workdir = self._workdir
+        context = self._tls_context(workdir, server_certificate)
+        self.api.serve_with(lambda: self._tls_context(workdir, server_certificate))
         try:
-            for name in ("graph", "vault", "identity", "control", "entra"):
-                tls = context if name != "identity" else None
+            for name in ("graph", "vault", "identity", "control", "entra", "api"):
+                tls: ssl.SSLContext | Callable[[], ssl.SSLContext] | None = (
+                    None
+                    if name == "identity"
+                    else self.api.tls_context
+                    if name == "api"
+                    else context
+                )
                 journaled = name != "control"
                 self._servers[name] = EmulatorHTTPServer(
                     self._ports[name],
@@ -140,13 +154,14 @@ class Emulator:
             base_url=lambda: authority_url,
             graph_audiences=lambda: audiences,
         )
+        self._servers["api"].service = ApiService(self.api)
         self._servers["control"].service = ControlService(self)
         for name, server in self._servers.items():
             server.start(f"rotator-emulator-{name}")
         return self
 
-    def _tls_context(self, workdir: Path) -> ssl.SSLContext:
-        server = pki.make_server_certificate(self._ca, ("localhost", "127.0.0.1"))
+    @staticmethod
+    def _tls_context(workdir: Path, server: pki.Issued) -> ssl.SSLContext:
         cert_file = workdir / ".emulator-server-cert.pem"
         key_file = workdir / ".emulator-server-key.pem"
         cert_file.write_bytes(server.certificate.public_bytes(serialization.Encoding.PEM))
@@ -220,6 +235,15 @@ class Emulator:
         return f"https://127.0.0.1:{self._port('entra')}"
 
     @property
+    def api_url(self) -> str:
+        """Base URL of the connectors' API side; ``api_url_for(name)`` is one endpoint."""
+        return f"https://127.0.0.1:{self._port('api')}"
+
+    def api_url_for(self, name: str) -> str:
+        """The URL of API endpoint ``name``: a connector's ``targetUrl``."""
+        return f"{self.api_url}/{name}"
+
+    @property
     def control_url(self) -> str:
         """Base URL of the HTTPS control surface (see :mod:`rotator.emulator.control`)."""
         return f"https://127.0.0.1:{self._port('control')}"
@@ -245,6 +269,7 @@ class Emulator:
             "IDENTITY_ENDPOINT": self.identity_endpoint,
             "IDENTITY_HEADER": self.identity_header,
             "AZURE_TOKEN_CREDENTIALS": "managedidentitycredential",
+            "ROTATOR_PROBE_ALLOW_PRIVATE": "true",  # the API side listens on loopback
         }
 
     # -- state ------------------------------------------------------------------------------
@@ -254,6 +279,7 @@ class Emulator:
         ports."""
         self.faults.clear()
         self.entra.clear()
+        self.api.clear()
         self.vault.clear()
         self.graph.clear()
         self.identity.reset()

@@ -42,13 +42,24 @@ PUT       /identity                                  ``{"graphRoles"?: [..], "au
 GET       /faults                                    → 200 ``{"value": [fault…]}``
 POST      /faults                                    ``{"service", "method"?, "path"?, "status"?,
                                                      "retryAfter"?, "delay"?, "drop"?,
-                                                     "times"?, "after"?, "loseResponse"?}``
-                                                     → 201
+                                                     "times"?, "after"?, "loseResponse"?,
+                                                     "body"?: text answered instead (status
+                                                     or 200), "contentType"?}`` → 201
 DELETE    /faults                                    → 204
 POST      /entra/apps                                ``{"clientId", "tenantId", "certificate"?: base64
                                                      DER, "secret"?, "roles"?: [..]}`` → 201
                                                      ``{"servicePrincipalId"}`` (an app registration
                                                      for ROTATOR_GRAPH_CREDENTIAL client modes)
+POST      /api/issuers                               ``{"cer": base64 DER}`` → 204 (the connectors'
+                                                     API lets client certificates of this issuer
+                                                     through its TLS handshake)
+POST      /api/endpoints/{name}/certificates         ``{"thumbprint", "delaySeconds"?}`` → 204
+                                                     (``{api_url}/{name}`` accepts it, after the
+                                                     delay; others of a trusted issuer get 403)
+POST      /api/endpoints/{name}/basic                ``{"username", "password", "delaySeconds"?}``
+                                                     → 204 (others get 401)
+GET       /api/endpoints/{name}                      → 200 ``{"calls"}``
+DELETE    /api/endpoints/{name}                      → 204 (it accepts nothing any more)
 GET       /journal                                   → 200 ``{"value": [{service, method, path,
                                                      query, status, authorized, started,
                                                      duration}…]}``
@@ -140,6 +151,13 @@ def _bool(body: dict[str, Any], key: str, default: bool) -> bool:
     if not isinstance(value, bool):
         raise _BadRequest(400, "BadValue", f"{key} must be true or false")
     return value
+
+
+def _delay(body: dict[str, Any]) -> float:
+    value = body.get("delaySeconds", 0)
+    if type(value) not in (int, float) or not 0 <= value <= 3600:
+        raise _BadRequest(400, "BadValue", "delaySeconds must be a number from 0 to 3600")
+    return float(value)
 
 
 def _iso(moment: dt.datetime) -> str:
@@ -243,6 +261,10 @@ class ControlService:
             ("graph", "stale-reads"): {"PUT": self._stale_reads},
             ("identity",): {"GET": self._identity, "PUT": self._set_identity},
             ("entra", "apps"): {"POST": self._register_app},
+            ("api", "issuers"): {"POST": self._trust_issuer},
+            ("api", "endpoints", "*"): {"GET": self._api_calls, "DELETE": self._forget_api},
+            ("api", "endpoints", "*", "certificates"): {"POST": self._trust_api_certificate},
+            ("api", "endpoints", "*", "basic"): {"POST": self._accept_api_basic},
             ("faults",): {
                 "GET": self._faults,
                 "POST": self._add_fault,
@@ -262,6 +284,33 @@ class ControlService:
         return self._error(404, "NotFound", f"no control endpoint {request.path}")
 
     # -- handlers ---------------------------------------------------------------------------
+
+    def _trust_issuer(self, request: Request, args: list[str]) -> Response:
+        self.emulator.api.trust_issuer(_certificate(self._body(request).get("cer"), "cer"))
+        return self._empty()
+
+    def _trust_api_certificate(self, request: Request, args: list[str]) -> Response:
+        body = self._body(request)
+        thumbprint = body.get("thumbprint")
+        if not isinstance(thumbprint, str) or len(thumbprint) != 40:
+            raise _BadRequest(400, "BadValue", "thumbprint must be 40 hex characters (SHA-1)")
+        self.emulator.api.trust_certificate(args[0], thumbprint, delay=_delay(body))
+        return self._empty()
+
+    def _accept_api_basic(self, request: Request, args: list[str]) -> Response:
+        body = self._body(request)
+        username, password = body.get("username"), body.get("password")
+        if not isinstance(username, str) or not isinstance(password, str):
+            raise _BadRequest(400, "BadValue", "username and password must be strings")
+        self.emulator.api.accept_basic(args[0], username, password, delay=_delay(body))
+        return self._empty()
+
+    def _api_calls(self, request: Request, args: list[str]) -> Response:
+        return self._json(200, {"calls": self.emulator.api.calls(args[0])})
+
+    def _forget_api(self, request: Request, args: list[str]) -> Response:
+        self.emulator.api.forget(args[0])
+        return self._empty()
 
     def _reset(self, request: Request, args: list[str]) -> Response:
         self.emulator.reset()
@@ -428,6 +477,8 @@ class ControlService:
             times=times,
             after=int(body.get("after", 0)),
             lose_response=_bool(body, "loseResponse", False),
+            body=_optional_str(body, "body"),
+            content_type=_optional_str(body, "contentType") or "application/json",
         )
         return self._empty(201)
 

@@ -12,7 +12,7 @@ import ssl
 import sys
 import threading
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -21,9 +21,9 @@ from urllib.parse import parse_qsl, urlsplit
 
 logger = logging.getLogger("rotator.emulator")
 
-ServiceName = Literal["graph", "vault", "identity", "entra"]
-FaultService = Literal["graph", "vault", "identity", "entra", "*"]
-SERVICES: tuple[str, ...] = ("graph", "vault", "identity", "entra")
+ServiceName = Literal["graph", "vault", "identity", "entra", "api"]
+FaultService = Literal["graph", "vault", "identity", "entra", "api", "*"]
+SERVICES: tuple[str, ...] = ("graph", "vault", "identity", "entra", "api")
 MAX_BODY_BYTES = 16 * 1024 * 1024
 IDLE_TIMEOUT_SECONDS = 120.0
 HANDSHAKE_TIMEOUT_SECONDS = 10.0
@@ -38,6 +38,7 @@ class Request:
     query: str
     headers: Mapping[str, str] = field(repr=False)
     body: bytes = field(repr=False)
+    client_certificate: bytes | None = field(default=None, repr=False)  # DER, when presented
 
     def header(self, name: str) -> str | None:
         """The value of header ``name`` (case-insensitive), or None."""
@@ -137,11 +138,13 @@ class Fault:
     pattern: re.Pattern[str] = field(repr=False)
     after: int = 0  # let this many matching requests through untouched first
     lose_response: bool = False  # handle the request (a write lands), then drop the connection
+    body: str | None = field(default=None, repr=False)  # answer this body instead (a bad answer)
+    content_type: str = "application/json"
 
     @property
     def terminal(self) -> bool:
-        """True when the fault replaces the answer (a status or a dropped connection)."""
-        return self.drop or self.status is not None or self.lose_response
+        """True when the fault replaces the answer (a status, a body or a dropped connection)."""
+        return self.drop or self.status is not None or self.lose_response or self.body is not None
 
     def matches(self, service: str, method: str, path: str) -> bool:
         """True when the fault applies to this request."""
@@ -164,6 +167,8 @@ class Fault:
             "remaining": self.remaining,
             "after": self.after,
             "loseResponse": self.lose_response,
+            "body": None if self.body is None else f"<{len(self.body)} characters>",
+            "contentType": self.content_type,
         }
 
 
@@ -176,6 +181,8 @@ class FaultDecision:
     retry_after: str | None = None
     drop: bool = False
     lose_response: bool = False
+    body: str | None = None
+    content_type: str = "application/json"
 
 
 class Faults:
@@ -205,12 +212,16 @@ class Faults:
         times: int | None = None,
         after: int = 0,
         lose_response: bool = False,
+        body: str | None = None,
+        content_type: str = "application/json",
     ) -> None:
         """Inject a fault on the requests of ``service`` whose path matches ``path`` (re.search).
 
         ``after`` lets that many matching requests through first (e.g. fault only the GET that
         verifies a write). ``lose_response`` handles the request (so a write lands) and then
         drops the connection without an answer: the ambiguous failure a client must survive.
+        ``body`` answers that text (as ``content_type``, with ``status`` or 200) instead of the
+        service: an answer of the wrong shape, type or size, as a hostile service might send.
 
         Raises:
             ValueError: unknown service, bad regex, status out of range, both status and drop,
@@ -230,8 +241,10 @@ class Faults:
             raise ValueError("after must not be negative")
         if lose_response and (drop or status is not None):
             raise ValueError("lose_response goes without status and drop")
-        if status is None and not drop and not lose_response and delay == 0:
-            raise ValueError("the fault does nothing: give status, delay or drop")
+        if body is not None and (drop or lose_response):
+            raise ValueError("body goes without drop and lose_response")
+        if status is None and body is None and not drop and not lose_response and delay == 0:
+            raise ValueError("the fault does nothing: give status, body, delay or drop")
         if retry_after is not None and status is None:
             raise ValueError("retry_after needs a status")
         try:
@@ -250,6 +263,8 @@ class Faults:
             pattern=pattern,
             after=after,
             lose_response=lose_response,
+            body=body,
+            content_type=content_type,
         )
         with self._lock:
             self._faults.append(fault)
@@ -294,6 +309,8 @@ class Faults:
             retry_after=terminal.retry_after,
             drop=terminal.drop,
             lose_response=terminal.lose_response,
+            body=terminal.body,
+            content_type=terminal.content_type,
         )
 
 
@@ -358,6 +375,11 @@ class _Handler(BaseHTTPRequestHandler):
             query=target.query,
             headers={key.lower(): value for key, value in self.headers.items()},
             body=body,
+            client_certificate=(
+                self.connection.getpeercert(binary_form=True)
+                if isinstance(self.connection, ssl.SSLSocket)
+                else None
+            ),
         )
         decision = FaultDecision()
         if server.faults is not None:
@@ -369,7 +391,13 @@ class _Handler(BaseHTTPRequestHandler):
             self._record(server, request, 0, authorized, started, clock)
             self._drop()
             return
-        if decision.status is not None:
+        if decision.body is not None:
+            response = Response(
+                decision.status or 200,
+                decision.body.encode("utf-8", "surrogatepass"),
+                [("Content-Type", decision.content_type)],
+            )
+        elif decision.status is not None:
             response = service.fault(request, decision.status)
             if decision.retry_after is not None:
                 response.headers.append(("Retry-After", decision.retry_after))
@@ -455,11 +483,14 @@ class EmulatorHTTPServer(ThreadingHTTPServer):
         self,
         port: int,
         *,
-        ssl_context: ssl.SSLContext | None,
+        ssl_context: ssl.SSLContext | Callable[[], ssl.SSLContext] | None,
         faults: Faults | None,
         journal: Journal | None,
     ) -> None:
-        """Bind to 127.0.0.1:``port`` (0 picks a free port); set :attr:`service` before serving."""
+        """Bind to 127.0.0.1:``port`` (0 picks a free port); set :attr:`service` before serving.
+
+        ``ssl_context`` may be a function: it is asked for the context of each new connection.
+        """
         self.ssl_context = ssl_context
         self.faults = faults
         self.journal = journal
@@ -501,9 +532,19 @@ class EmulatorHTTPServer(ThreadingHTTPServer):
         if self.ssl_context is not None:
             try:
                 request.settimeout(HANDSHAKE_TIMEOUT_SECONDS)
-                connection = self.ssl_context.wrap_socket(request, server_side=True)
+                context = self.ssl_context
+                if callable(context):
+                    context = context()
+                connection = context.wrap_socket(
+                    request, server_side=True, do_handshake_on_connect=False
+                )
             except OSError:
                 request.close()
+                return
+            try:
+                connection.do_handshake()
+            except OSError:
+                _lingering_close(connection)
                 return
         with self._connections_lock:
             self._connections.add(connection)
@@ -540,6 +581,21 @@ class EmulatorHTTPServer(ThreadingHTTPServer):
         for connection in connections:
             with contextlib.suppress(OSError):
                 connection.shutdown(socket.SHUT_RDWR)
+
+
+def _lingering_close(sock: socket.socket) -> None:
+    """Close after a failed handshake without resetting the connection: read what the client
+    still sends (with TLS 1.3 its first request follows a client certificate the server refused)
+    for up to a second, so the TLS alert already sent reaches it instead of a reset, as nginx's
+    lingering close does."""
+    with contextlib.suppress(OSError):
+        sock.shutdown(socket.SHUT_WR)
+        sock.settimeout(1.0)
+        deadline = time.monotonic() + 1.0
+        while time.monotonic() < deadline and sock.recv(65536):
+            pass
+    with contextlib.suppress(OSError):
+        sock.close()
 
 
 def server_context(cert_file: str, key_file: str) -> ssl.SSLContext:

@@ -9,14 +9,20 @@ all of them.
 pycep renders an identifier and a string literal alike (``principalId: functionPrincipalId`` and
 ``principalType: 'ServicePrincipal'`` both become plain strings), so the helpers here resolve a
 string through the file's variables and parameters where the Bicep language would.
+
+``evaluate`` computes what a variable becomes for given parameters and a given cloud
+(``environment()``), for the handful of functions the templates use in names and settings. pycep
+gets operator precedence wrong (``a.b == c`` parses as ``a.(b == c)``, ``!a && b`` as
+``!(a && b)``), so templates parenthesize or name such sub-expressions.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 import re
 import sys
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
@@ -77,6 +83,174 @@ class BicepFile:
             if value in parameters and parameters[value].get("default") is not None:
                 return self.resolve(parameters[value]["default"])
         return value
+
+
+# environment() in Azure's public cloud and in Azure Government (the parts the templates read):
+# learn.microsoft.com/azure/azure-resource-manager/bicep/bicep-functions-deployment#environment
+PUBLIC_CLOUD: dict[str, Any] = {
+    "name": "AzureCloud",
+    "suffixes": {"storage": "core.windows.net"},
+    "authentication": {"loginEndpoint": "https://login.microsoftonline.com/"},
+}
+US_GOVERNMENT_CLOUD: dict[str, Any] = {
+    "name": "AzureUSGovernment",
+    "suffixes": {"storage": "core.usgovcloudapi.net"},
+    "authentication": {"loginEndpoint": "https://login.microsoftonline.us/"},
+}
+_RESOURCE_GROUP = {
+    "id": "/subscriptions/00000000-0000-0000-0000-000000000000/resourceGroups/rg-rotator",
+    "name": "rg-rotator",
+    "location": "westeurope",
+}
+
+
+def unique_string(*parts: Any) -> str:
+    """A stand-in for Bicep's ``uniqueString``: 13 lower-case letters and digits, deterministic."""
+    digest = hashlib.sha256("|".join(map(str, parts)).encode()).digest()
+    return "".join("abcdefghijklmnopqrstuvwxyz234567"[b % 32] for b in digest[:13])
+
+
+def parse_expression(text: str) -> Any:
+    """pycep's tree of one Bicep expression (the inside of a ``${...}`` interpolation)."""
+    return _parser().parse(text=f"var value = {text}\n")["variables"]["value"]["value"]
+
+
+def evaluate(
+    file: BicepFile,
+    value: Any,
+    given: Mapping[str, Any] | None = None,
+    environment: Mapping[str, Any] = PUBLIC_CLOUD,
+) -> Any:
+    """What ``value`` (a node of ``file``) becomes for parameters ``given`` in cloud ``environment``.
+
+    Identifiers resolve to ``given``, then variables, then parameter defaults. A property of a
+    resource or module (known only at deployment) becomes the text ``<symbol.path>``.
+
+    Raises:
+        KeyError: a parameter without default that ``given`` does not name.
+        NotImplementedError: a function or operator this evaluator does not know.
+    """
+    return _Evaluator(file, dict(given or {}), environment).eval(value)
+
+
+@dataclass(frozen=True)
+class _Evaluator:
+    file: BicepFile
+    given: dict[str, Any]
+    environment: Mapping[str, Any]
+
+    def eval(self, value: Any) -> Any:
+        if isinstance(value, str):
+            return self._name_or_text(value)
+        if isinstance(value, list):
+            return [self.eval(item) for item in value]
+        if isinstance(value, dict) and "function" in value:
+            return self._function(value["function"])
+        if isinstance(value, dict) and "operator" in value:
+            return self._operator(value["operator"])
+        if isinstance(value, dict):
+            return {key: self.eval(item) for key, item in value.items()}
+        return value
+
+    def _name_or_text(self, text: str) -> Any:
+        if text in self.given:
+            return self.given[text]
+        variables = self.file.variables()
+        if text in variables:
+            return self.eval(variables[text])
+        parameters = self.file.parameters()
+        if text in parameters:
+            if parameters[text].get("default") is None:
+                raise KeyError(f"{self.file.name}: parameter {text} has no default; give it")
+            return self.eval(parameters[text]["default"])
+        if "${" in text:
+            return re.sub(
+                r"\$\{([^}]*)\}", lambda m: _text(self.eval(parse_expression(m.group(1)))), text
+            )
+        return text
+
+    def _function(self, call: dict[str, Any]) -> Any:
+        kind = call["type"]
+        args = [self.eval(a) for a in (call.get("parameters") or {}).values() if a is not None]
+        if kind == "environment":
+            return dict(self.environment)
+        if kind == "resource_group":
+            return dict(_RESOURCE_GROUP)
+        if kind == "to_lower":
+            return str(args[0]).lower()
+        if kind == "replace":
+            return str(args[0]).replace(str(args[1]), str(args[2]))
+        if kind == "take":
+            return args[0][: int(args[1])]
+        if kind == "unique_string":
+            return unique_string(*args)
+        if kind == "string":
+            return _text(args[0])
+        if kind == "empty":
+            return not args[0]
+        if kind == "concat":
+            if all(isinstance(a, list) for a in args):
+                return [item for a in args for item in a]
+            return "".join(_text(a) for a in args)
+        if kind == "list_func":  # listKeys & co.: a secret known only at deployment
+            call_parameters = call["parameters"]
+            return f"<{call_parameters['func_name']}({self.eval(call_parameters['resource_identifier'])})>"
+        if kind == "contains":  # an object's key, an array's item, a string's substring
+            return args[1] in args[0]
+        if kind == "union":
+            merged: dict[str, Any] = {}
+            for a in args:
+                merged.update(a)
+            return merged
+        raise NotImplementedError(f"{self.file.name}: function {kind}")
+
+    def _operator(self, operator: dict[str, Any]) -> Any:
+        kind, operands = operator["type"], operator["operands"]
+        if kind == "property_accessor":
+            return self._property(operands)
+        if kind == "conditional":
+            branch = "true_value" if self.eval(operands["condition"]) else "false_value"
+            return self.eval(operands[branch])
+        if kind == "not":
+            return not self.eval(operands["bool_value"])
+        left, right = (self.eval(operands[k]) for k in ("operand_1", "operand_2"))
+        if kind == "equals":
+            return left == right
+        if kind == "not_equals":
+            return left != right
+        if kind == "and":
+            return bool(left and right)
+        if kind == "or":
+            return bool(left or right)
+        raise NotImplementedError(f"{self.file.name}: operator {kind}")
+
+    def _property(self, operands: dict[str, Any]) -> Any:
+        base, rest = operands["operand_1"], operands["operand_2"]
+        path = []
+        while (
+            isinstance(rest, dict) and rest.get("operator", {}).get("type") == "property_accessor"
+        ):
+            path.append(rest["operator"]["operands"]["operand_1"])
+            rest = rest["operator"]["operands"]["operand_2"]
+        path.append(rest)
+        symbols = {**self.file.resources(), **self.file.modules()}
+        if isinstance(base, str) and base in symbols and base not in self.given:
+            return f"<{base}.{'.'.join(map(str, path))}>"
+        found = self.eval(base)
+        if isinstance(found, str):  # a value known only at deployment, such as listKeys(...)
+            return f"{found}.{'.'.join(map(str, path))}"
+        for key in path:
+            found = found[str(key)]
+        return found
+
+
+def _text(value: Any) -> str:
+    """Bicep's rendering of a value inside a string (``string()``, interpolation)."""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, (dict, list)):
+        return json.dumps(value, separators=(",", ":"))
+    return str(value)
 
 
 def parse(path: Path) -> BicepFile:

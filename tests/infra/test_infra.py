@@ -14,9 +14,13 @@ import re
 from collections import Counter
 from pathlib import Path
 from typing import Any
+from urllib.parse import parse_qs, urlsplit
 
 import pytest
 
+import rotator.settings
+from rotator.errors import ConfigurationError
+from rotator.settings import Settings
 from tests.infra import bicepmodel
 from tests.infra.bicepmodel import BicepFile, RoleAssignment
 
@@ -27,13 +31,17 @@ STORAGE = "infra/modules/storage.bicep"
 KEYVAULT_ACCESS = "infra/modules/keyvault-access.bicep"
 KEYVAULT_EVENTS = "infra/modules/keyvault-events.bicep"
 ALERTS = "infra/modules/alerts.bicep"
+MONITORING = "infra/modules/monitoring.bicep"
 GRAPH = "infra/modules/graph-permission.bicep"
+INFRA_README = REPO / "infra" / "README.md"
 
 KEY_VAULT_SECRETS_USER = "4633458b-17de-408a-b874-0445c86b69e6"
 KEY_VAULT_CERTIFICATE_USER = "db79e9a7-68ee-4b58-9aeb-b90e7c24fcba"
 STORAGE_BLOB_DATA_OWNER = "b7e6dc6d-f1e8-4753-8033-0f276bb0955b"
 STORAGE_BLOB_DATA_CONTRIBUTOR = "ba92f5b4-2d11-453d-a403-e96b0029c9fe"
+MONITORING_METRICS_PUBLISHER = "3913510d-42f4-4e42-8a64-420c390055eb"
 VAULT = "Microsoft.KeyVault/vaults"
+APPLICATION_INSIGHTS = "Microsoft.Insights/components"
 STORAGE_ACCOUNT = "Microsoft.Storage/storageAccounts"
 BLOB_CONTAINER = "Microsoft.Storage/storageAccounts/blobServices/containers"
 
@@ -42,6 +50,35 @@ API_CONNECTORS_READWRITE_ALL = "1dfe531a-24a6-4f1b-80f4-7a0dc5a0a171"
 
 SETTINGS_A_DEPLOYMENT_MUST_GIVE = {"ROTATOR_CONFIG", "ROTATOR_SCHEDULE"}
 _SETTING_NAME = re.compile(r"ROTATOR_[A-Z0-9_]+")
+
+# Types whose resources take no `location` (every other resource created must have one): an
+# extension resource lives at its scope, a child of a storage account or a system topic lives where
+# its parent does, and Microsoft Graph objects are not Azure resources.
+TYPES_WITHOUT_LOCATION = {
+    "Microsoft.Authorization/roleAssignments",
+    "Microsoft.Storage/storageAccounts/blobServices",
+    "Microsoft.Storage/storageAccounts/blobServices/containers",
+    "Microsoft.EventGrid/systemTopics/eventSubscriptions",
+    "Microsoft.Graph/appRoleAssignedTo",
+}
+
+# What a deployment hands the templates, for evaluating them (bicepmodel.evaluate).
+APP_ID = "/subscriptions/0000/resourceGroups/rg-rotator/providers/Microsoft.Web/sites/rotator-app"
+APP_HOST = "rotator-app.azurewebsites.net"
+IDENTITY_CLIENT_ID = "11111111-2222-3333-4444-555555555555"
+STORAGE_ACCOUNT_NAME = "strotatorabc"
+TARGETS = {
+    "keyVaultUrl": "https://contoso-kv.vault.azure.net",
+    "connectors": [{"id": "signup-api", "certificate": "signup-client"}],
+}
+# A valid value for every Graph identity parameter, so that each mode can be tried with all given.
+GRAPH_IDENTITY_PARAMETERS = {
+    "graphTenantId": "contosob2c.onmicrosoft.com",
+    "graphClientId": "00000000-0000-0000-0000-000000000001",
+    "graphClientCertificate": "rotator-graph-client",
+    "graphClientSecretName": "rotator-graph-secret",
+    "graphKeyVaultUrl": "https://contoso-graph-kv.vault.azure.net",
+}
 
 
 # --- fixtures and helpers ---------------------------------------------------------------------
@@ -133,6 +170,109 @@ def _event_subscription(files: dict[str, BicepFile]) -> dict[str, Any]:
     return dict(config["properties"])
 
 
+def _destination(files: dict[str, BicepFile], endpoint_type: str) -> dict[str, Any]:
+    """The subscription's destination as deployed with ``endpointType`` for this app."""
+    given = {
+        "endpointType": endpoint_type,
+        "functionAppId": APP_ID,
+        "functionAppHostName": APP_HOST,
+        "functionName": _module_argument(files, KEYVAULT_EVENTS, "functionName"),
+    }
+    destination = _event_subscription(files)["destination"]
+    return dict(bicepmodel.evaluate(files[KEYVAULT_EVENTS], destination, given))
+
+
+def _host_settings(
+    files: dict[str, BicepFile], environment: dict[str, Any] = bicepmodel.PUBLIC_CLOUD
+) -> dict[str, str]:
+    """The Functions host's app settings (function-app.bicep) in cloud ``environment``."""
+    given = {"storageAccountName": STORAGE_ACCOUNT_NAME, "identityClientId": IDENTITY_CLIENT_ID}
+    settings = bicepmodel.evaluate(files[FUNCTION_APP], "hostSettings", given, environment)
+    return {s["name"]: s["value"] for s in settings}
+
+
+def _rotator_settings(files: dict[str, BicepFile], **parameters: Any) -> dict[str, str]:
+    """The ROTATOR_* app settings main.bicep hands the Function App for these parameters."""
+    given = {"rotatorConfig": TARGETS, **parameters}
+    passed = bicepmodel.module_params(_module_call(files, FUNCTION_APP))["rotatorSettings"]
+    settings = bicepmodel.evaluate(files[MAIN], passed, given)
+    return {name: str(value) for name, value in settings.items()}
+
+
+def _setting_parameters(files: dict[str, BicepFile]) -> dict[str, str]:
+    """App setting name to the main.bicep parameter that gives its value (directly or string())."""
+    main = files[MAIN]
+    found = {}
+    for node in bicepmodel.walk(main.doc.get("variables")):
+        if not isinstance(node, dict):
+            continue
+        for name, value in node.items():
+            if isinstance(value, dict) and value.get("function", {}).get("type") == "string":
+                value = value["function"]["parameters"]["value_to_convert"]
+            if (
+                isinstance(name, str)
+                and _SETTING_NAME.fullmatch(name)
+                and value in main.parameters()
+            ):
+                found[name] = str(value)
+    return found
+
+
+def _settings_the_code_reads() -> set[str]:
+    """Every environment name in rotator/settings.py (ENV_*) and every ROTATOR_* the code reads."""
+    declared = {
+        value
+        for name, value in vars(rotator.settings).items()
+        if name.startswith("ENV_") and isinstance(value, str)
+    }
+    return declared | _code_setting_names()
+
+
+def _settings_left_out_on_purpose() -> set[str]:
+    """The settings infra/README.md lists under "Settings the template leaves out on purpose"."""
+    text = INFRA_README.read_text(encoding="utf-8")
+    section = text.split("### Settings the template leaves out on purpose", 1)[1].split("\n#", 1)[0]
+    return set(re.findall(r"^\| `([A-Za-z0-9_]+)` \|", section, flags=re.MULTILINE))
+
+
+def _app_settings(files: dict[str, BicepFile]) -> set[str]:
+    """Every name the templates can set as an app setting, in any branch and any cloud."""
+    names: set[str] = set()
+    for node in bicepmodel.walk([f.doc for f in files.values()]):
+        if isinstance(node, dict):
+            names |= {k for k in node if isinstance(k, str)}
+            if isinstance(node.get("name"), str):
+                names.add(node["name"])
+    return names
+
+
+def _parameter_bounds(files: dict[str, BicepFile], parameter: str) -> tuple[int, int]:
+    low = _decorator(files, MAIN, parameter, "min_value")
+    high = _decorator(files, MAIN, parameter, "max_value")
+    return int(low), int(high)
+
+
+def _code_accepts(name: str, value: str) -> bool:
+    environ = {
+        "ROTATOR_CONFIG": json.dumps(TARGETS),
+        "ROTATOR_STATE_DIR": "/tmp/rotator",
+        name: value,
+    }
+    try:
+        Settings.from_env(environ)
+    except ConfigurationError:
+        return False
+    return True
+
+
+def _decorator(files: dict[str, BicepFile], file: str, parameter: str, kind: str) -> Any:
+    """The argument of ``parameter``'s one decorator ``kind`` (pycep's names: min_value, allowed)."""
+    decorators = files[file].parameters()[parameter]["decorators"]
+    arguments = [d.get("argument") for d in decorators if d["type"] == kind]
+    assert len(arguments) == 1, f"{file}: {parameter} has {len(arguments)} @{kind} decorators"
+    return arguments[0]
+
+
 def _alert_queries(files: dict[str, BicepFile]) -> dict[str, str]:
     rules = files[ALERTS].resources("Microsoft.Insights/scheduledQueryRules")
     return {
@@ -168,34 +308,69 @@ def test_example_parameters_name_only_and_all_required_parameters() -> None:
 # --- Event Grid -------------------------------------------------------------------------------
 
 
+@pytest.mark.parametrize("endpoint_type", ["AzureFunction", "WebHook"])
 def test_event_subscription_delivers_to_a_function_the_app_defines(
-    bicep: dict[str, BicepFile], function_names: set[str]
+    bicep: dict[str, BicepFile], function_names: set[str], endpoint_type: str
 ) -> None:
-    """The Event Grid subscription's endpoint names a function that function_app.py defines."""
-    destination = _event_subscription(bicep)["destination"]
-    template = destination["properties"]["resourceId"]
+    """Either endpoint type names rotate_on_keyvault_event, a function function_app.py defines."""
     target = _module_argument(bicep, KEYVAULT_EVENTS, "functionName")
-    resource_id = bicepmodel.interpolate(template, {"functionName": target})
-    assert resource_id == "${functionAppId}/functions/" + target
+    destination = _destination(bicep, endpoint_type)
+    assert destination["endpointType"] == endpoint_type
+    if endpoint_type == "AzureFunction":
+        assert destination["properties"]["resourceId"] == f"{APP_ID}/functions/{target}"
+    else:
+        query = parse_qs(urlsplit(destination["properties"]["endpointUrl"]).query)
+        assert query["functionName"] == [target]
     assert target in function_names
 
 
 def test_event_subscription_endpoint_is_the_function_app_of_this_deployment(
     bicep: dict[str, BicepFile],
 ) -> None:
-    """The AzureFunction endpoint is a function of the Function App that main.bicep deploys."""
-    destination = _event_subscription(bicep)["destination"]
-    assert destination["endpointType"] == "AzureFunction"
-    passed = bicepmodel.module_params(_module_call(bicep, KEYVAULT_EVENTS))["functionAppId"]
-    operands = passed["operator"]["operands"]
-    function_app_module = bicep[MAIN].modules()[operands["operand_1"]]
-    assert (
-        bicepmodel.module_file(bicep[MAIN], function_app_module) == (REPO / FUNCTION_APP).resolve()
-    )
-    assert operands["operand_2"]["operator"]["operands"] == {
-        "operand_1": "outputs",
-        "operand_2": "id",
-    }
+    """The endpoint's app id and host name are outputs of the Function App main.bicep deploys."""
+    passed = bicepmodel.module_params(_module_call(bicep, KEYVAULT_EVENTS))
+    for parameter, output in (("functionAppId", "id"), ("functionAppHostName", "defaultHostName")):
+        operands = passed[parameter]["operator"]["operands"]
+        function_app_module = bicep[MAIN].modules()[operands["operand_1"]]
+        assert (
+            bicepmodel.module_file(bicep[MAIN], function_app_module)
+            == (REPO / FUNCTION_APP).resolve()
+        )
+        assert operands["operand_2"]["operator"]["operands"] == {
+            "operand_1": "outputs",
+            "operand_2": output,
+        }
+
+
+def test_event_subscription_endpoint_is_azure_function_unless_webhook_is_asked(
+    bicep: dict[str, BicepFile],
+) -> None:
+    """eventSubscriptionEndpoint allows AzureFunction (the default) and WebHook, and reaches the module."""
+    allowed = ["AzureFunction", "WebHook"]
+    assert _decorator(bicep, MAIN, "eventSubscriptionEndpoint", "allowed") == allowed
+    assert _decorator(bicep, KEYVAULT_EVENTS, "endpointType", "allowed") == allowed
+    assert bicep[MAIN].parameters()["eventSubscriptionEndpoint"]["default"] == "AzureFunction"
+    passed = bicepmodel.module_params(_module_call(bicep, KEYVAULT_EVENTS))
+    assert passed["endpointType"] == "eventSubscriptionEndpoint"
+
+
+def test_webhook_endpoint_is_the_event_grid_extension_url_with_its_system_key(
+    bicep: dict[str, BicepFile],
+) -> None:
+    """WebHook posts to https://<app>/runtime/webhooks/eventgrid with the eventgrid_extension key."""
+    webhook = _destination(bicep, "WebHook")["properties"]
+    url = urlsplit(webhook["endpointUrl"])
+    assert (url.scheme, url.netloc, url.path) == ("https", APP_HOST, "/runtime/webhooks/eventgrid")
+    code = parse_qs(url.query)["code"]
+    assert code == [f"<listKeys({APP_ID}/host/default)>.systemKeys.eventgrid_extension"]
+    batching = {k: v for k, v in webhook.items() if k != "endpointUrl"}
+    azure_function = _destination(bicep, "AzureFunction")["properties"]
+    assert batching == {k: v for k, v in azure_function.items() if k != "resourceId"}
+
+
+def test_azure_function_endpoint_reads_no_key(bicep: dict[str, BicepFile]) -> None:
+    """In the default mode the deployed destination holds no key and calls no list* function."""
+    assert "listKeys" not in json.dumps(_destination(bicep, "AzureFunction"))
 
 
 def test_event_subscription_filters_exactly_the_event_types_the_code_handles(
@@ -298,31 +473,147 @@ def test_state_store_setting_names_the_container_the_bicep_creates(
 
 
 def test_host_storage_is_identity_based(bicep: dict[str, BicepFile]) -> None:
-    """AzureWebJobsStorage is account name + managed identity + client id, never a connection string."""
-    settings = {s["name"]: s["value"] for s in bicep[FUNCTION_APP].variables()["hostSettings"]}
-    assert "AzureWebJobsStorage" not in settings
-    assert settings["AzureWebJobsStorage__credential"] == "managedidentity"
-    assert settings["AzureWebJobsStorage__accountName"] == "storageAccountName"
-    assert settings["AzureWebJobsStorage__clientId"] == "identityClientId"
-    assert "APPLICATIONINSIGHTS_CONNECTION_STRING" in settings
+    """AzureWebJobsStorage is the account + managed identity + client id, never a connection string."""
+    for environment in (bicepmodel.PUBLIC_CLOUD, bicepmodel.US_GOVERNMENT_CLOUD):
+        settings = _host_settings(bicep, environment)
+        assert "AzureWebJobsStorage" not in settings
+        assert settings["AzureWebJobsStorage__credential"] == "managedidentity"
+        assert settings["AzureWebJobsStorage__clientId"] == IDENTITY_CLIENT_ID
+        assert "APPLICATIONINSIGHTS_CONNECTION_STRING" in settings
 
 
-def test_no_template_reads_an_account_key(bicep: dict[str, BicepFile]) -> None:
-    """No Bicep file calls listKeys or any other list* function that returns a secret."""
+def test_host_storage_is_named_by_account_in_the_public_cloud(bicep: dict[str, BicepFile]) -> None:
+    """In Azure's public cloud the host gets __accountName only, as in Microsoft's Flex samples."""
+    settings = _host_settings(bicep, bicepmodel.PUBLIC_CLOUD)
+    assert settings["AzureWebJobsStorage__accountName"] == STORAGE_ACCOUNT_NAME
+    assert not [name for name in settings if name.endswith("ServiceUri")]
+
+
+def test_host_storage_is_named_by_this_clouds_service_uris_in_a_national_cloud(
+    bicep: dict[str, BicepFile],
+) -> None:
+    """Elsewhere the blob, queue and table URIs come from environment(), instead of __accountName."""
+    settings = _host_settings(bicep, bicepmodel.US_GOVERNMENT_CLOUD)
+    assert "AzureWebJobsStorage__accountName" not in settings
+    for service in ("blob", "queue", "table"):
+        assert settings[f"AzureWebJobsStorage__{service}ServiceUri"] == (
+            f"https://{STORAGE_ACCOUNT_NAME}.{service}.core.usgovcloudapi.net"
+        )
+
+
+@pytest.mark.parametrize(
+    "environment",
+    [bicepmodel.PUBLIC_CLOUD, bicepmodel.US_GOVERNMENT_CLOUD],
+    ids=["public", "usgov"],
+)
+def test_state_store_uses_the_host_storage_account_in_every_cloud(
+    bicep: dict[str, BicepFile], environment: dict[str, Any]
+) -> None:
+    """The code, given the host settings the Bicep deploys, writes its state to that cloud's account."""
+    environ = {**_host_settings(bicep, environment), "ROTATOR_CONFIG": json.dumps(TARGETS)}
+    suffix = environment["suffixes"]["storage"]
+    assert (
+        Settings.from_env(environ).state_blob_uri == f"https://{STORAGE_ACCOUNT_NAME}.blob.{suffix}"
+    )
+
+
+def test_function_app_sends_telemetry_as_its_identity(bicep: dict[str, BicepFile]) -> None:
+    """APPLICATIONINSIGHTS_AUTHENTICATION_STRING is ClientId=<identity>;Authorization=AAD."""
+    settings = _host_settings(bicep)
+    expected = f"ClientId={IDENTITY_CLIENT_ID};Authorization=AAD"
+    assert settings["APPLICATIONINSIGHTS_AUTHENTICATION_STRING"] == expected
+
+
+def test_the_only_list_call_reads_the_event_grid_system_key(bicep: dict[str, BicepFile]) -> None:
+    """No template reads an account key: the one list* call is listKeys on the app's host keys."""
     calls = [
-        (file.name, node["func_name"])
+        (file.name, node["func_name"], node["resource_identifier"])
         for file in bicep.values()
         for node in bicepmodel.walk(file.doc)
         if isinstance(node, dict) and str(node.get("func_name", "")).startswith("list")
     ]
-    assert calls == []
+    assert calls == [(KEYVAULT_EVENTS, "listKeys", "${functionAppId}/host/default")]
+    events = bicep[KEYVAULT_EVENTS]
+    key = bicepmodel.evaluate(events, "eventGridSystemKey", {"functionAppId": APP_ID})
+    assert key.endswith(".systemKeys.eventgrid_extension")
+    assert "eventGridSystemKey" not in json.dumps(events.doc.get("outputs") or {})
+
+
+# --- settings the code reads ------------------------------------------------------------------
+
+
+def test_every_setting_the_code_reads_is_deployed_or_left_out_on_purpose(
+    bicep: dict[str, BicepFile],
+) -> None:
+    """Each setting the code reads is set by the Bicep or listed, with why, in infra/README.md."""
+    read = _settings_the_code_reads()
+    deployed = read & _app_settings(bicep)
+    left_out = _settings_left_out_on_purpose()
+    assert not deployed & left_out, (
+        f"deployed and listed as left out: {sorted(deployed & left_out)}"
+    )
+    assert read - deployed == left_out
+
+
+@pytest.mark.parametrize("mode", ["default", "client-certificate", "client-secret"])
+def test_every_graph_credential_mode_deploys_settings_the_code_accepts(
+    bicep: dict[str, BicepFile], mode: str
+) -> None:
+    """With every Graph parameter filled in, each allowed mode gets exactly the settings it needs."""
+    assert mode in _decorator(bicep, MAIN, "graphCredential", "allowed")
+    settings = _rotator_settings(bicep, graphCredential=mode, **GRAPH_IDENTITY_PARAMETERS)
+    assert Settings.from_env(settings).graph_credential.value == mode
+
+
+def test_graph_credential_allows_only_modes_the_code_knows(bicep: dict[str, BicepFile]) -> None:
+    """graphCredential's @allowed list is exactly the code's GraphCredentialMode values."""
+    allowed = _decorator(bicep, MAIN, "graphCredential", "allowed")
+    assert sorted(allowed) == sorted(m.value for m in rotator.settings.GraphCredentialMode)
+
+
+def test_numeric_parameters_allow_exactly_what_the_code_accepts(
+    bicep: dict[str, BicepFile],
+) -> None:
+    """Each numeric setting's @minValue/@maxValue are the code's bounds: both ends in, one past out."""
+    numeric = {
+        name: parameter
+        for name, parameter in _setting_parameters(bicep).items()
+        if bicep[MAIN].parameters()[parameter]["type"] == "int"
+    }
+    assert set(numeric) >= {
+        "ROTATOR_MAX_PARALLEL",
+        "ROTATOR_EXPIRY_WARNING_DAYS",
+        "ROTATOR_HTTP_TIMEOUT",
+        "ROTATOR_VERIFY_TIMEOUT",
+    }
+    for name, parameter in numeric.items():
+        low, high = _parameter_bounds(bicep, parameter)
+        deployed = {
+            value: _rotator_settings(bicep, **{parameter: value})[name]
+            for value in (low - 1, low, high, high + 1)
+        }
+        accepted = {value: _code_accepts(name, text) for value, text in deployed.items()}
+        assert accepted == {low - 1: False, low: True, high: True, high + 1: False}, (
+            f"{parameter} allows {low}..{high}; the code accepts {accepted}"
+        )
+
+
+def test_numeric_parameter_defaults_are_the_codes_defaults(bicep: dict[str, BicepFile]) -> None:
+    """Deploying a numeric parameter's default changes nothing against leaving the setting out."""
+    base = {"ROTATOR_CONFIG": json.dumps(TARGETS), "ROTATOR_STATE_DIR": "/tmp/rotator"}
+    deployed = _rotator_settings(bicep)
+    for name, parameter in _setting_parameters(bicep).items():
+        if bicep[MAIN].parameters()[parameter]["type"] == "int":
+            assert Settings.from_env({**base, name: deployed[name]}) == Settings.from_env(base), (
+                name
+            )
 
 
 # --- role assignments -------------------------------------------------------------------------
 
 
 def test_role_assignments_grant_exactly_the_expected_roles(bicep: dict[str, BicepFile]) -> None:
-    """Two vault read roles, Blob Data Owner for the app, Blob Data Contributor for dead letters."""
+    """Two vault read roles, Blob Data Owner and Metrics Publisher for the app, one for dead letters."""
     granted = Counter(a.role_definition_id for a in _roles(bicep))
     assert granted == Counter(
         {
@@ -330,19 +621,21 @@ def test_role_assignments_grant_exactly_the_expected_roles(bicep: dict[str, Bice
             KEY_VAULT_CERTIFICATE_USER: 1,
             STORAGE_BLOB_DATA_OWNER: 1,
             STORAGE_BLOB_DATA_CONTRIBUTOR: 1,
+            MONITORING_METRICS_PUBLISHER: 1,
         }
     )
 
 
-def test_each_role_is_scoped_to_the_vault_or_the_storage_account(
+def test_each_role_is_scoped_to_the_vault_the_storage_account_or_application_insights(
     bicep: dict[str, BicepFile],
 ) -> None:
-    """Vault roles on the vault; storage roles on the account, dead-lettering on its one container."""
+    """Vault roles on the vault; storage on the account or its container; telemetry on the component."""
     expected_scope = {
         KEY_VAULT_SECRETS_USER: VAULT,
         KEY_VAULT_CERTIFICATE_USER: VAULT,
         STORAGE_BLOB_DATA_OWNER: STORAGE_ACCOUNT,
         STORAGE_BLOB_DATA_CONTRIBUTOR: BLOB_CONTAINER,
+        MONITORING_METRICS_PUBLISHER: APPLICATION_INSIGHTS,
     }
     for assignment in _roles(bicep):
         assert assignment.scope_type == expected_scope[assignment.role_definition_id], assignment
@@ -354,7 +647,12 @@ def test_no_role_assignment_is_at_subscription_or_resource_group_scope(
     """Every role assignment names a resource as its scope in a resource-group-scoped file."""
     for assignment in _roles(bicep):
         assert assignment.scope_symbol is not None, f"{assignment} has no resource scope"
-        assert assignment.scope_type in {VAULT, STORAGE_ACCOUNT, BLOB_CONTAINER}, assignment
+        assert assignment.scope_type in {
+            VAULT,
+            STORAGE_ACCOUNT,
+            BLOB_CONTAINER,
+            APPLICATION_INSIGHTS,
+        }, assignment
         globals_ = bicep[assignment.file].doc.get("globals") or {}
         assert globals_.get("scope", {}).get("value", "resourceGroup") == "resourceGroup"
 
@@ -379,6 +677,34 @@ def test_role_assignment_names_are_guid_of_scope_principal_and_role(
 def test_role_assignments_are_for_service_principals(bicep: dict[str, BicepFile]) -> None:
     """principalType is ServicePrincipal (both principals are managed identities)."""
     assert {a.principal_type for a in _roles(bicep)} == {"ServicePrincipal"}
+
+
+def test_telemetry_role_goes_to_the_function_identity(bicep: dict[str, BicepFile]) -> None:
+    """Monitoring Metrics Publisher is granted to the user-assigned identity's principal."""
+    passed = bicepmodel.module_params(_module_call(bicep, MONITORING))["functionPrincipalId"]
+    operands = passed["operator"]["operands"]
+    assert bicep[MAIN].resources()[operands["operand_1"]]["type"] == (
+        "Microsoft.ManagedIdentity/userAssignedIdentities"
+    )
+    assert operands["operand_2"]["operator"]["operands"] == {
+        "operand_1": "properties",
+        "operand_2": "principalId",
+    }
+
+
+# --- every resource ---------------------------------------------------------------------------
+
+
+def test_every_resource_that_takes_a_location_has_one(bicep: dict[str, BicepFile]) -> None:
+    """Each resource created has a location unless its type takes none (Azure's BadRequest else)."""
+    checked = set()
+    for file in bicep.values():
+        for symbol, resource in file.resources().items():
+            if resource["existing"] or resource["type"] in TYPES_WITHOUT_LOCATION:
+                continue
+            checked.add(resource["type"])
+            assert resource["config"].get("location"), f"{file.name}: {symbol} has no location"
+    assert "Microsoft.Web/sites/basicPublishingCredentialsPolicies" in checked
 
 
 # --- storage ----------------------------------------------------------------------------------
@@ -417,6 +743,52 @@ def test_storage_has_the_state_deployment_and_dead_letter_containers(
     assert names["stateContainerName"] == "rotator-state"
     assert names["deadLetterContainerName"] == "eventgrid-deadletter"
     assert len(bicep[STORAGE].resources(BLOB_CONTAINER)) == 3
+
+
+def test_storage_sku_is_a_parameter_that_states_the_zone_rule(bicep: dict[str, BicepFile]) -> None:
+    """storageSkuName reaches the account; its description says where ZRS fails and what to give."""
+    main_allowed = _decorator(bicep, MAIN, "storageSkuName", "allowed")
+    assert main_allowed == _decorator(bicep, STORAGE, "skuName", "allowed")
+    assert {"Standard_ZRS", "Standard_LRS"} <= set(main_allowed)
+    description = _decorator(bicep, MAIN, "storageSkuName", "description")
+    assert "availability zones" in description
+    assert "Standard_LRS" in description
+    assert bicepmodel.module_params(_module_call(bicep, STORAGE))["skuName"] == "storageSkuName"
+    assert _one(bicep[STORAGE], STORAGE_ACCOUNT)["sku"] == {"name": "skuName"}
+
+
+_CONTAINER_NAME = re.compile(r"^(?=.{3,63}$)[a-z0-9]+(-[a-z0-9]+)*$")
+
+
+@pytest.mark.parametrize(
+    "app_name",
+    [
+        None,
+        "ab",
+        "Rotator-Prod",
+        "x" * 60,
+        "a" * 31 + "-" + "b" * 28,
+        "a-b-c-d-e-f-g-h-i-j-k-l-m-n-o-p",
+    ],
+)
+def test_deployment_container_name_is_valid_for_any_app_name(
+    bicep: dict[str, BicepFile], app_name: str | None
+) -> None:
+    """Lower-case letters, digits and single hyphens, 3-63 long, for the default and odd app names."""
+    given = {} if app_name is None else {"functionAppName": app_name}
+    name = bicepmodel.evaluate(bicep[MAIN], "deploymentContainerName", given)
+    assert _CONTAINER_NAME.match(name), name
+
+
+def test_deployment_container_names_of_apps_that_share_a_prefix_differ(
+    bicep: dict[str, BicepFile],
+) -> None:
+    """Two app names equal in their first 32 characters still get two containers (the suffix)."""
+    names = {
+        bicepmodel.evaluate(bicep[MAIN], "deploymentContainerName", {"functionAppName": app})
+        for app in ("x" * 40, "x" * 41)
+    }
+    assert len(names) == 2
 
 
 # --- function app -----------------------------------------------------------------------------
@@ -482,6 +854,13 @@ def test_deployment_package_is_read_with_the_user_assigned_identity(
         "type": "UserAssignedIdentity",
         "userAssignedIdentityResourceId": "identityId",
     }
+
+
+def test_application_insights_accepts_only_entra_authenticated_telemetry(
+    bicep: dict[str, BicepFile],
+) -> None:
+    """The component disables local (instrumentation-key) authentication."""
+    assert _one(bicep[MONITORING], APPLICATION_INSIGHTS)["properties"]["DisableLocalAuth"] is True
 
 
 # --- alerts -----------------------------------------------------------------------------------
@@ -592,3 +971,21 @@ def test_graph_extension_alias_is_configured() -> None:
     config = json.loads((REPO / "infra" / "bicepconfig.json").read_text(encoding="utf-8"))
     reference = config["extensions"]["microsoftGraphV1"]
     assert reference.startswith("br:mcr.microsoft.com/bicep/extensions/microsoftgraph/v1.0:")
+
+
+def test_default_probe_reaches_every_connector_through_rotator_config(
+    bicep: dict[str, BicepFile],
+) -> None:
+    """defaultProbe becomes ROTATOR_CONFIG's top-level probe, which the code gives each connector."""
+    settings = _rotator_settings(bicep, defaultProbe={"waitSeconds": 60, "required": False})
+    targets = Settings.from_env(settings).targets
+    assert {(t.probe.wait_seconds, t.probe.required) for t in targets if t.probe} == {(60.0, False)}
+    assert all(t.probe is not None for t in targets)
+
+
+def test_no_default_probe_leaves_rotator_config_as_given(bicep: dict[str, BicepFile]) -> None:
+    """Without defaultProbe (or with a probe in rotatorConfig already) the document is unchanged."""
+    assert json.loads(_rotator_settings(bicep)["ROTATOR_CONFIG"]) == TARGETS
+    own = {**TARGETS, "probe": {"waitSeconds": 5}}
+    given = _rotator_settings(bicep, rotatorConfig=own, defaultProbe={"waitSeconds": 60})
+    assert json.loads(given["ROTATOR_CONFIG"]) == own

@@ -164,10 +164,13 @@ def test_emulator_command_prints_settings_and_stops_on_interrupt(tmp_path: Path)
 
 
 def test_demo_runs_a_real_rotation_and_checks_it() -> None:
-    """`rotator demo` rotates both connectors, shows up-to-date on the second run, and exits 0."""
+    """`rotator demo` shows a probe refusing a certificate the API does not trust yet, the
+    rotation going through once it does, then up-to-date; and exits 0."""
     result = run({}, "demo")
     assert result.returncode == 0, result.stdout + result.stderr
-    assert "2 connector(s): 2 rotated" in result.stdout
+    assert "2 connector(s): 1 rotated, 1 refused" in result.stdout
+    assert "probe      rejected (HTTP 403)" in result.stdout
+    assert "2 connector(s): 1 rotated, 1 up-to-date" in result.stdout
     assert "2 connector(s): 2 up-to-date" in result.stdout
     assert "every connector holds what Key Vault's newest usable version says" in result.stdout
 

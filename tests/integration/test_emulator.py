@@ -353,7 +353,8 @@ def test_identity_endpoint_answers_app_service_shape(emu: Emulator) -> None:
 
 
 def test_env_holds_exactly_the_documented_variables(emu: Emulator) -> None:
-    """env() gives the six variables that point rotator and azure-identity at the emulator."""
+    """env() gives the seven variables that point rotator and azure-identity at the emulator
+    (the probe may call its loopback API side)."""
     assert emu.env() == {
         "ROTATOR_GRAPH_ENDPOINT": emu.graph_url,
         "ROTATOR_CA_BUNDLE": str(emu.ca_path),
@@ -361,6 +362,7 @@ def test_env_holds_exactly_the_documented_variables(emu: Emulator) -> None:
         "IDENTITY_ENDPOINT": emu.identity_endpoint,
         "IDENTITY_HEADER": emu.identity_header,
         "AZURE_TOKEN_CREDENTIALS": "managedidentitycredential",
+        "ROTATOR_PROBE_ALLOW_PRIVATE": "true",
     }
 
 
@@ -676,6 +678,27 @@ def test_fault_matches_only_its_method_and_path(emu: Emulator, graph: httpx.Clie
     emu.faults.add(service="graph", method="POST", path="uploadClientCertificate$", status=504)
 
     assert graph.get(f"/{connector_id}").status_code == 200
+
+
+def test_body_fault_answers_that_text_instead_of_the_service(
+    emu: Emulator, graph: httpx.Client
+) -> None:
+    """body= answers its text with status 200 and its content type, once, then the service again."""
+    connector_id = emu.graph.add_connector()
+    emu.faults.add(
+        service="graph",
+        method="GET",
+        body="<html>maintenance</html>",
+        content_type="text/html",
+        times=1,
+    )
+
+    faked = graph.get(f"/{connector_id}")
+    after = graph.get(f"/{connector_id}")
+
+    assert (faked.status_code, faked.text) == (200, "<html>maintenance</html>")
+    assert faked.headers["Content-Type"] == "text/html"
+    assert after.json()["id"] == connector_id
 
 
 def test_dropped_connection_has_no_answer(emu: Emulator, graph: httpx.Client) -> None:

@@ -90,7 +90,9 @@ def call(functions: dict[str, Any], name: str, *args: Any) -> Any:
     return functions[name].get_user_function()(*args, context=InvocationContext())
 
 
-def grid_event(event_type: str, object_url: str, **data: Any) -> func.EventGridEvent:
+def grid_event(
+    event_type: str, object_url: str, *, event_id: str | None = None, **data: Any
+) -> func.EventGridEvent:
     """An Event Grid schema event as the host hands it over."""
     name, version = object_url.rstrip("/").split("/")[-2:]
     payload = {
@@ -104,7 +106,7 @@ def grid_event(event_type: str, object_url: str, **data: Any) -> func.EventGridE
         **data,
     }
     return func.EventGridEvent(
-        id=str(uuid.uuid4()),
+        id=event_id or str(uuid.uuid4()),
         data=payload,
         topic="/subscriptions/s/resourceGroups/r/providers/Microsoft.KeyVault/vaults/kv",
         subject=name,
@@ -794,3 +796,69 @@ def test_every_handled_event_type_in_both_schemas(
     else:
         (alert,) = events(caplog, effect)
         assert alert["connectorId"] == connector
+
+
+# -- hostile sizes and nesting (issue 9, class 6) ------------------------------------------
+
+
+@pytest.fixture
+def one_connector(emu: Emulator, ca: pki.Issued, configure: Callable[..., None]) -> str:
+    """One certificate connector configured, its certificate in Key Vault; its id."""
+    connector, _, _ = cert_setup(emu, ca)
+    configure({"id": connector, "certificate": "api-cert"})
+    return connector
+
+
+def test_rotate_now_answers_400_to_a_body_nested_1000_levels(
+    emu: Emulator, functions: dict[str, Any], one_connector: str
+) -> None:
+    """A 2 KB body nested 1000 levels deep is a short 400, not a RecursionError and a 500."""
+    raw = b'{"connectorId": "all", "reason": ' + b"[" * 1000 + b"]" * 1000 + b"}"
+    response = call(functions, "rotate_now", http("POST", "rotate", raw))
+    assert response.status_code == 400
+    assert json.loads(response.get_body())["error"] == {
+        "code": "badRequest",
+        "message": "the body must be a JSON object (nested deeper than 32 levels)",
+    }
+    assert graph_writes(emu) == []
+
+
+def test_rotate_now_answers_413_to_a_body_over_the_limit(
+    emu: Emulator, functions: dict[str, Any], one_connector: str
+) -> None:
+    """A 5 MB body is refused with 413 and a one-line message, before it is parsed."""
+    raw = json.dumps({"connectorId": one_connector, "reason": "r" * 5_000_000}).encode()
+    response = call(functions, "rotate_now", http("POST", "rotate", raw))
+    assert response.status_code == 413
+    error = json.loads(response.get_body())["error"]
+    assert error["code"] == "payloadTooLarge"
+    assert error["message"] == f"the body is larger than 65536 bytes ({len(raw)} bytes)"
+
+
+def test_rotate_now_echoes_a_huge_unknown_field_cut_short(
+    emu: Emulator, functions: dict[str, Any], one_connector: str
+) -> None:
+    """A 60 KB unknown field name comes back as 200 characters and its length: a short 400."""
+    body = {"connectorId": one_connector, "u" * 60_000: True}
+    response = call(functions, "rotate_now", http("POST", "rotate", body))
+    assert response.status_code == 400
+    assert len(response.get_body()) < 1000
+    assert json.loads(response.get_body())["error"]["field"] == "u" * 200 + "… (60000 characters)"
+
+
+def test_an_event_with_a_huge_id_is_logged_on_a_short_line(
+    emu: Emulator,
+    functions: dict[str, Any],
+    configure: Callable[..., None],
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """A 2 MB event id is logged as 200 characters and its length, not as a 4 MB line."""
+    caplog.set_level(logging.INFO, logger="rotator")
+    configure({"id": emu.graph.add_connector("API", "https://api.test"), "certificate": "c"})
+    key_event = grid_event(
+        "KeyNewVersionCreated", f"{emu.vault_url}/keys/k/{'0' * 32}", event_id="i" * 2_000_000
+    )
+    call(functions, "rotate_on_keyvault_event", key_event)
+    (ignored,) = events(caplog, "rotation.event_ignored")
+    assert ignored["eventId"] == "i" * 200 + "… (2000000 characters)"
+    assert max(len(r.getMessage()) for r in caplog.records) < 2000

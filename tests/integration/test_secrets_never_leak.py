@@ -33,10 +33,15 @@ def test_no_secret_in_logs_output_errors_reports_or_state(
     leaf = pki.make_leaf("api.test", issuer=ca)
     emu.vault.import_certificate("cert", leaf, chain=[ca.certificate])
     seed_secret(emu, "pw", [{"value": CANARY_PASSWORD, "age": 1}])
-    cert_connector = emu.graph.add_connector("Cert", "https://api.test/c")
+    cert_connector = emu.graph.add_connector("Cert", emu.api_url_for("c"))
     basic_connector = emu.graph.add_connector(
-        "Basic", "https://api.test/b", username="u", password="old"
+        "Basic", emu.api_url_for("b"), username="u", password="old"
     )
+    # both are probed first (the key goes through the probe's TLS handshake, the password in
+    # its Authorization header): those paths are scanned too
+    emu.api.trust_issuer(ca.certificate)
+    emu.api.trust_certificate("c", leaf.thumbprint)
+    emu.api.accept_basic("b", "u", CANARY_PASSWORD)
     failing_connector = emu.graph.add_connector(
         "Failing", "https://api.test/f", username="u", password="old"
     )
@@ -56,8 +61,8 @@ def test_no_secret_in_logs_output_errors_reports_or_state(
     env = environment(
         emu,
         tmp_path / "state",
-        {"id": cert_connector, "certificate": "cert"},
-        {"id": basic_connector, "basic": {"username": "u", "passwordSecret": "pw"}},
+        {"id": cert_connector, "certificate": "cert", "probe": {}},
+        {"id": basic_connector, "basic": {"username": "u", "passwordSecret": "pw"}, "probe": {}},
         {"id": failing_connector, "basic": {"username": "u", "passwordSecret": "pw"}},
     )
     for key, value in env.items():
@@ -73,6 +78,11 @@ def test_no_secret_in_logs_output_errors_reports_or_state(
     assert emu.graph.password_matches(basic_connector, CANARY_PASSWORD)
     assert sent, "the certificate was packaged"
     assert "DEBUG" in captured.err, "debug logging was on"
+    assert [o.get("probe", {}).get("verdict") for o in report["outcomes"]] == [
+        "accepted",
+        "accepted",
+        None,
+    ]
 
     key_der = leaf.key.private_bytes(
         serialization.Encoding.DER, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()

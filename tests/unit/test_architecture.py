@@ -26,6 +26,13 @@ PURE = (
     "rotator.triggers",
     "rotator.render",
     "rotator.check_report",
+    "rotator.probe_config",
+    "rotator.state_codec",
+    "rotator.graph_answers",
+    "rotator.keyvault_answers",
+    "rotator.targets",
+    "rotator.urls",
+    "rotator.text",
 )
 # The edges that do I/O, and the libraries that talk to the network.
 IO_EDGES = (

@@ -13,9 +13,11 @@ from azure.core.credentials import AccessToken
 from azure.core.exceptions import ClientAuthenticationError
 
 from rotator.errors import GraphError
-from rotator.graph import GraphConnectorClient, parse_connector
+from rotator.graph import GraphConnectorClient
+from rotator.graph_answers import parse_connector
 
 BASE = "https://graph.test"
+THUMBPRINT = "AB12" * 10  # a SHA-1 thumbprint: 40 hexadecimal digits
 CONNECTOR = {
     "id": "c1",
     "displayName": "API",
@@ -23,7 +25,7 @@ CONNECTOR = {
         "@odata.type": "#microsoft.graph.clientCertificateAuthentication",
         "certificateList": [
             {
-                "thumbprint": "ab12",
+                "thumbprint": THUMBPRINT.lower(),
                 "notBefore": 1700000000,
                 "notAfter": 1800000000,
                 "isActive": True,
@@ -60,6 +62,18 @@ def client(
     return graph, sleeps
 
 
+def recording_client() -> tuple[GraphConnectorClient, list[httpx.Request]]:
+    """A client whose Graph answers every request with CONNECTOR, and the requests it sent."""
+    seen: list[httpx.Request] = []
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        seen.append(request)
+        return httpx.Response(200, json=CONNECTOR)
+
+    graph, _ = client(handler)
+    return graph, seen
+
+
 def error(status: int, code: str, **headers: str) -> httpx.Response:
     body = {
         "error": {
@@ -73,15 +87,9 @@ def error(status: int, code: str, **headers: str) -> httpx.Response:
 
 def test_get_parses_the_certificate_list() -> None:
     """GET turns certificateList into upper-case thumbprints and UTC datetimes."""
-    seen: list[httpx.Request] = []
-
-    def handler(request: httpx.Request) -> httpx.Response:
-        seen.append(request)
-        return httpx.Response(200, json=CONNECTOR)
-
-    graph, _ = client(handler)
+    graph, seen = recording_client()
     state = graph.get_connector("c1")
-    assert state.thumbprints == ("AB12",)
+    assert state.thumbprints == (THUMBPRINT,)
     assert state.certificates[0].not_after.year == 2027
     assert seen[0].url == f"{BASE}/beta/identity/apiConnectors/c1"
     assert seen[0].headers["Authorization"] == "Bearer token-1"
@@ -195,8 +203,8 @@ def test_upload_after_an_ambiguous_failure_rereads_instead_of_uploading_twice() 
         return httpx.Response(200, json=CONNECTOR)
 
     graph, _ = client(handler)
-    state = graph.upload_client_certificate("c1", "UEZY", "pw", thumbprint="AB12")
-    assert state.thumbprints == ("AB12",)
+    state = graph.upload_client_certificate("c1", "UEZY", "pw", thumbprint=THUMBPRINT)
+    assert state.thumbprints == (THUMBPRINT,)
     assert calls == ["POST", "GET"]
 
 
@@ -213,7 +221,7 @@ def test_upload_missing_after_an_ambiguous_failure_is_left_to_the_next_run() -> 
 
     graph, _ = client(handler)
     with pytest.raises(GraphError) as caught:
-        graph.upload_client_certificate("c1", "UEZY", "pw", thumbprint="AB12")
+        graph.upload_client_certificate("c1", "UEZY", "pw", thumbprint=THUMBPRINT)
     assert caught.value.may_have_landed
     assert calls == ["POST", "GET"]
 
@@ -252,7 +260,7 @@ def test_refused_upload_is_not_retried() -> None:
 
     graph, _ = client(handler)
     with pytest.raises(GraphError):
-        graph.upload_client_certificate("c1", "UEZY", "pw", thumbprint="AB12")
+        graph.upload_client_certificate("c1", "UEZY", "pw", thumbprint=THUMBPRINT)
     assert calls == ["POST"]
 
 
@@ -295,7 +303,7 @@ def test_parse_tolerates_missing_hash_and_iso_dates() -> None:
                 "@odata.type": "microsoft.graph.ClientCertificateAuthentication",
                 "certificateList": [
                     {
-                        "thumbprint": "aa",
+                        "thumbprint": THUMBPRINT,
                         "notBefore": "2026-01-01T00:00:00Z",
                         "notAfter": "1800000000",
                         "isActive": False,
@@ -324,3 +332,152 @@ def test_parse_basic_and_unknown_types() -> None:
     )
     assert (basic.auth_type, basic.username) == ("basic", "u")
     assert parse_connector({}, "c1").auth_type == "none"
+
+
+# -- ids are one path segment (issue 9, class 2) -------------------------------------------
+
+
+def test_connector_id_is_percent_encoded_as_one_path_segment() -> None:
+    """'/', '?', '#', '%' and spaces in an id stay inside its segment of the URL."""
+    graph, seen = recording_client()
+    graph.get_connector("x/../REAL?$x=1#y %")
+    assert (
+        seen[0].url.raw_path == b"/beta/identity/apiConnectors/x%2F..%2FREAL%3F%24x%3D1%23y%20%25"
+    )
+
+
+def test_upload_puts_the_action_after_the_encoded_id() -> None:
+    """uploadClientCertificate follows the encoded id as its own segment."""
+    graph, seen = recording_client()
+    graph.upload_client_certificate("a/b", "UEZY", "pw", thumbprint=THUMBPRINT)
+    assert seen[0].url.raw_path == b"/beta/identity/apiConnectors/a%2Fb/uploadClientCertificate"
+
+
+@pytest.mark.parametrize("connector_id", ["", ".", ".."])
+def test_dot_segments_are_never_sent(connector_id: str) -> None:
+    """'.' and '..' would be resolved by the client: refused before any request."""
+    graph, _ = client(lambda request: pytest.fail("no request may be sent"))
+    with pytest.raises(GraphError, match="cannot be put into a Graph URL"):
+        graph.get_connector(connector_id)
+
+
+# -- every field of Graph's answer is checked (issue 9, class 5) ---------------------------
+
+
+def certificate_body(**item: Any) -> dict[str, Any]:
+    entry = {"thumbprint": THUMBPRINT, "notBefore": 1700000000, "notAfter": 1800000000}
+    return {
+        "authenticationConfiguration": {
+            "@odata.type": "#microsoft.graph.clientCertificateAuthentication",
+            "certificateList": [{**entry, "isActive": True, **item}],
+        }
+    }
+
+
+FIELD = "authenticationConfiguration.certificateList[0]"
+
+
+@pytest.mark.parametrize(
+    ("document", "fragment"),
+    [
+        ({"authenticationConfiguration": "basic"}, "authenticationConfiguration as a string"),
+        ({"authenticationConfiguration": []}, "authenticationConfiguration as an array"),
+        ({"displayName": 7}, "displayName as a number, expected a string"),
+        (
+            {"authenticationConfiguration": {"@odata.type": ["x"]}},
+            "authenticationConfiguration @odata.type as an array",
+        ),
+        (
+            {
+                "authenticationConfiguration": {
+                    "@odata.type": "#microsoft.graph.clientCertificateAuthentication",
+                    "certificateList": {"thumbprint": THUMBPRINT},
+                }
+            },
+            "certificateList as an object, expected an array",
+        ),
+        (certificate_body(notAfter="garbage"), f"{FIELD}.notAfter 'garbage' (a string)"),
+        (certificate_body(notAfter=10**20), f"{FIELD}.notAfter 100000000000000000000 (a number)"),
+        (certificate_body(notAfter="1.5e9"), f"{FIELD}.notAfter '1.5e9' (a string)"),
+        (certificate_body(notAfter=1.5e9), f"{FIELD}.notAfter 1500000000.0 (a number)"),
+        (certificate_body(notBefore=True), f"{FIELD}.notBefore True (a boolean)"),
+        (certificate_body(notBefore=None), f"{FIELD}.notBefore missing"),
+        (certificate_body(notAfter="0001-01-01T00:00:00+01:00"), f"{FIELD}.notAfter '0001"),
+        (certificate_body(isActive="false"), f"{FIELD}.isActive 'false' (a string)"),
+        (certificate_body(thumbprint=None), f"{FIELD}.thumbprint missing"),
+        (certificate_body(thumbprint="zz" * 20), f"{FIELD}.thumbprint 'zzzz"),
+        (
+            {
+                "authenticationConfiguration": {
+                    "@odata.type": "#microsoft.graph.basicAuthentication",
+                    "username": {"name": "svc"},
+                }
+            },
+            "authenticationConfiguration username as an object, expected a string",
+        ),
+    ],
+)
+def test_a_field_of_the_wrong_type_or_range_is_a_graph_error_naming_it(
+    document: dict[str, Any], fragment: str
+) -> None:
+    """Wrong types, formats and ranges are GraphErrors naming connector and field, never believed."""
+    with pytest.raises(GraphError) as caught:
+        parse_connector(document, "c1")
+    assert str(caught.value).startswith("connector c1: Microsoft Graph sent ")
+    assert fragment in str(caught.value)
+
+
+@pytest.mark.parametrize(
+    ("content", "fragment"),
+    [
+        (b"<html>maintenance</html>", "answered 200 with a body that is not usable JSON"),
+        (b'[{"id": "c1"}]', "answered with a JSON list, expected an object"),
+        (b"[" * 1000 + b"]" * 1000, "not usable JSON (nested deeper than 32 levels)"),
+        (b'{"id": "c1", "id": "c2"}', "not usable JSON (duplicate key 'id')"),
+    ],
+)
+def test_an_answer_that_is_not_a_json_object_is_a_graph_error(
+    content: bytes, fragment: str
+) -> None:
+    """HTML with status 200, an array, deep nesting or a repeated key: a GraphError, no traceback."""
+    graph, _ = client(lambda request: httpx.Response(200, content=content))
+    with pytest.raises(GraphError) as caught:
+        graph.get_connector("c1")
+    assert fragment in str(caught.value)
+
+
+# -- echoed text is bounded (issue 9, class 6) ---------------------------------------------
+
+
+def test_a_huge_graph_error_message_becomes_a_short_reason() -> None:
+    """A 1 MB error message from Graph is kept to 200 characters and its length."""
+    body = {"error": {"code": "Request_BadRequest", "message": "m" * 1_000_000}}
+    graph, _ = client(lambda request: httpx.Response(400, json=body))
+    with pytest.raises(GraphError) as caught:
+        graph.get_connector("c1")
+    assert str(caught.value) == (
+        "connector c1: Graph answered 400 Request_BadRequest: "
+        + "m" * 200
+        + "… (1000000 characters)"
+    )
+
+
+def test_an_error_body_over_the_answer_limit_is_not_read() -> None:
+    """A 5 MB error body is not parsed at all: the reason is the status line."""
+    body = {"error": {"code": "Request_BadRequest", "message": "m" * 5_000_000}}
+    graph, _ = client(lambda request: httpx.Response(400, json=body))
+    with pytest.raises(GraphError) as caught:
+        graph.get_connector("c1")
+    assert str(caught.value) == "connector c1: Graph answered 400 Bad Request"
+
+
+def test_an_error_message_on_several_lines_becomes_one_line() -> None:
+    """A Graph message with CR/LF cannot forge lines in a reason or a log."""
+    body = {"error": {"code": "x", "message": "bad\r\nrotation.run_completed failed=0"}}
+    graph, _ = client(lambda request: httpx.Response(400, json=body))
+    with pytest.raises(GraphError) as caught:
+        graph.get_connector("c1")
+    assert (
+        str(caught.value)
+        == "connector c1: Graph answered 400 x: bad rotation.run_completed failed=0"
+    )

@@ -104,6 +104,13 @@ def test_pinned_version_must_exist_and_be_usable() -> None:
         policy.pinned_version(versions, "off", NOW, source=SRC)
 
 
+def test_a_missing_pinned_version_is_echoed_cut_short() -> None:
+    """A 5000-character version asked for (e.g. from the CLI) is named by 200 characters."""
+    with pytest.raises(CredentialError) as caught:
+        policy.pinned_version([version("v1", created=-DAY)], "x" * 5000, NOW, source=SRC)
+    assert "'" + "x" * 200 + "… (5000 characters)'" in str(caught.value)
+
+
 def test_replace_is_in_sync_only_when_the_thumbprint_is_alone() -> None:
     """Replace mode wants exactly one certificate, the newest."""
     assert policy.certificate_in_sync(holding(cert("AA")), "aa", InstallMode.REPLACE)

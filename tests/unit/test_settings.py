@@ -12,7 +12,8 @@ from cryptography.hazmat.primitives import serialization
 from rotator.emulator import pki
 from rotator.errors import ConfigurationError
 from rotator.model import BasicTarget, CertificateTarget, InstallMode, Pkcs12Profile
-from rotator.settings import Settings, parse_targets
+from rotator.settings import Settings
+from rotator.targets import check_key_vault_version, parse_targets
 
 VAULT = "https://contoso-kv.vault.azure.net"
 
@@ -224,6 +225,22 @@ def test_function_storage_selects_the_blob_state_store() -> None:
     assert Settings.from_env(env(document)).state_blob_uri is None
 
 
+def test_blob_service_uri_names_the_state_store_account_in_a_national_cloud() -> None:
+    """AzureWebJobsStorage__blobServiceUri is used as given (no public-cloud suffix), before the name."""
+    document = config({"id": "c1", "certificate": "x"})
+    government = "https://fnstore.blob.core.usgovcloudapi.net"
+    alone = Settings.from_env(env(document, AzureWebJobsStorage__blobServiceUri=f"{government}/"))
+    assert alone.state_blob_uri == government
+    both = Settings.from_env(
+        env(
+            document,
+            AzureWebJobsStorage__blobServiceUri=government,
+            AzureWebJobsStorage__accountName="fnstore",
+        )
+    )
+    assert both.state_blob_uri == government
+
+
 def test_default_state_dir_follows_xdg() -> None:
     """Without ROTATOR_STATE_DIR the store lives in the per-user data directory."""
     settings = Settings.from_env(
@@ -280,3 +297,177 @@ def test_azure_authority_host_is_honoured_when_rotator_has_none() -> None:
         )
     )
     assert settings.authority_host == "https://login.microsoftonline.us"
+
+
+# -- ids, names and versions cannot reach another object (issue 9, class 2) ----------------
+
+
+@pytest.mark.parametrize(
+    "connector_id",
+    [
+        "x/../REAL",
+        "../../../v1.0/identity/apiConnectors/REAL",
+        "REAL/",
+        "REAL#x",
+        "REAL?$x=1",
+        "REAL%2F",
+        ".",
+        "..",
+        "REAL\n",
+        "a b",
+        "x" * 257,
+    ],
+)
+def test_connector_id_that_could_address_another_object_is_refused(connector_id: str) -> None:
+    """An id is letters, digits, '-', '_' and '.' only, never '.' or '..', so no URL can escape."""
+    message = error_of(config({"id": connector_id, "certificate": "x"}))
+    assert "is not a connector id (1-256 letters, digits, '-', '_' and '.'" in message
+
+
+def test_connector_id_of_letters_digits_dash_underscore_and_dots_is_accepted() -> None:
+    """A GUID and a dotted name with '_' and '-' are valid connector ids."""
+    targets = parse_targets(
+        config(
+            {"id": "6f0b9c2e-3a1d-4e5f-8a7b-0c1d2e3f4a5b", "certificate": "x"},
+            {"id": "api.v2_prod-1", "certificate": "y"},
+        )
+    )
+    assert [t.connector_id for t in targets] == [
+        "6f0b9c2e-3a1d-4e5f-8a7b-0c1d2e3f4a5b",
+        "api.v2_prod-1",
+    ]
+
+
+def test_refused_connector_id_is_echoed_cut_short() -> None:
+    """A 5 MB id is named by its first 200 characters and its length."""
+    message = error_of(config({"id": "x/" * 2_500_000, "certificate": "x"}))
+    assert "(5000000 characters)" in message
+    assert len(message) < 1000
+
+
+def test_object_name_with_a_trailing_newline_is_refused() -> None:
+    """A newline after a valid name does not slip past the check (fullmatch, not '$')."""
+    message = error_of(config({"id": "c1", "certificate": "api-cert\n"}))
+    assert "'api-cert\\n' is not a Key Vault object name (1-127 letters, digits and '-')" in message
+
+
+def test_object_name_longer_than_127_characters_is_refused() -> None:
+    """Key Vault names are at most 127 characters."""
+    message = error_of(
+        config({"id": "c1", "basic": {"username": "u", "passwordSecret": "a" * 128}})
+    )
+    assert "is not a Key Vault object name" in message
+
+
+def test_object_name_of_127_characters_and_leading_digit_is_accepted() -> None:
+    """1-127 of 0-9, a-z, A-Z and '-' are all valid, a digit first included."""
+    (target,) = parse_targets(config({"id": "c1", "certificate": "1" + "a-" * 63}))
+    assert target.key_vault_object == "1" + "a-" * 63
+
+
+def test_version_id_is_accepted_and_stripped() -> None:
+    """A 32-character version id passes the version check, surrounding spaces dropped."""
+    assert check_key_vault_version(" 0123456789abcdef0123456789ABCDEF ", "--version") == (
+        "0123456789abcdef0123456789ABCDEF"
+    )
+
+
+@pytest.mark.parametrize("version", ["abc", "../secrets/other", "0" * 31 + "/", "0" * 33])
+def test_version_that_is_not_a_key_vault_version_id_is_refused(version: str) -> None:
+    """A rollback version is 32 letters and digits; anything else names the option."""
+    with pytest.raises(ConfigurationError) as caught:
+        check_key_vault_version(version, "--version")
+    assert "--version" in str(caught.value)
+    assert "is not a Key Vault version id (32 letters and digits" in str(caught.value)
+
+
+def test_unknown_connector_lookup_echoes_the_id_cut_short() -> None:
+    """Asking for a 5000-character connector names it by 200 characters and its length."""
+    settings = Settings.from_env(env(config({"id": "c1", "certificate": "x"})))
+    with pytest.raises(ConfigurationError) as caught:
+        settings.target("q" * 5000)
+    assert "'" + "q" * 200 + "… (5000 characters)'" in str(caught.value)
+
+
+# -- URLs and the configuration document (issue 9, class 8) --------------------------------
+
+
+@pytest.mark.parametrize(
+    ("url", "fragment"),
+    [
+        ("https://kv.vault.azure.net:0", "has an invalid port (1-65535)"),
+        ("https://kv.vault.azure.net:65536", "has an invalid port (1-65535)"),
+        ("https://kv.vault.azure.net:+443", "is not an https URL"),
+        ("https://kv.vault.azure.net\\evil.example", "contains a backslash, a space or a control"),
+        ("https://kv.vault.azure.net /", "contains a backslash, a space or a control"),
+        ("https://kv\n.vault.azure.net", "contains a backslash, a space or a control"),
+        ("https://kv.vault.azure.net\x00", "contains a backslash, a space or a control"),
+        ("https://kv.vault.azure.net\x1b[2J", "contains a backslash, a space or a control"),
+        ("https://kv.vault.azure.net%2Fevil", "contains a percent-encoded character"),
+        ("https://kv.vault.azure.net/?api-version=1", "has a query or fragment"),
+        ("https://kv.vault.azure.net#x", "has a query or fragment"),
+        ("https://kv_vault.azure.net", "is not an https URL"),
+    ],
+)
+def test_vault_url_a_parser_could_read_two_ways_is_refused(url: str, fragment: str) -> None:
+    """Ports outside 1-65535, backslashes, spaces, controls, '%', queries and fragments are refused."""
+    assert fragment in error_of(config({"id": "c1", "certificate": "x"}, keyVaultUrl=url))
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "https://admin:Pa55-canary@kv.vault.azure.net",
+        "https://kv.vault.azure.net%2F@evil.example",
+        "https://Pa55-canary@kv.vault.azure.net/",
+    ],
+)
+def test_vault_url_with_user_info_is_refused_without_echoing_it(url: str) -> None:
+    """A user:password@ in the vault URL is refused and the password appears nowhere."""
+    message = error_of(config({"id": "c1", "certificate": "x"}, keyVaultUrl=url))
+    assert "carries a user name or password" in message
+    assert "Pa55-canary" not in message
+    assert "evil" not in message
+
+
+@pytest.mark.parametrize("name", ["ROTATOR_GRAPH_ENDPOINT", "ROTATOR_AUTHORITY_HOST"])
+def test_graph_and_authority_urls_with_user_info_are_refused_without_echoing_it(name: str) -> None:
+    """The Graph and token-authority URLs follow the same rule as vault URLs."""
+    with pytest.raises(ConfigurationError) as caught:
+        Settings.from_env(
+            env(config({"id": "c1", "certificate": "x"}), **{name: "https://u:Pa55-canary@h.test"})
+        )
+    assert f"{name}: the URL carries a user name or password" in str(caught.value)
+    assert "Pa55-canary" not in str(caught.value)
+
+
+def test_graph_endpoint_with_a_port_out_of_range_is_refused() -> None:
+    """Port 0 in ROTATOR_GRAPH_ENDPOINT fails when the settings are read, not at run time."""
+    with pytest.raises(ConfigurationError, match="has an invalid port"):
+        Settings.from_env(
+            env(config({"id": "c1", "certificate": "x"}), ROTATOR_GRAPH_ENDPOINT="https://g.test:0")
+        )
+
+
+def test_duplicate_key_in_the_configuration_is_refused() -> None:
+    """A key given twice is an error naming it, not last-one-wins."""
+    text = (
+        '{"keyVaultUrl": "https://a.vault.azure.net", "connectors": [{"id": "c1", '
+        '"certificate": "x"}], "keyVaultUrl": "https://b.vault.azure.net"}'
+    )
+    with pytest.raises(ConfigurationError, match="duplicate key 'keyVaultUrl'"):
+        Settings.from_env({"ROTATOR_CONFIG": text, "ROTATOR_STATE_DIR": "/tmp/x"})
+
+
+def test_duplicate_key_inside_a_connector_is_refused() -> None:
+    """Two ids in one connector entry are an error too."""
+    text = '{"keyVaultUrl": "https://a.vault.azure.net", "connectors": [{"id": "a", "id": "b", "certificate": "x"}]}'
+    with pytest.raises(ConfigurationError, match="duplicate key 'id'"):
+        Settings.from_env({"ROTATOR_CONFIG": text, "ROTATOR_STATE_DIR": "/tmp/x"})
+
+
+def test_configuration_nested_too_deeply_is_refused() -> None:
+    """A configuration nested 1000 levels deep is a ConfigurationError, not a RecursionError."""
+    text = '{"connectors": ' + "[" * 1000 + "]" * 1000 + "}"
+    with pytest.raises(ConfigurationError, match="nested deeper than 32 levels"):
+        Settings.from_env({"ROTATOR_CONFIG": text, "ROTATOR_STATE_DIR": "/tmp/x"})

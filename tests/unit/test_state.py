@@ -8,12 +8,13 @@ from pathlib import Path
 
 import pytest
 
-from rotator.errors import ConfigurationError, RotationInProgressError
+from rotator.errors import RotationInProgressError, StateError
 from rotator.state import (
     HISTORY_LIMIT,
     AppliedCredential,
     HistoryEntry,
     append,
+    blob_stem,
 )
 from rotator.state_local import LocalStateStore
 
@@ -60,11 +61,19 @@ def test_odd_connector_ids_get_safe_file_names(tmp_path: Path) -> None:
     assert store.read("../../etc/passwd").history[0].key_vault_version == "1"
 
 
+@pytest.mark.parametrize("connector_id", ["c1\n", "..", ".", "a/b", "c" * 101])
+def test_ids_that_are_not_plain_names_are_hashed(connector_id: str) -> None:
+    """A trailing newline, a dot segment, a slash or an over-long id never becomes a file name."""
+    assert blob_stem(connector_id).startswith("id-")
+
+
 def test_corrupt_state_file_is_a_clear_error(tmp_path: Path) -> None:
     """A damaged file is reported with its path, not a traceback."""
     (tmp_path / "connectors").mkdir()
     (tmp_path / "connectors" / "c1.json").write_text("{broken")
-    with pytest.raises(ConfigurationError, match=r"c1\.json"):
+    with pytest.raises(
+        StateError, match=r"state record of connector c1 \(.*c1\.json\) is unreadable"
+    ):
         LocalStateStore(tmp_path).read("c1")
 
 

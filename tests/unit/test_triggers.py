@@ -11,6 +11,7 @@ import pytest
 from rotator.model import BasicTarget, CertificateTarget, InstallMode
 from rotator.triggers import (
     HANDLED_EVENT_TYPES,
+    MAX_BODY_BYTES,
     EventError,
     EventKind,
     RequestError,
@@ -165,3 +166,100 @@ def test_bad_rotate_requests_name_the_field(raw: bytes, field: str | None, statu
         parse_rotate_request(raw, {}, ["c1"])
     assert caught.value.field == field
     assert caught.value.status == status
+
+
+def request_error(raw: bytes, known: tuple[str, ...] = ("c1",)) -> RequestError:
+    with pytest.raises(RequestError) as caught:
+        parse_rotate_request(raw, {}, known)
+    return caught.value
+
+
+# -- ids and versions cannot reach another object (issue 9, class 2) -----------------------
+
+
+@pytest.mark.parametrize(
+    "connector", ["c1/../REAL", "../REAL", "REAL/", "REAL#x", "REAL?$x=1", ".."]
+)
+def test_rotate_request_connector_id_with_url_syntax_is_a_400(connector: str) -> None:
+    """A connectorId that is not letters, digits, '-', '_' and '.' is refused before any lookup."""
+    error = request_error(body(connectorId=connector), ("REAL",))
+    assert (error.status, error.field) == (400, "connectorId")
+    assert "is not a connector id (letters, digits, '-', '_' and '.')" in str(error)
+
+
+@pytest.mark.parametrize("version", ["abc", "../../secrets/other", "0" * 32 + "/x", "0" * 31 + "?"])
+def test_rotate_request_version_that_is_not_a_version_id_is_a_400(version: str) -> None:
+    """A rollback version must be a 32-character Key Vault version id."""
+    error = request_error(body(connectorId="c1", version=version))
+    assert (error.status, error.field) == (400, "version")
+    assert "is not a Key Vault version id (32 letters and digits)" in str(error)
+
+
+def test_rotate_request_version_id_is_accepted() -> None:
+    """A 32-character version id for one connector is a rollback request."""
+    request = parse_rotate_request(body(connectorId="c1", version=VERSION), {}, ["c1"])
+    assert request.version == VERSION
+
+
+# -- sizes and nesting are bounded (issue 9, class 6) ---------------------------------------
+
+
+def test_rotate_request_nested_1000_levels_is_a_400_not_a_recursion_error() -> None:
+    """A 2 KB body nested 1000 levels deep is a short 400."""
+    error = request_error(b'{"connectorId": "c1", "reason": ' + b"[" * 1000 + b"]" * 1000 + b"}")
+    assert error.status == 400
+    assert str(error) == "the body must be a JSON object (nested deeper than 32 levels)"
+
+
+def test_rotate_request_larger_than_the_limit_is_a_413() -> None:
+    """A body over MAX_BODY_BYTES is refused with 413 before it is parsed."""
+    error = request_error(body(connectorId="c1", reason="x" * MAX_BODY_BYTES))
+    assert error.status == 413
+    assert str(error).startswith(f"the body is larger than {MAX_BODY_BYTES} bytes (")
+
+
+def test_rotate_request_duplicate_field_is_a_400() -> None:
+    """connectorId given twice is refused, not last-one-wins."""
+    error = request_error(b'{"connectorId": "c1", "connectorId": "all"}')
+    assert (error.status, str(error)) == (
+        400,
+        "the body must be a JSON object (duplicate key 'connectorId')",
+    )
+
+
+def test_unknown_field_name_is_echoed_cut_short() -> None:
+    """A 50000-character unknown field is named by 200 characters and its length, in both places."""
+    error = request_error(body(connectorId="c1", **{"f" * 50_000: 1}))
+    assert error.field == "f" * 200 + "… (50000 characters)"
+    assert len(str(error)) < 400
+
+
+def test_unknown_connector_is_echoed_cut_short() -> None:
+    """A 404 for a 250-character connectorId repeats 200 characters and its length."""
+    error = request_error(body(connectorId="c" * 250))
+    assert error.status == 404
+    assert str(error) == f"connector {'c' * 200 + '… (250 characters)'!r} is not configured"
+
+
+def test_principal_name_is_cut_short() -> None:
+    """The caller's principal name from the platform header is bounded too."""
+    request = parse_rotate_request(
+        body(connectorId="c1"), {"x-ms-client-principal-name": "p" * 5000}, ["c1"]
+    )
+    assert request.requested_by == "p" * 200 + "… (5000 characters)"
+
+
+def test_malformed_event_names_a_long_event_id_cut_short() -> None:
+    """A 2 MB event id appears in the error as 200 characters and its length."""
+    with pytest.raises(EventError) as caught:
+        parse_keyvault_event(event_id="e" * 2_000_000, event_type=CERT_EVENT, data=[])
+    assert "e" * 200 + "… (2000000 characters)" in str(caught.value)
+    assert len(str(caught.value)) < 400
+
+
+def test_malformed_event_names_a_long_id_url_cut_short() -> None:
+    """A huge data.Id is echoed cut short in the error."""
+    with pytest.raises(EventError) as caught:
+        parse_keyvault_event(event_id="e1", event_type=CERT_EVENT, data=data(Id="x" * 100_000))
+    assert "(100000 characters)" in str(caught.value)
+    assert len(str(caught.value)) < 400

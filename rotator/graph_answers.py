@@ -1,0 +1,108 @@
+"""Graph's answer for a connector (pure): each field checked for the type and range of Graph's
+schema and turned into a ``ConnectorState``; a wrong one is a ``GraphError`` naming it."""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Mapping
+from typing import Any
+
+from rotator.errors import GraphError
+from rotator.model import ConnectorState, GraphCertificate
+from rotator.text import MAX_EPOCH_SECONDS, json_type, shown, truncate
+
+_CERT_TYPE = "microsoft.graph.clientcertificateauthentication"
+_BASIC_TYPE = "microsoft.graph.basicauthentication"
+
+
+def parse_connector(body: Mapping[str, Any], connector_id: str) -> ConnectorState:
+    """Turn Graph's JSON for a connector into a ``ConnectorState``.
+
+    Lenient where Graph's documentation is (``@odata.type`` with or without ``#``, dates as
+    epoch seconds or ISO 8601), strict on everything else: each field has the type and range of
+    Graph's schema, so a wrong one is an error, never believed.
+
+    Raises:
+        GraphError: a field is missing or has the wrong type, format or range; the message
+            names the connector and the field.
+    """
+    where = f"connector {connector_id}: Microsoft Graph sent"
+    name = _optional(body, "displayName", str, where)
+    auth = _optional(body, "authenticationConfiguration", dict, where) or {}
+    raw_type = _optional(auth, "@odata.type", str, f"{where} authenticationConfiguration") or "none"
+    kind = raw_type.lstrip("#").lower()
+    target_url = _optional(body, "targetUrl", str, where)  # checked again before a probe
+    if kind == _CERT_TYPE:
+        items = _optional(auth, "certificateList", list, f"{where} authenticationConfiguration")
+        certificates = tuple(
+            _certificate(item, f"{where} authenticationConfiguration.certificateList[{index}]")
+            for index, item in enumerate(items or [])
+        )
+        return ConnectorState(
+            connector_id, name, "certificate", certificates=certificates, target_url=target_url
+        )
+    if kind == _BASIC_TYPE:
+        username = _optional(auth, "username", str, f"{where} authenticationConfiguration")
+        return ConnectorState(connector_id, name, "basic", username=username, target_url=target_url)
+    return ConnectorState(connector_id, name, truncate(raw_type), target_url=target_url)
+
+
+def _optional(obj: Mapping[str, Any], key: str, kind: type[Any], where: str) -> Any:
+    """``obj[key]`` when it is a ``kind``; None when absent or null.
+
+    Raises:
+        GraphError: present with another type.
+    """
+    value = obj.get(key)
+    if value is None or (isinstance(value, kind) and not isinstance(value, bool)):
+        return value
+    raise GraphError(f"{where} {key} as {json_type(value)}, expected {json_type(kind())}")
+
+
+def _certificate(item: Any, where: str) -> GraphCertificate:
+    if not isinstance(item, dict):
+        raise GraphError(f"{where} as {json_type(item)}, expected an object")
+    thumbprint = item.get("thumbprint")
+    if not isinstance(thumbprint, str) or not _is_thumbprint(thumbprint):
+        raise GraphError(
+            f"{where}.thumbprint {shown(thumbprint)}, expected 40 hexadecimal digits (SHA-1)"
+        )
+    active = item.get("isActive")
+    if not isinstance(active, bool):
+        raise GraphError(f"{where}.isActive {shown(active)}, expected true or false")
+    return GraphCertificate(
+        thumbprint=thumbprint.upper(),
+        not_before=_epoch(item.get("notBefore"), f"{where}.notBefore"),
+        not_after=_epoch(item.get("notAfter"), f"{where}.notAfter"),
+        is_active=active,
+    )
+
+
+def _is_thumbprint(value: str) -> bool:
+    return len(value) == 40 and all(c in "0123456789abcdefABCDEF" for c in value)
+
+
+def _epoch(value: Any, where: str) -> dt.datetime:
+    """Graph sends epoch seconds (one doc page says DateTime): accept an integer, a string of
+    digits or an ISO 8601 date-time, between 1970 and 9999.
+
+    Raises:
+        GraphError: anything else (a float, a boolean, text that is neither, out of range).
+    """
+    seconds: int | None = None
+    if isinstance(value, int) and not isinstance(value, bool):
+        seconds = value
+    elif isinstance(value, str) and value.isascii() and value.isdigit() and len(value) <= 12:
+        seconds = int(value)
+    elif isinstance(value, str) and 0 < len(value) <= 40:
+        try:
+            parsed = dt.datetime.fromisoformat(value.replace("Z", "+00:00"))
+        except ValueError:
+            parsed = None
+        if parsed is not None and 1970 <= parsed.year < 9999:
+            return parsed if parsed.tzinfo else parsed.replace(tzinfo=dt.UTC)
+    if seconds is None or not 0 <= seconds <= MAX_EPOCH_SECONDS:
+        raise GraphError(
+            f"{where} {shown(value)}, expected epoch seconds (1970-9999) or an ISO 8601 date-time"
+        )
+    return dt.datetime.fromtimestamp(seconds, dt.UTC)

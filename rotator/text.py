@@ -1,0 +1,106 @@
+"""Text from outside made safe to echo: values cut to a bounded length, JSON read with bounds.
+
+Anything a caller, a configuration or a service sends may be huge or deeply nested. ``truncate``
+bounds what is echoed into an error, a reason or a log line; ``load_json`` refuses documents that
+are too large, too deep, carry a key twice or use ``NaN``/``Infinity``, before any of it is used.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+MAX_ECHO = 200
+"""How many characters of an outside value an error text, reason or log line repeats."""
+MAX_JSON_DEPTH = 32
+"""How deeply the JSON rotator reads may nest (its own documents need fewer than 8 levels)."""
+MAX_EPOCH_SECONDS = 253402300799
+"""9999-12-31T23:59:59Z: the last Unix second a ``datetime`` can hold."""
+
+
+class JsonLimitError(ValueError):
+    """A JSON text that is not valid, or not within the bounds; the message says which."""
+
+
+def truncate(text: str, limit: int = MAX_ECHO) -> str:
+    """``text`` cut to ``limit`` characters, saying how long it was: ``abc… (5000000 characters)``."""
+    if len(text) <= limit:
+        return text
+    return f"{text[:limit]}… ({len(text)} characters)"
+
+
+def json_type(value: Any) -> str:
+    """The JSON name of ``value``'s type, for errors: ``a string``, ``an object``..."""
+    names = {bool: "a boolean", int: "a number", float: "a number", str: "a string"}
+    names |= {list: "an array", dict: "an object", type(None): "null"}
+    return names.get(type(value), type(value).__name__)
+
+
+def shown(value: Any, *, secret: bool = False) -> str:
+    """A field received from a service as an error repeats it: ``'garbage' (a string)``, only
+    the type when it may be ``secret``, ``missing`` for None."""
+    if value is None:
+        return "missing"
+    return json_type(value) if secret else f"{truncate(repr(value))} ({json_type(value)})"
+
+
+def load_json(data: bytes | str, *, max_bytes: int, max_depth: int = MAX_JSON_DEPTH) -> Any:
+    """Parse ``data`` as strict JSON: at most ``max_bytes`` long and ``max_depth`` levels deep,
+    every object key once, no ``NaN`` or ``Infinity``.
+
+    Raises:
+        JsonLimitError: the text is too large, not UTF-8, not JSON, too deep, or has a duplicate
+            key; the message is short and repeats at most ``MAX_ECHO`` characters of the input.
+    """
+    size = len(data.encode("utf-8", "surrogatepass") if isinstance(data, str) else data)
+    if size > max_bytes:
+        raise JsonLimitError(f"larger than {max_bytes} bytes ({size} bytes)")
+    try:
+        text = data.decode("utf-8") if isinstance(data, bytes) else data
+    except UnicodeDecodeError:
+        raise JsonLimitError("not UTF-8 text") from None
+    try:
+        document = json.loads(text, object_pairs_hook=_unique_keys, parse_constant=_no_constant)
+    except RecursionError:
+        raise JsonLimitError(f"nested deeper than {max_depth} levels") from None
+    except JsonLimitError:
+        raise
+    except json.JSONDecodeError as exc:
+        raise JsonLimitError(
+            f"not valid JSON: {exc.msg} at line {exc.lineno} column {exc.colno}"
+        ) from None
+    except ValueError as exc:  # an integer of thousands of digits
+        raise JsonLimitError(truncate(str(exc))) from None
+    if _depth(document) > max_depth:
+        raise JsonLimitError(f"nested deeper than {max_depth} levels")
+    return document
+
+
+def _unique_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    document: dict[str, Any] = {}
+    for key, value in pairs:
+        if key in document:
+            raise JsonLimitError(f"duplicate key {truncate(key)!r}")
+        document[key] = value
+    return document
+
+
+def _no_constant(name: str) -> Any:
+    raise JsonLimitError(f"{name} is not a JSON number")
+
+
+def _depth(document: Any) -> int:
+    """How many arrays and objects deep ``document`` nests (0 for a scalar), without recursion."""
+    deepest = 0
+    stack: list[tuple[Any, int]] = [(document, 0)]
+    while stack:
+        value, level = stack.pop()
+        if isinstance(value, dict):
+            children: Any = value.values()
+        elif isinstance(value, list):
+            children = value
+        else:
+            continue
+        deepest = max(deepest, level + 1)
+        stack.extend((child, level + 1) for child in children)
+    return deepest
