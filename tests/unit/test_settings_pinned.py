@@ -12,6 +12,8 @@ import pytest
 from rotator.errors import ConfigurationError
 from rotator.model import CertificateTarget
 from rotator.settings import Settings, default_state_dir, parse_targets
+from rotator.targets import check_key_vault_version
+from rotator.urls import https_url, shown_url
 from tests.unit.test_settings import VAULT, config, env, error_of
 
 CERT = {"id": "c1", "certificate": "x"}
@@ -147,12 +149,18 @@ def test_an_unknown_connector_lists_the_configured_ones_or_none() -> None:
 @pytest.mark.parametrize(
     ("url", "message"),
     [
-        ("https://kv.vault.azure.net?x=1", "'https://kv.vault.azure.net?x=1' is not an https URL"),
-        ("https://kv.vault.azure.net#top", "'https://kv.vault.azure.net#top' is not an https URL"),
-        ("https://", "'https://' is not an https URL"),
+        (
+            "https://kv.vault.azure.net?x=1",
+            "'https://kv.vault.azure.net?x=1' has a query or fragment; give only the URL",
+        ),
+        (
+            "https://kv.vault.azure.net#top",
+            "'https://kv.vault.azure.net#top' has a query or fragment; give only the URL",
+        ),
+        ("https://", "'https:' is not an https URL"),  # echoed without its slashes
         (
             "https://kv.vault.azure.net:99999",
-            "'https://kv.vault.azure.net:99999' has an invalid port",
+            "'https://kv.vault.azure.net:99999' has an invalid port (1-65535)",
         ),
     ],
 )
@@ -189,7 +197,8 @@ def test_a_url_that_is_not_text_names_its_type_and_where() -> None:
         ([], "ROTATOR_CONFIG: the top level must be a JSON object"),
         (
             config(CERT, vault="y"),
-            "ROTATOR_CONFIG: the top level: unknown key 'vault' (allowed: connectors, keyVaultUrl)",
+            "ROTATOR_CONFIG: the top level: unknown key 'vault' "
+            "(allowed: connectors, keyVaultUrl, probe)",
         ),
         (
             {"keyVaultUrl": VAULT, "connectors": []},
@@ -269,8 +278,9 @@ def test_invalid_json_in_a_file_names_the_file(tmp_path: Path) -> None:
     path.write_text('{"connectors": [}\n', encoding="utf-8")
     with pytest.raises(ConfigurationError) as caught:
         Settings.from_env({"ROTATOR_CONFIG": str(path)})
-    assert str(caught.value).startswith(f"{path} is not valid JSON: ")
-    assert str(caught.value).endswith("at line 1 column 17")
+    assert str(caught.value) == (
+        f"{path} cannot be used: not valid JSON: Expecting value at line 1 column 17"
+    )
 
 
 # -- Graph identity --------------------------------------------------------------------------
@@ -374,3 +384,80 @@ def test_each_client_mode_keeps_only_its_own_key_vault_name() -> None:
 def test_graph_identity_refusals_are_exact(extra: dict[str, str], message: str) -> None:
     """Each wrong Graph identity setting is one sentence naming the setting and the fix."""
     assert settings_error(**extra) == message
+
+
+# -- after the split of settings.py (targets.py, urls.py) and the probe --------------------
+
+
+def test_probing_private_addresses_is_off_unless_allowed() -> None:
+    """ROTATOR_PROBE_ALLOW_PRIVATE is false by default, read as a boolean, and named when wrong."""
+    assert Settings.from_env(env(config(CERT))).probe_allow_private is False
+    allowed = Settings.from_env(env(config(CERT), ROTATOR_PROBE_ALLOW_PRIVATE="TRUE"))
+    assert allowed.probe_allow_private is True
+    assert settings_error(ROTATOR_PROBE_ALLOW_PRIVATE="maybe") == (
+        "ROTATOR_PROBE_ALLOW_PRIVATE='maybe': expected true or false"
+    )
+
+
+def test_a_connector_vault_that_is_not_a_root_is_refused_exactly() -> None:
+    """A vault URL with a path names the connector and the form of a vault root."""
+    entry = {**CERT, "keyVaultUrl": "https://kv.vault.azure.net/keys"}
+    assert error_of(config(entry)) == (
+        "ROTATOR_CONFIG: connectors[0] (connector 'c1'): keyVaultUrl: "
+        "'https://kv.vault.azure.net/keys' must be a vault root such as https://NAME.vault.azure.net"
+    )
+
+
+def test_an_object_name_that_is_not_text_names_its_type() -> None:
+    """A certificate name given as a number is shown by its type, not as a name."""
+    assert error_of(config({"id": "c1", "certificate": 42})) == (
+        "ROTATOR_CONFIG: connectors[0] (connector 'c1'): certificate: 'int' is not a Key Vault "
+        "object name (1-127 letters, digits and '-')"
+    )
+
+
+def test_a_wrong_probe_names_the_connector() -> None:
+    """A connector's probe that is not an object is refused naming the connector."""
+    assert error_of(config({**CERT, "probe": "yes"})) == (
+        "ROTATOR_CONFIG: connectors[0] (connector 'c1'): 'probe' must be an object or false"
+    )
+
+
+def test_a_key_vault_version_id_is_checked_and_stripped() -> None:
+    """A version id is 32 letters and digits; anything else is refused naming where it came from."""
+    assert check_key_vault_version(" 0123456789abcdef0123456789ABCDEF ", "--version") == (
+        "0123456789abcdef0123456789ABCDEF"
+    )
+    with pytest.raises(ConfigurationError) as caught:
+        check_key_vault_version("v1", "--version")
+    assert str(caught.value) == (
+        "--version 'v1' is not a Key Vault version id (32 letters and digits, "
+        "as `rotator status` and the portal show it)"
+    )
+
+
+@pytest.mark.parametrize("port", ["1", "65535"])
+def test_both_ends_of_the_port_range_are_accepted(port: str) -> None:
+    """Ports 1 and 65535 are valid; the URL is kept as given."""
+    assert (
+        https_url(f"https://kv.vault.azure.net:{port}", "x") == f"https://kv.vault.azure.net:{port}"
+    )
+
+
+def test_port_zero_and_user_info_are_refused_exactly() -> None:
+    """Port 0 is refused; a URL with user info is refused without repeating it."""
+    with pytest.raises(ConfigurationError) as caught:
+        https_url("https://kv:0", "x")
+    assert str(caught.value) == "x: 'https://kv:0' has an invalid port (1-65535)"
+    with pytest.raises(ConfigurationError) as caught:
+        https_url("https://user:secret@kv", "x")
+    assert str(caught.value) == (
+        "x: the URL carries a user name or password ('user:password@'); remove it "
+        "(the value is not shown)"
+    )
+
+
+def test_a_url_with_user_info_is_never_shown() -> None:
+    """An error shows a URL only when it holds no user info."""
+    assert shown_url("https://user:secret@kv") == "<not shown>"
+    assert shown_url("https://kv.vault.azure.net") == "https://kv.vault.azure.net"

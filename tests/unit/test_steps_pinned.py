@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 
 import pytest
 
-from rotator import package, plan
+from rotator import package, pkcs12, plan
 from rotator.emulator import pki
 from rotator.errors import (
     CredentialError,
@@ -23,7 +23,9 @@ from rotator.keyvault import SecretValue
 from rotator.model import (
     Outcome,
     Pkcs12Profile,
+    ProbeResult,
     RotationRequest,
+    Verdict,
     VersionInfo,
 )
 from rotator.progress import Progress
@@ -228,6 +230,16 @@ def test_a_broken_pre_stage_is_noted_and_logged_with_its_reason(
     assert record.levelno == logging.WARNING
 
 
+def test_an_install_keeps_the_validated_bundle_for_the_probe(ca: pki.Issued) -> None:
+    """Each install carries the key and chain it was packaged from (the probe's TLS handshake)."""
+    info, secret = cert_version(ca, "a")
+    vault = FakeVault({("api-cert", "a"): secret})
+    change = packaged(vault, planned(CERT, [info], holding("OTHER", until=10)), holding("OTHER"))
+    [only] = change.installs  # type: ignore[union-attr]
+    assert pkcs12.thumbprint(only.bundle.leaf) == only.thumbprint == info.thumbprint
+    assert [c.subject for c in only.bundle.chain] == [ca.certificate.subject]
+
+
 def test_a_replace_re_uploads_a_certificate_the_connector_already_holds(ca: pki.Issued) -> None:
     """Replace writes the whole planned list, even the certificate that is already there."""
     info, secret = cert_version(ca, "a")
@@ -308,9 +320,10 @@ def test_read_secret_returns_the_newest_usable_value() -> None:
     assert str(raised.value) == "kv x version new is empty"
 
 
-def install(vid: str, thumbprint: str, not_before: dt.datetime) -> package.Install:
+def install(ca: pki.Issued, vid: str, thumbprint: str, not_before: dt.datetime) -> package.Install:
     info = version(vid, created=-1)
-    return package.Install(info, thumbprint, not_before, NOW + 90 * DAY, "pfx", "pw")
+    bundle = pkcs12.CertificateBundle(ca.certificate, ca.key)  # type: ignore[arg-type]
+    return package.Install(info, thumbprint, not_before, NOW + 90 * DAY, "pfx", "pw", bundle)
 
 
 def change_of(
@@ -319,14 +332,14 @@ def change_of(
     return package.CertificateChange(target_plan, installs)
 
 
-def test_describe_a_replace_in_both_tenses() -> None:
+def test_describe_a_replace_in_both_tenses(ca: pki.Issued) -> None:
     """A replace names what the connector held and each certificate written, present or past."""
     connector = holding("OTHER")
     versions = [version("a", created=-1)]
     wanted = plan.make(
         CERT, plan.Choice(versions[0], None), versions, NONE, connector, REQUEST, NOW
     )
-    change = change_of(wanted, install("a", "AAAA", NOW), install("b", "BBBB", NOW - DAY))
+    change = change_of(wanted, install(ca, "a", "AAAA", NOW), install(ca, "b", "BBBB", NOW - DAY))
     held = connector.describe()
     assert change.describe(connector, NOW) == (
         f"replace {held} with AAAA (version a), BBBB (version b)"
@@ -336,14 +349,14 @@ def test_describe_a_replace_in_both_tenses() -> None:
     )
 
 
-def test_describe_an_overlap_upload_and_a_compaction() -> None:
+def test_describe_an_overlap_upload_and_a_compaction(ca: pki.Issued) -> None:
     """An upload adds beside what is held (pre-staged ones say until when); a compaction says why."""
     connector = holding("OTHER")
     versions = [version("a", created=-1)]
     added = plan.make(
         OVERLAP, plan.Choice(versions[0], None), versions, NONE, connector, REQUEST, NOW
     )
-    change = change_of(added, install("f", "FFFF", NOW + DAY))
+    change = change_of(added, install(ca, "f", "FFFF", NOW + DAY))
     held = connector.describe()
     assert change.describe(connector, NOW) == (
         f"add FFFF (version f, pre-staged until 2026-11-28 12:00 UTC) beside {held}"
@@ -353,7 +366,7 @@ def test_describe_an_overlap_upload_and_a_compaction() -> None:
     compacted = plan.make(
         OVERLAP, plan.Choice(versions[0], None), versions, NONE, stale, REQUEST, NOW
     )
-    change = change_of(compacted, install("a", "AAAA", NOW))
+    change = change_of(compacted, install(ca, "a", "AAAA", NOW))
     assert change.describe(stale, NOW, done=True) == (
         f"replaced {stale.describe()} (it held expired certificates) with AAAA (version a)"
     )
@@ -409,6 +422,12 @@ def test_an_unexpected_error_is_logged_with_its_traceback(caplog: pytest.LogCapt
     assert record.exc_info[1] is error
 
 
+def test_an_outcome_carries_the_probe_of_the_run() -> None:
+    """What the connector's API said about the credential reaches the outcome."""
+    probe = ProbeResult("https://api.contoso.test/hook", Verdict.ACCEPTED, status=200, attempts=1)
+    assert Progress(CERT, probe=probe).outcome(Outcome.ROTATED, "done").probe == probe
+
+
 def test_a_certificate_outcome_carries_thumbprint_and_not_after() -> None:
     """A certificate target's outcome shows the thumbprint and notAfter the run was at."""
     run = Progress(CERT)
@@ -417,14 +436,16 @@ def test_a_certificate_outcome_carries_thumbprint_and_not_after() -> None:
     assert (result.thumbprint, result.not_after) == ("AAAA", NOW + 90 * DAY)
 
 
-def test_packaged_moves_the_run_to_the_last_certificate_and_keeps_notes() -> None:
+def test_packaged_moves_the_run_to_the_last_certificate_with_its_notes(
+    ca: pki.Issued,
+) -> None:
     """After packaging, the run is at the last certificate written, with the leaf's own dates."""
     versions = [version("a", created=-1)]
     wanted = plan.make(
         CERT, plan.Choice(versions[0], None), versions, NONE, holding("X"), REQUEST, NOW
     )
-    first, second = install("a", "AAAA", NOW), install("b", "BBBB", NOW)
-    last = dataclasses.replace(install("f", "FFFF", NOW + DAY), not_after=NOW + 99 * DAY)
+    first, second = install(ca, "a", "AAAA", NOW), install(ca, "b", "BBBB", NOW)
+    last = dataclasses.replace(install(ca, "f", "FFFF", NOW + DAY), not_after=NOW + 99 * DAY)
     run = Progress(CERT)
     run.packaged(package.CertificateChange(wanted, (first, second, last), ("a note",)))
     assert (run.version, run.thumbprint, run.not_after, run.expires_on) == (
@@ -436,8 +457,8 @@ def test_packaged_moves_the_run_to_the_last_certificate_and_keeps_notes() -> Non
     assert run.notes == ["a note"]
 
 
-def test_packaged_password_only_adds_its_notes() -> None:
-    """A password change leaves the version the run is at and adds its notes."""
+def test_packaged_password_keeps_the_version_and_takes_its_notes() -> None:
+    """A password change leaves the version the run is at and brings its notes."""
     info = version("v1", created=-1, thumbprint=None)
     wanted = plan.make(
         BASIC, plan.Choice(info, None), [info], NONE, basic_connector(), REQUEST, NOW

@@ -8,6 +8,7 @@ import pytest
 
 from rotator.model import CertificateTarget
 from rotator.triggers import (
+    MAX_BODY_BYTES,
     EventError,
     EventKind,
     RequestError,
@@ -103,9 +104,11 @@ def test_a_target_with_another_object_name_does_not_stop_the_scan() -> None:
 
 def test_dry_run_and_version_are_carried() -> None:
     """``dryRun`` and ``version`` reach the request as given."""
-    request = parse_rotate_request(body(connectorId="c1", dryRun=True, version=" abc "), {}, ["c1"])
+    request = parse_rotate_request(
+        body(connectorId="c1", dryRun=True, version=f" {VERSION} "), {}, ["c1"]
+    )
     assert request.dry_run is True
-    assert request.version == "abc"
+    assert request.version == VERSION
     assert request.force is False
     assert parse_rotate_request(body(connectorId="c1"), {}, ["c1"]).dry_run is False
 
@@ -125,13 +128,22 @@ def test_a_reason_of_exactly_the_maximum_length_is_accepted() -> None:
 @pytest.mark.parametrize(
     ("raw", "field", "message"),
     [
-        (b"", None, "the body must be a JSON object"),
-        (b"{nope", None, "the body must be a JSON object"),
+        (
+            b"",
+            None,
+            "the body must be a JSON object (not valid JSON: Expecting value at line 1 column 1)",
+        ),
+        (
+            b"{nope",
+            None,
+            "the body must be a JSON object (not valid JSON: Expecting property name enclosed "
+            "in double quotes at line 1 column 2)",
+        ),
         (b"[1]", None, "the body must be a JSON object"),
         (
             body(connectorId="c1", forse=True),
             "forse",
-            "unknown field 'forse' (allowed: connectorId, dryRun, force, reason, version)",
+            "unknown field 'forse' (allowed: connectorId, dryRun, force, reason, skipProbe, version)",
         ),
         (body(), "connectorId", 'connectorId is required: a connector id or "all"'),
         (body(connectorId="c1", dryRun="yes"), "dryRun", "dryRun must be true or false"),
@@ -148,7 +160,13 @@ def test_a_reason_of_exactly_the_maximum_length_is_accepted() -> None:
         ),
         (body(connectorId="nope"), "connectorId", "connector 'nope' is not configured"),
         (
-            body(connectorId="all", version="v"),
+            body(connectorId="c1", skipProbe=True),
+            "skipProbe",
+            "skipProbe needs force and a reason (an emergency that accepts breaking the user "
+            "flow if the API does not take the new credential)",
+        ),
+        (
+            body(connectorId="all", version=VERSION),
             "version",
             'version needs a single connectorId, not "all"',
         ),
@@ -160,3 +178,22 @@ def test_bad_rotate_requests_say_exactly_what_is_wrong(
     """Each wrong body answers with its own sentence and the field to fix."""
     error = request_error(raw)
     assert (str(error), error.field) == (message, field)
+
+
+def test_a_body_of_exactly_the_maximum_size_is_read() -> None:
+    """A body of exactly MAX_BODY_BYTES is parsed; one byte more is refused with 413."""
+    raw = body(connectorId="c1")
+    padded = raw + b" " * (MAX_BODY_BYTES - len(raw))
+    assert parse_rotate_request(padded, {}, ["c1"]).connector_ids == ("c1",)
+    error = request_error(padded + b" ")
+    assert error.status == 413
+    assert (
+        str(error) == f"the body is larger than {MAX_BODY_BYTES} bytes ({MAX_BODY_BYTES + 1} bytes)"
+    )
+
+
+def test_a_date_out_of_range_is_refused_showing_it() -> None:
+    """An epoch too large for a date is refused with the value shown."""
+    assert (
+        event_error(data(EXP=1e20)) == f"event e1 ({CERT_EVENT}): data.EXP '1e+20' is out of range"
+    )
