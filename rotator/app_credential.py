@@ -293,7 +293,7 @@ class KeyVaultAppCredential:
                 if self._unchanged(source):
                     return self._kept()
                 credential: Any = CertificateCredential(
-                    self.tenant_id, self.client_id, certificate_data=_pem(bundle), **options
+                    self.tenant_id, self.client_id, certificate_data=pem_of(bundle), **options
                 )
                 del bundle
             else:
@@ -397,7 +397,7 @@ class KeyVaultAppCredential:
         return message
 
 
-def _pem(bundle: pkcs12.CertificateBundle) -> bytes:
+def pem_of(bundle: pkcs12.CertificateBundle) -> bytes:
     """Key and certificates as one PEM blob, in memory only (CertificateCredential's input)."""
     key = bundle.private_key.private_bytes(
         serialization.Encoding.PEM,

@@ -17,15 +17,15 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
 from rotator import policy, probe
-from rotator.app_credential import KeyVaultAppCredential
 from rotator.check_fixes import Fixes
-from rotator.check_identity import graph_identity
+from rotator.check_identity import IdentityPass
 from rotator.check_report import CheckReport, Finding, Plan, TargetCheck
-from rotator.credentials import default_credential, graph_credential, keyvault_factory
+from rotator.check_vaults import OneVersion, Vaults
+from rotator.credentials import default_credential, keyvault_factory
 from rotator.errors import (
     ConfigurationError,
     CredentialError,
@@ -43,18 +43,19 @@ from rotator.model import (
     Verdict,
     VersionInfo,
 )
-from rotator.package import VaultReader, read_certificate, read_secret
+from rotator.package import read_certificate, read_secret
+from rotator.progress import unexpected
 from rotator.rotation import Rotator
 from rotator.settings import ENV_CONFIG, Settings
 from rotator.steps import utcnow
 from rotator.token_claims import ClaimsRecorder
-from rotator.wiring import state_store_from_settings, tls_context
+from rotator.wiring import state_store_from_settings
 
 if TYPE_CHECKING:
     from azure.core.credentials import TokenCredential
 
     from rotator.graph import GraphConnectorClient
-    from rotator.keyvault import KeyVaultClient, SecretValue
+    from rotator.keyvault import KeyVaultClient
 
 
 def run_check(
@@ -71,45 +72,47 @@ def run_check(
     Raises:
         ConfigurationError: a named connector is not configured.
     """
-    from rotator.graph import GraphConnectorClient
-
     created = None if credential else default_credential(settings)
     default = ClaimsRecorder(credential or created)  # type: ignore[arg-type]
-    vaults = _Vaults(keyvault_factory(settings, default, retry_total=1))
-    app_or_default = graph_credential(settings, default, vaults)
-    graph_tokens = ClaimsRecorder(app_or_default)
-    graph = GraphConnectorClient(
-        settings.graph_endpoint,
-        graph_tokens,
-        api_version=settings.graph_api_version,
-        verify=tls_context(settings),
-        max_attempts=2,
-    )
+    vaults = Vaults(keyvault_factory(settings, default, retry_total=1))
     store = state_store_from_settings(settings, default)
+    passes: dict[str, IdentityPass] = {}
     try:
-        fixes = Fixes(
+        names = settings.identity_names or (settings.identity_name,)
+        passes = {
+            name: IdentityPass(settings.for_identity(name), default, vaults) for name in names
+        }
+        rotator = Rotator(
             settings,
-            default=default,
-            graph_tokens=graph_tokens,
-            app=app_or_default if isinstance(app_or_default, KeyVaultAppCredential) else None,
+            graph={name: one.graph for name, one in passes.items()},
+            keyvault=vaults,
+            state_store=store,
+            clock=clock,
         )
-        checker = _Checker(graph=graph, vaults=vaults, fixes=fixes, clock=clock)
-        rotator = Rotator(settings, graph=graph, keyvault=vaults, state_store=store, clock=clock)
         targets = rotator.select(connector_ids)
-        identity, graph_findings = graph_identity(fixes)
-        results = tuple(checker.target(t, rotator.status, graph_findings) for t in targets)
+        checks = {name: one.check() for name, one in passes.items()}
+        results = tuple(
+            _Checker(
+                graph=passes[t.identity].graph,
+                vaults=vaults,
+                fixes=passes[t.identity].fixes,
+                clock=clock,
+            ).guarded(t, rotator.status, checks[t.identity].findings)
+            for t in targets
+        )
+        first = checks[names[0]]
         return CheckReport(
-            graph_identity=identity,
-            keyvault_identity=fixes.keyvault_identity(),
-            graph_findings=graph_findings,
+            graph_identity=first.identity,
+            keyvault_identity=passes[names[0]].fixes.keyvault_identity(),
+            graph_findings=first.findings,
             targets=results,
             checked_at=clock(),
+            identities=tuple(checks.values()),
         )
     finally:
-        graph.close()
+        for one in passes.values():
+            one.close()
         vaults.close()
-        if isinstance(app_or_default, KeyVaultAppCredential):
-            app_or_default.close()
         store.close()
         if created is not None and hasattr(created, "close"):
             created.close()
@@ -122,7 +125,7 @@ class _Checker:
         self,
         *,
         graph: GraphConnectorClient,
-        vaults: _Vaults,
+        vaults: Vaults,
         fixes: Fixes,
         clock: Callable[[], dt.datetime],
     ) -> None:
@@ -130,6 +133,27 @@ class _Checker:
         self.vaults = vaults
         self.fixes = fixes
         self.clock = clock
+
+    def guarded(
+        self,
+        target: Target,
+        status: Callable[[Sequence[str]], StatusReport],
+        graph_findings: Sequence[Finding],
+    ) -> TargetCheck:
+        """:meth:`target`, with an error no check expected reported as this target's finding."""
+        try:
+            return self.target(target, status, graph_findings)
+        except Exception as exc:  # the preflight always answers, one entry per target
+            finding = Finding("check.unexpected", False, unexpected(exc), "see the message")
+            return TargetCheck(
+                connector_id=target.connector_id,
+                kind=target.kind.value,
+                key_vault_url=target.key_vault_url,
+                key_vault_object=target.key_vault_object,
+                findings=(finding,),
+                plan=Plan.FAIL,
+                plan_detail=_failed((finding,)),
+            )
 
     def target(
         self,
@@ -186,7 +210,7 @@ class _Checker:
             )
         pinned = f" (pinned: {report.pinned_version})" if report.pinned_version else ""
         findings.append(Finding("keyvault.version", True, f"a rotation installs {version}{pinned}"))
-        single = _OneVersion(vault, [v for v in listed if v.version == version])
+        single = OneVersion(vault, [v for v in listed if v.version == version])
         plan, detail = self._read_value(single, target, version, connector, findings, report)
         return TargetCheck(
             **base, **described, findings=tuple(findings), plan=plan, plan_detail=detail
@@ -259,7 +283,7 @@ class _Checker:
 
     def _read_value(
         self,
-        single: _OneVersion,
+        single: OneVersion,
         target: Target,
         version: str,
         connector: ConnectorState,
@@ -359,46 +383,6 @@ class _Checker:
 
 
 # -- plumbing ----------------------------------------------------------------------------------
-
-
-class _Vaults:
-    """One KeyVaultClient per vault URL, shared by the checks and the Rotator's status."""
-
-    def __init__(self, factory: Callable[[str], KeyVaultClient]) -> None:
-        self._factory = factory
-        self._clients: dict[str, KeyVaultClient] = {}
-
-    def __call__(self, url: str) -> KeyVaultClient:
-        if url not in self._clients:  # the check runs its targets one after the other
-            self._clients[url] = self._factory(url)
-        return self._clients[url]
-
-    def close(self) -> None:
-        for client in self._clients.values():
-            client.close()
-        self._clients.clear()
-
-
-@dataclass
-class _OneVersion:
-    """A vault seen through the version a rotation would install (it may be a pin, not the
-    newest), with the versions already listed, so the value is read without listing again."""
-
-    vault: VaultReader
-    versions: list[VersionInfo]
-    vault_url: str = field(init=False)
-
-    def __post_init__(self) -> None:
-        self.vault_url = self.vault.vault_url
-
-    def list_certificate_versions(self, name: str) -> list[VersionInfo]:
-        return self.versions
-
-    def list_secret_versions(self, name: str) -> list[VersionInfo]:
-        return self.versions
-
-    def get_secret(self, name: str, version: str) -> SecretValue:
-        return self.vault.get_secret(name, version)
 
 
 def _failed(findings: Sequence[Finding]) -> str:

@@ -8,7 +8,7 @@ from collections.abc import Sequence
 from rotator.app_credential import KeyVaultAppCredential
 from rotator.check_report import Finding, Identity
 from rotator.errors import GraphError, KeyVaultError
-from rotator.graph import PERMISSION
+from rotator.graph_answers import PERMISSION
 from rotator.model import CertificateTarget, Target
 from rotator.settings import (
     ENV_CONFIG,

@@ -1,17 +1,23 @@
 """Who Graph and Key Vault saw in ``rotator check``, from the claims of the tokens rotator got,
-and whether the Graph identity can rotate connectors (its audience and permission)."""
+and whether each Graph identity can rotate connectors (its audience, permission and credential)."""
 
 from __future__ import annotations
 
+import contextlib
 from dataclasses import replace
 
 from azure.core.exceptions import ClientAuthenticationError
 
+from rotator.app_credential import KeyVaultAppCredential
 from rotator.check_fixes import Fixes
-from rotator.check_report import Finding, Identity
+from rotator.check_report import Finding, Identity, IdentityCheck
+from rotator.check_vaults import Vaults
+from rotator.credentials import graph_credential
 from rotator.errors import RotatorError, one_line
-from rotator.graph import PERMISSION
-from rotator.settings import ENV_AUTHORITY_HOST, ENV_GRAPH_ENDPOINT
+from rotator.graph_answers import PERMISSION
+from rotator.settings import ENV_AUTHORITY_HOST, ENV_GRAPH_ENDPOINT, Settings
+from rotator.token_claims import ClaimsRecorder
+from rotator.wiring import tls_context
 
 GRAPH_APP_ID = "00000003-0000-0000-c000-000000000000"  # Microsoft Graph's well-known app id
 
@@ -81,3 +87,45 @@ def graph_permission(identity: Identity) -> Finding:
         f"grant {identity.describe()} the Microsoft Graph application permission "
         f"{PERMISSION} and give admin consent",
     )
+
+
+class IdentityPass:
+    """The clients of one Graph identity in a check: its credential, recorded tokens and client."""
+
+    def __init__(self, settings: Settings, default: ClaimsRecorder, vaults: Vaults) -> None:
+        from rotator.graph import GraphConnectorClient
+
+        self.settings = settings
+        self.credential = graph_credential(settings, default, vaults)
+        self.tokens = ClaimsRecorder(self.credential)
+        self.app = self.credential if isinstance(self.credential, KeyVaultAppCredential) else None
+        self.graph = GraphConnectorClient(
+            settings.graph_endpoint,
+            self.tokens,
+            api_version=settings.graph_api_version,
+            verify=tls_context(settings),
+            max_attempts=2,
+        )
+        self.fixes = Fixes(settings, default=default, graph_tokens=self.tokens, app=self.app)
+
+    def check(self) -> IdentityCheck:
+        """Who Graph sees for this identity, and the expiry of the app's credential."""
+        identity, findings = graph_identity(self.fixes)
+        expires = None
+        if self.app is not None:
+            with contextlib.suppress(RotatorError):
+                expires = self.app.resolve().expires_on
+        return IdentityCheck(
+            name=self.settings.identity_name,
+            tenant_id=self.settings.graph_tenant_id or (identity.tenant_id if identity else None),
+            credential=self.settings.graph_credential.value,
+            identity=identity,
+            findings=findings,
+            credential_expires_on=expires,
+        )
+
+    def close(self) -> None:
+        """Close the Graph client and the app credential."""
+        self.graph.close()
+        if self.app is not None:
+            self.app.close()

@@ -138,19 +138,57 @@ class TargetCheck:
 
 
 @dataclass(frozen=True)
+class IdentityCheck:
+    """One configured Graph identity as Graph saw it: tenant, app, permission, credential expiry."""
+
+    name: str
+    tenant_id: str | None
+    credential: str
+    identity: Identity | None
+    findings: tuple[Finding, ...]
+    credential_expires_on: dt.datetime | None = None  # client modes: the app's credential
+
+    @property
+    def ok(self) -> bool:
+        """True when a token was had and carries the permission."""
+        return all(f.ok for f in self.findings)
+
+    def to_json(self) -> dict[str, Any]:
+        """camelCase JSON."""
+        return {
+            "name": self.name,
+            "tenantId": self.tenant_id,
+            "credential": self.credential,
+            "identity": self.identity.to_json() if self.identity else None,
+            "credentialExpiresOn": _iso(self.credential_expires_on),
+            "findings": [f.to_json() for f in self.findings],
+            "ok": self.ok,
+        }
+
+
+@dataclass(frozen=True)
 class CheckReport:
-    """The preflight of every requested target; ``ok`` only when all of them would rotate cleanly."""
+    """The preflight of every requested target; ``ok`` only when all of them would rotate cleanly.
+
+    ``graph_identity`` / ``graph_findings`` are the first identity's (the only one unless
+    ``identities`` is configured); ``identities`` has every identity the targets use.
+    """
 
     graph_identity: Identity | None
     keyvault_identity: Identity | None
     graph_findings: tuple[Finding, ...]
     targets: tuple[TargetCheck, ...]
     checked_at: dt.datetime | None = None
+    identities: tuple[IdentityCheck, ...] = ()
 
     @property
     def ok(self) -> bool:
-        """True when the Graph identity is usable and every target is ready."""
-        return all(f.ok for f in self.graph_findings) and all(t.ok for t in self.targets)
+        """True when every Graph identity is usable and every target is ready."""
+        return (
+            all(f.ok for f in self.graph_findings)
+            and all(i.ok for i in self.identities)
+            and all(t.ok for t in self.targets)
+        )
 
     def to_json(self) -> dict[str, Any]:
         """The document of ``check --json``."""
@@ -164,6 +202,7 @@ class CheckReport:
             "keyVault": {
                 "identity": self.keyvault_identity.to_json() if self.keyvault_identity else None
             },
+            "identities": [i.to_json() for i in self.identities],
             "targets": [t.to_json() for t in self.targets],
         }
 

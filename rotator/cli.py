@@ -13,6 +13,7 @@ from typing import TextIO
 from rotator.errors import ConfigurationError, RotatorError
 from rotator.model import RotationRequest
 from rotator.render import render_check, render_history, render_report, render_status
+from rotator.text import printable
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
 
@@ -195,10 +196,10 @@ def main(argv: Sequence[str] | None = None) -> int:
 
             return serve_emulator(workdir=args.workdir, port=args.port, out=sys.stdout)
     except ConfigurationError as exc:
-        print(f"rotator: configuration error: {exc}", file=sys.stderr)
+        print(f"rotator: configuration error: {printable(str(exc))}", file=sys.stderr)
         return EXIT_USAGE
     except RotatorError as exc:
-        print(f"rotator: error: {exc}", file=sys.stderr)
+        print(f"rotator: error: {printable(str(exc))}", file=sys.stderr)
         return EXIT_FAILED
     except KeyboardInterrupt:
         print("rotator: interrupted", file=sys.stderr)
@@ -250,8 +251,11 @@ def _unpin(args: argparse.Namespace, out: TextIO) -> int:
         out.write(f"{args.connector} was not pinned\n")
     else:
         out.write(
-            f"{args.connector}: unpinned from version {old.version} (pinned {old.pinned_at}); "
-            "the next run installs the newest usable version\n"
+            printable(
+                f"{args.connector}: unpinned from version {old.version} (pinned {old.pinned_at}); "
+                "the next run installs the newest usable version"
+            )
+            + "\n"
         )
     return EXIT_OK
 

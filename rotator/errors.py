@@ -18,6 +18,8 @@ Adapters translate SDK and httpx exceptions into these at the edge, always with 
 
 from __future__ import annotations
 
+import datetime as dt
+
 
 class RotatorError(Exception):
     """Base of every error rotator raises on purpose."""
@@ -79,7 +81,26 @@ class StateError(RotatorError):
 
 
 class RotationInProgressError(RotatorError):
-    """Another caller holds the lease of this connector; nothing was done."""
+    """Another caller holds the lease of this connector; nothing was done.
+
+    ``held_since`` (when the store knows it), ``holder`` and ``release`` (how an operator frees
+    a lease whose holder is gone) let the caller tell a normal wait from a stuck lease.
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        held_since: dt.datetime | None = None,
+        holder: str | None = None,
+        release: str | None = None,
+        infinite: bool = False,
+    ) -> None:
+        super().__init__(message)
+        self.held_since = held_since
+        self.holder = holder
+        self.release = release
+        self.infinite = infinite  # a lease without an end, which rotator never takes
 
 
 def one_line(text: object) -> str:

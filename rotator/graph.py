@@ -23,16 +23,20 @@ from azure.core.exceptions import ClientAuthenticationError
 
 from rotator.errors import GraphError, one_line
 from rotator.events import emit
-from rotator.graph_answers import parse_connector
+from rotator.graph_answers import (
+    RETRY_STATUSES,
+    graph_error,
+    header,
+    parse_connector,
+    response_detail,
+    response_json,
+)
 from rotator.model import ConnectorState
-from rotator.text import JsonLimitError, load_json, truncate
+from rotator.text import truncate
 
 log = logging.getLogger("rotator.graph")
 
-PERMISSION = "APIConnectors.ReadWrite.All"
-_RETRY_STATUSES = frozenset({429, 500, 502, 503, 504})  # for idempotent calls; uploads: 429 only
 _TOKEN_REFRESH_MARGIN = 300  # seconds before expiry at which a cached token is renewed
-MAX_ANSWER_BYTES = 4 * 1024 * 1024  # a connector with hundreds of certificates is under 100 KB
 
 
 class GraphConnectorClient:
@@ -79,7 +83,7 @@ class GraphConnectorClient:
             GraphError: not found, access denied, throttled past the retries, or unreachable.
         """
         response = self._request("GET", connector_id, idempotent=True, within=within)
-        return parse_connector(_json(response, connector_id), connector_id)
+        return parse_connector(response_json(response, f"connector {connector_id}"), connector_id)
 
     def update_authentication(self, connector_id: str, configuration: Mapping[str, str]) -> None:
         """PATCH the connector's ``authenticationConfiguration`` (Graph answers 204, no body).
@@ -126,7 +130,41 @@ class GraphConnectorClient:
             if thumbprint.upper() in state.thumbprints:
                 return state  # the ambiguous upload did land
             raise
-        return parse_connector(_json(response, connector_id), connector_id)
+        return parse_connector(response_json(response, f"connector {connector_id}"), connector_id)
+
+    def application_action(
+        self, object_id: str, action: str, body: dict[str, Any]
+    ) -> dict[str, Any] | None:
+        """``POST {endpoint}/v1.0/applications/{object_id}/{action}`` as this client's identity
+        (``addKey``, ``removeKey``: an application rolls its own keys without a permission). Sent
+        once: a caller that loses the answer finds out on its next run. The answer's JSON object,
+        or None for 204.
+
+        Raises:
+            GraphError: Graph refused it (status, code, message, request-id), or no answer.
+        """
+        subject = f"application {truncate(object_id, 60)}"
+        url = f"{self.endpoint}/v1.0/applications/{connector_path(object_id)}/{action}"
+        headers = {
+            "Authorization": f"Bearer {self._bearer()}",
+            "client-request-id": str(uuid.uuid4()),
+        }
+        try:
+            response = self._http.post(url, json=body, headers=headers)
+        except httpx.TransportError as exc:
+            raise GraphError(
+                f"{subject}: no answer from Microsoft Graph to {action} ({type(exc).__name__})",
+                may_have_landed=True,
+            ) from exc
+        if response.is_success:
+            return response_json(response, subject) if response.content else None
+        error = graph_error(response, "-", attempts=1)
+        raise GraphError(
+            f"{subject}: Microsoft Graph refused {action} ({response_detail(response)})",
+            status=error.status,
+            code=error.code,
+            request_id=error.request_id,
+        )
 
     def close(self) -> None:
         """Close the connection pool."""
@@ -218,7 +256,7 @@ class GraphConnectorClient:
                     f"{': ' + truncate(one_line(exc)) if str(exc) else ''})",
                     may_have_landed=ambiguous,
                 ) from exc
-            request_id = _header(response, "request-id")
+            request_id = header(response, "request-id")
             emit(
                 log,
                 logging.DEBUG,
@@ -241,7 +279,7 @@ class GraphConnectorClient:
                     exc.may_have_landed = ambiguous
                     raise
                 continue
-            retryable = response.status_code in _RETRY_STATUSES and (
+            retryable = response.status_code in RETRY_STATUSES and (
                 idempotent or response.status_code == 429
             )
             delay, asked = self._retry_delay(response, attempt)
@@ -249,7 +287,7 @@ class GraphConnectorClient:
             if retryable and attempt < self._max_attempts and fits:
                 self._sleep(delay)
                 continue
-            error = _graph_error(response, connector_id, attempts=attempt)
+            error = graph_error(response, connector_id, attempts=attempt)
             if retryable and asked and not fits:
                 error.args = (
                     f"{error}; Graph asked to wait {delay:.0f} s, longer than this run waits",
@@ -301,86 +339,3 @@ def connector_path(connector_id: str) -> str:
     if connector_id in ("", ".", ".."):
         raise GraphError(f"connector id {connector_id!r} cannot be put into a Graph URL")
     return quote(connector_id, safe="")
-
-
-def _header(response: httpx.Response, name: str) -> str | None:
-    value = response.headers.get(name)
-    return truncate(value) if value is not None else None
-
-
-def _json(response: httpx.Response, connector_id: str) -> dict[str, Any]:
-    try:
-        data = load_json(response.content, max_bytes=MAX_ANSWER_BYTES)
-    except JsonLimitError as exc:
-        raise GraphError(
-            f"connector {connector_id}: Microsoft Graph answered {response.status_code} with a "
-            f"body that is not usable JSON ({exc})",
-            status=response.status_code,
-            request_id=_header(response, "request-id"),
-        ) from exc
-    if not isinstance(data, dict):
-        raise GraphError(
-            f"connector {connector_id}: Microsoft Graph answered with a JSON "
-            f"{type(data).__name__}, expected an object",
-            status=response.status_code,
-            request_id=_header(response, "request-id"),
-        )
-    return data
-
-
-def _graph_error(
-    response: httpx.Response,
-    connector_id: str,
-    *,
-    attempts: int,
-    note: str = "",
-    may_have_landed: bool = False,
-) -> GraphError:
-    status = response.status_code
-    code = message = None
-    request_id = _header(response, "request-id")
-    try:
-        error = load_json(response.content, max_bytes=MAX_ANSWER_BYTES).get("error", {})
-        code = _text(error.get("code"))
-        message = _text(error.get("message"))
-        inner = error.get("innerError") or error.get("innererror") or {}
-        request_id = request_id or _text(inner.get("request-id"))
-    except (ValueError, AttributeError):
-        pass
-    detail = f"{status} {code or truncate(response.reason_phrase)}" + (
-        f": {message}" if message else ""
-    )
-    subject = f"connector {connector_id}"
-    if status == 403:
-        text = (
-            f"{subject}: Graph denied access ({detail}); the identity needs the Microsoft Graph "
-            f"application permission {PERMISSION} with admin consent"
-        )
-    elif status == 404:
-        text = f"{subject} was not found in the tenant ({detail}); check the id in ROTATOR_CONFIG"
-    elif status == 401:
-        text = (
-            f"{subject}: Graph rejected the token ({detail}); check that the credential gets "
-            "tokens for this Graph endpoint and tenant"
-        )
-    elif status in _RETRY_STATUSES:
-        text = f"{subject}: Graph still answered {detail} after {attempts} attempt(s)"
-    elif code == "AADB2C90213":
-        text = (
-            f"{subject}: Graph refused the PKCS#12 ({detail}); B2C reads only 3DES files, "
-            "keep ROTATOR_PKCS12_PROFILE=legacy-3des"
-        )
-    else:
-        text = f"{subject}: Graph answered {detail}"
-    return GraphError(
-        text + note,
-        status=status,
-        code=code,
-        request_id=request_id,
-        may_have_landed=may_have_landed,
-    )
-
-
-def _text(value: Any) -> str | None:
-    """A text field of a Graph error, on one line and cut short; None when it is not text."""
-    return truncate(one_line(value)) if isinstance(value, str) and value.strip() else None

@@ -1,16 +1,23 @@
-"""Graph's answer for a connector (pure): each field checked for the type and range of Graph's
-schema and turned into a ``ConnectorState``; a wrong one is a ``GraphError`` naming it."""
+"""Graph's answers (pure): a connector, each field checked for the type and range of Graph's
+schema and turned into a ``ConnectorState`` (a wrong one is a ``GraphError`` naming it), and an
+error answer turned into a ``GraphError`` that says what to do."""
 
 from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from rotator.errors import GraphError
+from rotator.errors import GraphError, one_line
 from rotator.model import ConnectorState, GraphCertificate
-from rotator.text import MAX_EPOCH_SECONDS, json_type, shown, truncate
+from rotator.text import MAX_EPOCH_SECONDS, JsonLimitError, json_type, load_json, shown, truncate
 
+if TYPE_CHECKING:
+    import httpx
+
+PERMISSION = "APIConnectors.ReadWrite.All"
+RETRY_STATUSES = frozenset({429, 500, 502, 503, 504})  # idempotent calls; uploads: 429 only
+MAX_ANSWER_BYTES = 4 * 1024 * 1024  # a connector with hundreds of certificates is under 100 KB
 _CERT_TYPE = "microsoft.graph.clientcertificateauthentication"
 _BASIC_TYPE = "microsoft.graph.basicauthentication"
 
@@ -106,3 +113,99 @@ def _epoch(value: Any, where: str) -> dt.datetime:
             f"{where} {shown(value)}, expected epoch seconds (1970-9999) or an ISO 8601 date-time"
         )
     return dt.datetime.fromtimestamp(seconds, dt.UTC)
+
+
+def header(response: httpx.Response, name: str) -> str | None:
+    value = response.headers.get(name)
+    return truncate(value) if value is not None else None
+
+
+def response_detail(response: httpx.Response) -> str:
+    """``403 Authorization_RequestDenied: message`` from an error answer (cut short)."""
+    code = message = None
+    try:
+        error = load_json(response.content, max_bytes=MAX_ANSWER_BYTES).get("error", {})
+        code, message = _text(error.get("code")), _text(error.get("message"))
+    except (ValueError, AttributeError):
+        pass
+    return f"{response.status_code} {code or truncate(response.reason_phrase)}" + (
+        f": {message}" if message else ""
+    )
+
+
+def response_json(response: httpx.Response, subject: str) -> dict[str, Any]:
+    try:
+        data = load_json(response.content, max_bytes=MAX_ANSWER_BYTES)
+    except JsonLimitError as exc:
+        raise GraphError(
+            f"{subject}: Microsoft Graph answered {response.status_code} with a "
+            f"body that is not usable JSON ({exc})",
+            status=response.status_code,
+            request_id=header(response, "request-id"),
+        ) from exc
+    if not isinstance(data, dict):
+        raise GraphError(
+            f"{subject}: Microsoft Graph answered with a JSON "
+            f"{type(data).__name__}, expected an object",
+            status=response.status_code,
+            request_id=header(response, "request-id"),
+        )
+    return data
+
+
+def graph_error(
+    response: httpx.Response,
+    connector_id: str,
+    *,
+    attempts: int,
+    note: str = "",
+    may_have_landed: bool = False,
+) -> GraphError:
+    status = response.status_code
+    code = message = None
+    request_id = header(response, "request-id")
+    try:
+        error = load_json(response.content, max_bytes=MAX_ANSWER_BYTES).get("error", {})
+        code = _text(error.get("code"))
+        message = _text(error.get("message"))
+        inner = error.get("innerError") or error.get("innererror") or {}
+        request_id = request_id or _text(inner.get("request-id"))
+    except (ValueError, AttributeError):
+        pass
+    detail = f"{status} {code or truncate(response.reason_phrase)}" + (
+        f": {message}" if message else ""
+    )
+    subject = f"connector {connector_id}"
+    if status == 403:
+        text = (
+            f"{subject}: Graph denied access ({detail}); the identity needs the Microsoft Graph "
+            f"application permission {PERMISSION} with admin consent"
+        )
+    elif status == 404:
+        text = f"{subject} was not found in the tenant ({detail}); check the id in ROTATOR_CONFIG"
+    elif status == 401:
+        text = (
+            f"{subject}: Graph rejected the token ({detail}); check that the credential gets "
+            "tokens for this Graph endpoint and tenant"
+        )
+    elif status in RETRY_STATUSES:
+        text = f"{subject}: Graph still answered {detail} after {attempts} attempt(s)"
+    elif code == "AADB2C90213":
+        text = (
+            f"{subject}: Graph refused the PKCS#12 ({detail}); B2C reads only 3DES files, "
+            "keep ROTATOR_PKCS12_PROFILE=legacy-3des"
+        )
+    else:
+        text = f"{subject}: Graph answered {detail}"
+    return GraphError(
+        text + note,
+        status=status,
+        code=code,
+        request_id=request_id,
+        may_have_landed=may_have_landed,
+    )
+
+
+def _text(value: Any) -> str | None:
+    """A text field of a Graph error, on one line and cut short; None when it is not text."""
+    return truncate(one_line(value)) if isinstance(value, str) and value.strip() else None

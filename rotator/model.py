@@ -84,6 +84,7 @@ class CertificateTarget:
     certificate: str
     mode: InstallMode = InstallMode.REPLACE
     probe: ProbeConfig | None = None  # call the connector's API with the new credential first
+    identity: str = "default"  # the Graph identity (tenant) the connector is reached with
 
     kind: ClassVar[CredentialKind] = CredentialKind.CERTIFICATE
 
@@ -102,6 +103,7 @@ class BasicTarget:
     username: str
     password_secret: str
     probe: ProbeConfig | None = None  # call the connector's API with the new password first
+    identity: str = "default"  # the Graph identity (tenant) the connector is reached with
 
     kind: ClassVar[CredentialKind] = CredentialKind.BASIC
 
@@ -236,6 +238,9 @@ class TargetOutcome:
     graph_status: int | None = None
     unverified: bool = False  # failed after a write that may have landed; the next run repairs
     probe: ProbeResult | None = None  # where a probe ran or was skipped
+    lease_stuck: bool = False  # another caller's lease outlived any run: nothing can rotate
+    identity: str = "default"  # the Graph identity the connector was reached with
+    tenant_id: str | None = None  # that identity's tenant, when configured
 
     def to_json(self) -> dict[str, Any]:
         """The camelCase JSON object of ``--json`` and the HTTP trigger."""
@@ -245,6 +250,8 @@ class TargetOutcome:
             "outcome": self.outcome.value,
             "keyVaultObject": self.key_vault_object,
             "keyVaultVersion": self.key_vault_version,
+            "identity": self.identity,
+            "tenantId": self.tenant_id,
         }
         if self.kind is CredentialKind.CERTIFICATE:
             data["thumbprint"] = self.thumbprint
@@ -260,6 +267,8 @@ class TargetOutcome:
             data["unverified"] = True
         if self.probe is not None:
             data["probe"] = self.probe.to_json()
+        if self.lease_stuck:
+            data["leaseStuck"] = True
         return data
 
 
@@ -312,6 +321,8 @@ class TargetStatus:
     expires_on: dt.datetime | None = None  # of the credential the connector uses now (or newest)
     days_to_expiry: int | None = None
     error: str | None = None
+    identity: str = "default"  # the Graph identity the connector is read with
+    tenant_id: str | None = None
 
     def to_json(self) -> dict[str, Any]:
         """The camelCase JSON object of ``status --json`` and the status function."""
@@ -330,6 +341,8 @@ class TargetStatus:
             "expiresOn": _iso(self.expires_on),
             "daysToExpiry": self.days_to_expiry,
             "error": self.error,
+            "identity": self.identity,
+            "tenantId": self.tenant_id,
         }
 
 

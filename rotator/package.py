@@ -203,7 +203,7 @@ def package_certificate(
         KeyVaultError: the backing secret could not be read.
         CredentialError: the value fails validation.
     """
-    bundle = _load_validated(vault, name, version, now, source=source, future=future)
+    bundle = load_certificate(vault, name, version, now, source=source, future=future)
     password = pkcs12.new_password()
     pfx = pkcs12.to_pkcs12(bundle, password, profile)
     return Install(
@@ -217,7 +217,7 @@ def package_certificate(
     )
 
 
-def _load_validated(
+def load_certificate(
     vault: VaultReader,
     name: str,
     version: VersionInfo,
@@ -226,7 +226,12 @@ def _load_validated(
     source: str,
     future: bool = False,
 ) -> pkcs12.CertificateBundle:
-    """The key and chain of ``version`` from its backing secret, validated as a connector's."""
+    """The key and chain of ``version`` from its backing secret, validated as a connector's.
+
+    Raises:
+        KeyVaultError: the backing secret could not be read.
+        CredentialError: the value fails validation.
+    """
     versioned = f"{source} version {version.version}"
     secret = vault.get_secret(name, version.version)
     bundle = pkcs12.load_secret(secret.value, secret.content_type, source=versioned)
@@ -269,7 +274,7 @@ def read_certificate(
     """
     versions = vault.list_certificate_versions(name)
     chosen = _newest(versions, now, kind="certificate", source=source)
-    return chosen, _load_validated(vault, name, chosen, now, source=source)
+    return chosen, load_certificate(vault, name, chosen, now, source=source)
 
 
 def read_secret(

@@ -25,6 +25,7 @@ from rotator.model import (
 )
 from rotator.package import CertificateChange, Change
 from rotator.state import Lease
+from rotator.text import scrub, truncate
 
 log = logging.getLogger("rotator")
 
@@ -36,6 +37,7 @@ class Progress:
     """One target's run: the version it is at, the lease it holds, whether a write reached Graph."""
 
     target: Target
+    tenant_id: str | None = None  # of the target's identity, for the report
     lease: Lease | None = None
     version: str | None = None
     thumbprint: str | None = None
@@ -44,6 +46,7 @@ class Progress:
     wrote: bool = False  # a write was accepted by Graph
     notes: list[str] = field(default_factory=list)
     probe: ProbeResult | None = None  # the probe of the credential this run is about
+    secrets: list[str] = field(default_factory=list, repr=False)  # what this run will send
 
     def at(self, version: VersionInfo) -> None:
         """The run is now about ``version`` (as Key Vault lists it)."""
@@ -54,9 +57,13 @@ class Progress:
         """The run is now about what will be written: the last certificate, with the leaf's own
         thumbprint and ``notAfter``; and the change's notes (a later step may narrow the change)."""
         if isinstance(change, CertificateChange):
+            self.secrets = [s for i in change.installs for s in (i.password, i.pfx)]
             last = change.installs[-1]
             self.version, self.thumbprint = last.version.version, last.thumbprint
             self.not_after = self.expires_on = last.not_after
+        else:
+            basic = f"{change.username}:{change.password}"
+            self.secrets = [change.password, basic]
         self.notes = list(change.notes)
 
     def ensure_lease(self) -> None:
@@ -76,9 +83,13 @@ class Progress:
         request_id: str | None = None,
         graph_status: int | None = None,
         unverified: bool = False,
+        lease_stuck: bool = False,
     ) -> TargetOutcome:
-        """The outcome of this run with what it knows."""
+        """The outcome of this run with what it knows; a secret this run holds (echoed by a service
+        into an error, say) never reaches the reason."""
         target = self.target
+        if reason and self.secrets:
+            reason = scrub(reason, self.secrets)
         is_cert = isinstance(target, CertificateTarget)
         return TargetOutcome(
             connector_id=target.connector_id,
@@ -94,6 +105,9 @@ class Progress:
             graph_status=graph_status,
             unverified=unverified,
             probe=self.probe,
+            lease_stuck=lease_stuck,
+            identity=target.identity,
+            tenant_id=self.tenant_id,
         )
 
     def failed(self, exc: Exception) -> TargetOutcome:
@@ -116,6 +130,9 @@ class Progress:
             # RotationInProgressError here: the lease was lost before a write
             return self.outcome(Outcome.FAILED, str(exc), unverified=self.wrote)
         log.debug("rotation.unexpected_error", exc_info=exc)
-        return self.outcome(
-            Outcome.FAILED, f"unexpected {type(exc).__name__}: {exc}", unverified=self.wrote
-        )
+        return self.outcome(Outcome.FAILED, unexpected(exc), unverified=self.wrote)
+
+
+def unexpected(exc: BaseException) -> str:
+    """How a reason names an error rotator did not expect: its type and a short message."""
+    return f"unexpected {type(exc).__name__}: {truncate(str(exc))}"

@@ -25,6 +25,7 @@ from rotator.state import (
     StateStore,
     now_iso,
 )
+from rotator.text import truncate
 
 log = logging.getLogger("rotator")
 
@@ -75,15 +76,16 @@ def rotation(
             target.connector_id,
             lambda record: replace(record.with_entry(line), applied=applied, pin=pin),
         )
-    except (RotatorError, OSError) as exc:
+    except Exception as exc:  # Graph holds it already: never turn that into a failure
+        error = _described(exc)
         emit(
             log,
             logging.WARNING,
             "rotation.history_not_written",
             connectorId=target.connector_id,
-            error=str(exc),
+            error=error,
         )
-        run.notes.append(f"the state store was not updated: {exc}")
+        run.notes.append(f"the state store was not updated: {error}")
 
 
 def failure(
@@ -147,3 +149,11 @@ def unpin(store: StateStore, connector_id: str, *, requested_by: str | None) -> 
             why="unpinned by an operator",
         )
     return old
+
+
+def _described(exc: Exception) -> str:
+    """A store's error as a log line may carry it: rotator's own message, else the type and a
+    short message (``UnicodeDecodeError``'s would repeat the damaged bytes)."""
+    if isinstance(exc, RotatorError):
+        return truncate(str(exc))
+    return f"{type(exc).__name__}: {truncate(str(exc), 120)}"

@@ -5,9 +5,10 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from rotator.check_report import CheckReport, Finding
+from rotator.check_report import CheckReport, Finding, Identity
 from rotator.model import Outcome, RotationReport, StatusReport
 from rotator.state import ConnectorRecord
+from rotator.text import printable
 
 _MARK = {
     Outcome.ROTATED: "rotated",
@@ -23,7 +24,8 @@ def render_report(report: RotationReport) -> str:
     """The human form of a rotation report: one block per connector, then a summary line."""
     lines: list[str] = []
     for o in report.outcomes:
-        lines.append(f"{_MARK[o.outcome]:<11} {o.connector_id}  ({o.kind.value})")
+        via = f", identity {o.identity}" if o.identity != "default" else ""
+        lines.append(f"{_MARK[o.outcome]:<11} {o.connector_id}  ({o.kind.value}{via})")
         version = (
             f"{o.key_vault_object}/{o.key_vault_version}"
             if o.key_vault_version
@@ -49,7 +51,7 @@ def render_report(report: RotationReport) -> str:
     if report.started_at and report.finished_at:
         seconds = f" in {(report.finished_at - report.started_at).total_seconds():.2f} s"
     lines.append(f"{len(report.outcomes)} connector(s): {counts or 'nothing to do'}{seconds}")
-    return "\n".join(lines) + "\n"
+    return _joined(lines)
 
 
 def render_status(report: StatusReport) -> str:
@@ -57,7 +59,8 @@ def render_status(report: StatusReport) -> str:
     lines: list[str] = []
     for t in report.targets:
         sync = {True: "in sync", False: "BEHIND", None: "UNKNOWN"}[t.in_sync]
-        lines.append(f"{sync:<11} {t.connector_id}  ({t.kind.value}: {t.key_vault_object})")
+        via = f", identity {t.identity}" if t.identity != "default" else ""
+        lines.append(f"{sync:<11} {t.connector_id}  ({t.kind.value}: {t.key_vault_object}{via})")
         if t.graph:
             lines.append(f"            graph      {t.graph}")
         newest = t.target_version or "none usable"
@@ -76,27 +79,29 @@ def render_status(report: StatusReport) -> str:
             )
         if t.error:
             lines.append(f"            error      {t.error}")
-    return "\n".join(lines) + "\n"
+    return _joined(lines)
 
 
 def render_check(report: CheckReport) -> str:
     """The human form: identities, then one block per target, then a summary line."""
     lines: list[str] = []
-    graph = report.graph_identity
-    lines.append(
-        f"graph identity     {graph.credential}: {graph.describe()}"
-        if graph
-        else "graph identity     UNKNOWN"
-    )
-    if graph and graph.source:
-        lines.append(f"                   from {graph.source}")
+    several = len(report.identities) > 1
+    checks = report.identities if several else ()
+    if not several:
+        lines.extend(_graph_identity_lines(report.graph_identity, report.graph_findings))
     kv = report.keyvault_identity
     lines.append(
         f"key vault identity default: {kv.describe()}"
         if kv
         else "key vault identity (no token obtained)"
     )
-    lines.extend(_finding_lines(report.graph_findings))
+    for check in checks:  # several tenants: one block per Graph identity
+        lines.append("")
+        tenant = f" (tenant {check.tenant_id})" if check.tenant_id else ""
+        lines.append(f"identity {check.name}{tenant}: {'ok' if check.ok else 'NOT USABLE'}")
+        lines.extend(_graph_identity_lines(check.identity, check.findings))
+        if check.credential_expires_on:
+            lines.append(f"  credential expires {check.credential_expires_on:%Y-%m-%d}")
     for target in report.targets:
         lines.append("")
         mark = "ready" if target.ok else "NOT READY"
@@ -107,12 +112,32 @@ def render_check(report: CheckReport) -> str:
         lines.extend(_finding_lines(target.findings))
         lines.append(f"  plan  {target.plan_detail}")
     ready = sum(t.ok for t in report.targets)
+    unusable = [i.name for i in report.identities if not i.ok]
+    if not report.identities and not all(f.ok for f in report.graph_findings):
+        unusable = ["graph"]
     lines.append("")
     lines.append(
         f"{len(report.targets)} target(s): {ready} ready, {len(report.targets) - ready} not ready"
-        + ("" if all(f.ok for f in report.graph_findings) else "; the Graph identity is not usable")
+        + (
+            ""
+            if not unusable
+            else "; the Graph identity is not usable"
+            if not several
+            else f"; Graph identities not usable: {', '.join(unusable)}"
+        )
     )
-    return "\n".join(lines) + "\n"
+    return _joined(lines)
+
+
+def _graph_identity_lines(graph: Identity | None, findings: Sequence[Finding]) -> list[str]:
+    lines = [
+        f"graph identity     {graph.credential}: {graph.describe()}"
+        if graph
+        else "graph identity     UNKNOWN"
+    ]
+    if graph and graph.source:
+        lines.append(f"                   from {graph.source}")
+    return lines + _finding_lines(findings)
 
 
 def _finding_lines(findings: Sequence[Finding]) -> list[str]:
@@ -126,21 +151,27 @@ def _finding_lines(findings: Sequence[Finding]) -> list[str]:
 
 def render_history(connector_id: str, record: ConnectorRecord) -> str:
     """The human form of a connector's state record: applied version, pin, history newest first."""
-    lines: list[str] = []
+    lines = [connector_id]
     applied = record.applied
-    lines.append(f"{connector_id}\n")
     if applied:
         lines.append(
-            f"  applied  {applied.key_vault_object}/{applied.version} at {applied.applied_at}\n"
+            f"  applied  {applied.key_vault_object}/{applied.version} at {applied.applied_at}"
         )
     if record.pin:
-        lines.append(
-            f"  pinned   {record.pin.version} since {record.pin.pinned_at} ({record.pin.reason})\n"
-        )
+        pin = record.pin
+        lines.append(f"  pinned   {pin.version} since {pin.pinned_at} ({pin.reason})")
     for entry in reversed(record.history):
         who = f" by {entry.requested_by}" if entry.requested_by else ""
-        line = f"  {entry.at}  {entry.outcome:<10} {entry.trigger:<32} {entry.key_vault_version or '-'}{who}"
-        lines.append(line + (f"\n             {entry.reason}" if entry.reason else "") + "\n")
+        version = entry.key_vault_version or "-"
+        lines.append(f"  {entry.at}  {entry.outcome:<10} {entry.trigger:<32} {version}{who}")
+        if entry.reason:
+            lines.append(f"             {entry.reason}")
     if not record.history:
-        lines.append("  no rotation recorded\n")
-    return "".join(lines)
+        lines.append("  no rotation recorded")
+    return _joined(lines)
+
+
+def _joined(lines: list[str]) -> str:
+    """One text line per entry of ``lines``: nothing from outside may start another line or
+    reach the terminal as a control sequence."""
+    return "".join(printable(line) + "\n" for line in lines)

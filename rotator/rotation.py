@@ -11,13 +11,14 @@ import datetime as dt
 import logging
 import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from typing import TYPE_CHECKING, Any, TypeVar
 
-from rotator import apply, package, plan, probe, record, status, verify, wiring
-from rotator.errors import ConfigurationError, RotationInProgressError, RotatorError
+from rotator import apply, leases, package, plan, probe, record, status, verify, wiring
+from rotator.errors import ConfigurationError, RotationInProgressError
 from rotator.events import emit
+from rotator.keep_alive import KeepAlive, KeepAliveReport, entra_accepts
 from rotator.model import (
     CertificateTarget,
     Outcome,
@@ -59,7 +60,7 @@ WorkerInit = Callable[[], None]
 
 def rotate_connector(steps: Steps, target: Target, request: RotationRequest) -> TargetOutcome:
     """One connector, under its lease; whatever goes wrong ends as this connector's outcome."""
-    run = Progress(target)
+    run = Progress(target, tenant_id=steps.tenant(target))
     try:
         with steps.state.lease(target.connector_id) as lease:
             run.lease = lease
@@ -71,9 +72,9 @@ def rotate_connector(steps: Steps, target: Target, request: RotationRequest) -> 
                 record.failure(steps.state, outcome, request, steps.clock())
             return outcome
     except RotationInProgressError as exc:  # the holder rotates and writes the history
-        return run.outcome(Outcome.SKIPPED, str(exc))
-    except RotatorError as exc:  # the lease itself could not be taken
-        return run.outcome(Outcome.FAILED, str(exc))
+        return leases.blocked(steps, target, exc, run)
+    except Exception as exc:  # the lease itself could not be taken (or released)
+        return run.failed(exc)
 
 
 def _rotate(steps: Steps, target: Target, request: RotationRequest, run: Progress) -> TargetOutcome:
@@ -83,7 +84,7 @@ def _rotate(steps: Steps, target: Target, request: RotationRequest, run: Progres
     stored = steps.state.read(target.connector_id)
     choice = plan.choose(target, versions, request, stored, steps.clock())
     record.pin_cleared(target, choice)
-    connector = steps.graph.get_connector(target.connector_id)
+    connector = steps.graph(target).get_connector(target.connector_id)
     now = steps.clock()
     wanted = plan.make(target, choice, versions, stored, connector, request, now)
     run.at(wanted.versions[-1])
@@ -100,9 +101,9 @@ def _rotate(steps: Steps, target: Target, request: RotationRequest, run: Progres
         return run.outcome(
             Outcome.DRY_RUN, f"would {change.describe(connector, now)}; nothing was written"
         )
-    apply.write(steps.graph, change, run)
+    apply.write(steps.graph(target), change, run)
     verify.confirm(
-        steps.graph,
+        steps.graph(target),
         target.connector_id,
         change,
         timeout=steps.settings.verify_timeout,
@@ -127,7 +128,7 @@ class Rotator:
         self,
         settings: Settings,
         *,
-        graph: GraphConnectorClient,
+        graph: GraphConnectorClient | Mapping[str, GraphConnectorClient],
         keyvault: Callable[[str], KeyVaultClient],
         state_store: StateStore,
         clock: Callable[[], dt.datetime] = utcnow,
@@ -136,13 +137,15 @@ class Rotator:
     ) -> None:
         self.settings = settings
         self._owned = tuple(owned)  # closed with the rotator (e.g. a Graph app credential)
-        self._graph = graph
+        # one Graph client per identity; a single client serves every identity (tests, check)
+        names = {settings.identity_name, *settings.identity_names}
+        self._graphs = dict(graph) if isinstance(graph, Mapping) else dict.fromkeys(names, graph)
         self._keyvault_factory = keyvault
         self._vaults: dict[str, KeyVaultClient] = {}
         self._vaults_lock = threading.Lock()
         self._state = state_store
         self._clock = clock
-        self._steps = Steps(settings, graph, self._vault, state_store, clock, sleep)
+        self._steps = Steps(settings, self._graphs, self._vault, state_store, clock, sleep)
 
     @classmethod
     def from_settings(
@@ -162,7 +165,7 @@ class Rotator:
         )
         return cls(
             settings,
-            graph=wired.graph,
+            graph=wired.graphs,
             keyvault=wired.keyvault,
             state_store=wired.state_store,
             owned=wired.owned,
@@ -170,7 +173,8 @@ class Rotator:
 
     def close(self) -> None:
         """Close every client this rotator opened."""
-        self._graph.close()
+        for graph in {id(g): g for g in self._graphs.values()}.values():
+            graph.close()
         for resource in self._owned:
             resource.close()
         for client in self._vaults.values():
@@ -226,6 +230,7 @@ class Rotator:
             trigger=request.trigger,
             **report.counts,
             targets=len(outcomes),
+            leaseStuck=sum(o.lease_stuck for o in outcomes),
             dryRun=request.dry_run,
             force=request.force,
             reason=request.reason,
@@ -246,6 +251,27 @@ class Rotator:
         return StatusReport(
             self._each(targets, lambda t: status.connector_status(self._steps, t), worker_init)
         )
+
+    def keep_alive(self, identities: Sequence[str] = ()) -> tuple[KeepAliveReport, ...]:
+        """Keep the Graph credential of each keep-alive identity (those named; all by default)
+        registered on its application. Never raises: each report says what happened."""
+        reports = []
+        for name in identities or self.settings.identity_names:
+            settings = self.settings.for_identity(name)
+            if not settings.keep_alive or not settings.graph_key_vault_url:
+                continue
+            job = KeepAlive(
+                settings,
+                graph=self._graphs[name],
+                vault=self._vault(settings.graph_key_vault_url),
+                store=self._state,
+                accepts=entra_accepts(settings),
+                clock=self._clock,
+                sleep=self._steps.sleep,
+                confirm_within=settings.verify_timeout,
+            )
+            reports.append(job.run())
+        return tuple(reports)
 
     def history(self, connector_id: str) -> ConnectorRecord:
         """What the state store keeps about a connector (applied version, pin, history).
@@ -273,14 +299,39 @@ class Rotator:
         work: Callable[[Target], _T],
         worker_init: WorkerInit | None,
     ) -> tuple[_T, ...]:
-        """``work`` for every target, at most ``max_parallel`` at once, results in target order."""
-        workers = min(self.settings.max_parallel, len(targets))
-        if workers <= 1:
-            return tuple(work(target) for target in targets)
-        with ThreadPoolExecutor(
-            max_workers=workers, thread_name_prefix="rotator", initializer=worker_init
-        ) as pool:
-            return tuple(pool.map(work, targets))
+        """``work`` for every target, results in target order. Each identity runs its targets in a
+        pool of its own (``maxParallel`` at once), all identities side by side: a tenant that
+        throttles or hangs holds only its own workers."""
+        groups: dict[str, list[int]] = {}
+        for index, target in enumerate(targets):
+            groups.setdefault(target.identity, []).append(index)
+        results: list[_T | None] = [None] * len(targets)
+
+        def run_group(indexes: list[int]) -> None:
+            cap = self.settings.for_identity(targets[indexes[0]].identity).max_parallel
+            workers = min(cap, len(indexes))
+            if workers <= 1:
+                for index in indexes:
+                    results[index] = work(targets[index])
+                return
+            with ThreadPoolExecutor(
+                max_workers=workers, thread_name_prefix="rotator", initializer=worker_init
+            ) as pool:
+                for index, result in zip(
+                    indexes, pool.map(work, [targets[i] for i in indexes]), strict=True
+                ):
+                    results[index] = result
+
+        if len(groups) == 1:
+            run_group(next(iter(groups.values())))
+        else:
+            with ThreadPoolExecutor(
+                max_workers=len(groups),
+                thread_name_prefix="rotator-identity",
+                initializer=worker_init,
+            ) as identities:
+                list(identities.map(run_group, groups.values()))
+        return tuple(r for r in results if r is not None)
 
     def _vault(self, url: str) -> KeyVaultClient:
         key = url.rstrip("/").lower()

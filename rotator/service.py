@@ -52,10 +52,11 @@ def run_timer(
     """Reconcile every target; warn for each whose newest credential expires within
     ``ROTATOR_EXPIRY_WARNING_DAYS`` with nothing newer in Key Vault."""
     warning_days = rotator.settings.expiry_warning_days
+    rotator.keep_alive()  # rotator's own Graph credentials first: the rotations use them
     report = rotator.rotate(RotationRequest(trigger="timer"), worker_init=worker_init)
     now = now or utcnow()
-    for outcome in report.outcomes:
-        if outcome.outcome.ok and outcome.expires_on is not None:
+    for outcome in report.outcomes:  # whatever the outcome: a held lease must not hide an expiry
+        if outcome.expires_on is not None:
             days = policy.days_until(outcome.expires_on, now)
             if days is not None and days < warning_days:
                 _expiry_event(outcome, logging.WARNING, "rotation.expiry_warning", days)
@@ -104,7 +105,12 @@ def run_event(
             eventType=truncate(event.event_type),
         )
         return None
+    own = _keep_alive_identities(rotator, event)
+    if own:  # the certificate rotator itself authenticates with: register its new version
+        rotator.keep_alive(own)
     targets = targets_for_event(rotator.settings.targets, event)
+    if not targets and own:
+        return None
     if not targets:
         emit(
             log,
@@ -134,6 +140,24 @@ def run_event(
             "Event Grid will retry"
         )
     return report
+
+
+def _keep_alive_identities(rotator: Rotator, event: KeyVaultEvent) -> tuple[str, ...]:
+    """The keep-alive identities whose own certificate the event is about."""
+    if event.kind is EventKind.IGNORED or event.object_name is None:
+        return ()
+    names = []
+    for name in rotator.settings.identity_names:
+        identity = rotator.settings.for_identity(name)
+        vault = (identity.graph_key_vault_url or "").rstrip("/").lower()
+        if (
+            identity.keep_alive
+            and identity.graph_client_certificate_name
+            and identity.graph_client_certificate_name.lower() == event.object_name.lower()
+            and vault == (event.vault_url or "").rstrip("/").lower()
+        ):
+            names.append(name)
+    return tuple(names)
 
 
 def _expiry_events(report: RotationReport, event: KeyVaultEvent) -> None:

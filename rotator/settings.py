@@ -3,16 +3,23 @@
 from __future__ import annotations
 
 import os
-import re
 import ssl
 from collections.abc import Mapping
-from dataclasses import dataclass, field
-from enum import StrEnum
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
 from rotator.errors import ConfigurationError
+from rotator.identities import (
+    DEFAULT_IDENTITY,
+    GRAPH_API_VERSIONS,
+    GUID,
+    IdentityConfig,
+    parse_identities,
+    tenant_id,
+)
+from rotator.identities import GraphCredentialMode as GraphCredentialMode
 from rotator.model import (
     Pkcs12Profile,
     Target,
@@ -52,21 +59,10 @@ ENV_GRAPH_KEYVAULT_URL = "ROTATOR_GRAPH_KEYVAULT_URL"
 ENV_AUTHORITY_HOST = "ROTATOR_AUTHORITY_HOST"
 
 DEFAULT_GRAPH_ENDPOINT = "https://graph.microsoft.com"
-GRAPH_API_VERSIONS = ("beta", "v1.0")
 DEFAULT_AUTHORITY_HOST = "https://login.microsoftonline.com"
-_GUID = re.compile(r"[0-9a-fA-F]{8}-([0-9a-fA-F]{4}-){3}[0-9a-fA-F]{12}")
-_TENANT_DOMAIN = re.compile(r"(?=.{4,253}\Z)([a-zA-Z0-9-]{1,63}\.)+[a-zA-Z]{2,63}")
 # The authority of a root URL: a DNS name or a bracketed IPv6 address, and an optional port.
 _TRUE = {"1", "true", "yes", "on"}
 _FALSE = {"0", "false", "no", "off"}
-
-
-class GraphCredentialMode(StrEnum):
-    """How rotator gets its Microsoft Graph token (Key Vault always uses the default chain)."""
-
-    DEFAULT = "default"  # azure-identity's default chain: the managed identity in Azure
-    CLIENT_CERTIFICATE = "client-certificate"  # an app in the B2C tenant; certificate in Key Vault
-    CLIENT_SECRET = "client-secret"  # noqa: S105 - the app with a client secret: last resort
 
 
 @dataclass(frozen=True)
@@ -99,6 +95,47 @@ class Settings:
     authority_host: str = DEFAULT_AUTHORITY_HOST
     # The probe may call loopback, private and link-local addresses (the emulator, tests only).
     probe_allow_private: bool = False
+    # Which identity the graph_* fields above describe; the named ones of ROTATOR_CONFIG.
+    identity_name: str = DEFAULT_IDENTITY
+    application_object_id: str | None = None  # keep-alive: the app registration's object id
+    keep_alive: bool = False  # roll the app's own certificate (client-certificate only)
+    keep_alive_grace_days: int = 7
+    identities: tuple[IdentityConfig, ...] = ()
+
+    @property
+    def identity_names(self) -> tuple[str, ...]:
+        """The identities the targets use, in the order of their first target."""
+        return tuple(dict.fromkeys(t.identity for t in self.targets))
+
+    def for_identity(self, name: str) -> Settings:
+        """These settings as identity ``name`` sees them: its Graph credential, tenant, endpoint,
+        authority, API version and parallelism (the default identity: the settings themselves).
+
+        Raises:
+            ConfigurationError: no identity has that name.
+        """
+        config = next((i for i in self.identities if i.name == name), None)
+        if config is None:
+            if name == self.identity_name:
+                return self
+            raise ConfigurationError(f"identity {truncate(name, 60)!r} is not configured")
+        return replace(
+            self,
+            identity_name=name,
+            graph_credential=config.credential,
+            graph_tenant_id=config.tenant_id,
+            graph_client_id=config.client_id,
+            graph_client_certificate_name=config.client_certificate,
+            graph_client_secret_name=config.client_secret,
+            graph_key_vault_url=config.key_vault_url,
+            graph_endpoint=config.graph_endpoint or self.graph_endpoint,
+            graph_api_version=config.api_version or self.graph_api_version,
+            authority_host=config.authority_host or self.authority_host,
+            max_parallel=config.max_parallel or self.max_parallel,
+            application_object_id=config.application_object_id,
+            keep_alive=config.keep_alive,
+            keep_alive_grace_days=config.keep_alive_grace_days,
+        )
 
     @property
     def graph_scope(self) -> str:
@@ -169,8 +206,17 @@ class Settings:
         state_raw = env.get(ENV_STATE_DIR, "").strip()
         blob_uri, connection_string = _state_account(env)
         document = load_config(raw_config)
+        targets = parse_targets(document)
+        identities = parse_identities(
+            document.get("identities"),
+            default_vault=vault_url(document["keyVaultUrl"], "keyVaultUrl")
+            if "keyVaultUrl" in document
+            else None,
+        )
+        _check_identity_use(targets, identities, env)
         return cls(
-            targets=parse_targets(document),
+            targets=targets,
+            identities=identities,
             **_graph_identity(env, document),
             graph_endpoint=graph_endpoint,
             graph_api_version=api_version,
@@ -243,6 +289,37 @@ def _bool(value: str, name: str) -> bool:
     raise ConfigurationError(f"{name}={truncate(value)!r}: expected true or false")
 
 
+def _check_identity_use(
+    targets: tuple[Target, ...], identities: tuple[IdentityConfig, ...], env: Mapping[str, str]
+) -> None:
+    """Every identity a connector names exists, every named identity is used, and the default
+    is defined once (by ``ROTATOR_GRAPH_CREDENTIAL`` or by ``identities.default``, not both).
+
+    Raises:
+        ConfigurationError: naming the connector or identity.
+    """
+    named = {i.name for i in identities}
+    for target in targets:
+        if target.identity != DEFAULT_IDENTITY and target.identity not in named:
+            raise ConfigurationError(
+                f"{ENV_CONFIG}: connector {target.connector_id!r} uses identity "
+                f"{target.identity!r}, which 'identities' does not define"
+            )
+    used = {t.identity for t in targets}
+    if unused := sorted(named - used):
+        raise ConfigurationError(
+            f"{ENV_CONFIG}: identity {unused[0]!r} is defined but no connector uses it"
+        )
+    if DEFAULT_IDENTITY in named and env.get(ENV_GRAPH_CREDENTIAL, "").strip() not in (
+        "",
+        GraphCredentialMode.DEFAULT.value,
+    ):
+        raise ConfigurationError(
+            f"both {ENV_GRAPH_CREDENTIAL} and {ENV_CONFIG}'s identities.default define the default "
+            "identity; keep one"
+        )
+
+
 def _graph_identity(env: Mapping[str, str], document: Any) -> dict[str, Any]:
     """The Graph identity settings, checked together: what each mode needs, and nothing else.
 
@@ -287,21 +364,13 @@ def _graph_identity(env: Mapping[str, str], document: Any) -> dict[str, Any]:
             f"{ENV_GRAPH_TENANT_ID} is not set: {ENV_GRAPH_CREDENTIAL}={mode.value} needs the "
             "directory (tenant) id of the B2C / External ID tenant that holds the connectors"
         )
-    if not (_GUID.fullmatch(tenant) or _TENANT_DOMAIN.fullmatch(tenant)) or tenant.lower() in (
-        "common",
-        "organizations",
-        "consumers",
-    ):
-        raise ConfigurationError(
-            f"{ENV_GRAPH_TENANT_ID} is not a tenant GUID or domain such as contoso.onmicrosoft.com "
-            "(the value is not shown: it may be a secret pasted into the wrong setting)"
-        )
+    tenant_id(tenant, ENV_GRAPH_TENANT_ID)
     if not client:
         raise ConfigurationError(
             f"{ENV_GRAPH_CLIENT_ID} is not set: {ENV_GRAPH_CREDENTIAL}={mode.value} needs the "
             "application (client) id of the app registered in that tenant"
         )
-    if not _GUID.fullmatch(client):
+    if not GUID.fullmatch(client):
         raise ConfigurationError(
             f"{ENV_GRAPH_CLIENT_ID} is not an application (client) id, a GUID (the value is not "
             "shown: it may be a secret pasted into the wrong setting)"

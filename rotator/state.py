@@ -60,13 +60,26 @@ class HistoryEntry:
 
 
 @dataclass(frozen=True)
+class AddedKey:
+    """A certificate rotator registered on its own Graph application (keep-alive), by keyId."""
+
+    key_id: str
+    thumbprint: str
+    version: str  # the Key Vault version of the identity's certificate
+    added_at: str
+    not_after: str
+    worked_at: str | None = None  # when a token was first had with it
+
+
+@dataclass(frozen=True)
 class ConnectorRecord:
-    """Everything the store knows about one connector."""
+    """Everything the store knows about one connector (or, keep-alive, one Graph identity)."""
 
     connector_id: str
     applied: AppliedCredential | None = None
     history: tuple[HistoryEntry, ...] = field(default_factory=tuple)
     pin: Pin | None = None
+    added_keys: tuple[AddedKey, ...] = ()
 
     def to_json(self) -> dict[str, Any]:
         """The record as JSON (what the state store writes; no secret is in it)."""
@@ -139,4 +152,6 @@ def record_to_json(record: ConnectorRecord) -> str:
         "pin": asdict(record.pin) if record.pin else None,
         "history": [asdict(entry) for entry in record.history],
     }
+    if record.added_keys:
+        data["added_keys"] = [asdict(key) for key in record.added_keys]
     return json.dumps(data, indent=2, sort_keys=True)

@@ -9,7 +9,10 @@ runs and released at the end; a crashed holder's lease simply expires.
 from __future__ import annotations
 
 import contextlib
+import datetime as dt
 import logging
+import os
+import socket
 import threading
 import time
 from collections.abc import Iterator
@@ -42,9 +45,11 @@ from rotator.state import (
     ConnectorRecord,
     Lease,
     blob_stem,
+    now_iso,
     record_to_json,
 )
 from rotator.state_codec import record_from_bytes
+from rotator.text import truncate
 
 if TYPE_CHECKING:
     from azure.core.credentials import TokenCredential
@@ -52,6 +57,7 @@ if TYPE_CHECKING:
 log = logging.getLogger("rotator.state")
 
 DEFAULT_CONTAINER = "rotator-state"
+_HOLDER = f"{socket.gethostname()[:60]} pid {os.getpid()}"
 LEASE_SECONDS = 60  # Azure allows 15-60 s (or infinite); a crashed holder blocks at most this long
 _UPDATE_ATTEMPTS = 10
 # Bounded like the Graph and Key Vault calls: a few quick retries, never minutes per call.
@@ -176,9 +182,7 @@ class BlobStateStore:
             lease.acquire(lease_duration=self._lease_seconds)
         except HttpResponseError as exc:
             if exc.status_code == 409:
-                raise RotationInProgressError(
-                    f"connector {connector_id}: rotation in progress (another caller holds it)"
-                ) from None
+                raise self._taken(connector_id, blob) from None
             raise StateStoreError(
                 f"connector {connector_id}: cannot take the lease: {one_line(exc.message)}"
             ) from exc
@@ -186,6 +190,10 @@ class BlobStateStore:
             raise StateStoreError(
                 f"connector {connector_id}: cannot take the lease: {one_line(exc.message)}"
             ) from exc
+        with contextlib.suppress(AzureError):  # who holds it, since when: for a stuck lease
+            blob.set_blob_metadata(
+                {"since": now_iso(dt.datetime.now(dt.UTC)), "holder": _HOLDER}, lease=lease
+            )
         held = _BlobLease(connector_id, self._lease_seconds, asked)
         stop = threading.Event()
         renewer = threading.Thread(
@@ -210,6 +218,30 @@ class BlobStateStore:
                     error=error,
                     lost=held.lost,
                 )
+
+    def _taken(self, connector_id: str, blob: Any) -> RotationInProgressError:
+        """The error for a lease another caller holds, with when and by whom it was taken."""
+        since: dt.datetime | None = None
+        holder, infinite = None, False
+        with contextlib.suppress(AzureError, ValueError, TypeError, AttributeError, KeyError):
+            properties = blob.get_blob_properties()
+            infinite = properties.lease.duration == "infinite"
+            metadata = properties.metadata or {}
+            holder = truncate(str(metadata["holder"]), 80) if "holder" in metadata else None
+            since = properties.last_modified
+            since = dt.datetime.fromisoformat(metadata["since"].replace("Z", "+00:00"))
+        name = f"{self._container.container_name}/{blob.blob_name}"
+        return RotationInProgressError(
+            f"connector {connector_id}: rotation in progress (another caller holds it)",
+            held_since=since if since and since.tzinfo else None,
+            holder=holder,
+            release=(
+                f"break the lease of blob {name} (Azure portal, or az storage blob lease break "
+                f"--container-name {self._container.container_name} --blob-name {blob.blob_name} "
+                "--auth-mode login) once you know its holder is gone"
+            ),
+            infinite=infinite,
+        )
 
     def _renew(self, lease: BlobLeaseClient, stop: threading.Event, held: _BlobLease) -> None:
         while not stop.wait(self._renew_every):

@@ -11,11 +11,20 @@ from collections.abc import Mapping
 from typing import Any
 
 from rotator.errors import StateError
-from rotator.state import HISTORY_LIMIT, AppliedCredential, ConnectorRecord, HistoryEntry, Pin
+from rotator.state import (
+    HISTORY_LIMIT,
+    AddedKey,
+    AppliedCredential,
+    ConnectorRecord,
+    HistoryEntry,
+    Pin,
+)
 
 MAX_RECORD_BYTES = 1024 * 1024
 MAX_TEXT = 8192  # any one string field; rotator writes far less
-_TIMES = frozenset({"applied_at", "pinned_at", "newest_created", "at"})
+_TIMES = frozenset(
+    {"applied_at", "pinned_at", "newest_created", "at", "added_at", "not_after", "worked_at"}
+)
 
 
 class _Damaged(ValueError):
@@ -52,6 +61,9 @@ def _record(connector_id: str, data: bytes) -> ConnectorRecord:
     history = document.get("history") or []
     if not isinstance(history, list):
         raise _Damaged("field history is not a list")
+    keys = document.get("added_keys") or []
+    if not isinstance(keys, list):
+        raise _Damaged("field added_keys is not a list")
     return ConnectorRecord(
         connector_id=connector_id,
         applied=_object(document.get("applied"), "applied", AppliedCredential, optional=True),
@@ -60,6 +72,10 @@ def _record(connector_id: str, data: bytes) -> ConnectorRecord:
             _object(item, f"history[{index}]", HistoryEntry, optional=False)
             for index, item in enumerate(history)
         )[-HISTORY_LIMIT:],
+        added_keys=tuple(
+            _object(item, f"added_keys[{index}]", AddedKey, optional=False)
+            for index, item in enumerate(keys)
+        ),
     )
 
 

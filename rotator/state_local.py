@@ -3,10 +3,14 @@
 from __future__ import annotations
 
 import contextlib
+import datetime as dt
+import json
 import os
+import socket
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
+from typing import IO
 
 from rotator.errors import ConfigurationError, RotationInProgressError, StateError
 from rotator.state import (
@@ -14,9 +18,11 @@ from rotator.state import (
     ConnectorRecord,
     Lease,
     blob_stem,
+    now_iso,
     record_to_json,
 )
 from rotator.state_codec import record_from_bytes
+from rotator.text import truncate
 
 try:
     import fcntl
@@ -73,11 +79,17 @@ class LocalStateStore:
         Raises:
             RotationInProgressError: another process or thread holds it.
         """
-        with self._flock(connector_id, ".lease", blocking=False):
+        with self._flock(connector_id, ".lease", blocking=False) as handle:
+            # who holds it and since when, for a caller that finds it taken (a stuck holder)
+            handle.seek(0)
+            handle.truncate()
+            holder = {"since": now_iso(dt.datetime.now(dt.UTC)), "pid": os.getpid()}
+            handle.write(json.dumps({**holder, "host": socket.gethostname()}))
+            handle.flush()
             yield _HeldLock()
 
     @contextlib.contextmanager
-    def _flock(self, connector_id: str, suffix: str, *, blocking: bool) -> Iterator[None]:
+    def _flock(self, connector_id: str, suffix: str, *, blocking: bool) -> Iterator[IO[str]]:
         path = self._path(connector_id, suffix)
         try:
             path.parent.mkdir(parents=True, exist_ok=True)
@@ -93,14 +105,31 @@ class LocalStateStore:
                 try:
                     fcntl.flock(handle.fileno(), flags)
                 except BlockingIOError:
-                    raise RotationInProgressError(
-                        f"connector {connector_id}: rotation in progress (another caller holds it)"
-                    ) from None
+                    raise self._taken(connector_id, path, handle) from None
             try:
-                yield
+                yield handle
             finally:
                 if fcntl is not None:
                     fcntl.flock(handle.fileno(), fcntl.LOCK_UN)
+
+    @staticmethod
+    def _taken(connector_id: str, path: Path, handle: IO[str]) -> RotationInProgressError:
+        """The error for a lease another caller holds, with what its holder wrote in the file."""
+        since, holder = None, None
+        with contextlib.suppress(OSError, ValueError, TypeError, AttributeError, KeyError):
+            handle.seek(0)
+            written = json.loads(handle.read(4096))
+            since = dt.datetime.fromisoformat(str(written["since"]).replace("Z", "+00:00"))
+            holder = f"process {int(written['pid'])} on {truncate(str(written['host']), 64)}"
+        return RotationInProgressError(
+            f"connector {connector_id}: rotation in progress (another caller holds it)",
+            held_since=since if since and since.tzinfo else None,
+            holder=holder,
+            release=(
+                f"the kernel frees the lock on {path} when its process ends, so that process is "
+                "alive but hung: stop it"
+            ),
+        )
 
     def _path(self, connector_id: str, suffix: str) -> Path:
         return self.directory / "connectors" / f"{blob_stem(connector_id)}{suffix}"

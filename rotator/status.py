@@ -14,16 +14,33 @@ from rotator.model import (
     TargetStatus,
     VersionInfo,
 )
+from rotator.progress import unexpected
 from rotator.steps import Steps
 
 
 def connector_status(steps: Steps, target: Target) -> TargetStatus:
     """Where ``target`` stands; a failure to read is the entry's ``error``, never raised."""
+    try:
+        return _status(steps, target)
+    except Exception as exc:  # status always answers: this entry carries the error
+        return TargetStatus(
+            target.connector_id,
+            target.kind,
+            target.key_vault_object,
+            in_sync=None,
+            error=unexpected(exc),
+            identity=target.identity,
+        )
+
+
+def _status(steps: Steps, target: Target) -> TargetStatus:
     now = steps.clock()
     base: dict[str, Any] = {
         "connector_id": target.connector_id,
         "kind": target.kind,
         "key_vault_object": target.key_vault_object,
+        "identity": target.identity,
+        "tenant_id": steps.tenant(target),
     }
     wanted: VersionInfo | None = None
     wanted_error = None
@@ -31,7 +48,7 @@ def connector_status(steps: Steps, target: Target) -> TargetStatus:
     try:
         vault = steps.vault(target.key_vault_url)
         record = steps.state.read(target.connector_id)
-        connector = steps.graph.get_connector(target.connector_id)
+        connector = steps.graph(target).get_connector(target.connector_id)
         versions = (
             vault.list_certificate_versions(target.certificate)
             if isinstance(target, CertificateTarget)

@@ -52,7 +52,9 @@ def parse_targets(document: Any) -> tuple[Target, ...]:
     """
     if not isinstance(document, dict):
         raise ConfigurationError(f"{ENV_CONFIG}: the top level must be a JSON object")
-    _no_unknown_keys(document, {"keyVaultUrl", "connectors", "probe"}, "the top level")
+    _no_unknown_keys(
+        document, {"keyVaultUrl", "connectors", "probe", "identities"}, "the top level"
+    )
     default_probe = top_level_probe(document.get("probe"))
     default_vault = None
     if "keyVaultUrl" in document:
@@ -82,14 +84,19 @@ def parse_targets(document: Any) -> tuple[Target, ...]:
         probe = parse_probe(
             entry.get("probe"), where=f"{ENV_CONFIG}: {where}", default=default_probe
         )
-        targets.append(replace(target, probe=probe))
+        identity = entry.get("identity", "default")
+        if not isinstance(identity, str) or not identity:
+            raise ConfigurationError(f"{ENV_CONFIG}: {where}: 'identity' must be an identity name")
+        targets.append(replace(target, probe=probe, identity=identity))
     return tuple(targets)
 
 
 def _parse_target(
     entry: dict[str, Any], connector_id: str, default_vault: str | None, where: str
 ) -> Target:
-    _no_unknown_keys(entry, {"id", "keyVaultUrl", "certificate", "basic", "mode", "probe"}, where)
+    _no_unknown_keys(
+        entry, {"id", "keyVaultUrl", "certificate", "basic", "mode", "probe", "identity"}, where
+    )
     if "keyVaultUrl" in entry:
         vault = vault_url(entry["keyVaultUrl"], f"{where}: keyVaultUrl")
     elif default_vault:

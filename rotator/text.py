@@ -7,8 +7,11 @@ are too large, too deep, carry a key twice or use ``NaN``/``Infinity``, before a
 
 from __future__ import annotations
 
+import base64
 import json
+from collections.abc import Iterable
 from typing import Any
+from urllib.parse import quote
 
 MAX_ECHO = 200
 """How many characters of an outside value an error text, reason or log line repeats."""
@@ -16,6 +19,71 @@ MAX_JSON_DEPTH = 32
 """How deeply the JSON rotator reads may nest (its own documents need fewer than 8 levels)."""
 MAX_EPOCH_SECONDS = 253402300799
 """9999-12-31T23:59:59Z: the last Unix second a ``datetime`` can hold."""
+
+
+_NAMED = {"\n": "\\n", "\r": "\\r", "\t": "\\t"}
+# Unicode's bidirectional overrides and isolates reorder what a terminal shows ("Trojan Source").
+_BIDI = frozenset("\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069")
+
+
+def printable(text: str) -> str:
+    """``text`` as one terminal line shows it safely: control characters (C0, DEL, C1) and
+    bidirectional overrides written out as escapes (``\\x1b``, ``\\n``, ``\\u202e``), so a stored
+    reason can neither forge a line nor drive the operator's terminal."""
+    if text.isprintable() and not _BIDI.intersection(text):
+        return text
+    out = []
+    for char in text:
+        code = ord(char)
+        if char in _NAMED:
+            out.append(_NAMED[char])
+        elif code < 0x20 or 0x7F <= code <= 0x9F:
+            out.append(f"\\x{code:02x}")
+        elif char in _BIDI:
+            out.append(f"\\u{code:04x}")
+        else:
+            out.append(char)
+    return "".join(out)
+
+
+REDACTED = "[redacted]"
+_PREFIX = 24  # a secret's first characters that mark an echo of it, even one cut short
+
+
+def secret_forms(secret: str) -> list[str]:
+    """The ways a service could echo ``secret`` back: as is, in base64 (standard and URL-safe,
+    with and without padding), percent-encoded and JSON-escaped; forms shorter than 6 characters
+    are left alone (redacting them would mangle ordinary words)."""
+    raw = secret.encode("utf-8")
+    forms = {
+        secret,
+        base64.b64encode(raw).decode("ascii"),
+        base64.b64encode(raw).decode("ascii").rstrip("="),
+        base64.urlsafe_b64encode(raw).decode("ascii").rstrip("="),
+        quote(secret, safe=""),
+        json.dumps(secret)[1:-1],
+    }
+    return sorted((f for f in forms if len(f) >= 6), key=len, reverse=True)
+
+
+def scrub(text: str, secrets: Iterable[str]) -> str:
+    """``text`` with every form of every secret replaced by ``[redacted]``, including an echo cut
+    short (a run that starts with a long secret's first characters)."""
+    for secret in secrets:
+        for form in secret_forms(secret):
+            text = text.replace(form, REDACTED)
+            if len(form) > _PREFIX:
+                head = form[:_PREFIX]
+                while (start := text.find(head)) >= 0:
+                    end = start + _PREFIX
+                    while (
+                        end < len(text)
+                        and end - start < len(form)
+                        and text[end] == form[end - start]
+                    ):
+                        end += 1
+                    text = text[:start] + REDACTED + text[end:]
+    return text
 
 
 class JsonLimitError(ValueError):

@@ -28,7 +28,7 @@ class Closeable(Protocol):
 class Wired:
     """The clients of a rotator, and what it must close besides them."""
 
-    graph: GraphConnectorClient
+    graphs: dict[str, GraphConnectorClient]  # one per identity the targets use
     keyvault: Callable[[str], KeyVaultClient]
     state_store: StateStore
     owned: tuple[Closeable, ...]
@@ -41,8 +41,8 @@ def from_settings(
     graph_options: dict[str, Any] | None = None,
     keyvault_options: dict[str, Any] | None = None,
 ) -> Wired:
-    """The default credential chain for Key Vault (and, unless configured otherwise, Graph), the
-    Graph client, a Key Vault client factory and the state store.
+    """The default credential chain for Key Vault (and, unless configured otherwise, Graph), a
+    Graph client per identity the targets use, a Key Vault client factory and the state store.
 
     ``graph_options`` / ``keyvault_options`` tune the clients (retries, timeouts).
     """
@@ -55,20 +55,24 @@ def from_settings(
         if isinstance(credential, Closeable):
             owned.append(credential)
     keyvault = credentials.keyvault_factory(settings, credential, **(keyvault_options or {}))
-    graph_credential = credentials.graph_credential(settings, credential, keyvault)
-    graph = GraphConnectorClient(
-        settings.graph_endpoint,
-        graph_credential,
-        api_version=settings.graph_api_version,
-        verify=tls_context(settings),
-        timeout=http_timeout(settings.http_timeout),
-        **(graph_options or {}),
-    )
-    if graph_credential is not credential and isinstance(graph_credential, Closeable):
-        owned.append(graph_credential)
+    graphs: dict[str, GraphConnectorClient] = {}
+    for name in settings.identity_names or (settings.identity_name,):
+        # each identity: its own credential, token cache, connection pool and Retry-After state
+        identity = settings.for_identity(name)
+        graph_credential = credentials.graph_credential(identity, credential, keyvault)
+        graphs[name] = GraphConnectorClient(
+            identity.graph_endpoint,
+            graph_credential,
+            api_version=identity.graph_api_version,
+            verify=tls_context(settings),
+            timeout=http_timeout(settings.http_timeout),
+            **(graph_options or {}),
+        )
+        if graph_credential is not credential and isinstance(graph_credential, Closeable):
+            owned.append(graph_credential)
     store = state_store_from_settings(settings, credential)
     owned.append(store)
-    return Wired(graph, keyvault, store, tuple(owned))
+    return Wired(graphs, keyvault, store, tuple(owned))
 
 
 def tls_context(settings: Settings) -> ssl.SSLContext:

@@ -9,6 +9,8 @@
 // - rotation.run_completed     one per run; ERROR when any target failed or was refused
 // - rotation.expiry_warning    the newest credential expires soon and Key Vault holds nothing newer
 // - rotation.expired           the credential has expired and Key Vault holds nothing newer
+// - rotation.identity_*        rotator's own Graph credential (keep-alive): a key added or removed
+//                              on the app, its expiry near, or stranded (identity_keep_alive ERROR)
 // Each query takes the event name as the message's first word, so a longer name that merely
 // starts the same way never matches.
 //
@@ -109,7 +111,7 @@ resource credentialExpiring 'Microsoft.Insights/scheduledQueryRules@2021-08-01' 
   kind: 'LogAlert'
   properties: {
     displayName: 'rotator: a connector credential is expiring or expired'
-    description: 'The rotator logged rotation.expiry_warning or rotation.expired: the newest credential in Key Vault is near or past its expiry and there is nothing newer to rotate to. Add a new certificate or secret version to Key Vault.'
+    description: 'The rotator logged rotation.expiry_warning or rotation.expired (a connector credential), or rotation.identity_expiry_warning (its own Graph app certificate): the newest credential in Key Vault is near or past its expiry and there is nothing newer to rotate to. Add a new certificate or secret version to Key Vault.'
     severity: 2
     enabled: true
     scopes: [
@@ -123,7 +125,53 @@ resource credentialExpiring 'Microsoft.Insights/scheduledQueryRules@2021-08-01' 
           query: '''
 traces
 | extend event = tostring(split(message, " ")[0])
-| where event in ("rotation.expiry_warning", "rotation.expired")
+| where event in ("rotation.expiry_warning", "rotation.expired", "rotation.identity_expiry_warning")
+'''
+          timeAggregation: 'Count'
+          operator: 'GreaterThan'
+          threshold: 0
+          failingPeriods: {
+            numberOfEvaluationPeriods: 1
+            minFailingPeriodsToAlert: 1
+          }
+        }
+      ]
+    }
+    autoMitigate: true
+    actions: {
+      actionGroups: [
+        actionGroup.id
+      ]
+    }
+  }
+}
+
+// (4) rotator changed its own Graph app registration (keep-alive added or removed a key), or can
+// no longer keep it alive (rotation.identity_keep_alive at Error: stranded or failed). Changes to
+// an app's credentials deserve a human's eye even when they are expected.
+resource identityCredential 'Microsoft.Insights/scheduledQueryRules@2021-08-01' = {
+  name: '${namePrefix}-identity-credential'
+  location: location
+  tags: tags
+  kind: 'LogAlert'
+  properties: {
+    displayName: 'rotator: its own Graph credential changed or cannot be kept alive'
+    description: 'The rotator added or removed a certificate on its Graph app registration (rotation.identity_key_added / rotation.identity_key_removed), or could not keep its credential alive (rotation.identity_keep_alive at Error: read the detail, it names the certificate to upload and the app).'
+    severity: 2
+    enabled: true
+    scopes: [
+      applicationInsightsId
+    ]
+    evaluationFrequency: 'PT1H'
+    windowSize: 'PT1H'
+    criteria: {
+      allOf: [
+        {
+          query: '''
+traces
+| extend event = tostring(split(message, " ")[0])
+| where event in ("rotation.identity_key_added", "rotation.identity_key_removed")
+    or (event == "rotation.identity_keep_alive" and severityLevel >= 3)
 '''
           timeAggregation: 'Count'
           operator: 'GreaterThan'

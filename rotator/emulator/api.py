@@ -143,6 +143,10 @@ class ApiService:
         """A request is 'authorized' in the journal when it presented any credential."""
         return request.client_certificate is not None or bool(request.header("authorization"))
 
+    def tenant_of(self, request: Request) -> str | None:
+        """B2C calls the connectors' API as itself: no tenant to tell."""
+        return None
+
     def fault(self, request: Request, status: int) -> Response:
         """An injected answer: the status with an empty JSON object."""
         return Response(status, b"{}", [("Content-Type", "application/json")])

@@ -137,6 +137,7 @@ class Emulator:
             self.tokens,
             base_url=lambda: graph_url,
             audiences=lambda: audiences,
+            directory=self.entra,
         )
         self._servers["vault"].service = KeyVaultService(
             self.vault, self.tokens, base_url=lambda: vault_url, page_size=self._page_size

@@ -44,12 +44,27 @@ POST      /faults                                    ``{"service", "method"?, "p
                                                      "retryAfter"?, "delay"?, "drop"?,
                                                      "times"?, "after"?, "loseResponse"?,
                                                      "body"?: text answered instead (status
-                                                     or 200), "contentType"?}`` → 201
+                                                     or 200; "{request}" in it echoes the
+                                                     request's body), "contentType"?,
+                                                     "tenant"?: only requests acting in that
+                                                     tenant (Graph, Key Vault: the bearer
+                                                     token's tid; Entra: the path's tenant)}``
+                                                     → 201
 DELETE    /faults                                    → 204
 POST      /entra/apps                                ``{"clientId", "tenantId", "certificate"?: base64
-                                                     DER, "secret"?, "roles"?: [..]}`` → 201
-                                                     ``{"servicePrincipalId"}`` (an app registration
-                                                     for ROTATOR_GRAPH_CREDENTIAL client modes)
+                                                     DER, "certificates"?: [base64 DER],
+                                                     "secret"?, "roles"?: [..], "displayName"?}``
+                                                     → 201 ``{"servicePrincipalId", "objectId"}``
+                                                     (an app registration for the client modes;
+                                                     ``objectId``: the application's object id)
+GET       /entra/apps/{tenantId}/{clientId}          → 200 ``{"objectId", "keyCredentials":
+                                                     [{keyId, thumbprint, displayName, start,
+                                                     end, addedAt, acceptedFrom,
+                                                     addedByAddKey}]}``
+GET       /entra/new-key-delay                       → 200 ``{"seconds"}``
+PUT       /entra/new-key-delay                       ``{"seconds": number ≥ 0}`` → 200 as GET (a
+                                                     key added through addKey is accepted for
+                                                     tokens and proofs that long after)
 POST      /api/issuers                               ``{"cer": base64 DER}`` → 204 (the connectors'
                                                      API lets client certificates of this issuer
                                                      through its TLS handshake)
@@ -62,7 +77,8 @@ GET       /api/endpoints/{name}                      → 200 ``{"calls"}``
 DELETE    /api/endpoints/{name}                      → 204 (it accepts nothing any more)
 GET       /journal                                   → 200 ``{"value": [{service, method, path,
                                                      query, status, authorized, started,
-                                                     duration}…]}``
+                                                     duration, tenant}…]}`` (``tenant``: null
+                                                     where the service cannot tell)
 DELETE    /journal                                   → 204
 ========  =========================================  ============================================
 
@@ -215,6 +231,10 @@ class ControlService:
         """The control surface has no authentication."""
         return False
 
+    def tenant_of(self, request: Request) -> str | None:
+        """The control surface acts in no tenant."""
+        return None
+
     def fault(self, request: Request, status: int) -> Response:
         """An internal error (the control surface is never faulted on purpose)."""
         return self._error(status, "InternalError", "The control surface failed.")
@@ -261,6 +281,8 @@ class ControlService:
             ("graph", "stale-reads"): {"PUT": self._stale_reads},
             ("identity",): {"GET": self._identity, "PUT": self._set_identity},
             ("entra", "apps"): {"POST": self._register_app},
+            ("entra", "apps", "*", "*"): {"GET": self._app_keys},
+            ("entra", "new-key-delay"): {"GET": self._key_delay, "PUT": self._set_key_delay},
             ("api", "issuers"): {"POST": self._trust_issuer},
             ("api", "endpoints", "*"): {"GET": self._api_calls, "DELETE": self._forget_api},
             ("api", "endpoints", "*", "certificates"): {"POST": self._trust_api_certificate},
@@ -402,23 +424,61 @@ class ControlService:
     def _register_app(self, request: Request, args: list[str]) -> Response:
         body = self._body(request)
         cer = body.get("certificate")
+        more = body.get("certificates") or []
         secret = body.get("secret")
         roles = body.get("roles", ["APIConnectors.ReadWrite.All"])
         if secret is not None and not isinstance(secret, str):
             raise _BadRequest(400, "BadValue", "secret must be a string")
         if not isinstance(roles, list) or not all(isinstance(r, str) for r in roles):
             raise _BadRequest(400, "BadValue", "roles must be a list of strings")
+        if not isinstance(more, list):
+            raise _BadRequest(400, "BadValue", "certificates must be a list of base64 DER")
+        client_id, tenant_id = str(body.get("clientId", "")), str(body.get("tenantId", ""))
         try:
             principal = self.emulator.entra.register_app(
-                str(body.get("clientId", "")),
-                tenant_id=str(body.get("tenantId", "")),
+                client_id,
+                tenant_id=tenant_id,
                 certificate=_certificate(cer, "certificate") if cer is not None else None,
+                certificates=[_certificate(item, "certificates") for item in more],
                 secret=secret,
                 roles=roles,
+                display_name=_optional_str(body, "displayName") or "rotator",
             )
         except ValueError as exc:
             raise _BadRequest(400, "BadValue", str(exc)) from exc
-        return self._json(201, {"servicePrincipalId": principal})
+        object_id = self.emulator.entra.object_id(tenant_id, client_id)
+        return self._json(201, {"servicePrincipalId": principal, "objectId": object_id})
+
+    def _app_keys(self, request: Request, args: list[str]) -> Response:
+        entra = self.emulator.entra
+        keys = [
+            {
+                "keyId": key.key_id,
+                "thumbprint": key.thumbprint,
+                "displayName": key.display_name,
+                "start": _iso(key.start),
+                "end": _iso(key.end),
+                "addedAt": _iso(key.added_at),
+                "acceptedFrom": _iso(key.accepted_from),
+                "addedByAddKey": key.added_by_add_key,
+            }
+            for key in entra.key_credentials(args[0], args[1])
+        ]
+        return self._json(
+            200, {"objectId": entra.object_id(args[0], args[1]), "keyCredentials": keys}
+        )
+
+    def _key_delay(self, request: Request, args: list[str]) -> Response:
+        return self._json(200, {"seconds": self.emulator.entra.new_key_delay})
+
+    def _set_key_delay(self, request: Request, args: list[str]) -> Response:
+        seconds = self._body(request).get("seconds")
+        if isinstance(seconds, bool) or not isinstance(seconds, int | float):
+            raise _BadRequest(400, "BadValue", "seconds must be a number from 0 to 86400")
+        if not 0 <= seconds <= 86400:
+            raise _BadRequest(400, "BadValue", "seconds must be a number from 0 to 86400")
+        self.emulator.entra.new_key_delay = float(seconds)
+        return self._key_delay(request, args)
 
     def _password_check(self, request: Request, args: list[str]) -> Response:
         candidate = self._body(request).get("candidate")
@@ -479,6 +539,7 @@ class ControlService:
             lose_response=_bool(body, "loseResponse", False),
             body=_optional_str(body, "body"),
             content_type=_optional_str(body, "contentType") or "application/json",
+            tenant=_optional_str(body, "tenant"),
         )
         return self._empty(201)
 

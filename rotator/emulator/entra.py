@@ -12,8 +12,8 @@ for when instance discovery is off (rotator turns it off for a non-Microsoft aut
 
 Refusals carry Entra's real error shape and codes: ``invalid_tenant`` / AADSTS90002 (unknown
 tenant), ``unauthorized_client`` / AADSTS700016 (no such app), ``invalid_client`` /
-AADSTS7000215 (wrong secret), AADSTS700027 (assertion signed by a key the app does not hold, or
-by an expired one), AADSTS50012 (wrong ``aud``), AADSTS700021 (``iss``/``sub`` not the client),
+AADSTS7000215 (wrong secret), AADSTS700027 (assertion signed by a key the app does not hold, a
+removed one, one added through addKey that is not accepted yet, or an expired one), AADSTS50012 (wrong ``aud``), AADSTS700021 (``iss``/``sub`` not the client),
 AADSTS700024 (outside ``nbf``/``exp``), AADSTS7000218 (no credential), ``invalid_scope`` /
 AADSTS1002012 (scope without ``/.default``). Issued tokens are the emulator's ordinary JWTs with
 ``tid`` = the app's tenant, ``oid`` = its service principal and ``roles`` = the app roles granted
@@ -67,15 +67,77 @@ class IssuedToken:
     at: float
 
 
+@dataclass(frozen=True)
+class KeyCredential:
+    """One certificate key credential of an application, as the emulator keeps it (public only).
+
+    ``accepted_from`` is when the token endpoint (and addKey/removeKey proofs) start to accept
+    it: at once for keys registered out of band, ``added_at + new_key_delay`` for keys added
+    through addKey.
+    """
+
+    key_id: str
+    thumbprint: str  # SHA-1 of the DER certificate, upper-case hex
+    display_name: str
+    start: dt.datetime
+    end: dt.datetime
+    added_at: dt.datetime
+    accepted_from: dt.datetime
+    added_by_add_key: bool
+
+    def usable(self, now: dt.datetime) -> bool:
+        """True when the key is accepted already and its certificate is valid at ``now``."""
+        return self.accepted_from <= now and self.start <= now < self.end
+
+
+@dataclass
+class _Key:
+    credential: KeyCredential
+    certificate: x509.Certificate = field(repr=False)
+
+
 @dataclass
 class _App:
     client_id: str
     tenant_id: str
-    object_id: str
+    object_id: str  # the service principal (``oid`` of its tokens)
+    application_id: str  # the application object (addKey's ``{id}`` and the proof's ``iss``)
+    display_name: str
     roles: frozenset[str]
-    certificate: x509.Certificate | None
+    keys: list[_Key] = field(default_factory=list)
     secret_salt: bytes | None = field(default=None, repr=False)
     secret_digest: bytes | None = field(default=None, repr=False)
+
+    def key(self, x5t: str) -> _Key | None:
+        """The key whose base64url SHA-1 (or SHA-256) thumbprint is ``x5t``, or None."""
+        for key in self.keys:
+            if x5t in (
+                _b64url(key.certificate.fingerprint(hashes.SHA1())),  # noqa: S303 - x5t is SHA-1
+                _b64url(key.certificate.fingerprint(hashes.SHA256())),
+            ):
+                return key
+        return None
+
+
+def _key(
+    certificate: x509.Certificate,
+    *,
+    display_name: str,
+    added_at: dt.datetime,
+    accepted_from: dt.datetime,
+    added_by_add_key: bool,
+) -> _Key:
+    credential = KeyCredential(
+        key_id=str(uuid.uuid4()),
+        thumbprint=certificate.fingerprint(hashes.SHA1()).hex().upper(),  # noqa: S303
+        display_name=display_name,
+        start=certificate.not_valid_before_utc,
+        end=certificate.not_valid_after_utc,
+        added_at=added_at,
+        accepted_from=accepted_from,
+        added_by_add_key=added_by_add_key,
+    )
+    return _Key(credential, certificate)
 
 
 def _hash(secret: str, salt: bytes) -> bytes:
@@ -95,6 +157,8 @@ class EntraDirectory:
 
     The managed identity's own tenant always exists; registering an app creates its tenant.
     A secret is kept only as a salted hash; a certificate only as its public part.
+    ``new_key_delay`` (seconds) is how long a key added through addKey waits before Entra
+    accepts it, as real Entra may take minutes.
     """
 
     def __init__(self, home_tenant_id: str) -> None:
@@ -103,6 +167,7 @@ class EntraDirectory:
         self._home = home_tenant_id
         self._apps: dict[tuple[str, str], _App] = {}
         self._issued: list[IssuedToken] = []
+        self.new_key_delay = 0.0
 
     def register_app(
         self,
@@ -112,25 +177,46 @@ class EntraDirectory:
         certificate: x509.Certificate | None = None,
         secret: str | None = None,
         roles: Iterable[str] = frozenset({GRAPH_ROLE}),
+        certificates: Iterable[x509.Certificate] = (),
+        display_name: str = "rotator",
     ) -> str:
         """Register (or replace) an app in ``tenant_id`` and return its service principal id.
 
+        ``certificate`` and ``certificates`` become its key credentials, accepted at once (as
+        if uploaded in the portal); :meth:`object_id` is the application's object id.
         ``roles`` are the Graph application permissions granted with admin consent; they go
         into tokens for Graph only.
 
         Raises:
-            ValueError: ``client_id`` or ``tenant_id`` is not a GUID, or the app has no credential.
+            ValueError: ``client_id`` or ``tenant_id`` is not a GUID, the app has no credential,
+                or a certificate is given twice.
         """
         if not _GUID.match(client_id) or not _GUID.match(tenant_id):
             raise ValueError("client_id and tenant_id must be GUIDs")
-        if certificate is None and secret is None:
+        all_certificates = [*([certificate] if certificate is not None else []), *certificates]
+        if not all_certificates and secret is None:
             raise ValueError("register a certificate, a secret or both")
+        now = dt.datetime.now(dt.UTC)
+        keys = [
+            _key(
+                cert,
+                display_name=cert.subject.rfc4514_string(),
+                added_at=now,
+                accepted_from=now,
+                added_by_add_key=False,
+            )
+            for cert in all_certificates
+        ]
+        if len({k.credential.thumbprint for k in keys}) != len(keys):
+            raise ValueError("the same certificate is given twice")
         app = _App(
             client_id=client_id.lower(),
             tenant_id=tenant_id.lower(),
             object_id=str(uuid.uuid4()),
+            application_id=str(uuid.uuid4()),
+            display_name=display_name,
             roles=frozenset(roles),
-            certificate=certificate,
+            keys=keys,
         )
         if secret is not None:
             app.secret_salt = secrets.token_bytes(16)
@@ -140,10 +226,11 @@ class EntraDirectory:
         return app.object_id
 
     def clear(self) -> None:
-        """Forget every app and every issued token (the home tenant stays)."""
+        """Forget every app and every issued token (the home tenant stays); no key delay."""
         with self._lock:
             self._apps.clear()
             self._issued.clear()
+            self.new_key_delay = 0.0
 
     def issued(self) -> list[IssuedToken]:
         """Every token issued so far, oldest first."""
@@ -165,6 +252,62 @@ class EntraDirectory:
         """Remember one issued token."""
         with self._lock:
             self._issued.append(token)
+
+    def _registered(self, tenant_id: str, client_id: str) -> _App:
+        app = self._apps.get((tenant_id.lower(), client_id.lower()))
+        if app is None:
+            raise KeyError(f"no app {client_id!r} in tenant {tenant_id!r}")
+        return app
+
+    def object_id(self, tenant_id: str, client_id: str) -> str:
+        """The application's object id (the ``{id}`` of addKey, the ``iss`` of its proofs).
+
+        Raises:
+            KeyError: no such app.
+        """
+        with self._lock:
+            return self._registered(tenant_id, client_id).application_id
+
+    def key_credentials(self, tenant_id: str, client_id: str) -> list[KeyCredential]:
+        """The app's certificate key credentials, oldest first.
+
+        Raises:
+            KeyError: no such app.
+        """
+        with self._lock:
+            return [key.credential for key in self._registered(tenant_id, client_id).keys]
+
+    def application(self, object_id: str) -> _App | None:
+        """The app whose application object id is ``object_id``, or None."""
+        wanted = object_id.lower()
+        with self._lock:
+            return next((a for a in self._apps.values() if a.application_id == wanted), None)
+
+    def add_key(
+        self, app: _App, certificate: x509.Certificate, display_name: str, now: dt.datetime
+    ) -> KeyCredential | None:
+        """Add a certificate through addKey (accepted after ``new_key_delay``); None when the
+        app already holds it."""
+        key = _key(
+            certificate,
+            display_name=display_name,
+            added_at=now,
+            accepted_from=now + dt.timedelta(seconds=self.new_key_delay),
+            added_by_add_key=True,
+        )
+        with self._lock:
+            if any(k.credential.thumbprint == key.credential.thumbprint for k in app.keys):
+                return None
+            app.keys.append(key)
+        return key.credential
+
+    def remove_key(self, app: _App, key_id: str) -> bool:
+        """Remove the key ``key_id`` (removeKey); False when the app has no such key."""
+        with self._lock:
+            kept = [k for k in app.keys if k.credential.key_id != key_id.lower()]
+            removed = len(kept) != len(app.keys)
+            app.keys = kept
+        return removed
 
 
 class _Refusal(Exception):
@@ -239,6 +382,13 @@ class EntraService:
     def authorized(self, request: Request) -> bool:
         """The token endpoint authenticates apps by their credential, not a bearer: never."""
         return False
+
+    def tenant_of(self, request: Request) -> str | None:
+        """The tenant in the path (``/{tenant}/oauth2/v2.0/token``, discovery) when it is a GUID."""
+        for pattern in (_TOKEN, _DISCOVERY):
+            if (match := pattern.match(request.path)) and _GUID.match(match.group(1)):
+                return match.group(1).lower()
+        return None
 
     def fault(self, request: Request, status: int) -> Response:
         """An injected (or crash) answer in Entra's error shape."""
@@ -461,15 +611,18 @@ class EntraService:
                 401, "invalid_client", 50027, "AADSTS50027: JWT token is invalid or malformed."
             )
         presented = self._presented_thumbprint(header)
-        cert = app.certificate
-        if cert is None or presented not in (
-            _b64url(cert.fingerprint(hashes.SHA1())),  # noqa: S303 - x5t is SHA-1 by definition
-            _b64url(cert.fingerprint(hashes.SHA256())),
-        ):
-            raise _invalid_signature("The key was not found.", _hex(presented), app.client_id)
-        thumbprint = cert.fingerprint(hashes.SHA1()).hex().upper()  # noqa: S303
         now = dt.datetime.now(dt.UTC)
+        key = app.key(presented)
+        if key is None or now < key.credential.accepted_from:
+            # a removed key, or one added through addKey that Entra does not accept yet
+            raise _invalid_signature("The key was not found.", _hex(presented), app.client_id)
+        cert = key.certificate
+        thumbprint = key.credential.thumbprint
         if not cert.not_valid_before_utc <= now < cert.not_valid_after_utc:
+            # Entra's answer for an expired registered key: AADSTS700027 "Client assertion
+            # contains an invalid signature. [Reason - The key used is expired., Thumbprint of
+            # key used by client: '…', Found key 'Start=…, End=…']", quoted in Microsoft's Azure
+            # Stack HCI troubleshooting page "troubleshoot-hci-registration" (AADSTS700027).
             found = (
                 f", Found key 'Start={cert.not_valid_before_utc:%m/%d/%Y %H:%M:%S}, "
                 f"End={cert.not_valid_after_utc:%m/%d/%Y %H:%M:%S}'"

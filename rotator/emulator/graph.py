@@ -25,6 +25,8 @@ from urllib.parse import unquote
 from cryptography import x509
 
 from rotator.emulator import pfx, pki
+from rotator.emulator.applications import ApplicationProblem, ApplicationsApi, Caller
+from rotator.emulator.entra import EntraDirectory
 from rotator.emulator.identity import GRAPH_ROLE
 from rotator.emulator.server import Request, Response, json_body
 from rotator.emulator.tokens import InvalidToken, TokenMinter, bearer_token
@@ -410,13 +412,17 @@ class GraphService:
         *,
         base_url: Callable[[], str],
         audiences: Callable[[], frozenset[str]],
+        directory: EntraDirectory | None = None,
     ) -> None:
-        """Serve ``store``; accept tokens whose ``aud`` is in ``audiences()``."""
+        """Serve ``store``; accept tokens whose ``aud`` is in ``audiences()``; with a
+        ``directory``, also its applications (``/applications/{id}``, addKey, removeKey)."""
         self.store = store
         self.tokens = tokens
         self._base_url = base_url
         self._audiences = audiences
+        self._applications = ApplicationsApi(directory) if directory is not None else None
         self._caller_tenant = threading.local()  # the verified token's tenant, per request
+        self._caller_app = threading.local()  # and its app (client) id
 
     def _tenant(self) -> str:
         return str(getattr(self._caller_tenant, "value", "") or self.store.default_tenant).lower()
@@ -461,7 +467,14 @@ class GraphService:
         return Response(status, json_body(body), headers, authorized)
 
     def _error(
-        self, request: Request, status: int, code: str, message: str, *, authorized: bool = True
+        self,
+        request: Request,
+        status: int,
+        code: str,
+        message: str,
+        *,
+        authorized: bool = True,
+        detail: str | None = None,
     ) -> Response:
         request_id, client_id = self._ids(request)
         headers = self._headers(request, request_id, client_id)
@@ -482,6 +495,7 @@ class GraphService:
                     "date": pki.utcnow().strftime("%Y-%m-%dT%H:%M:%S"),
                     "request-id": request_id,
                     "client-request-id": client_id,
+                    **({"emulatorDetail": detail} if detail else {}),
                 },
             }
         }
@@ -512,11 +526,18 @@ class GraphService:
                 frozenset(),
             )
         self._caller_tenant.value = claims.tenant_id.lower()
+        self._caller_app.value = claims.app_id.lower()
         return None, claims.roles
 
     def authorized(self, request: Request) -> bool:
         """True when the request carries a valid Graph token."""
         return self._check_token(request)[0] is None
+
+    def tenant_of(self, request: Request) -> str | None:
+        """The ``tid`` of a valid Graph token, or None (no token, or one Graph refuses)."""
+        if self._check_token(request)[0] is not None:
+            return None
+        return self._tenant()
 
     def fault(self, request: Request, status: int) -> Response:
         """An injected (or crash) answer in Graph's error shape."""
@@ -554,6 +575,8 @@ class GraphService:
             return self._route(request, roles)
         except _Problem as exc:
             return self._error(request, exc.status, exc.code, exc.message)
+        except ApplicationProblem as exc:
+            return self._error(request, exc.status, exc.code, exc.message, detail=exc.detail)
 
     def _route(self, request: Request, roles: frozenset[str]) -> Response:
         segments = [unquote(part) for part in request.path.split("/")[1:]]
@@ -565,6 +588,8 @@ class GraphService:
         if version not in API_VERSIONS:
             raise _Problem(400, "BadRequest", f"Invalid version: {segments[0]}")
         rest = segments[1:]
+        if rest and rest[0].lower() == "applications" and self._applications is not None:
+            return self._application(request, version, self._applications, rest[1:])
         expected = ("identity", "apiconnectors")
         for index, word in enumerate(expected):
             if len(rest) <= index or rest[index].lower() != word:
@@ -601,6 +626,19 @@ class GraphService:
                 return self._upload(request, version, connector_id)
             raise self._not_allowed()
         raise _Problem(400, "BadRequest", f"Resource not found for the segment '{rest[3]}'.")
+
+    def _application(
+        self, request: Request, version: str, api: ApplicationsApi, rest: list[str]
+    ) -> Response:
+        """``/applications/…``: an app reading itself or rolling its own keys (no permission)."""
+        caller = Caller(
+            tenant_id=self._tenant(), app_id=str(getattr(self._caller_app, "value", "")).lower()
+        )
+        status, body = api.handle(request.method, rest, caller, lambda: self._json_object(request))
+        if body is not None:
+            kind = "applications/$entity" if len(rest) == 1 else "microsoft.graph.keyCredential"
+            body = {"@odata.context": f"{self._base(request)}/{version}/$metadata#{kind}", **body}
+        return self._answer(request, status, body)
 
     @staticmethod
     def _not_allowed() -> _Problem:

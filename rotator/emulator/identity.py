@@ -69,6 +69,10 @@ class IdentityService:
         supplied = request.header("x-identity-header") or ""
         return hmac.compare_digest(supplied.encode(), self._identity_header.encode())
 
+    def tenant_of(self, request: Request) -> str | None:
+        """The managed-identity endpoint carries no bearer token: the tenant is unknown."""
+        return None
+
     def fault(self, request: Request, status: int) -> Response:
         """An injected (or crash) answer in the App Service error shape."""
         response = self._error(status, f"The managed identity endpoint answered {status}.")

@@ -548,6 +548,16 @@ class KeyVaultService:
         """True when the request carries a valid Key Vault token."""
         return self._authenticate(request) is None
 
+    def tenant_of(self, request: Request) -> str | None:
+        """The ``tid`` of the request's bearer token when this emulator minted it, else None."""
+        token = bearer_token(request.header("authorization"))
+        if token is None:
+            return None
+        try:
+            return self.tokens.verify(token).tenant_id.lower() or None
+        except InvalidToken:
+            return None
+
     def fault(self, request: Request, status: int) -> Response:
         """An injected (or crash) answer in Key Vault's error shape."""
         codes = {

@@ -84,10 +84,22 @@ class Service(Protocol):
         """True when the request carries a valid credential for this service."""
         ...
 
+    def tenant_of(self, request: Request) -> str | None:
+        """The tenant the request acts in (lower-case), or None when the service cannot tell.
+
+        Graph and Key Vault read it from a valid bearer token's ``tid``, the Entra token endpoint
+        from its path; faults with a ``tenant`` match on it and the journal records it.
+        """
+        ...
+
 
 @dataclass(frozen=True)
 class JournalEntry:
-    """One request a service received; never holds a body or a header value."""
+    """One request a service received; never holds a body or a header value.
+
+    ``tenant`` is the tenant the request acted in (see :meth:`Service.tenant_of`), None where
+    the service cannot tell.
+    """
 
     service: str
     method: str
@@ -97,6 +109,7 @@ class JournalEntry:
     authorized: bool
     started: float
     duration: float
+    tenant: str | None = None
 
 
 class Journal:
@@ -140,15 +153,18 @@ class Fault:
     lose_response: bool = False  # handle the request (a write lands), then drop the connection
     body: str | None = field(default=None, repr=False)  # answer this body instead (a bad answer)
     content_type: str = "application/json"
+    tenant: str | None = None  # only requests acting in this tenant (lower-case)
 
     @property
     def terminal(self) -> bool:
         """True when the fault replaces the answer (a status, a body or a dropped connection)."""
         return self.drop or self.status is not None or self.lose_response or self.body is not None
 
-    def matches(self, service: str, method: str, path: str) -> bool:
-        """True when the fault applies to this request."""
+    def matches(self, service: str, method: str, path: str, tenant: str | None = None) -> bool:
+        """True when the fault applies to this request (acting in ``tenant``, if known)."""
         if self.service not in ("*", service):
+            return False
+        if self.tenant is not None and self.tenant != (tenant or "").lower():
             return False
         if self.method is not None and self.method.upper() != method.upper():
             return False
@@ -169,6 +185,7 @@ class Fault:
             "loseResponse": self.lose_response,
             "body": None if self.body is None else f"<{len(self.body)} characters>",
             "contentType": self.content_type,
+            "tenant": self.tenant,
         }
 
 
@@ -214,8 +231,13 @@ class Faults:
         lose_response: bool = False,
         body: str | None = None,
         content_type: str = "application/json",
+        tenant: str | None = None,
     ) -> None:
         """Inject a fault on the requests of ``service`` whose path matches ``path`` (re.search).
+
+        ``tenant`` limits the fault to requests acting in that tenant: on Graph and Key Vault
+        the ``tid`` of a valid bearer token, on the Entra token endpoint the tenant of the path
+        (a request whose tenant is unknown never matches).
 
         ``after`` lets that many matching requests through first (e.g. fault only the GET that
         verifies a write). ``lose_response`` handles the request (so a write lands) and then
@@ -265,6 +287,7 @@ class Faults:
             lose_response=lose_response,
             body=body,
             content_type=content_type,
+            tenant=tenant.lower() if tenant else None,
         )
         with self._lock:
             self._faults.append(fault)
@@ -279,14 +302,17 @@ class Faults:
         with self._lock:
             return [fault.describe() for fault in self._faults]
 
-    def decide(self, service: str, method: str, path: str) -> FaultDecision:
-        """Apply the faults to one request and use up the ones that applied."""
+    def decide(
+        self, service: str, method: str, path: str, tenant: str | None = None
+    ) -> FaultDecision:
+        """Apply the faults to one request (acting in ``tenant``, if known) and use up the ones
+        that applied."""
         with self._lock:
             delay = 0.0
             terminal: Fault | None = None
             applied: list[Fault] = []
             for fault in self._faults:
-                if not fault.matches(service, method, path):
+                if not fault.matches(service, method, path, tenant):
                     continue
                 if fault.after > 0:
                     fault.after -= 1
@@ -381,20 +407,24 @@ class _Handler(BaseHTTPRequestHandler):
                 else None
             ),
         )
+        tenant = service.tenant_of(request) if server.journal is not None else None
         decision = FaultDecision()
         if server.faults is not None:
-            decision = server.faults.decide(service.name, request.method, request.path)
+            decision = server.faults.decide(service.name, request.method, request.path, tenant)
         if decision.delay:
             time.sleep(decision.delay)
         if decision.drop:
             authorized = service.authorized(request)
-            self._record(server, request, 0, authorized, started, clock)
+            self._record(server, request, 0, authorized, started, clock, tenant)
             self._drop()
             return
         if decision.body is not None:
+            # "{request}" in a body fault echoes the request's own body (JSON-escaped), as a
+            # careless service may do in an error message
+            echoed = json.dumps(request.body.decode("utf-8", "replace"))[1:-1]
             response = Response(
                 decision.status or 200,
-                decision.body.encode("utf-8", "surrogatepass"),
+                decision.body.replace("{request}", echoed).encode("utf-8", "surrogatepass"),
                 [("Content-Type", decision.content_type)],
             )
         elif decision.status is not None:
@@ -410,11 +440,11 @@ class _Handler(BaseHTTPRequestHandler):
                 )
                 response = service.fault(request, 500)
         if decision.lose_response:  # the request was handled; the answer never arrives
-            self._record(server, request, 0, response.authorized, started, clock)
+            self._record(server, request, 0, response.authorized, started, clock, tenant)
             self._drop()
             return
         # Journal first: a client that has its answer must find the request in the journal.
-        self._record(server, request, response.status, response.authorized, started, clock)
+        self._record(server, request, response.status, response.authorized, started, clock, tenant)
         self._send(response, head=request.method == "HEAD")
 
     def _record(
@@ -425,6 +455,7 @@ class _Handler(BaseHTTPRequestHandler):
         authorized: bool,
         started: float,
         clock: float,
+        tenant: str | None,
     ) -> None:
         if server.journal is None:
             return
@@ -438,6 +469,7 @@ class _Handler(BaseHTTPRequestHandler):
                 authorized=authorized,
                 started=started,
                 duration=time.perf_counter() - clock,
+                tenant=tenant,
             )
         )
 

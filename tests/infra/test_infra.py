@@ -866,9 +866,21 @@ def test_application_insights_accepts_only_entra_authenticated_telemetry(
 # --- alerts -----------------------------------------------------------------------------------
 
 
-def test_there_are_three_alert_rules(bicep: dict[str, BicepFile]) -> None:
-    """A failed rotation, an expiring credential and a missing run each have one log alert."""
-    assert len(_alert_queries(bicep)) == 3
+def test_there_are_four_alert_rules(bicep: dict[str, BicepFile]) -> None:
+    """A failed rotation, an expiring credential, a missing run and a change to rotator's own
+    Graph credential each have one log alert."""
+    assert len(_alert_queries(bicep)) == 4
+
+
+def test_keep_alive_events_are_alerted(bicep: dict[str, BicepFile]) -> None:
+    """Keys added or removed on rotator's app, its expiry and a stranded keep-alive alert."""
+    queried = set().union(*(_event_names_in(q) for q in _alert_queries(bicep).values()))
+    assert {
+        "rotation.identity_key_added",
+        "rotation.identity_key_removed",
+        "rotation.identity_expiry_warning",
+        "rotation.identity_keep_alive",
+    } <= queried
 
 
 def test_failed_rotation_alert_queries_run_and_target_completion(

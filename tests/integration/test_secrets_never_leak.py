@@ -45,8 +45,12 @@ def test_no_secret_in_logs_output_errors_reports_or_state(
     failing_connector = emu.graph.add_connector(
         "Failing", "https://api.test/f", username="u", password="old"
     )
-    # the third connector's PATCH is refused by Graph: its error path is scanned too
-    emu.faults.add(service="graph", method="PATCH", path=failing_connector, status=400)
+    echoing_connector = emu.graph.add_connector("Echoing", "https://api.test/e")
+    # the third and fourth connectors' PATCH is refused by a Graph that quotes the request body
+    # (the password, the PKCS#12 and its password) in its error message: scanned too
+    echo = '{"error": {"code": "BadRequest", "message": "Invalid body: {request}"}}'
+    for refused in (failing_connector, echoing_connector):
+        emu.faults.add(service="graph", method="PATCH", path=refused, status=400, body=echo)
 
     sent: list[bytes] = []
     real_to_pkcs12 = pkcs12.to_pkcs12
@@ -64,6 +68,7 @@ def test_no_secret_in_logs_output_errors_reports_or_state(
         {"id": cert_connector, "certificate": "cert", "probe": {}},
         {"id": basic_connector, "basic": {"username": "u", "passwordSecret": "pw"}, "probe": {}},
         {"id": failing_connector, "basic": {"username": "u", "passwordSecret": "pw"}},
+        {"id": echoing_connector, "certificate": "cert"},
     )
     for key, value in env.items():
         monkeypatch.setenv(key, value)
@@ -73,7 +78,8 @@ def test_no_secret_in_logs_output_errors_reports_or_state(
     captured = capsys.readouterr()
 
     report = json.loads(captured.out[: captured.out.index("\n}\n") + 3])
-    assert [o["outcome"] for o in report["outcomes"]] == ["rotated", "rotated", "failed"]
+    assert [o["outcome"] for o in report["outcomes"]] == ["rotated", "rotated", "failed", "failed"]
+    assert all("[redacted]" in o["reason"] for o in report["outcomes"][2:])
     assert exit_code == 1
     assert emu.graph.password_matches(basic_connector, CANARY_PASSWORD)
     assert sent, "the certificate was packaged"
@@ -81,6 +87,7 @@ def test_no_secret_in_logs_output_errors_reports_or_state(
     assert [o.get("probe", {}).get("verdict") for o in report["outcomes"]] == [
         "accepted",
         "accepted",
+        None,
         None,
     ]
 
@@ -101,7 +108,14 @@ def test_no_secret_in_logs_output_errors_reports_or_state(
         "PKCS#12 password": CANARY_PKCS12_PASSWORD,
         "private key (PEM body)": key_pem_body[100:160],
         "private key (DER base64)": base64.b64encode(key_der).decode()[100:160],
-        "PFX sent to Graph": base64.b64encode(sent[0]).decode()[200:260],
+        **{
+            f"PFX sent to Graph ({index})": base64.b64encode(pfx).decode()[200:260]
+            for index, pfx in enumerate(sent)
+        },
+        **{
+            f"start of the PFX sent to Graph ({index})": base64.b64encode(pfx).decode()[:40]
+            for index, pfx in enumerate(sent)
+        },
     }
     emitted = {
         "stdout": captured.out,

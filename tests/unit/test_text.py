@@ -70,3 +70,36 @@ def test_json_error_repeats_at_most_200_characters_of_a_key() -> None:
         load_json(f'{{"{key}": 1, "{key}": 2}}', max_bytes=20_000_000)
     assert len(str(caught.value)) < 300
     assert "(5000000 characters)" in str(caught.value)
+
+
+def test_printable_writes_control_characters_out() -> None:
+    """CR, LF, tab, ESC, DEL, C1 and bidi overrides become visible escapes; the rest stays."""
+    from rotator.text import printable
+
+    assert printable("ok é ü 東京") == "ok é ü 東京"
+    assert printable("a\r\nb\tc") == "a\\r\\nb\\tc"
+    assert printable("\x1b[2J\x7f\x85\x00") == "\\x1b[2J\\x7f\\x85\\x00"
+    assert printable("abc\u202edef\u2066") == "abc\\u202edef\\u2066"
+
+
+def test_scrub_removes_every_form_of_a_secret() -> None:
+    """A secret echoed as is, in base64, percent- or JSON-escaped, or cut short, is redacted."""
+    import base64
+    import json as _json
+    from urllib.parse import quote
+
+    from rotator.text import scrub
+
+    secret = 'p@ss/w"rd+1234567890-abcdefghij'
+    echoes = [
+        secret,
+        base64.b64encode(secret.encode()).decode(),
+        quote(secret, safe=""),
+        _json.dumps(secret)[1:-1],
+        secret[:28],  # an echo truncated by the service
+    ]
+    for echo in echoes:
+        text = scrub(f"error: got {echo} here", [secret])
+        assert text == "error: got [redacted] here", echo
+    assert scrub("nothing secret", [secret]) == "nothing secret"
+    assert scrub("short", ["ab"]) == "short"
