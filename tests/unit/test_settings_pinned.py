@@ -198,7 +198,7 @@ def test_a_url_that_is_not_text_names_its_type_and_where() -> None:
         (
             config(CERT, vault="y"),
             "ROTATOR_CONFIG: the top level: unknown key 'vault' "
-            "(allowed: connectors, keyVaultUrl, probe)",
+            "(allowed: connectors, identities, keyVaultUrl, probe)",
         ),
         (
             {"keyVaultUrl": VAULT, "connectors": []},
