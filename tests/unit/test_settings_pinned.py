@@ -13,6 +13,7 @@ from rotator.errors import ConfigurationError
 from rotator.model import CertificateTarget
 from rotator.settings import Settings, default_state_dir, parse_targets
 from rotator.targets import check_key_vault_version
+from rotator.text import truncate
 from rotator.urls import https_url, shown_url
 from tests.unit.test_settings import VAULT, config, env, error_of
 
@@ -461,3 +462,109 @@ def test_a_url_with_user_info_is_never_shown() -> None:
     """An error shows a URL only when it holds no user info."""
     assert shown_url("https://user:secret@kv") == "<not shown>"
     assert shown_url("https://kv.vault.azure.net") == "https://kv.vault.azure.net"
+
+
+# -- identities (issue 11) -------------------------------------------------------------------
+
+APP = {
+    "credential": "client-certificate",
+    "tenantId": TENANT,
+    "clientId": CLIENT,
+    "clientCertificate": "graph-app",
+}
+OBJECT_ID = "00000000-0000-0000-0000-00000000000b"
+
+
+def with_identities(identities: dict[str, Any], *connectors: dict[str, Any]) -> dict[str, Any]:
+    return config(*connectors, identities=identities)
+
+
+def test_for_identity_takes_every_graph_field_of_the_identity() -> None:
+    """An identity's settings carry its name, credential names, vault, endpoints and keep-alive."""
+    identity = {
+        **APP,
+        "keyVaultUrl": "https://app-kv.vault.azure.net",
+        "graphEndpoint": "https://graph.microsoft.us",
+        "authorityHost": "https://login.microsoftonline.us",
+        "keepAlive": True,
+        "applicationObjectId": OBJECT_ID,
+        "keepAliveGraceDays": 3,
+    }
+    document = with_identities({"gov": identity}, {**CERT, "identity": "gov"})
+    gov = Settings.from_env(env(document)).for_identity("gov")
+    assert (gov.identity_name, gov.graph_client_id) == ("gov", CLIENT)
+    assert (gov.graph_client_certificate_name, gov.graph_client_secret_name) == ("graph-app", None)
+    assert gov.graph_key_vault_url == "https://app-kv.vault.azure.net"
+    assert gov.graph_endpoint == "https://graph.microsoft.us"
+    assert gov.authority_host == "https://login.microsoftonline.us"
+    assert (gov.application_object_id, gov.keep_alive, gov.keep_alive_grace_days) == (
+        OBJECT_ID,
+        True,
+        3,
+    )
+
+
+def test_for_identity_falls_back_to_the_default_authority_and_keeps_a_secret_name() -> None:
+    """Without its own authority an identity uses the settings'; a secret identity names its secret."""
+    identity = {
+        "credential": "client-secret",
+        "tenantId": TENANT,
+        "clientId": CLIENT,
+        "clientSecret": "graph-secret",
+    }
+    document = with_identities({"s": identity}, {**CERT, "identity": "s"})
+    settings = Settings.from_env(env(document, AZURE_AUTHORITY_HOST="https://login.example.test"))
+    secret = settings.for_identity("s")
+    assert secret.authority_host == "https://login.example.test"
+    assert (secret.graph_client_certificate_name, secret.graph_client_secret_name) == (
+        None,
+        "graph-secret",
+    )
+
+
+def test_an_unknown_identity_name_is_cut_short_in_the_error() -> None:
+    """Asking for an identity that is not configured repeats at most 60 characters of its name."""
+    settings = Settings.from_env(env(config(CERT)))
+    name = "n" * 100
+    with pytest.raises(ConfigurationError) as caught:
+        settings.for_identity(name)
+    assert str(caught.value) == f"identity {truncate(name, 60)!r} is not configured"
+
+
+@pytest.mark.parametrize(
+    ("document", "message"),
+    [
+        (
+            config({**CERT, "identity": "ghost"}),
+            "ROTATOR_CONFIG: connector 'c1' uses identity 'ghost', which 'identities' does not define",
+        ),
+        (
+            with_identities({"zeta": APP, "alpha": APP}, CERT),
+            "ROTATOR_CONFIG: identity 'alpha' is defined but no connector uses it",
+        ),
+        (
+            config({**CERT, "identity": ""}),
+            "ROTATOR_CONFIG: connectors[0] (connector 'c1'): 'identity' must be an identity name",
+        ),
+        (
+            config({**CERT, "identity": 7}),
+            "ROTATOR_CONFIG: connectors[0] (connector 'c1'): 'identity' must be an identity name",
+        ),
+    ],
+)
+def test_identity_references_are_checked_exactly(document: dict[str, Any], message: str) -> None:
+    """A connector's identity must be named and defined, and every defined identity used."""
+    assert settings_error(document) == message
+
+
+def test_the_default_identity_defined_twice_is_refused_exactly() -> None:
+    """ROTATOR_GRAPH_CREDENTIAL and identities.default both defining the default is one error."""
+    document = with_identities({"default": APP}, CERT)
+    message = settings_error(
+        document,
+        **identity(ROTATOR_GRAPH_CREDENTIAL="client-secret", ROTATOR_GRAPH_CLIENT_SECRET="s"),
+    )
+    assert message == (
+        "both ROTATOR_GRAPH_CREDENTIAL and ROTATOR_CONFIG's identities.default define the default "
+        "identity; keep one"
+    )

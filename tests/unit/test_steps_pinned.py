@@ -479,3 +479,47 @@ def test_ensure_lease_raises_only_when_a_held_lease_was_lost() -> None:
     Progress(CERT).ensure_lease()
     with pytest.raises(RotationInProgressError, match="lease lost"):
         Progress(CERT, lease=LostLease()).ensure_lease()
+
+
+def test_an_outcome_names_the_identity_and_tenant_and_a_stuck_lease() -> None:
+    """The outcome carries the target's identity, its tenant, and whether the lease was stuck."""
+    target = dataclasses.replace(CERT, identity="b2c-prod")
+    run = Progress(target, tenant_id="contoso.onmicrosoft.com")
+    result = run.outcome(Outcome.FAILED, "stuck", lease_stuck=True)
+    assert (result.identity, result.tenant_id, result.lease_stuck) == (
+        "b2c-prod",
+        "contoso.onmicrosoft.com",
+        True,
+    )
+    assert run.outcome(Outcome.ROTATED, None).lease_stuck is False
+
+
+def test_a_password_echoed_in_an_error_never_reaches_the_reason() -> None:
+    """After packaging, the password and its basic-auth header form are redacted from a reason."""
+    info = version("v1", created=-1, thumbprint=None)
+    wanted = plan.make(
+        BASIC, plan.Choice(info, None), [info], NONE, basic_connector(), REQUEST, NOW
+    )
+    password = "correct-horse-battery-staple"
+    # "svc:" is 4 bytes, so the password's own base64 is not inside the header's: only the
+    # basic-auth form of the secret can redact the header
+    header = base64.b64encode(f"svc:{password}".encode()).decode()
+    run = Progress(BASIC)
+    run.packaged(package.PasswordChange(wanted, "svc", password))
+    result = run.failed(GraphError(f"bad password {password}; sent Basic {header}", status=400))
+    assert result.reason == "bad password [redacted]; sent Basic [redacted]"
+    assert run.outcome(Outcome.ROTATED, None).reason is None
+
+
+def test_a_pfx_password_echoed_in_an_error_never_reaches_the_reason(ca: pki.Issued) -> None:
+    """After packaging a certificate, its PKCS#12 password is redacted from a reason."""
+    versions = [version("a", created=-1)]
+    wanted = plan.make(
+        CERT, plan.Choice(versions[0], None), versions, NONE, holding("X"), REQUEST, NOW
+    )
+    secret = install(ca, "a", "AAAA", NOW)
+    secret = dataclasses.replace(secret, password="pfx-password-0123456789")
+    run = Progress(CERT)
+    run.packaged(package.CertificateChange(wanted, (secret,)))
+    reason = run.failed(VerificationError("echo pfx-password-0123456789")).reason
+    assert reason == "echo [redacted]"
