@@ -43,19 +43,18 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
-from urllib.parse import urlsplit
 
 from azure.core.credentials import AccessToken
 from azure.core.exceptions import (
     ClientAuthenticationError,
 )
-from cryptography.hazmat.primitives import serialization
 
-from rotator import pkcs12
+from rotator import policy
+from rotator.entra import authority_options, certificate_credential
 from rotator.entra_errors import explain_refusal, unreachable
 from rotator.errors import CredentialError, KeyVaultError, RotatorError
 from rotator.events import emit
-from rotator.package import VaultReader, read_certificate, read_secret
+from rotator.package import VaultReader, load_certificate, read_certificate, read_secret
 from rotator.settings import (
     ENV_GRAPH_CLIENT_CERTIFICATE,
     ENV_GRAPH_CLIENT_SECRET,
@@ -72,9 +71,6 @@ if TYPE_CHECKING:
 log = logging.getLogger("rotator.credentials")
 REFRESH_SECONDS = 3600.0
 # The hosts MSAL knows without asking the public cloud (azure.identity.AzureAuthorityHosts).
-KNOWN_AUTHORITY_HOSTS = frozenset(
-    {"login.microsoftonline.com", "login.microsoftonline.us", "login.chinacloudapi.cn"}
-)
 
 
 @dataclass(frozen=True)
@@ -101,19 +97,6 @@ class AppCredentialSource:
             f"client {kind} '{self.name}' version {self.version} from {self.key_vault_url}{extra} "
             f"of app {self.client_id} in tenant {self.tenant_id}"
         )
-
-
-def authority_options(settings: Settings) -> dict[str, Any]:
-    """Keyword arguments every azure-identity credential rotator builds gets: the authority, the
-    instance-discovery choice (module docstring) and the CA bundle."""
-    host = (urlsplit(settings.authority_host).hostname or "").lower()
-    options: dict[str, Any] = {
-        "authority": settings.authority_host,
-        "disable_instance_discovery": host not in KNOWN_AUTHORITY_HOSTS,
-    }
-    if settings.ca_bundle:
-        options["connection_verify"] = str(settings.ca_bundle)
-    return options
 
 
 class KeyVaultAppCredential:
@@ -202,7 +185,7 @@ class KeyVaultAppCredential:
             except (ClientAuthenticationError, ValueError) as exc:
                 refused, source = exc, fresh_source
         message = self._explain(refused, source)
-        previous = self._previous_still_valid()
+        previous = self._previous_still_valid() or self._older_that_works(source, scopes, options)
         if previous is not None:
             try:
                 token = previous[0].get_token(*scopes, **options)
@@ -219,6 +202,35 @@ class KeyVaultAppCredential:
                 )
                 return token  # type: ignore[no-any-return]
         raise ClientAuthenticationError(message=message) from refused
+
+    def _older_that_works(
+        self, refused: AppCredentialSource, scopes: tuple[str, ...], options: dict[str, Any]
+    ) -> tuple[Any, AppCredentialSource] | None:
+        """A process that starts after Key Vault renewed the certificate has no previous one to
+        fall back on: try the older usable versions, newest first, until Entra takes one (kept
+        as the previous credential from then on). None in secret mode, or when none works."""
+        if self.mode is not GraphCredentialMode.CLIENT_CERTIFICATE or not self.name:
+            return None
+        try:
+            vault, now = self._open_vault(), self._clock()
+            versions = policy.usable_newest_first(vault.list_certificate_versions(self.name), now)
+            for version in (v for v in versions if v.version != refused.version):
+                bundle = load_certificate(vault, self.name, version, now, source=self.setting)
+                credential = certificate_credential(self.settings, bundle)
+                try:
+                    credential.get_token(*scopes, **options)
+                except (ClientAuthenticationError, ValueError):
+                    credential.close()
+                    continue
+                source = self._source_of(version, bundle.thumbprint, bundle.not_after)
+                with self._lock:
+                    if self._previous is not None:
+                        self._previous[0].close()
+                    self._previous = (credential, source)
+                return credential, source
+        except RotatorError:
+            return None
+        return None
 
     def _previous_still_valid(self) -> tuple[Any, AppCredentialSource] | None:
         with self._lock:
@@ -279,7 +291,7 @@ class KeyVaultAppCredential:
 
     def _read(self) -> tuple[Any, AppCredentialSource]:
         """Read Key Vault and (re)build the azure-identity credential; the caller holds the lock."""
-        from azure.identity import CertificateCredential, ClientSecretCredential
+        from azure.identity import ClientSecretCredential
 
         vault = self._open_vault()
         name = self.name or ""
@@ -292,9 +304,7 @@ class KeyVaultAppCredential:
                 source = self._source_of(chosen, bundle.thumbprint, bundle.not_after)
                 if self._unchanged(source):
                     return self._kept()
-                credential: Any = CertificateCredential(
-                    self.tenant_id, self.client_id, certificate_data=pem_of(bundle), **options
-                )
+                credential: Any = certificate_credential(self.settings, bundle)
                 del bundle
             else:
                 chosen, secret = read_secret(vault, name, now=self._clock(), source=where)
@@ -395,16 +405,3 @@ class KeyVaultAppCredential:
             tenant_id=self.tenant_id,
         )
         return message
-
-
-def pem_of(bundle: pkcs12.CertificateBundle) -> bytes:
-    """Key and certificates as one PEM blob, in memory only (CertificateCredential's input)."""
-    key = bundle.private_key.private_bytes(
-        serialization.Encoding.PEM,
-        serialization.PrivateFormat.PKCS8,
-        serialization.NoEncryption(),
-    )
-    certificates = [
-        cert.public_bytes(serialization.Encoding.PEM) for cert in (bundle.leaf, *bundle.chain)
-    ]
-    return key + b"".join(certificates)

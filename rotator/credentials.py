@@ -7,7 +7,8 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
-from rotator.app_credential import KeyVaultAppCredential, authority_options
+from rotator.app_credential import KeyVaultAppCredential
+from rotator.entra import authority_options
 from rotator.package import VaultReader
 from rotator.settings import GraphCredentialMode, Settings
 

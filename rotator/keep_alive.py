@@ -12,6 +12,7 @@ which certificate an administrator must upload to which app in which tenant.
 
 from __future__ import annotations
 
+import contextvars
 import datetime as dt
 import logging
 import time
@@ -22,6 +23,7 @@ from typing import TYPE_CHECKING, Any
 from azure.core.exceptions import ClientAuthenticationError
 
 from rotator import pkcs12, policy, proof
+from rotator.entra import certificate_credential
 from rotator.errors import RotatorError
 from rotator.events import emit
 from rotator.model import VersionInfo
@@ -219,6 +221,7 @@ class KeepAlive:
     ) -> KeepAliveReport:
         """Remove the keys rotator added that expired or were superseded long enough ago; warn
         when the certificate in use expires soon with nothing newer to register."""
+        now = self._clock()  # after the wait for Entra: a key that just worked counts from now
         grace = dt.timedelta(days=self.settings.keep_alive_grace_days)
         current = next(
             (k for k in record.added_keys if k.thumbprint == in_use.bundle.thumbprint), None
@@ -336,17 +339,10 @@ def entra_accepts(settings: Settings) -> Accepts:
 
     The returned function raises ``KeepAliveError`` for any other refusal or no answer.
     """
-    from azure.identity import CertificateCredential
-
-    from rotator.app_credential import authority_options, pem_of
 
     def accepts(bundle: pkcs12.CertificateBundle) -> bool:
-        credential = CertificateCredential(
-            settings.graph_tenant_id or "",
-            settings.graph_client_id or "",
-            certificate_data=pem_of(bundle),
-            **authority_options(settings),
-        )
+        credential = certificate_credential(settings, bundle)
+        token = _EXPECTED_REFUSAL.set(True)  # a refusal here is an answer, not a warning
         try:
             credential.get_token(settings.graph_scope)
         except ClientAuthenticationError as exc:
@@ -357,10 +353,27 @@ def entra_accepts(settings: Settings) -> Accepts:
                 f"for a reason other than an unregistered key: {truncate(str(exc.message))}"
             ) from exc
         finally:
+            _EXPECTED_REFUSAL.reset(token)
             credential.close()
         return True
 
     return accepts
+
+
+_EXPECTED_REFUSAL: contextvars.ContextVar[bool] = contextvars.ContextVar(
+    "rotator_expected_refusal", default=False
+)
+
+
+class _QuietExpectedRefusals(logging.Filter):
+    """Drops azure-identity's WARNING for a token refusal keep-alive asked for on purpose (it
+    probes certificates Entra may not know yet); every other record passes."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return not _EXPECTED_REFUSAL.get()
+
+
+logging.getLogger("azure.identity._internal.get_token_mixin").addFilter(_QuietExpectedRefusals())
 
 
 def _time(text: str) -> dt.datetime:

@@ -42,7 +42,7 @@ PUT       /identity                                  ``{"graphRoles"?: [..], "au
 GET       /faults                                    → 200 ``{"value": [fault…]}``
 POST      /faults                                    ``{"service", "method"?, "path"?, "status"?,
                                                      "retryAfter"?, "delay"?, "drop"?,
-                                                     "times"?, "after"?, "loseResponse"?,
+                                                     "times"?, "after"?, "every"?, "loseResponse"?,
                                                      "body"?: text answered instead (status
                                                      or 200; "{request}" in it echoes the
                                                      request's body), "contentType"?,
@@ -536,6 +536,7 @@ class ControlService:
             drop=_bool(body, "drop", False),
             times=times,
             after=int(body.get("after", 0)),
+            every=int(body.get("every", 1)),
             lose_response=_bool(body, "loseResponse", False),
             body=_optional_str(body, "body"),
             content_type=_optional_str(body, "contentType") or "application/json",

@@ -154,6 +154,8 @@ class Fault:
     body: str | None = field(default=None, repr=False)  # answer this body instead (a bad answer)
     content_type: str = "application/json"
     tenant: str | None = None  # only requests acting in this tenant (lower-case)
+    every: int = 1  # applies to every n-th matching request (3: a third of them)
+    seen: int = 0
 
     @property
     def terminal(self) -> bool:
@@ -232,8 +234,11 @@ class Faults:
         body: str | None = None,
         content_type: str = "application/json",
         tenant: str | None = None,
+        every: int = 1,
     ) -> None:
         """Inject a fault on the requests of ``service`` whose path matches ``path`` (re.search).
+
+        ``every`` applies it to every n-th matching request only (3: a third of the calls).
 
         ``tenant`` limits the fault to requests acting in that tenant: on Graph and Key Vault
         the ``tid`` of a valid bearer token, on the Entra token endpoint the tenant of the path
@@ -288,7 +293,10 @@ class Faults:
             body=body,
             content_type=content_type,
             tenant=tenant.lower() if tenant else None,
+            every=every,
         )
+        if every < 1:
+            raise ValueError("every must be at least 1")
         with self._lock:
             self._faults.append(fault)
 
@@ -316,6 +324,9 @@ class Faults:
                     continue
                 if fault.after > 0:
                     fault.after -= 1
+                    continue
+                fault.seen += 1
+                if fault.seen % fault.every:
                     continue
                 if fault.terminal:
                     if terminal is not None:

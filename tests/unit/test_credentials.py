@@ -11,9 +11,10 @@ from typing import Any
 import pytest
 from azure.core.exceptions import ClientAuthenticationError
 
-from rotator.app_credential import KeyVaultAppCredential, authority_options
+from rotator.app_credential import KeyVaultAppCredential
 from rotator.credentials import graph_credential
 from rotator.emulator import pki
+from rotator.entra import authority_options
 from rotator.errors import ConfigurationError, CredentialError, KeyVaultError
 from rotator.keyvault import SecretValue
 from rotator.model import VersionInfo
