@@ -127,16 +127,19 @@ def rotate_now(req: func.HttpRequest, context: func.Context) -> func.HttpRespons
 @app.route(route="status", methods=["GET"], auth_level=func.AuthLevel.FUNCTION)
 def rotation_status(req: func.HttpRequest, context: func.Context) -> func.HttpResponse:
     """Per connector: what Graph holds, the newest usable Key Vault version, days to expiry;
-    with ``?check=true`` the preflight of ``rotator check`` (what is missing, and the fix)."""
+    with ``?check=true`` the preflight of ``rotator check`` (what is missing, and the fix); for
+    a browser (``Accept: text/html``) or ``?format=html`` the status page."""
     from rotator import service
     from rotator.errors import ConfigurationError
 
+    check = req.params.get("check", "").lower() in ("1", "true", "yes")
     try:
-        answer = service.run_http_status(
-            _rotator(),
-            check=req.params.get("check", "").lower() in ("1", "true", "yes"),
-            worker_init=_worker_init(context),
-        )
+        if not check and service.wants_html(req.headers.get("accept"), req.params.get("format")):
+            page = service.run_http_status_page(_rotator(), worker_init=_worker_init(context))
+            return func.HttpResponse(
+                page.html, status_code=page.status, mimetype="text/html", headers=page.headers
+            )
+        answer = service.run_http_status(_rotator(), check=check, worker_init=_worker_init(context))
     except ConfigurationError as exc:
         return _configuration_error(exc)
     return _json_response(answer.status, answer.body)

@@ -37,6 +37,19 @@ def measure(statement: str) -> float:
     return float(result.stdout.strip())
 
 
+def indexing_loads_only_azure_functions() -> list[str]:
+    """What importing ``function_app`` loads besides ``azure.functions`` (must be nothing of
+    rotator or the Azure SDK: they load on the first invocation)."""
+    code = (
+        "import sys, function_app; print(' '.join(sorted(m for m in sys.modules if "
+        "m.startswith(('rotator', 'azure.identity', 'azure.keyvault', 'azure.storage', 'httpx')))))"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, check=True
+    )
+    return result.stdout.split()
+
+
 def main() -> int:
     for statement in CASES.values():  # write the bytecode caches first
         measure(statement)
@@ -44,7 +57,10 @@ def main() -> int:
     for name, statement in CASES.items():
         samples = [measure(statement) for _ in range(RUNS)]
         print(f"  {name:<36} {statistics.median(samples) * 1000:7.1f}")
-    return 0
+    loaded = indexing_loads_only_azure_functions()
+    if loaded:
+        print(f"FAILED: importing function_app also loads {', '.join(loaded)}", file=sys.stderr)
+    return 1 if loaded else 0
 
 
 if __name__ == "__main__":

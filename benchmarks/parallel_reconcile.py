@@ -3,10 +3,17 @@
 25 certificate and 25 basic-auth connectors, all behind Key Vault, every request to the emulator
 (token, Key Vault, Graph) delayed by 50 ms. Each configuration starts cold (fresh state, fresh
 clients); the figure is the wall time of one ``rotate`` over all 50.
+
+The CPU floor is the same run with no injected latency (what rotator, the SDK and the emulator
+cost on this machine's cores). The ideal wall time is ``max(requests x latency / parallel, CPU
+floor)``; the ratio says how far a run is from it. Outcomes are asserted: every connector must
+be rotated (the installed certificate expires in 30 days, the new one in a year, so the
+"expires before the certificate the connector uses now" rule can never refuse it).
 """
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import os
 import sys
@@ -20,8 +27,9 @@ from rotator.model import RotationRequest
 from rotator.rotation import Rotator
 from rotator.settings import Settings
 
-CONNECTORS = 50
-LATENCY = 0.05
+CONNECTORS = int(os.environ.get("BENCH_CONNECTORS", "50"))  # even: half certificate, half basic
+LATENCY = float(os.environ.get("BENCH_LATENCY", "0.05"))
+DAY = dt.timedelta(days=1)
 
 
 def seed(
@@ -46,7 +54,11 @@ def seed(
 
 
 def run(
-    emu: Emulator, tmp: Path, parallel: int, certs: tuple[pki.Issued, pki.Issued, pki.Issued]
+    emu: Emulator,
+    tmp: Path,
+    parallel: int,
+    certs: tuple[pki.Issued, pki.Issued, pki.Issued],
+    latency: float,
 ) -> tuple[float, Counter[str], int]:
     from azure.keyvault.certificates._shared import http_challenge_cache as c
     from azure.keyvault.secrets._shared import http_challenge_cache as s
@@ -56,12 +68,13 @@ def run(
     env = {
         **emu.env(),
         "ROTATOR_CONFIG": json.dumps({"keyVaultUrl": emu.vault_url, "connectors": targets}),
-        "ROTATOR_STATE_DIR": str(tmp / f"state-{parallel}"),
+        "ROTATOR_STATE_DIR": str(tmp / f"state-{parallel}-{latency}"),
         "ROTATOR_MAX_PARALLEL": str(parallel),
     }
     c.clear()
     s.clear()
-    emu.faults.add(service="*", delay=LATENCY)
+    if latency:
+        emu.faults.add(service="*", delay=latency)
     emu.clear_journal()
     started = time.perf_counter()
     with Rotator.from_settings(Settings.from_env(env)) as rotator:
@@ -76,18 +89,44 @@ def main() -> int:
         for key in ("AZURE_CLIENT_SECRET", "AZURE_TENANT_ID", "AZURE_CLIENT_ID", "MSI_ENDPOINT"):
             os.environ.pop(key, None)
         ca = pki.make_ca()
-        certs = (ca, pki.make_leaf("new.test", issuer=ca), pki.make_leaf("old.test", issuer=ca))
-        print(
-            f"reconcile {CONNECTORS} connectors (25 certificate, 25 basic), {LATENCY * 1000:.0f} ms per request"
+        now = pki.utcnow()
+        new = pki.make_leaf("new.test", issuer=ca, not_before=now - DAY, not_after=now + 365 * DAY)
+        old = pki.make_leaf(
+            "old.test", issuer=ca, not_before=now - 300 * DAY, not_after=now + 30 * DAY
         )
-        print(f"{'ROTATOR_MAX_PARALLEL':<22} {'wall s':>7} {'requests':>9}  outcomes")
-        ok = True
+        certs = (ca, new, old)
+        print(
+            f"reconcile {CONNECTORS} connectors ({CONNECTORS // 2} certificate, "
+            f"{CONNECTORS - CONNECTORS // 2} basic), "
+            f"{LATENCY * 1000:.0f} ms per request, {os.cpu_count()} CPU(s)"
+        )
+        header = (
+            f"{'ROTATOR_MAX_PARALLEL':<22} {'wall s':>7} {'requests':>9} {'latency s':>10} "
+            f"{'CPU floor s':>12} {'ideal s':>8} {'wall/ideal':>11}"
+        )
+        print(header)
+        print("-" * len(header))
+        failures = []
         for parallel in (1, 4, 8):
-            seconds, outcomes, requests = run(emu, Path(tmp), parallel, certs)
+            floor, floor_outcomes, _ = run(emu, Path(tmp), parallel, certs, 0.0)
+            seconds, outcomes, requests = run(emu, Path(tmp), parallel, certs, LATENCY)
+            waiting = requests * LATENCY / parallel
+            ideal = max(waiting, floor)
             label = f"{parallel} (sequential)" if parallel == 1 else str(parallel)
-            print(f"{label:<22} {seconds:>7.2f} {requests:>9}  {dict(outcomes)}")
-            ok &= outcomes == Counter({"rotated": CONNECTORS})
-    return 0 if ok else 1
+            print(
+                f"{label:<22} {seconds:>7.2f} {requests:>9} {waiting:>10.2f} {floor:>12.2f} "
+                f"{ideal:>8.2f} {seconds / ideal:>10.2f}x"
+            )
+            for what, seen in (("latency", outcomes), ("floor", floor_outcomes)):
+                if seen != Counter({"rotated": CONNECTORS}):
+                    failures.append(f"parallel {parallel} ({what} run): {dict(seen)}")
+        print(
+            "latency s = requests x latency / parallel; ideal = max(latency s, CPU floor); "
+            "CPU floor = the same run without injected latency"
+        )
+        for failure in failures:
+            print(f"FAILED: not every connector rotated: {failure}", file=sys.stderr)
+    return 1 if failures else 0
 
 
 if __name__ == "__main__":

@@ -6,6 +6,7 @@ cleared), the way a cold Function or a new CLI process runs it. Prints a table o
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import os
 import statistics
@@ -26,6 +27,7 @@ from rotator.rotation import Rotator
 from rotator.settings import Settings
 
 RUNS = int(os.environ.get("BENCH_RUNS", "7"))
+DAY = dt.timedelta(days=1)
 
 
 def main() -> int:
@@ -34,14 +36,29 @@ def main() -> int:
         for key in ("AZURE_CLIENT_SECRET", "AZURE_TENANT_ID", "AZURE_CLIENT_ID", "MSI_ENDPOINT"):
             os.environ.pop(key, None)
         ca = pki.make_ca()
-        leaves = [pki.make_leaf("bench.test", issuer=ca) for _ in range(2)]
+        now = pki.utcnow()
+        # leaves[0] the new version (a year), leaves[1] the one installed (30 days left): the
+        # rotation is never refused for expiring before the installed one, whatever the clock
+        leaves = [
+            pki.make_leaf("bench.test", issuer=ca, not_before=now - DAY, not_after=now + 365 * DAY),
+            pki.make_leaf(
+                "bench.test", issuer=ca, not_before=now - 300 * DAY, not_after=now + 30 * DAY
+            ),
+        ]
         rows = []
         for name, scenario in scenarios(ca, leaves).items():
             samples = [measure(emu, Path(tmp) / f"state-{name}-{i}", scenario) for i in range(RUNS)]
             rows.append((name, samples))
         print_table(rows)
-        ok = all(s["outcome"] == EXPECTED[name] for name, samples in rows for s in samples)
-        return 0 if ok else 1
+        wrong = [
+            f"{name}: {s['outcome']} (expected {EXPECTED[name]})"
+            for name, samples in rows
+            for s in samples
+            if s["outcome"] != EXPECTED[name]
+        ]
+        for line in wrong:
+            print(f"FAILED: {line}", file=sys.stderr)
+        return 1 if wrong else 0
 
 
 EXPECTED = {

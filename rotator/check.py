@@ -33,6 +33,7 @@ from rotator.errors import (
     KeyVaultError,
     ProbeError,
 )
+from rotator.hints import fix_for
 from rotator.model import (
     CertificateTarget,
     ConnectorState,
@@ -377,7 +378,9 @@ class _Checker:
             )
             return Plan.REFUSE, f"would refuse: the API at {result.url} rejects the {what}"
         detail = f"cannot tell whether the API accepts the {what}: {said}"
-        fix = "check the connector's targetUrl (or probe.url) and this host's network access to it"
+        fix = fix_for(said) or (
+            "check the connector's targetUrl (or probe.url) and this host's network access to it"
+        )
         findings.append(Finding("api.probe", not config.required, detail, fix))
         return (Plan.FAIL, _failed(findings)) if config.required else None
 

@@ -9,6 +9,7 @@ from rotator.app_credential import KeyVaultAppCredential
 from rotator.check_report import Finding, Identity
 from rotator.errors import GraphError, KeyVaultError
 from rotator.graph_answers import PERMISSION
+from rotator.hints import fix_for
 from rotator.model import CertificateTarget, Target
 from rotator.settings import (
     ENV_CONFIG,
@@ -85,7 +86,9 @@ class Fixes:
                 f"the vault refused the token: the identity must be in the vault's tenant and get "
                 f"tokens for Key Vault ({', '.join(self._kv_audiences())})"
             )
-        return f"check the vault URL {url} and this host's network access to it"
+        return (
+            fix_for(str(exc)) or f"check the vault URL {url} and this host's network access to it"
+        )
 
     def graph(self, exc: GraphError, graph_findings: Sequence[Finding]) -> str:
         """Reading the connector failed with ``exc`` (the identity's findings may say why)."""
@@ -114,7 +117,9 @@ class Fixes:
                     f"Graph refused the token: check {ENV_GRAPH_ENDPOINT} and {ENV_GRAPH_CREDENTIAL}"
                 )
             )
-        return failed.fix if failed and failed.fix else "check network access to Graph"
+        if failed and failed.fix:
+            return failed.fix
+        return fix_for(str(exc)) or "check network access to Graph"
 
     def version(self, target: Target) -> str:
         """Key Vault holds no version a connector could use."""

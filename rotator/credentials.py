@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING, Any
 
 from rotator.app_credential import KeyVaultAppCredential
 from rotator.entra import authority_options
+from rotator.hints import no_credential
 from rotator.package import VaultReader
 from rotator.settings import GraphCredentialMode, Settings
 
@@ -19,12 +20,54 @@ if TYPE_CHECKING:
 
 
 def default_credential(settings: Settings) -> TokenCredential:
-    """azure-identity's default chain with the configured authority and CA bundle."""
+    """azure-identity's default chain with the configured authority and CA bundle; when no
+    credential of the chain is set up, its error is one line that says how to provide one."""
     from azure.identity import DefaultAzureCredential
 
     options = authority_options(settings)
     del options["disable_instance_discovery"]  # not a DefaultAzureCredential option
-    return DefaultAzureCredential(**options)
+    return _ExplainedChain(DefaultAzureCredential(**options))
+
+
+class _ExplainedChain:
+    """``DefaultAzureCredential`` whose "nothing is set up here" error is one line, not the
+    1,500 characters of the chain's report (kept as the cause, and logged by azure-identity)."""
+
+    def __init__(self, chain: Any) -> None:
+        self._chain = chain
+
+    def get_token(self, *scopes: str, **kwargs: Any) -> Any:
+        """A token from the chain (``TokenCredential``).
+
+        Raises:
+            ClientAuthenticationError: no credential of the chain could get a token.
+        """
+        return self._explained(self._chain.get_token, scopes, kwargs)
+
+    def get_token_info(self, *scopes: str, **kwargs: Any) -> Any:
+        """A token from the chain (``SupportsTokenInfo``).
+
+        Raises:
+            ClientAuthenticationError: no credential of the chain could get a token.
+        """
+        return self._explained(self._chain.get_token_info, scopes, kwargs)
+
+    @staticmethod
+    def _explained(call: Callable[..., Any], scopes: tuple[str, ...], kwargs: Any) -> Any:
+        from azure.core.exceptions import ClientAuthenticationError
+        from azure.identity import CredentialUnavailableError
+
+        try:
+            return call(*scopes, **kwargs)
+        except ClientAuthenticationError as exc:
+            short = no_credential(exc.message or "")
+            if short is None:
+                raise
+            raise CredentialUnavailableError(message=short) from exc
+
+    def close(self) -> None:
+        """Close the chain's credentials."""
+        self._chain.close()
 
 
 def keyvault_factory(

@@ -1,4 +1,5 @@
-"""``rotator demo`` and ``rotator emulator``: a real rotation against the local emulator."""
+"""``rotator demo``: a real rotation against the local emulator (its seed also serves
+``rotator emulator --seed demo``)."""
 
 from __future__ import annotations
 
@@ -7,7 +8,6 @@ import json
 import os
 import secrets
 import tempfile
-import threading
 from collections import Counter
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
@@ -45,7 +45,7 @@ def run_demo(out: TextIO) -> int:
             "connector's API whether it accepts the new credential (the probe): the API does not\n"
             "trust the renewed certificate yet, so that rotation is refused until it does.\n"
         )
-        config, expected = _seed(emu, out)
+        config, expected = seed_demo(emu, out)
         env = {
             **emu.env(),
             "ROTATOR_CONFIG": json.dumps(config),
@@ -88,8 +88,9 @@ def run_demo(out: TextIO) -> int:
         return 1 if problems else 0
 
 
-def _seed(emu: Emulator, out: TextIO) -> tuple[dict[str, Any], dict[str, str]]:
-    """A CA, four certificate versions, three password versions and two connectors."""
+def seed_demo(emu: Emulator, out: TextIO) -> tuple[dict[str, Any], dict[str, str]]:
+    """Seed a CA, four certificate versions, three password versions, two connectors and their
+    API; return the targets (``ROTATOR_CONFIG``) and what the demo expects at the end."""
     from rotator.emulator import pki
 
     now = pki.utcnow()
@@ -226,40 +227,3 @@ def _environment(values: Mapping[str, str]) -> Iterator[None]:
                 os.environ.pop(key, None)
             else:
                 os.environ[key] = old
-
-
-def serve_emulator(*, workdir: str | None, port: int, out: TextIO) -> int:
-    """Serve the emulator until interrupted, after printing the settings that point rotator at it."""
-    from rotator.emulator import Emulator
-
-    ports = {}
-    if port:
-        ports = {
-            "graph_port": port,
-            "vault_port": port + 1,
-            "identity_port": port + 2,
-            "control_port": port + 3,
-            "entra_port": port + 4,
-            "api_port": port + 5,
-        }
-    try:
-        with Emulator(workdir=Path(workdir) if workdir else None, **ports) as emu:
-            out.write("# rotator emulator is serving; paste these lines into a shell:\n")
-            # the CLI's state (pins, history) stays beside the emulator, away from real use
-            state_dir = (Path(workdir) if workdir else emu.ca_path.parent) / "state"
-            exports = {**emu.env(), "ROTATOR_STATE_DIR": str(state_dir)}
-            for key, value in sorted(exports.items()):
-                out.write(f"export {key}='{value}'\n")
-            out.write(
-                f"# key vault: {emu.vault_url}\n# control surface: {emu.control_url}\n"
-                f"# Entra authority (ROTATOR_AUTHORITY_HOST for the client-certificate and "
-                f"client-secret Graph modes): {emu.authority_url}\n"
-                f"# connectors' API side (a connector's targetUrl, for the probe): "
-                f"{emu.api_url}/NAME\n"
-            )
-            out.write("# press Ctrl-C to stop\n")
-            out.flush()
-            threading.Event().wait()
-    except KeyboardInterrupt:  # anywhere, even before the wait: stopping is the normal exit
-        out.write("# stopped\n")
-    return 0

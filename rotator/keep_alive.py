@@ -126,15 +126,10 @@ class KeepAlive:
     def _run(self) -> KeepAliveReport:
         now = self._clock()
         record = self._store.read(self.record_id)
-        usable = [
-            _Version(v, load_certificate(self._vault, self.name, v, now, source=self._source()))
-            for v in policy.usable_newest_first(
-                self._vault.list_certificate_versions(self.name), now
-            )
-        ]
+        usable = policy.usable_newest_first(self._vault.list_certificate_versions(self.name), now)
         if not usable:
             raise KeepAliveError(f"{self._source()} has no usable version; add one in Key Vault")
-        newest = usable[0]
+        newest = self._load(usable[0], now)  # a broken newest version fails the run, named
         added = next(
             (k for k in record.added_keys if k.thumbprint == newest.bundle.thumbprint), None
         )
@@ -144,7 +139,7 @@ class KeepAlive:
                 "current", f"certificate {newest.bundle.thumbprint} is registered", newest
             )
             return self._tidy(record, newest, report, now)
-        signer = next((v for v in usable[1:] if self._accepts(v.bundle)), None)
+        signer = self._first_accepted(usable[1:], now)
         if added is None:
             if signer is None:
                 return self._stranded(newest)
@@ -166,6 +161,22 @@ class KeepAlive:
         return self._tidy(record, signer, report, now) if signer else report
 
     # -- steps --------------------------------------------------------------------------------
+
+    def _load(self, version: VersionInfo, now: dt.datetime) -> _Version:
+        bundle = load_certificate(self._vault, self.name, version, now, source=self._source())
+        return _Version(version, bundle)
+
+    def _first_accepted(self, versions: list[VersionInfo], now: dt.datetime) -> _Version | None:
+        """The newest older version Entra still takes (read one by one; a broken one skipped)."""
+        for version in versions:
+            try:
+                loaded = self._load(version, now)
+            except RotatorError:
+                log.debug("rotation.identity_version_skipped", exc_info=True)
+                continue
+            if self._accepts(loaded.bundle):
+                return loaded
+        return None
 
     def _add(
         self, record: ConnectorRecord, new: _Version, signer: _Version, now: dt.datetime

@@ -102,7 +102,7 @@ def check_not_shorter(
         raise CredentialError(
             f"{source} expires on {new_not_after:%Y-%m-%d}, before the certificate the connector "
             f"uses now ({active.thumbprint}, until {active.not_after:%Y-%m-%d}); "
-            "use --force to install it anyway"
+            'to install it anyway use --force with --reason (HTTP: "force" with a "reason")'
         )
 
 

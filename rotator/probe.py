@@ -104,8 +104,9 @@ def address_class(address: str) -> str | None:
     return None
 
 
-def resolve(host: str, port: int, *, allow_private: bool) -> str:
-    """The address to connect to; every address ``host`` resolves to must be allowed.
+def resolve(host: str, port: int, *, allow_private: bool) -> list[str]:
+    """The addresses to try, in the resolver's order; every one must be allowed (a name that
+    also resolves to a private address is refused whole).
 
     Raises:
         ProbeError: the name does not resolve, or resolves to an address the probe may not call.
@@ -124,7 +125,7 @@ def resolve(host: str, port: int, *, allow_private: bool) -> str:
                     "connector's targetUrl must be a public API; ROTATOR_PROBE_ALLOW_PRIVATE=true "
                     "allows it, for tests only)"
                 )
-    return addresses[0]
+    return list(dict.fromkeys(addresses))
 
 
 class _Unanswered(ProbeError):
@@ -135,14 +136,29 @@ class _PinnedHTTPSConnection(http.client.HTTPSConnection):
     """HTTPS to a checked address, with the URL's host for SNI, certificate check and ``Host``."""
 
     def __init__(
-        self, host: str, port: int, address: str, *, context: ssl.SSLContext, timeout: float
+        self,
+        host: str,
+        port: int,
+        addresses: list[str],
+        *,
+        context: ssl.SSLContext,
+        timeout: float,
     ) -> None:
         super().__init__(host, port, timeout=timeout, context=context)
-        self._address = address
+        self._addresses = addresses
 
     def connect(self) -> None:
-        sock = socket.create_connection((self._address, self.port), self.timeout)
-        self.sock = self._context.wrap_socket(sock, server_hostname=self.host)  # type: ignore[attr-defined]
+        """Connect to the first checked address that answers (never a new lookup)."""
+        failure: OSError | None = None
+        for address in self._addresses:
+            try:
+                sock = socket.create_connection((address, self.port), self.timeout)
+            except OSError as exc:
+                failure = exc
+                continue
+            self.sock = self._context.wrap_socket(sock, server_hostname=self.host)  # type: ignore[attr-defined]
+            return
+        raise failure or OSError("no address to connect to")
 
 
 def client_context(network: Network, bundle: pkcs12.CertificateBundle | None) -> ssl.SSLContext:
@@ -196,7 +212,7 @@ def attempt(
     parts = urlsplit(url)
     host, port = parts.hostname or "", parts.port or 443
     try:
-        address = resolve(host, port, allow_private=network.allow_private)
+        addresses = resolve(host, port, allow_private=network.allow_private)
     except _Unanswered as exc:
         return Verdict.UNKNOWN, None, str(exc)
     context = client_context(network, credential.bundle)
@@ -210,7 +226,7 @@ def attempt(
         path += "?" + parts.query
     body = config.body.encode() if config.method != "GET" else None
     connection = _PinnedHTTPSConnection(
-        host, port, address, context=context, timeout=CONNECT_TIMEOUT
+        host, port, addresses, context=context, timeout=CONNECT_TIMEOUT
     )
     try:
         connection.connect()

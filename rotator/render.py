@@ -4,8 +4,10 @@ the CLI and the demo both print through here."""
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any
 
 from rotator.check_report import CheckReport, Finding, Identity
+from rotator.hints import fix_for
 from rotator.model import Outcome, RotationReport, StatusReport
 from rotator.state import ConnectorRecord
 from rotator.text import printable
@@ -42,6 +44,8 @@ def render_report(report: RotationReport) -> str:
             lines.append(f"            probe      {o.probe.verdict.value} ({said}{tries}){where}")
         if o.reason:
             lines.append(f"            {'why' if o.outcome.ok else 'error':<10} {o.reason}")
+            if not o.outcome.ok and (fix := fix_for(o.reason)):
+                lines.append(f"            fix        {fix}")
         if o.request_id:
             lines.append(f"            request-id {o.request_id}")
         if o.unverified:
@@ -63,7 +67,7 @@ def render_status(report: StatusReport) -> str:
         lines.append(f"{sync:<11} {t.connector_id}  ({t.kind.value}: {t.key_vault_object}{via})")
         if t.graph:
             lines.append(f"            graph      {t.graph}")
-        newest = t.target_version or "none usable"
+        newest = t.target_version or ("none usable" if t.in_sync is not None else "not read")
         if t.target_thumbprint:
             newest += f" ({t.target_thumbprint})"
         if t.pinned_version and t.newest_version and t.newest_version != t.target_version:
@@ -79,6 +83,8 @@ def render_status(report: StatusReport) -> str:
             )
         if t.error:
             lines.append(f"            error      {t.error}")
+            if fix := fix_for(t.error):
+                lines.append(f"            fix        {fix}")
     return _joined(lines)
 
 
@@ -175,3 +181,41 @@ def _joined(lines: list[str]) -> str:
     """One text line per entry of ``lines``: nothing from outside may start another line or
     reach the terminal as a control sequence."""
     return "".join(printable(line) + "\n" for line in lines)
+
+
+def history_to_json(connector_id: str, record: ConnectorRecord) -> dict[str, Any]:
+    """``history --json``: camelCase like every other JSON output, the history newest first
+    (as the text shows it)."""
+    applied, pin = record.applied, record.pin
+    return {
+        "connectorId": connector_id,
+        "applied": {
+            "keyVaultUrl": applied.key_vault_url,
+            "keyVaultObject": applied.key_vault_object,
+            "keyVaultVersion": applied.version,
+            "thumbprint": applied.thumbprint,
+            "appliedAt": applied.applied_at,
+        }
+        if applied
+        else None,
+        "pin": {
+            "keyVaultVersion": pin.version,
+            "pinnedAt": pin.pinned_at,
+            "reason": pin.reason,
+            "requestedBy": pin.requested_by,
+        }
+        if pin
+        else None,
+        "history": [
+            {
+                "at": entry.at,
+                "trigger": entry.trigger,
+                "outcome": entry.outcome,
+                "keyVaultVersion": entry.key_vault_version,
+                "thumbprint": entry.thumbprint,
+                "reason": entry.reason,
+                "requestedBy": entry.requested_by,
+            }
+            for entry in reversed(record.history)
+        ],
+    }

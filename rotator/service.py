@@ -36,6 +36,15 @@ class RotationFailedError(RotatorError):
 
 
 @dataclass(frozen=True)
+class HtmlAnswer:
+    """An HTTP status, an HTML page (no secret in it) and the headers that go with it."""
+
+    status: int
+    html: str
+    headers: dict[str, str]
+
+
+@dataclass(frozen=True)
 class HttpAnswer:
     """An HTTP status and JSON body, free of any secret."""
 
@@ -257,3 +266,31 @@ def run_http_status(
 
         return HttpAnswer(200, run_check(rotator.settings).to_json())
     return HttpAnswer(200, rotator.status(worker_init=worker_init).to_json())
+
+
+def wants_html(accept: str | None, format_param: str | None) -> bool:
+    """True when ``GET /api/status`` should answer the status page: ``?format=html``, or an
+    ``Accept`` header that prefers ``text/html`` to JSON (a browser); ``?format=json`` wins."""
+    if format_param:
+        return format_param.strip().lower() == "html"
+    media = [part.split(";")[0].strip().lower() for part in (accept or "").split(",")]
+    if "text/html" not in media:
+        return False
+    return "application/json" not in media or media.index("text/html") < media.index(
+        "application/json"
+    )
+
+
+def run_http_status_page(rotator: Rotator, *, worker_init: WorkerInit | None = None) -> HtmlAnswer:
+    """``GET /api/status`` for a browser: the status page (200, like the JSON report), with a
+    Content-Security-Policy that lets it load and run nothing."""
+    from rotator.render_html import CONTENT_SECURITY_POLICY, render_status_page
+    from rotator.status_page import gather
+
+    page = render_status_page(gather(rotator, worker_init=worker_init))
+    headers = {
+        "Content-Security-Policy": CONTENT_SECURITY_POLICY,
+        "Cache-Control": "no-store",
+        "X-Content-Type-Options": "nosniff",
+    }
+    return HtmlAnswer(200, page, headers)

@@ -19,6 +19,20 @@ POST      /vault/certificates/{name}                 ``{"cer": base64 DER, "secr
                                                      "contentType"?, "enabled"?, "notBefore"?,
                                                      "expiresOn"?, "created"?, "exportable"?,
                                                      "tags"?}`` → 201 ``{"name","version"}``
+                                                     (no ``contentType``: PEM when secretValue
+                                                     starts with ``-----BEGIN``, else PKCS#12)
+POST      /vault/certificates/{name}/pem             ``{"certificate": PEM (leaf first, then its
+                                                     chain), "key": PEM private key,
+                                                     "contentType"?, "enabled"?, "created"?}``
+                                                     → 201 ``{"name","version","thumbprint"}``
+                                                     (imported as ``az keyvault certificate
+                                                     import`` does: no base64 by hand)
+POST      /vault/certificates/{name}/generate        ``{"subject"?, "notBefore"?, "notAfter"?,
+                                                     "keySize"?, "contentType"?, "enabled"?,
+                                                     "created"?}`` → 201 ``{"name","version",
+                                                     "thumbprint","certificate","issuer"}`` (RSA,
+                                                     issued by the emulator's seeding CA; PEM,
+                                                     public parts only)
 PATCH     /vault/{secrets|certificates}/{name}/{v}   ``{"enabled": bool}`` → 204
 POST      /vault/deny                                ``{"kind": "secrets"|"certificates",
                                                      "name"?}`` → 204 (403 ForbiddenByRbac)
@@ -99,6 +113,7 @@ from urllib.parse import unquote
 from cryptography import x509
 
 from rotator.emulator.graph import ConnectorSnapshot
+from rotator.emulator.seeding import CertificateSeeder, content_type_for, import_options
 from rotator.emulator.server import Request, Response, json_body
 
 if TYPE_CHECKING:
@@ -215,6 +230,7 @@ class ControlService:
     def __init__(self, emulator: Emulator) -> None:
         """Control ``emulator``."""
         self.emulator = emulator
+        self.seeder = CertificateSeeder(emulator.vault)
 
     @staticmethod
     def _json(status: int, body: Any) -> Response:
@@ -270,6 +286,8 @@ class ControlService:
             ("reset",): {"POST": self._reset},
             ("vault", "secrets", "*"): {"POST": self._seed_secret},
             ("vault", "certificates", "*"): {"POST": self._seed_certificate},
+            ("vault", "certificates", "*", "pem"): {"POST": self._import_pem},
+            ("vault", "certificates", "*", "generate"): {"POST": self._generate_certificate},
             ("vault", "secrets", "*", "*"): {"PATCH": self._set_enabled},
             ("vault", "certificates", "*", "*"): {"PATCH": self._set_enabled},
             ("vault", "deny"): {"POST": self._deny},
@@ -364,7 +382,7 @@ class ControlService:
             args[0],
             cer=_der(body.get("cer"), "cer"),
             secret_value=secret_value,
-            content_type=_optional_str(body, "contentType") or "application/x-pkcs12",
+            content_type=content_type_for(secret_value, _optional_str(body, "contentType")),
             enabled=_bool(body, "enabled", True),
             not_before=_when(body.get("notBefore"), "notBefore"),
             expires_on=_when(body.get("expiresOn"), "expiresOn"),
@@ -373,6 +391,34 @@ class ControlService:
             tags=_tags(body.get("tags")),
         )
         return self._json(201, {"name": args[0], "version": version})
+
+    def _import_pem(self, request: Request, args: list[str]) -> Response:
+        body = self._body(request)
+        certificate, key = body.get("certificate"), body.get("key")
+        if not isinstance(certificate, str) or not isinstance(key, str):
+            raise _BadRequest(400, "BadValue", "certificate and key must be PEM text")
+        options = import_options(
+            body, _bool(body, "enabled", True), _when(body.get("created"), "created")
+        )
+        return self._json(201, self.seeder.import_pem(args[0], certificate, key, **options))
+
+    def _generate_certificate(self, request: Request, args: list[str]) -> Response:
+        body = self._body(request)
+        key_size = body.get("keySize", 2048)
+        if not isinstance(key_size, int) or isinstance(key_size, bool):
+            raise _BadRequest(400, "BadValue", "keySize must be an integer")
+        options = import_options(
+            body, _bool(body, "enabled", True), _when(body.get("created"), "created")
+        )
+        answer = self.seeder.generate(
+            args[0],
+            subject=_optional_str(body, "subject") or "api.contoso.test",
+            not_before=_when(body.get("notBefore"), "notBefore"),
+            not_after=_when(body.get("notAfter"), "notAfter"),
+            key_size=key_size,
+            **options,
+        )
+        return self._json(201, answer)
 
     def _set_enabled(self, request: Request, args: list[str]) -> Response:
         enabled = self._body(request).get("enabled")

@@ -894,9 +894,14 @@ def test_failed_rotation_alert_queries_run_and_target_completion(
 
 
 def test_expiry_alert_queries_expiry_warning_and_expired(bicep: dict[str, BicepFile]) -> None:
-    """The expiry alert reads rotation.expiry_warning and rotation.expired."""
+    """The expiry alert reads rotation.expiry_warning and rotation.expired, and the expiry of
+    rotator's own Graph app certificate."""
     query = _alert_queries(bicep)["credentialExpiring"]
-    assert _event_names_in(query) == {"rotation.expiry_warning", "rotation.expired"}
+    assert _event_names_in(query) == {
+        "rotation.expiry_warning",
+        "rotation.expired",
+        "rotation.identity_expiry_warning",
+    }
 
 
 def test_no_run_alert_fires_on_silence_for_two_schedule_periods(

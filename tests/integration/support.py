@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import subprocess
+import sys
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -113,3 +115,14 @@ def requests(
 def graph_writes(emu: Emulator) -> list[JournalEntry]:
     """Every PATCH or POST that reached Graph."""
     return [e for e in emu.journal() if e.service == "graph" and e.method in ("PATCH", "POST")]
+
+
+def run_cli(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
+    """``python -m rotator ARGS`` in a separate process with exactly ``env``."""
+    return subprocess.run(
+        [sys.executable, "-m", "rotator", *args],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )

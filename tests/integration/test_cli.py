@@ -15,7 +15,7 @@ import pytest
 from rotator.emulator import Emulator, pki
 
 from .conftest import FOREIGN_AZURE_VARIABLES as _CLEARED
-from .support import environment, graph_writes, seed_certificate
+from .support import environment, graph_writes, run_cli, seed_certificate
 
 
 def run(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
@@ -23,13 +23,7 @@ def run(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
         k: v for k, v in os.environ.items() if k not in _CLEARED and not k.startswith("ROTATOR_")
     }
     full.update(env)
-    return subprocess.run(
-        [sys.executable, "-m", "rotator", *args],
-        env=full,
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
+    return run_cli(full, *args)
 
 
 @pytest.fixture
@@ -157,10 +151,10 @@ def test_emulator_command_prints_settings_and_stops_on_interrupt(tmp_path: Path)
     process.send_signal(signal.SIGINT)
     assert process.wait(timeout=20) == 0
     text = "".join(lines)
-    assert "export ROTATOR_GRAPH_ENDPOINT='https://127.0.0.1:" in text
-    assert f"export ROTATOR_CA_BUNDLE='{tmp_path}" in text
-    assert "export IDENTITY_ENDPOINT='http://127.0.0.1:" in text
-    assert f"export ROTATOR_STATE_DIR='{tmp_path}/state'" in text
+    assert "export ROTATOR_GRAPH_ENDPOINT=https://127.0.0.1:" in text  # quoted only if needed
+    assert f"export ROTATOR_CA_BUNDLE={tmp_path}" in text
+    assert "export IDENTITY_ENDPOINT=http://127.0.0.1:" in text
+    assert f"export ROTATOR_STATE_DIR={tmp_path}/state" in text
 
 
 def test_demo_runs_a_real_rotation_and_checks_it() -> None:
@@ -200,5 +194,5 @@ def test_history_shows_what_the_state_store_keeps(cert_env: tuple[dict[str, str]
     assert "rotated" in human.stdout
     assert "INC-7 rollover" in human.stdout
     document = json.loads(run(env, "history", "--connector", connector, "--json").stdout)
-    assert document["history"][-1]["reason"] == "INC-7 rollover"
-    assert document["applied"]["version"]
+    assert document["history"][0]["reason"] == "INC-7 rollover"  # newest first, as the text
+    assert document["applied"]["keyVaultVersion"]

@@ -702,6 +702,48 @@ def test_rotation_status_reports_without_secrets(
     assert "status-canary-password" not in text
 
 
+def test_rotation_status_answers_the_page_to_a_browser(
+    emu: Emulator, functions: dict[str, Any], configure: Callable[..., None]
+) -> None:
+    """GET /api/status with a browser's Accept header answers the HTML page with a CSP that
+    forbids scripts and fetches; the password appears nowhere."""
+    seed_secret(emu, "api-pw", [{"value": "page-canary-password", "age": 1}])
+    connector = emu.graph.add_connector("API", "https://api.test", username="svc", password="old")
+    configure({"id": connector, "basic": {"username": "svc", "passwordSecret": "api-pw"}})
+    call(functions, "rotate_now", http("POST", "rotate", {"connectorId": connector}))
+    browser = "text/html,application/xhtml+xml,application/xml;q=0.9,*/*;q=0.8"
+    response = call(
+        functions, "rotation_status", http("GET", "status", headers={"Accept": browser})
+    )
+    assert response.status_code == 200
+    assert response.mimetype == "text/html"
+    assert "default-src 'none'" in response.headers["Content-Security-Policy"]
+    page = response.get_body().decode()
+    assert page.startswith("<!DOCTYPE html>")
+    assert f'data-connector="{connector}" data-state="in-sync"' in page
+    assert "page-canary-password" not in page
+
+
+def test_rotation_status_format_parameter_chooses_html_or_json(
+    emu: Emulator, functions: dict[str, Any], configure: Callable[..., None]
+) -> None:
+    """?format=html answers the page to any client; ?format=json the report even to a browser;
+    curl's */* gets JSON."""
+    seed_secret(emu, "api-pw", [{"value": "x" * 20, "age": 1}])
+    connector = emu.graph.add_connector("API", "https://api.test", username="svc", password="old")
+    configure({"id": connector, "basic": {"username": "svc", "passwordSecret": "api-pw"}})
+    page = call(functions, "rotation_status", http("GET", "status", params={"format": "html"}))
+    assert page.mimetype == "text/html"
+    forced = call(
+        functions,
+        "rotation_status",
+        http("GET", "status", headers={"Accept": "text/html"}, params={"format": "json"}),
+    )
+    assert json.loads(forced.get_body())["targets"][0]["connectorId"] == connector
+    curl = call(functions, "rotation_status", http("GET", "status", headers={"Accept": "*/*"}))
+    assert curl.mimetype == "application/json"
+
+
 def test_configuration_error_is_a_500_with_the_reason(
     functions: dict[str, Any], monkeypatch: pytest.MonkeyPatch
 ) -> None:

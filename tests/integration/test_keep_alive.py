@@ -91,7 +91,7 @@ def test_a_renewed_certificate_is_added_accepted_used_and_the_old_rotator_key_re
     emu.entra.register_app(APP, tenant_id=TENANT, certificate=first.certificate)
     second = app_version(emu, ca, age=1, days=365)
     emu.entra.new_key_delay = 2
-    settings, connector, object_id = setup(emu, ca, tmp_path, keepAliveGraceDays=0)
+    settings, _, object_id = setup(emu, ca, tmp_path, keepAliveGraceDays=0)
     emu.clear_journal()
     with (
         caplog.at_level(logging.INFO, logger="rotator"),
@@ -172,3 +172,40 @@ def test_an_app_without_a_working_certificate_is_stranded_with_what_to_upload(
     ]
     assert logged.levelno == logging.ERROR
     assert requests(emu, service="graph", path="/applications/") == []
+
+
+def test_a_new_version_event_for_rotators_own_certificate_runs_keep_alive(
+    emu: Emulator, ca: pki.Issued, tmp_path: Path
+) -> None:
+    """A CertificateNewVersionCreated event for the identity's certificate registers the new
+    version at once, without waiting for the timer (no connector is bound to that object)."""
+    first = app_version(emu, ca, age=300, days=20)
+    emu.entra.register_app(APP, tenant_id=TENANT, certificate=first.certificate)
+    now = pki.utcnow()
+    renewed = pki.make_leaf(
+        "rotator-app", issuer=ca, not_before=now - DAY, not_after=now + 365 * DAY
+    )
+    version = emu.vault.import_certificate(
+        "graph-app", renewed, chain=[ca.certificate], created=now
+    )
+    settings, _, object_id = setup(emu, ca, tmp_path)
+    data = {
+        "Id": f"{emu.vault_url}/certificates/graph-app/{version}",
+        "VaultName": "kv",
+        "ObjectType": "Certificate",
+        "ObjectName": "graph-app",
+        "Version": version,
+        "NBF": None,
+        "EXP": None,
+    }
+    with Rotator.from_settings(settings) as rotator:
+        answer = service.run_event(
+            rotator,
+            event_id=str(uuid.uuid4()),
+            event_type="Microsoft.KeyVault.CertificateNewVersionCreated",
+            data=data,
+        )
+    assert answer is None  # no connector follows rotator's own certificate
+    thumbprints = {k.thumbprint for k in emu.entra.key_credentials(TENANT, APP)}
+    assert thumbprints == {first.thumbprint, renewed.thumbprint}
+    assert [e.status for e in requests(emu, service="graph", path=f"{object_id}/addKey")] == [200]

@@ -25,6 +25,8 @@ PURE = (
     "rotator.state",
     "rotator.triggers",
     "rotator.render",
+    "rotator.render_html",
+    "rotator.hints",
     "rotator.check_report",
     "rotator.probe_config",
     "rotator.state_codec",

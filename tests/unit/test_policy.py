@@ -275,7 +275,8 @@ def test_shorter_certificate_message_names_both_dates_and_the_fix() -> None:
         policy.check_not_shorter(holding(cert("AA", until=60 * DAY)), NOW + 30 * DAY, source=SRC)
     assert str(caught.value) == (
         "certificate 'c' expires on 2026-12-27, before the certificate the connector uses now "
-        "(AA, until 2027-01-26); use --force to install it anyway"
+        "(AA, until 2027-01-26); to install it anyway use --force with --reason "
+        '(HTTP: "force" with a "reason")'
     )
 
 

@@ -164,7 +164,7 @@ def test_a_private_address_is_refused_before_any_connection() -> None:
         probe.ProbeError, match=r"the probe refuses to call 127\.0\.0\.1: a loopback"
     ):
         probe.resolve("127.0.0.1", 443, allow_private=False)
-    assert probe.resolve("127.0.0.1", 443, allow_private=True) == "127.0.0.1"
+    assert probe.resolve("127.0.0.1", 443, allow_private=True) == ["127.0.0.1"]
 
 
 def test_reports_show_a_url_without_its_query() -> None:
