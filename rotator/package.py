@@ -211,7 +211,7 @@ def package_certificate(
         thumbprint=bundle.thumbprint,
         not_before=bundle.not_before,
         not_after=bundle.not_after,
-        pfx=base64.b64encode(pfx).decode("ascii"),
+        pfx=base64.b64encode(pfx).decode(),
         password=password,
         bundle=bundle,
     )

@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from cryptography import x509
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import rsa
+from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from cryptography.hazmat.primitives.asymmetric.types import CertificatePublicKeyTypes
 from cryptography.hazmat.primitives.serialization import pkcs12
 
@@ -164,7 +164,7 @@ def to_pkcs12(bundle: CertificateBundle, password: str, profile: Pkcs12Profile) 
         key=bundle.private_key,
         cert=bundle.leaf,
         cas=list(bundle.chain) or None,
-        encryption_algorithm=builder.build(password.encode("utf-8")),
+        encryption_algorithm=builder.build(password.encode()),
     )
 
 
@@ -187,7 +187,7 @@ def _read_pfx(value: str, source: str) -> tuple[object | None, list[x509.Certifi
 
 
 def _read_pem(value: str, source: str) -> tuple[object | None, list[x509.Certificate]]:
-    data = value.encode("utf-8", errors="replace")
+    data = value.encode(errors="replace")  # UTF-8; a lone surrogate becomes "?"
     try:
         certs = x509.load_pem_x509_certificates(data) if b"-----BEGIN CERTIFICATE" in data else []
     except ValueError:
@@ -209,10 +209,9 @@ def _read_pem(value: str, source: str) -> tuple[object | None, list[x509.Certifi
 
 
 def _key_kind(key: object) -> str:
-    name = type(key).__name__.removeprefix("_")
-    if "EllipticCurve" in name or "EC" in name:
+    if isinstance(key, ec.EllipticCurvePrivateKey):
         return "an elliptic-curve (EC) key"
-    return f"a {name} key"
+    return f"a key of type {type(key).__name__}"
 
 
 def _spki(public_key: CertificatePublicKeyTypes) -> bytes:
@@ -240,7 +239,7 @@ def _chain_above(leaf: x509.Certificate, others: list[x509.Certificate]) -> list
     chain: list[x509.Certificate] = []
     current = leaf
     remaining = list(others)
-    while remaining and current.issuer != current.subject:
+    while current.issuer != current.subject:  # a self-signed certificate ends the path
         issuer = next((c for c in remaining if _issued_by(current, c)), None)
         if issuer is None:
             break

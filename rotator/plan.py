@@ -110,9 +110,7 @@ def choose(
     pin = record.pin
     cleared = None
     if pin is not None:
-        since = dt.datetime.fromisoformat(
-            (pin.newest_created or pin.pinned_at).replace("Z", "+00:00")
-        )
+        since = dt.datetime.fromisoformat(pin.newest_created or pin.pinned_at)  # "Z" since 3.11
         newer = policy.pin_outlived(versions, since, now)
         pinned = next((v for v in versions if v.version.lower() == pin.version.lower()), None)
         unusable = (

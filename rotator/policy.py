@@ -7,6 +7,7 @@ refusal says why.
 from __future__ import annotations
 
 import datetime as dt
+from collections import Counter
 from collections.abc import Iterable
 
 from rotator.errors import CredentialError
@@ -18,12 +19,18 @@ _EPOCH = dt.datetime.min.replace(tzinfo=dt.UTC)
 
 def unusable_reason(version: VersionInfo, now: dt.datetime) -> str | None:
     """Why ``version`` cannot be used at ``now`` (disabled, not yet valid, expired), or None."""
+    why = _unusable(version, now)
+    return why[1] if why else None
+
+
+def _unusable(version: VersionInfo, now: dt.datetime) -> tuple[str, str] | None:
+    """(the label an error counts, the sentence) for a version unusable at ``now``, or None."""
     if not version.enabled:
-        return "disabled"
+        return "disabled", "disabled"
     if version.not_before and now < version.not_before:
-        return f"not valid before {version.not_before:%Y-%m-%d %H:%M} UTC"
+        return "not yet valid", f"not valid before {version.not_before:%Y-%m-%d %H:%M} UTC"
     if version.expires_on and now >= version.expires_on:
-        return f"expired on {version.expires_on:%Y-%m-%d %H:%M} UTC"
+        return "expired", f"expired on {version.expires_on:%Y-%m-%d %H:%M} UTC"
     return None
 
 
@@ -39,11 +46,7 @@ def newest_usable(versions: Iterable[VersionInfo], now: dt.datetime, *, source: 
         return usable[0]
     if not listed:
         raise CredentialError(f"{source} has no versions in Key Vault")
-    reasons: dict[str, int] = {}
-    for v in listed:
-        reason = (unusable_reason(v, now) or "").split(" ", 1)[0]  # disabled / not / expired
-        label = {"not": "not yet valid"}.get(reason, reason)
-        reasons[label] = reasons.get(label, 0) + 1
+    reasons = Counter(why[0] for v in listed if (why := _unusable(v, now)))
     summary = ", ".join(f"{count} {label}" for label, count in sorted(reasons.items()))
     raise CredentialError(
         f"{source} has no usable version ({summary}); add a valid version in Key Vault"

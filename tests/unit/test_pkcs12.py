@@ -7,6 +7,8 @@ import datetime as dt
 import subprocess
 
 import pytest
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import ed25519
 from cryptography.hazmat.primitives.serialization import pkcs12 as crypto_pkcs12
 
 from rotator import pkcs12
@@ -139,8 +141,6 @@ def test_short_rsa_key_is_refused() -> None:
 
 def test_encrypted_pem_key_is_refused(leaf: pki.Issued) -> None:
     """Key Vault keeps PEM keys unencrypted; an encrypted one is refused with that explanation."""
-    from cryptography.hazmat.primitives import serialization
-
     key_pem = leaf.key.private_bytes(
         serialization.Encoding.PEM,
         serialization.PrivateFormat.PKCS8,
@@ -234,3 +234,180 @@ def openssl_info(data: bytes, password: str) -> str:
         check=True,
     )
     return (result.stdout + result.stderr).decode()
+
+
+# -- behaviour and messages pinned by mutation testing (./dev mutate) ----------------------
+
+
+def test_a_chain_certificate_whose_signature_does_not_verify_is_left_out(
+    ca: pki.Issued, intermediate: pki.Issued, leaf: pki.Issued
+) -> None:
+    """An issuer with the right name but another key is not the leaf's issuer: it is dropped."""
+    impostor = pki.make_ca("Test Intermediate")  # same subject as the intermediate, other key
+    bundle = pkcs12.load_secret(
+        pfx_secret(leaf.key, leaf, impostor, intermediate, ca), "application/x-pkcs12", source=SRC
+    )
+    assert [pkcs12.thumbprint(c) for c in bundle.chain] == [
+        intermediate.thumbprint,
+        ca.thumbprint,
+    ]
+    alone = pkcs12.load_secret(
+        pfx_secret(leaf.key, leaf, impostor), "application/x-pkcs12", source=SRC
+    )
+    assert alone.chain == ()
+
+
+def test_a_self_signed_leaf_has_no_chain(ca: pki.Issued) -> None:
+    """A self-signed certificate ends the path: nothing that comes with it is added as issuer."""
+    twin = pki.make_ca("Test Root", key=ca.key)  # same name and key, another serial
+    bundle = pkcs12.load_secret(pfx_secret(ca.key, ca, twin), "application/x-pkcs12", source=SRC)
+    assert bundle.thumbprint == ca.thumbprint
+    assert bundle.chain == ()
+
+
+def test_key_kind_messages_are_exact(leaf: pki.Issued) -> None:
+    """A key B2C cannot use is named: elliptic-curve by name, anything else by its type."""
+    ec_leaf = pki.make_leaf("ec.test", key=pki.new_ec_key())
+    with pytest.raises(CredentialError) as caught:
+        pkcs12.load_secret(
+            pki.pem_bundle(ec_leaf.key, ec_leaf.certificate), "application/x-pem-file", source=SRC
+        )
+    assert str(caught.value) == (
+        "certificate 'c' version v1: the key is an elliptic-curve (EC) key; "
+        "B2C API connectors need an RSA key of at least 2048 bits"
+    )
+    edwards = ed25519.Ed25519PrivateKey.generate()
+    text = pki.pem_bundle(edwards, leaf.certificate)  # type: ignore[arg-type]
+    with pytest.raises(CredentialError) as caught:
+        pkcs12.load_secret(text, "application/x-pem-file", source=SRC)
+    assert "the key is a key of type Ed25519PrivateKey; B2C API connectors" in str(caught.value)
+
+
+def test_a_key_matching_no_certificate_lists_the_subjects(ca: pki.Issued, leaf: pki.Issued) -> None:
+    """The refusal of a foreign key names every certificate that came with it."""
+    text = pki.pem_bundle(pki.new_rsa_key(), leaf.certificate, [ca.certificate])
+    with pytest.raises(CredentialError) as caught:
+        pkcs12.load_secret(text, "application/x-pem-file", source=SRC)
+    assert str(caught.value) == (
+        "certificate 'c' version v1: the private key does not match the certificate "
+        "(CN=api.contoso.test, CN=Test Root); "
+        "the key and the leaf certificate must belong together"
+    )
+
+
+def key_pem(leaf: pki.Issued) -> str:
+    return leaf.key.private_bytes(
+        serialization.Encoding.PEM,
+        serialization.PrivateFormat.PKCS8,
+        serialization.NoEncryption(),
+    ).decode()
+
+
+def test_a_key_without_certificate_is_refused(leaf: pki.Issued) -> None:
+    """A PEM or a PFX holding only a private key is refused with that reason."""
+    pfx = crypto_pkcs12.serialize_key_and_certificates(
+        None, leaf.key, None, None, serialization.NoEncryption()
+    )
+    secrets = (
+        (key_pem(leaf), "application/x-pem-file"),
+        (base64.b64encode(pfx).decode(), "application/x-pkcs12"),
+    )
+    for value, content_type in secrets:
+        with pytest.raises(CredentialError) as caught:
+            pkcs12.load_secret(value, content_type, source=SRC)
+        assert (
+            str(caught.value) == "certificate 'c' version v1 holds a private key but no certificate"
+        )
+
+
+@pytest.mark.parametrize(
+    ("key_block", "message"),
+    [
+        ("-----BEGIN PRIVATE KEY-----\nAAAA\n", "the PEM private key block is incomplete"),
+        (
+            "-----BEGIN PRIVATE KEY-----\nAAAA\n-----END PRIVATE KEY-----\n",
+            "the PEM private key is corrupt",
+        ),
+    ],
+)
+def test_broken_pem_keys_are_refused(leaf: pki.Issued, key_block: str, message: str) -> None:
+    """A truncated or corrupt PEM key is refused with a sentence that says which."""
+    text = pki.pem_bundle(None, leaf.certificate) + key_block
+    with pytest.raises(CredentialError) as caught:
+        pkcs12.load_secret(text, "application/x-pem-file", source=SRC)
+    assert str(caught.value) == f"{SRC}: {message}"
+
+
+def test_a_pem_with_an_unencodable_character_still_loads(leaf: pki.Issued) -> None:
+    """A stray lone surrogate outside the PEM blocks does not stop the secret from loading."""
+    text = "comment \ud800\n" + pki.pem_bundle(leaf.key, leaf.certificate)
+    assert pkcs12.load_secret(text, "application/x-pem-file", source=SRC).thumbprint == (
+        leaf.thumbprint
+    )
+
+
+def test_pfx_messages_are_exact(leaf: pki.Issued) -> None:
+    """Corrupt PKCS#12 and a secret without a key say what happened and what to do."""
+    with pytest.raises(CredentialError) as caught:
+        pkcs12.load_secret(
+            base64.b64encode(b"garbage").decode(), "application/x-pkcs12", source=SRC
+        )
+    assert str(caught.value) == (
+        f"{SRC}: the PKCS#12 file is corrupt or password-protected; Key Vault keeps "
+        "certificates as PFX without a password, so re-import it"
+    )
+    with pytest.raises(CredentialError) as caught:
+        pkcs12.load_secret(pfx_secret(None, leaf), "application/x-pkcs12", source=SRC)
+    assert str(caught.value) == (
+        f"{SRC} holds no private key: the certificate policy must mark the key exportable "
+        "(key_props.exportable = true) and the certificate must be imported with its key"
+    )
+
+
+def test_base64_may_be_wrapped_but_not_carry_junk(leaf: pki.Issued) -> None:
+    """Line breaks inside the base64 are ignored; any other stray character refuses the secret."""
+    encoded = pfx_secret(leaf.key, leaf)
+    wrapped = "\n".join(encoded[i : i + 64] for i in range(0, len(encoded), 64))
+    assert pkcs12.load_secret(wrapped, "application/x-pkcs12", source=SRC).thumbprint == (
+        leaf.thumbprint
+    )
+    junk = encoded[:100] + "*" + encoded[100:]
+    with pytest.raises(CredentialError) as caught:
+        pkcs12.load_secret(junk, "application/x-pkcs12", source=SRC)
+    assert str(caught.value) == (
+        f"{SRC}: the PKCS#12 secret is not valid base64; re-import the certificate"
+    )
+
+
+def test_validity_boundaries_are_not_before_inclusive_not_after_exclusive(
+    intermediate: pki.Issued,
+) -> None:
+    """A leaf is valid from its notBefore included to its notAfter excluded."""
+    issued = pki.make_leaf(
+        "edge", issuer=intermediate, not_before=NOW - dt.timedelta(days=1), not_after=NOW
+    )
+    bundle = pkcs12.load_secret(pfx_secret(issued.key, issued), "application/x-pkcs12", source=SRC)
+    pkcs12.validate(bundle, now=bundle.not_before, source=SRC)
+    with pytest.raises(CredentialError) as caught:
+        pkcs12.validate(bundle, now=bundle.not_after, source=SRC)
+    assert str(caught.value) == (
+        f"{SRC}: the certificate expired on {bundle.not_after:%Y-%m-%d %H:%M} UTC"
+    )
+
+
+def test_thumbprint_mismatch_message_is_exact(leaf: pki.Issued) -> None:
+    """The refusal of a secret holding another certificate shows both thumbprints upper-case."""
+    bundle = pkcs12.load_secret(pfx_secret(leaf.key, leaf), "application/x-pkcs12", source=SRC)
+    with pytest.raises(CredentialError) as caught:
+        pkcs12.validate(bundle, now=NOW, source=SRC, expected_thumbprint="ab" * 20)
+    assert str(caught.value) == (
+        f"{SRC}: the backing secret holds certificate {leaf.thumbprint}, but Key Vault "
+        f"lists {'AB' * 20} for this version; re-import the certificate"
+    )
+
+
+def test_empty_password_message_is_exact(leaf: pki.Issued) -> None:
+    """The programming error of an empty password says what is needed."""
+    bundle = pkcs12.load_secret(pfx_secret(leaf.key, leaf), "application/x-pkcs12", source=SRC)
+    with pytest.raises(ValueError, match=r"^a PKCS#12 for Graph needs a non-empty password$"):
+        pkcs12.to_pkcs12(bundle, "", Pkcs12Profile.AES256)

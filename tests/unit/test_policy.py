@@ -220,3 +220,158 @@ def test_days_until_rounds_down_and_goes_negative() -> None:
     assert policy.days_until(NOW + 30 * DAY + dt.timedelta(hours=5), NOW) == 30
     assert policy.days_until(NOW - dt.timedelta(hours=1), NOW) == -1
     assert policy.days_until(None, NOW) is None
+
+
+# -- boundaries and messages pinned by mutation testing (./dev mutate) ---------------------
+
+
+def test_no_versions_at_all_says_so() -> None:
+    """An object without versions is refused with a sentence naming it."""
+    with pytest.raises(CredentialError) as caught:
+        policy.newest_usable([], NOW, source=SRC)
+    assert str(caught.value) == "certificate 'c' has no versions in Key Vault"
+
+
+def test_no_usable_version_message_is_exact() -> None:
+    """The refusal counts the reasons in a fixed order and says what to do."""
+    versions = [
+        version("f", created=-2 * DAY, nbf=5 * DAY),
+        version("d", created=-1 * DAY, enabled=False),
+    ]
+    with pytest.raises(CredentialError) as caught:
+        policy.newest_usable(versions, NOW, source=SRC)
+    assert str(caught.value) == (
+        "certificate 'c' has no usable version (1 disabled, 1 not yet valid); "
+        "add a valid version in Key Vault"
+    )
+
+
+def test_unusable_reasons_are_sentences_with_the_dates() -> None:
+    """Each reason a version is unusable names the date that makes it so."""
+    assert policy.unusable_reason(version("x", created=-DAY, enabled=False), NOW) == "disabled"
+    assert (
+        policy.unusable_reason(version("x", created=-DAY, nbf=DAY), NOW)
+        == "not valid before 2026-11-28 12:00 UTC"
+    )
+    assert (
+        policy.unusable_reason(version("x", created=-DAY, exp=-DAY), NOW)
+        == "expired on 2026-11-26 12:00 UTC"
+    )
+
+
+def test_pinning_an_unusable_version_names_it_and_why() -> None:
+    """A rollback to an expired version is refused with the version and the reason."""
+    versions = [version("old", created=-9 * DAY, exp=-DAY)]
+    with pytest.raises(CredentialError) as caught:
+        policy.pinned_version(versions, " OLD ", NOW, source=SRC)
+    assert str(caught.value) == (
+        "certificate 'c' version old cannot be used: expired on 2026-11-26 12:00 UTC"
+    )
+
+
+def test_shorter_certificate_message_names_both_dates_and_the_fix() -> None:
+    """The refusal of a shorter certificate names the active one and --force."""
+    with pytest.raises(CredentialError) as caught:
+        policy.check_not_shorter(holding(cert("AA", until=60 * DAY)), NOW + 30 * DAY, source=SRC)
+    assert str(caught.value) == (
+        "certificate 'c' expires on 2026-12-27, before the certificate the connector uses now "
+        "(AA, until 2027-01-26); to install it anyway use --force with --reason "
+        '(HTTP: "force" with a "reason")'
+    )
+
+
+def test_a_certificate_expiring_with_the_active_one_is_not_shorter() -> None:
+    """The same notAfter as the active certificate is accepted (only an earlier one is refused)."""
+    policy.check_not_shorter(holding(cert("AA", until=60 * DAY)), NOW + 60 * DAY, source=SRC)
+
+
+def mismatch(
+    state: ConnectorState, *, not_after: dt.datetime, not_before: dt.datetime
+) -> str | None:
+    return policy.certificate_mismatch(
+        state,
+        thumbprint="AA",
+        not_before=not_before,
+        not_after=not_after,
+        mode=InstallMode.OVERLAP,
+        now=NOW,
+    )
+
+
+def test_a_not_after_one_second_off_is_a_mismatch() -> None:
+    """Graph's notAfter must match to the second: one second off is reported, half a second is not."""
+    until = NOW + 30 * DAY
+    second = dt.timedelta(seconds=1)
+    off = holding(GraphCertificate("AA", NOW - DAY, until + second, True))
+    assert mismatch(off, not_after=until, not_before=NOW - DAY) == (
+        "Graph shows AA valid until 2026-12-27 12:00:01, expected 2026-12-27 12:00:00"
+    )
+    close = holding(GraphCertificate("AA", NOW - DAY, until + second / 2, True))
+    assert mismatch(close, not_after=until, not_before=NOW - DAY) is None
+
+
+def test_a_certificate_valid_from_now_must_be_active() -> None:
+    """A certificate whose notBefore is exactly now must already show as active."""
+    until = NOW + 30 * DAY
+    inactive = holding(GraphCertificate("AA", NOW, until, False))
+    assert mismatch(inactive, not_after=until, not_before=NOW) == "Graph shows AA but not active"
+
+
+def test_a_certificate_expiring_now_is_an_expired_entry() -> None:
+    """Overlap compaction counts a certificate whose notAfter is now as expired, not a later one."""
+    state = holding(
+        cert("NOW", until=dt.timedelta(0)), cert("LATER", until=dt.timedelta(seconds=1))
+    )
+    assert policy.expired_entries(state, NOW) == ("NOW",)
+
+
+def test_newest_created_is_none_without_creation_times() -> None:
+    """The newest creation time is the latest one, or None when no version has one."""
+    undated = VersionInfo("c", "x", True, None)
+    assert policy.newest_created([undated]) is None
+    assert policy.newest_created([]) is None
+    versions = [version("a", created=-2 * DAY), undated, version("b", created=-DAY)]
+    assert policy.newest_created(versions) == NOW - DAY
+
+
+CHOSEN = version("m", created=-5 * DAY)
+
+
+def test_pending_is_the_newest_future_version_created_after_the_chosen_one() -> None:
+    """Of two future versions created after the chosen one, the later created is pre-staged."""
+    # names sort against creation order, so only the creation time can pick the right one
+    later = version("a", created=-DAY, nbf=3 * DAY, exp=None)
+    earlier = version("z", created=-2 * DAY, nbf=2 * DAY)
+    assert policy.pending_version([earlier, CHOSEN, later], CHOSEN, NOW) == later
+
+
+@pytest.mark.parametrize(
+    "candidate",
+    [
+        version("p", created=-DAY, nbf=DAY, enabled=False),  # disabled
+        version("p", created=-DAY),  # valid already: nothing to pre-stage
+        version("p", created=-DAY, nbf=dt.timedelta(0)),  # valid from now
+        version("p", created=-DAY, nbf=2 * DAY, exp=dt.timedelta(0)),  # expires now
+        version("p", created=-9 * DAY, nbf=DAY),  # created before the chosen version
+    ],
+)
+def test_what_is_not_pre_staged(candidate: VersionInfo) -> None:
+    """Disabled, already valid, expiring or older versions are never pre-staged."""
+    assert policy.pending_version([CHOSEN, candidate], CHOSEN, NOW) is None
+
+
+def test_the_chosen_version_is_never_its_own_pending() -> None:
+    """Even a future-dated chosen version (a pin) is not proposed again as the pre-stage."""
+    future = version("f", created=-DAY, nbf=DAY)
+    assert policy.pending_version([future], future, NOW) is None
+
+
+def test_pin_outlived_by_the_newest_later_version() -> None:
+    """A pin gives way to the newest usable version created after the pin's newest version."""
+    pinned_at = NOW - 3 * DAY
+    newest = version("a", created=-DAY)
+    middle = version("z", created=-2 * DAY)
+    unusable = version("y", created=-dt.timedelta(hours=1), enabled=False)
+    old = version("b", created=-4 * DAY)
+    assert policy.pin_outlived([middle, newest, unusable, old], pinned_at, NOW) == newest
+    assert policy.pin_outlived([old], pinned_at, NOW) is None
