@@ -77,10 +77,11 @@ def parse_targets(document: Any) -> tuple[Target, ...]:
                 "(1-256 letters, digits, '-', '_' and '.', not '.' or '..')"
             )
         where = f"{where} (connector {connector_id!r})"
-        if connector_id.lower().startswith("identity."):
+        if connector_id.lower().startswith("identity.") or connector_id == "all":
             raise ConfigurationError(
-                f"{ENV_CONFIG}: {where}: ids starting with 'identity.' name rotator's own Graph "
-                "identities in the state store"
+                f"{ENV_CONFIG}: {where}: the id is reserved ('all' means every connector in "
+                "POST /api/rotate; ids starting with 'identity.' name rotator's own Graph "
+                "identities in the state store)"
             )
         if connector_id in seen:
             raise ConfigurationError(f"{ENV_CONFIG}: {where}: duplicate connector id")

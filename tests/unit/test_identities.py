@@ -118,8 +118,20 @@ def test_the_default_identity_is_defined_once() -> None:
         )
 
 
-def test_a_connector_id_cannot_take_an_identitys_state_record() -> None:
-    """Ids starting with 'identity.' are reserved for keep-alive's records."""
-    document = {"keyVaultUrl": VAULT, "connectors": [{"id": "identity.prod", "certificate": "x"}]}
-    with pytest.raises(ConfigurationError, match=r"ids starting with 'identity\.'"):
+@pytest.mark.parametrize("connector_id", ["identity.prod", "Identity.x", "all"])
+def test_reserved_connector_ids_are_refused(connector_id: str) -> None:
+    """'all' (every connector over HTTP) and 'identity.*' (keep-alive's records) are reserved."""
+    document = {"keyVaultUrl": VAULT, "connectors": [{"id": connector_id, "certificate": "x"}]}
+    with pytest.raises(ConfigurationError) as raised:
         settings_of(document)
+    assert str(raised.value) == (
+        f"ROTATOR_CONFIG: connectors[0] (connector {connector_id!r}): the id is reserved ('all' "
+        "means every connector in POST /api/rotate; ids starting with 'identity.' name "
+        "rotator's own Graph identities in the state store)"
+    )
+    assert (
+        settings_of({"keyVaultUrl": VAULT, "connectors": [{"id": "identity", "certificate": "x"}]})
+        .targets[0]
+        .connector_id
+        == "identity"
+    )
