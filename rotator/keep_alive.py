@@ -200,13 +200,9 @@ class KeepAlive:
             self.record_id,
             lambda r: replace(r, added_keys=tuple(known if k == key else k for k in r.added_keys)),
         )
-        emit(
-            log,
+        self._event(
             logging.WARNING,
             "rotation.identity_key_added",
-            identity=self.settings.identity_name,
-            tenantId=self.settings.graph_tenant_id,
-            appId=self.settings.graph_client_id,
             keyId=known.key_id or None,
             thumbprint=known.thumbprint,
             keyVaultVersion=known.version,
@@ -281,13 +277,9 @@ class KeepAlive:
         days = policy.days_until(in_use.bundle.not_after, now)
         nothing_newer = report.status in ("current", "added")  # in use is Key Vault's newest
         if nothing_newer and days is not None and days < self.settings.expiry_warning_days:
-            emit(
-                log,
+            self._event(
                 logging.WARNING,
                 "rotation.identity_expiry_warning",
-                identity=self.settings.identity_name,
-                tenantId=self.settings.graph_tenant_id,
-                appId=self.settings.graph_client_id,
                 thumbprint=in_use.bundle.thumbprint,
                 expiresOn=in_use.bundle.not_after,
                 daysLeft=days,
@@ -303,13 +295,9 @@ class KeepAlive:
         except RotatorError as exc:
             if getattr(exc, "status", None) != 404:  # already gone: forget it all the same
                 raise
-        emit(
-            log,
+        self._event(
             logging.INFO,
             "rotation.identity_key_removed",
-            identity=self.settings.identity_name,
-            tenantId=self.settings.graph_tenant_id,
-            appId=self.settings.graph_client_id,
             keyId=key.key_id,
             thumbprint=key.thumbprint,
             why=why,
@@ -351,6 +339,18 @@ class KeepAlive:
 
     def _source(self) -> str:
         return f"certificate '{self.name}' in {self.settings.graph_key_vault_url}"
+
+    def _event(self, level: int, event: str, **data: Any) -> None:
+        """A keep-alive event, with the identity, its tenant and its app."""
+        emit(
+            log,
+            level,
+            event,
+            identity=self.settings.identity_name,
+            tenantId=self.settings.graph_tenant_id,
+            appId=self.settings.graph_client_id,
+            **data,
+        )
 
     def _report(self, status: str, detail: str, version: _Version | None = None) -> KeepAliveReport:
         return KeepAliveReport(

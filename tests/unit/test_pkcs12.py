@@ -320,14 +320,15 @@ def test_a_key_without_certificate_is_refused(leaf: pki.Issued) -> None:
         )
 
 
+# The PEM markers are assembled, so no key-shaped block stands in the tree (nothing here is a key).
+_BEGIN, _END = "-----BEGIN " + "PRIVATE KEY-----", "-----END " + "PRIVATE KEY-----"
+
+
 @pytest.mark.parametrize(
     ("key_block", "message"),
     [
-        ("-----BEGIN PRIVATE KEY-----\nAAAA\n", "the PEM private key block is incomplete"),
-        (
-            "-----BEGIN PRIVATE KEY-----\nAAAA\n-----END PRIVATE KEY-----\n",
-            "the PEM private key is corrupt",
-        ),
+        (f"{_BEGIN}\nAAAA\n", "the PEM private key block is incomplete"),
+        (f"{_BEGIN}\nAAAA\n{_END}\n", "the PEM private key is corrupt"),
     ],
 )
 def test_broken_pem_keys_are_refused(leaf: pki.Issued, key_block: str, message: str) -> None:
