@@ -333,19 +333,18 @@ def approve(
         credential = Credential(username=change.username, password=change.password)
         run.probe = run_probe(config, url, credential, network, sleep=steps.sleep)
         _log(target.connector_id, run.probe)
-        return replace(
-            change,
-            notes=(*change.notes, *_judge(run.probe, config, credential, change.last.version)),
-        )
+        notes = _judge(run.probe, config, credential, change.last.version)
+        judged: Change = replace(change, notes=(*change.notes, *notes))
+        run.packaged(judged)  # the note of a tolerated "unknown" reaches the outcome
+        return judged
     kept: list[Install] = []
     notes = list(change.notes)
-    results: list[ProbeResult] = []
+    results: dict[int, ProbeResult] = {}
     for install in change.installs:
         credential = Credential(bundle=install.bundle)
         result = run_probe(config, url, credential, network, sleep=steps.sleep)
         _log(target.connector_id, result)
-        run.probe = result
-        results.append(result)
+        run.probe = results[id(install)] = result
         pre_stage = install.version is change.plan.pending
         try:
             notes += _judge(result, config, credential, install.version.version)
@@ -363,7 +362,7 @@ def approve(
         kept.append(install)
     narrowed = replace(change, installs=tuple(kept), notes=tuple(notes))
     run.packaged(narrowed)
-    run.probe = results[change.installs.index(kept[-1])]
+    run.probe = results[id(kept[-1])]  # the outcome reports the newest certificate written
     return narrowed
 
 

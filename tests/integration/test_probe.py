@@ -205,6 +205,18 @@ def test_an_unreachable_api_is_tolerated_when_not_required(
     assert [r.levelno for r in events] == [logging.WARNING]
 
 
+def test_a_tolerated_unknown_is_said_for_a_password_too(emu: Emulator, tmp_path: Path) -> None:
+    """Basic auth, no answer, probe.required false: rotated, and the reason says it went on
+    without the API's word."""
+    connector, new = basic_connector(emu)
+    target = {"id": connector, "basic": {"username": "api-user", "passwordSecret": "api-password"}}
+    probe = {"url": "https://127.0.0.1:1/validate", "required": False}
+    outcome = rotate_one(emu, tmp_path, {**target, "probe": probe})
+    assert outcome.outcome is Outcome.ROTATED, outcome.reason
+    assert "went on without its word (probe.required is false)" in (outcome.reason or "")
+    assert emu.graph.password_matches(connector, new)
+
+
 def test_a_private_address_is_refused_without_the_test_switch(
     emu: Emulator, ca: pki.Issued, tmp_path: Path
 ) -> None:
