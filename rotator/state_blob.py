@@ -228,7 +228,7 @@ class BlobStateStore:
             infinite = properties.lease.duration == "infinite"
             metadata = properties.metadata or {}
             holder = truncate(str(metadata["holder"]), 80) if "holder" in metadata else None
-            since = properties.last_modified
+            # only what a holder wrote: the blob's own time may be that of an older holder
             since = dt.datetime.fromisoformat(metadata["since"].replace("Z", "+00:00"))
         name = f"{self._container.container_name}/{blob.blob_name}"
         return RotationInProgressError(
