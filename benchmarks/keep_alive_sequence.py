@@ -57,6 +57,15 @@ def show_journal(emu: Emulator, since: float) -> list[str]:
     return lines
 
 
+def show_run(emu: Emulator, since: float) -> set[str]:
+    """Print the run's Graph and Entra requests and the app's keys; the keys' thumbprints."""
+    print("\n".join(show_journal(emu, since)))
+    keys = emu.entra.key_credentials(TENANT, APP)
+    names = (f"{k.thumbprint[:8]}…{' (addKey)' if k.added_by_add_key else ''}" for k in keys)
+    print("  app keys: " + ", ".join(names))
+    return {k.thumbprint for k in keys}
+
+
 def main() -> int:
     logging.basicConfig(level=logging.CRITICAL)
     with tempfile.TemporaryDirectory() as tmp, Emulator(workdir=Path(tmp) / "emu") as emu:
@@ -109,15 +118,8 @@ def main() -> int:
             since = time.time()
             report = service.run_timer(rotator)
             print(f"\nrun 1 (timer): connector {report.outcomes[0].outcome.value}")
-            print("\n".join(show_journal(emu, since)))
-            keys = emu.entra.key_credentials(TENANT, APP)
-            print(
-                "  app keys: "
-                + ", ".join(
-                    f"{k.thumbprint[:8]}…{' (addKey)' if k.added_by_add_key else ''}" for k in keys
-                )
-            )
-            if {k.thumbprint for k in keys} != {first.thumbprint, second.thumbprint}:
+            keys = show_run(emu, since)
+            if keys != {first.thumbprint, second.thumbprint}:
                 problems.append("run 1 did not add the renewed certificate")
             third = version(emu, ca, age_days=0, valid_days=400)
             since = time.time()
@@ -125,15 +127,8 @@ def main() -> int:
             print(
                 f"\nrun 2 (keep-alive after a third version): {result.status}, removed {list(result.removed)}"
             )
-            print("\n".join(show_journal(emu, since)))
-            keys = emu.entra.key_credentials(TENANT, APP)
-            print(
-                "  app keys: "
-                + ", ".join(
-                    f"{k.thumbprint[:8]}…{' (addKey)' if k.added_by_add_key else ''}" for k in keys
-                )
-            )
-            if {k.thumbprint for k in keys} != {first.thumbprint, third.thumbprint}:
+            keys = show_run(emu, since)
+            if keys != {first.thumbprint, third.thumbprint}:
                 problems.append("run 2 did not replace the key run 1 added")
     for problem in problems:
         print(f"PROBLEM {problem}")
