@@ -1,6 +1,6 @@
 """Azure Functions bindings (Python v2 model): timer, Key Vault events via Event Grid, HTTP.
 
-Thin on purpose: each function turns the host's input into arguments for ``rotator.service``
+Thin on purpose: each function turns the host's input into arguments for ``rotator.functions.service``
 and its result into a log line or an HTTP response. rotator itself (and the Azure SDK behind it)
 is imported on the first invocation, not when the host indexes this file, so a cold start pays
 only for ``azure.functions``.
@@ -33,8 +33,8 @@ _cached: "tuple[Any, Rotator] | None" = None
 def _rotator() -> "Rotator":
     """The process's Rotator, rebuilt only when the settings change (they are re-read each call)."""
     global _cached
+    from rotator.config.settings import Settings
     from rotator.rotation import Rotator
-    from rotator.settings import Settings
 
     settings = Settings.from_env()
     with _lock:
@@ -81,7 +81,7 @@ def _configuration_error(exc: Exception) -> func.HttpResponse:
 )
 def rotate_on_schedule(timer: func.TimerRequest, context: func.Context) -> None:
     """Reconcile every connector with Key Vault; warn about credentials close to expiry."""
-    from rotator import service
+    from rotator.functions import service
 
     report = service.run_timer(_rotator(), worker_init=_worker_init(context))
     failed = report.counts["failed"]
@@ -95,7 +95,7 @@ def rotate_on_schedule(timer: func.TimerRequest, context: func.Context) -> None:
 @app.event_grid_trigger(arg_name="event")
 def rotate_on_keyvault_event(event: func.EventGridEvent, context: func.Context) -> None:
     """Rotate the connectors bound to the vault object of a Key Vault event (either schema)."""
-    from rotator import service
+    from rotator.functions import service
 
     event_type = event.type if isinstance(event, func.CloudEvent) else event.event_type
     service.run_event(
@@ -111,8 +111,8 @@ def rotate_on_keyvault_event(event: func.EventGridEvent, context: func.Context) 
 @app.route(route="rotate", methods=["POST"], auth_level=func.AuthLevel.FUNCTION)
 def rotate_now(req: func.HttpRequest, context: func.Context) -> func.HttpResponse:
     """Manual or emergency rotation: ``{"connectorId", "force", "dryRun", "version", "reason"}``."""
-    from rotator import service
     from rotator.errors import ConfigurationError
+    from rotator.functions import service
 
     try:
         answer = service.run_http_rotate(
@@ -129,8 +129,8 @@ def rotation_status(req: func.HttpRequest, context: func.Context) -> func.HttpRe
     """Per connector: what Graph holds, the newest usable Key Vault version, days to expiry;
     with ``?check=true`` the preflight of ``rotator check`` (what is missing, and the fix); for
     a browser (``Accept: text/html``) or ``?format=html`` the status page."""
-    from rotator import service
     from rotator.errors import ConfigurationError
+    from rotator.functions import service
 
     check = req.params.get("check", "").lower() in ("1", "true", "yes")
     try:

@@ -24,7 +24,7 @@ CASES = {
         "azure.keyvault.certificates, httpx, cryptography.hazmat.primitives.serialization.pkcs12"
     ),
     "function_app + first invocation": (
-        "import function_app, rotator.service, rotator.keyvault, rotator.graph, azure.identity"
+        "import function_app, rotator.functions.service, rotator.azure.keyvault, rotator.azure.graph, azure.identity"
     ),
 }
 

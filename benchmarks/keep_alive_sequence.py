@@ -20,10 +20,11 @@ import uuid
 from pathlib import Path
 from typing import Any
 
-from rotator import proof, service
+from rotator.config.settings import Settings
 from rotator.emulator import Emulator, pki
+from rotator.functions import service
+from rotator.keepalive import proof
 from rotator.rotation import Rotator
-from rotator.settings import Settings
 
 DAY = 86400
 TENANT, APP = str(uuid.uuid4()), str(uuid.uuid4())

@@ -22,10 +22,10 @@ import time
 from collections import Counter
 from pathlib import Path
 
+from rotator.config.settings import Settings
 from rotator.emulator import Emulator, pki
 from rotator.model import RotationRequest
 from rotator.rotation import Rotator
-from rotator.settings import Settings
 
 CONNECTORS = int(os.environ.get("BENCH_CONNECTORS", "50"))  # even: half certificate, half basic
 LATENCY = float(os.environ.get("BENCH_LATENCY", "0.05"))

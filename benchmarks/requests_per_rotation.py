@@ -21,10 +21,10 @@ from typing import Any
 from azure.keyvault.certificates._shared import http_challenge_cache as cert_challenges
 from azure.keyvault.secrets._shared import http_challenge_cache as secret_challenges
 
+from rotator.config.settings import Settings
 from rotator.emulator import Emulator, pki
 from rotator.model import RotationRequest
 from rotator.rotation import Rotator
-from rotator.settings import Settings
 
 RUNS = int(os.environ.get("BENCH_RUNS", "7"))
 DAY = dt.timedelta(days=1)

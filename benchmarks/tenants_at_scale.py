@@ -28,10 +28,10 @@ from collections import Counter
 from pathlib import Path
 from typing import Any
 
+from rotator.config.settings import Settings
 from rotator.emulator import Emulator
 from rotator.model import RotationReport, RotationRequest
 from rotator.rotation import Rotator
-from rotator.settings import Settings
 
 IDENTITIES = 10
 PER_IDENTITY = 100

@@ -2,6 +2,6 @@
 
 import sys
 
-from rotator.cli import main
+from rotator.faces.cli import main
 
 sys.exit(main())

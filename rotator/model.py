@@ -3,13 +3,23 @@
 from __future__ import annotations
 
 import datetime as dt
+import json
 import re
 from collections import Counter
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any, ClassVar
 
-from rotator.probe_config import ProbeConfig
+# A minimal payload shaped like B2C's sign-up call (learn: "Add an API connector to a sign-up
+# user flow", request examples); the probe reads only the answer's status.
+DEFAULT_BODY: Mapping[str, Any] = {
+    "step": "PostAttributeCollection",
+    "client_id": "00000000-0000-0000-0000-000000000000",
+    "ui_locales": "en-US",
+    "email": "rotator-probe@example.invalid",
+}
+DEFAULT_REJECT_STATUS = (401, 403)
 
 _CONNECTOR_ID = re.compile(r"[A-Za-z0-9._-]{1,256}")
 # Key Vault's rule for object names: 1-127 characters, only 0-9, a-z, A-Z and "-"
@@ -17,6 +27,26 @@ _CONNECTOR_ID = re.compile(r"[A-Za-z0-9._-]{1,256}")
 _KEY_VAULT_NAME = re.compile(r"[0-9A-Za-z-]{1,127}")
 # "a system-generated, 32 character string identifier" (same page, "object-version").
 _KEY_VAULT_VERSION = re.compile(r"[0-9A-Za-z]{32}")
+
+
+@dataclass(frozen=True)
+class ProbeConfig:
+    """How to probe one connector's API before a write to Graph (parsed by ``config.probe``)."""
+
+    url: str | None = None  # None: the connector's targetUrl as Graph returns it
+    method: str = "POST"
+    body: str = field(default_factory=lambda: compact_json(DEFAULT_BODY), repr=False)  # JSON text
+    headers: tuple[tuple[str, str], ...] = ()
+    reject_status: frozenset[int] = frozenset(DEFAULT_REJECT_STATUS)
+    wait_seconds: float = 0.0
+    required: bool = True
+
+
+def compact_json(document: Any) -> str:
+    """``document`` as JSON without spaces (a mapping of any kind as an object)."""
+    return json.dumps(
+        dict(document) if isinstance(document, Mapping) else document, separators=(",", ":")
+    )
 
 
 def is_connector_id(value: object) -> bool:

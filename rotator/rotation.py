@@ -15,11 +15,12 @@ from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from typing import TYPE_CHECKING, Any, TypeVar
 
-from rotator import apply, leases, package, plan, probe, record, status, verify, wiring
-from rotator.entra import entra_accepts
+from rotator import status
+from rotator.azure import wiring
+from rotator.azure.entra import entra_accepts
 from rotator.errors import ConfigurationError, RotationInProgressError
 from rotator.events import emit
-from rotator.keep_alive import KeepAlive, KeepAliveReport
+from rotator.keepalive.renew import KeepAlive, KeepAliveReport
 from rotator.model import (
     CertificateTarget,
     Outcome,
@@ -30,16 +31,17 @@ from rotator.model import (
     TargetOutcome,
     VersionInfo,
 )
-from rotator.progress import Progress
-from rotator.state import ConnectorRecord, Pin, StateStore
-from rotator.steps import Steps, utcnow
+from rotator.state.records import ConnectorRecord, Pin, StateStore
+from rotator.steps import apply, leases, package, plan, probe, record, verify
+from rotator.steps.context import Steps, utcnow
+from rotator.steps.progress import Progress
 
 if TYPE_CHECKING:
     from azure.core.credentials import TokenCredential
 
-    from rotator.graph import GraphConnectorClient
-    from rotator.keyvault import KeyVaultClient
-    from rotator.settings import Settings
+    from rotator.azure.graph import GraphConnectorClient
+    from rotator.azure.keyvault import KeyVaultClient
+    from rotator.config.settings import Settings
 
 __all__ = ["Rotator", "WorkerInit", "rotate_connector", "utcnow"]
 

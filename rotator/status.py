@@ -5,7 +5,6 @@ from __future__ import annotations
 
 from typing import Any
 
-from rotator import plan, policy
 from rotator.errors import CredentialError, RotatorError
 from rotator.model import (
     CertificateTarget,
@@ -14,8 +13,9 @@ from rotator.model import (
     TargetStatus,
     VersionInfo,
 )
-from rotator.progress import unexpected
-from rotator.steps import Steps
+from rotator.steps import plan, policy
+from rotator.steps.context import Steps
+from rotator.steps.progress import unexpected
 
 
 def connector_status(steps: Steps, target: Target) -> TargetStatus:

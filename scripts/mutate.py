@@ -68,7 +68,7 @@ def modules_from_config() -> list[str]:
 
 
 def dotted(path: str) -> str:
-    """``rotator/policy.py`` → ``rotator.policy``."""
+    """``rotator/policy.py`` → ``rotator.steps.policy``."""
     return path.removesuffix(".py").replace("/", ".")
 
 

@@ -186,6 +186,6 @@ def pem_bundle(
 
 
 def sha1_thumbprint(cert: x509.Certificate) -> str:
-    """Upper-case hex SHA-1 of the DER certificate (computed independently of ``rotator.pkcs12``)."""
+    """Upper-case hex SHA-1 of the DER certificate (computed independently of ``rotator.steps.pkcs12``)."""
     der = cert.public_bytes(serialization.Encoding.DER)
     return hashlib.sha1(der, usedforsecurity=False).hexdigest().upper()

@@ -18,9 +18,9 @@ from urllib.parse import parse_qs, urlsplit
 
 import pytest
 
-import rotator.settings
+import rotator.config.settings
+from rotator.config.settings import Settings
 from rotator.errors import ConfigurationError
-from rotator.settings import Settings
 from tests.infra import bicepmodel
 from tests.infra.bicepmodel import BicepFile, RoleAssignment
 
@@ -222,7 +222,7 @@ def _settings_the_code_reads() -> set[str]:
     """Every environment name in rotator/settings.py (ENV_*) and every ROTATOR_* the code reads."""
     declared = {
         value
-        for name, value in vars(rotator.settings).items()
+        for name, value in vars(rotator.config.settings).items()
         if name.startswith("ENV_") and isinstance(value, str)
     }
     return declared | _code_setting_names()
@@ -376,8 +376,8 @@ def test_azure_function_endpoint_reads_no_key(bicep: dict[str, BicepFile]) -> No
 def test_event_subscription_filters_exactly_the_event_types_the_code_handles(
     bicep: dict[str, BicepFile],
 ) -> None:
-    """includedEventTypes equals rotator.triggers.HANDLED_EVENT_TYPES, no more and no fewer."""
-    from rotator.triggers import HANDLED_EVENT_TYPES
+    """includedEventTypes equals rotator.functions.triggers.HANDLED_EVENT_TYPES, no more and no fewer."""
+    from rotator.functions.triggers import HANDLED_EVENT_TYPES
 
     included = _event_subscription(bicep)["filter"]["includedEventTypes"]
     assert len(included) == len(set(included))
@@ -568,7 +568,7 @@ def test_every_graph_credential_mode_deploys_settings_the_code_accepts(
 def test_graph_credential_allows_only_modes_the_code_knows(bicep: dict[str, BicepFile]) -> None:
     """graphCredential's @allowed list is exactly the code's GraphCredentialMode values."""
     allowed = _decorator(bicep, MAIN, "graphCredential", "allowed")
-    assert sorted(allowed) == sorted(m.value for m in rotator.settings.GraphCredentialMode)
+    assert sorted(allowed) == sorted(m.value for m in rotator.config.settings.GraphCredentialMode)
 
 
 def test_numeric_parameters_allow_exactly_what_the_code_accepts(

@@ -15,10 +15,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from rotator.config.settings import Settings
 from rotator.emulator import Emulator, pki
 from rotator.model import RotationRequest
 from rotator.rotation import Rotator
-from rotator.settings import Settings
 
 STEPS: dict[str, dict[str, Any]] = {
     "token": {"service": "identity"},

@@ -11,9 +11,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from rotator.config.settings import Settings
 from rotator.emulator import Emulator, JournalEntry, pki
 from rotator.rotation import Rotator
-from rotator.settings import Settings
 
 DAY = dt.timedelta(days=1)
 

@@ -20,8 +20,8 @@ from azure.functions.timer import TimerRequest
 
 import function_app
 from rotator.emulator import Emulator, pki
-from rotator.service import RotationFailedError
-from rotator.state_local import LocalStateStore
+from rotator.functions.service import RotationFailedError
+from rotator.state.local import LocalStateStore
 
 from .support import environment, graph_writes, requests, seed_certificate, seed_secret
 

@@ -16,8 +16,8 @@ from azure.core.exceptions import ClientAuthenticationError
 from azure.identity import CertificateCredential
 from cryptography.hazmat.primitives import serialization
 
-from rotator import cli
 from rotator.emulator import Emulator, pki
+from rotator.faces import cli
 from rotator.model import Outcome, RotationRequest, TargetOutcome
 
 from .support import DAY, environment, graph_writes, make_rotator, requests, seed_certificate
@@ -262,9 +262,9 @@ def test_a_new_unregistered_app_certificate_falls_back_to_the_one_that_works(
 ) -> None:
     """Key Vault renewed the app's certificate before anyone uploaded it to the app: Graph keeps
     working with the previous (still valid) certificate, and a warning names what to upload."""
-    from rotator.app_credential import KeyVaultAppCredential
-    from rotator.credentials import keyvault_factory
-    from rotator.settings import Settings
+    from rotator.azure.app_credential import KeyVaultAppCredential
+    from rotator.azure.credentials import keyvault_factory
+    from rotator.config.settings import Settings
 
     first = app_certificate(emu, ca)
     emu.entra.register_app(APP_ID, tenant_id=B2C_TENANT, certificate=first.certificate)

@@ -13,12 +13,12 @@ from typing import Any
 
 import pytest
 
-from rotator import service
 from rotator.emulator import Emulator, pki
-from rotator.leases import FUNCTION_TIMEOUT, LEASE_STUCK_AFTER
+from rotator.functions import service
 from rotator.model import Outcome, RotationReport, RotationRequest
-from rotator.state import HistoryEntry, append, now_iso
-from rotator.state_local import LocalStateStore
+from rotator.state.local import LocalStateStore
+from rotator.state.records import HistoryEntry, append, now_iso
+from rotator.steps.leases import FUNCTION_TIMEOUT, LEASE_STUCK_AFTER
 
 from .support import environment, graph_writes, make_rotator, seed_certificate, seed_secret
 from .test_cli import run
@@ -119,7 +119,7 @@ def test_a_damaged_blob_record_fails_only_its_connector(
     emu: Emulator, tmp_path: Path, azurite: str
 ) -> None:
     """The blob store: a record of bytes that are not UTF-8 fails its connector, names the blob."""
-    from rotator.state_blob import BlobStateStore
+    from rotator.state.blob import BlobStateStore
 
     first, second = two_basic(emu)
     store = BlobStateStore.from_connection_string(azurite, "hardening")
@@ -262,7 +262,7 @@ def test_an_infinite_blob_lease_is_reported_stuck_with_the_blob_to_break(
     """A blob lease made infinite (rotator never takes one) is stuck at once; never broken."""
     from azure.storage.blob import BlobLeaseClient
 
-    from rotator.state_blob import BlobStateStore
+    from rotator.state.blob import BlobStateStore
 
     target = expiring_certificate(emu, ca)
     store = BlobStateStore.from_connection_string(azurite, "stuck")

@@ -15,8 +15,8 @@ from typing import Any
 
 import pytest
 
+from rotator.azure.keyvault import MAX_PAGES
 from rotator.emulator import Emulator, pki
-from rotator.keyvault import MAX_PAGES
 from rotator.model import Outcome, RotationRequest, TargetOutcome, TargetStatus
 
 from .support import graph_writes, make_rotator, requests, seed_certificate, seed_secret

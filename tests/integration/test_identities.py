@@ -10,10 +10,10 @@ from typing import Any
 
 import pytest
 
+from rotator.config.settings import Settings
 from rotator.emulator import Emulator, pki
 from rotator.model import Outcome, RotationRequest
 from rotator.rotation import Rotator
-from rotator.settings import Settings
 
 from .support import DAY, graph_writes, requests, seed_secret
 from .test_check import check

@@ -13,11 +13,11 @@ from typing import Any
 
 import pytest
 
-from rotator import service
+from rotator.config.settings import Settings
 from rotator.emulator import Emulator, pki
+from rotator.functions import service
 from rotator.model import Outcome, RotationRequest
 from rotator.rotation import Rotator
-from rotator.settings import Settings
 
 from .support import DAY, requests, seed_secret
 

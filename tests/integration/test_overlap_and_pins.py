@@ -16,7 +16,7 @@ import pytest
 
 from rotator.emulator import Emulator, pki
 from rotator.model import Outcome, RotationRequest
-from rotator.state_local import LocalStateStore
+from rotator.state.local import LocalStateStore
 
 from .support import environment, graph_writes, make_rotator, requests, seed_certificate
 

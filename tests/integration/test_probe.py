@@ -338,7 +338,7 @@ def test_the_probe_leaves_no_key_file(emu: Emulator, ca: pki.Issued, tmp_path: P
     with make_rotator(
         emu, tmp_path / "state", {"id": connector, "certificate": "api-cert", "probe": {}}
     ) as rotator:
-        from rotator import probe
+        from rotator.steps import probe
 
         bundle = _bundle(leaves[1], ca)
         network = probe.Network(str(emu.ca_path), True, 10)
@@ -370,7 +370,7 @@ def _readlink(path: str) -> str:
 
 
 def _bundle(leaf: pki.Issued, ca: pki.Issued) -> Any:
-    from rotator.pkcs12 import CertificateBundle
+    from rotator.steps.pkcs12 import CertificateBundle
 
     return CertificateBundle(leaf.certificate, leaf.key, (ca.certificate,))  # type: ignore[arg-type]
 

@@ -271,7 +271,7 @@ def test_history_records_rotations_with_reason(
     emu: Emulator, ca: pki.Issued, tmp_path: Path
 ) -> None:
     """The state store keeps who rotated what and why (and no secret)."""
-    from rotator.state_local import LocalStateStore
+    from rotator.state.local import LocalStateStore
 
     connector, versions, leaves = cert_connector(emu, ca)
     with make_rotator(emu, tmp_path, {"id": connector, "certificate": "api-cert"}) as rotator:

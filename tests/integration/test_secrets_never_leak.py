@@ -11,8 +11,9 @@ from azure.identity import ManagedIdentityCredential
 from azure.keyvault.secrets import SecretClient
 from cryptography.hazmat.primitives import serialization
 
-from rotator import cli, pkcs12
 from rotator.emulator import Emulator, pki
+from rotator.faces import cli
+from rotator.steps import pkcs12
 
 from .support import environment, seed_secret
 

@@ -17,7 +17,9 @@ from pathlib import Path
 import pytest
 
 from rotator.errors import RotationInProgressError
-from rotator.state import (
+from rotator.state.blob import BlobStateStore
+from rotator.state.local import LocalStateStore
+from rotator.state.records import (
     HISTORY_LIMIT,
     AppliedCredential,
     HistoryEntry,
@@ -26,8 +28,6 @@ from rotator.state import (
     append,
     set_pin,
 )
-from rotator.state_blob import BlobStateStore
-from rotator.state_local import LocalStateStore
 
 StoreFactory = Callable[[], StateStore]
 
@@ -152,8 +152,8 @@ def test_two_processes_race_for_one_lease(
 HOLDER = """
 import sys, time
 from pathlib import Path
-from rotator.state_local import LocalStateStore
-from rotator.state_blob import BlobStateStore
+from rotator.state.local import LocalStateStore
+from rotator.state.blob import BlobStateStore
 kind, location = sys.argv[1], sys.argv[2]
 store = LocalStateStore(Path(location)) if kind == "local" else BlobStateStore(
     BlobStateStore.from_connection_string(*location.split("|"))._container, lease_seconds=15)

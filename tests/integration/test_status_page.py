@@ -15,12 +15,12 @@ from typing import Any
 
 import pytest
 
-from rotator.demo import seed_demo
 from rotator.emulator import Emulator
+from rotator.faces.demo import seed_demo
+from rotator.faces.render_html import PageTarget, StatusPage, render_status_page
 from rotator.model import CredentialKind, StatusReport, TargetStatus
-from rotator.render_html import PageTarget, StatusPage, render_status_page
-from rotator.state import HistoryEntry
-from rotator.steps import utcnow
+from rotator.state.records import HistoryEntry
+from rotator.steps.context import utcnow
 
 from .conftest import FOREIGN_AZURE_VARIABLES
 from .support import run_cli

@@ -50,7 +50,7 @@ def test_a_shorter_certificate_refusal_names_both_flags_it_needs() -> None:
 
     from rotator.errors import CredentialError
     from rotator.model import ConnectorState, GraphCertificate
-    from rotator.policy import check_not_shorter
+    from rotator.steps.policy import check_not_shorter
 
     now = dt.datetime(2026, 11, 29, tzinfo=dt.UTC)
     active = GraphCertificate("AA" * 20, now, now + dt.timedelta(days=60), is_active=True)

@@ -1,0 +1,357 @@
+"""The Microsoft Graph API-connector client on httpx: get, patch, upload, retries, error translation.
+
+The only module that talks to Graph. Request bodies (which carry the new credential) are never
+logged or put into an exception; errors carry Graph's status, code and ``request-id``.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import email.utils
+import logging
+import random
+import ssl
+import time
+import uuid
+from collections.abc import Callable, Mapping
+from typing import Any
+from urllib.parse import quote
+
+import httpx
+from azure.core.credentials import AccessToken, TokenCredential
+from azure.core.exceptions import ClientAuthenticationError
+
+from rotator.azure.graph_answers import (
+    RETRY_STATUSES,
+    graph_error,
+    header,
+    parse_connector,
+    response_detail,
+    response_json,
+)
+from rotator.errors import GraphError, one_line
+from rotator.events import emit
+from rotator.hints import fix_for
+from rotator.model import ConnectorState
+from rotator.text import truncate
+
+log = logging.getLogger("rotator.graph")
+
+_TOKEN_REFRESH_MARGIN = 300  # seconds before expiry at which a cached token is renewed
+
+
+class GraphConnectorClient:
+    """Reads and writes ``identityApiConnector`` objects under ``{endpoint}/{version}/identity``."""
+
+    def __init__(
+        self,
+        endpoint: str,
+        credential: TokenCredential,
+        *,
+        api_version: str = "beta",
+        scope: str | None = None,
+        verify: ssl.SSLContext | bool = True,
+        timeout: httpx.Timeout | None = None,
+        max_attempts: int = 4,
+        max_retry_after: float = 60.0,
+        deadline: float = 90.0,
+        backoff: float = 0.5,
+        sleep: Callable[[float], None] = time.sleep,
+        transport: httpx.BaseTransport | None = None,
+    ) -> None:
+        self.endpoint = endpoint.rstrip("/")
+        self.scope = scope or f"{self.endpoint}/.default"
+        self._base = f"{self.endpoint}/{api_version}/identity/apiConnectors"
+        self._credential = credential
+        self._token: AccessToken | None = None
+        self._max_attempts = max(1, max_attempts)
+        self._max_retry_after = max_retry_after
+        self._deadline = deadline
+        self._backoff_base = backoff
+        self._sleep = sleep
+        self._http = httpx.Client(
+            verify=verify,
+            timeout=timeout or httpx.Timeout(30.0, connect=10.0),
+            transport=transport,
+            headers={"Accept": "application/json", "User-Agent": "rotator/0.1"},
+        )
+
+    def get_connector(self, connector_id: str, *, within: float | None = None) -> ConnectorState:
+        """What Graph holds for ``connector_id``; ``within`` bounds the call (retries included)
+        tighter than the client's own deadline, in seconds.
+
+        Raises:
+            GraphError: not found, access denied, throttled past the retries, or unreachable.
+        """
+        response = self._request("GET", connector_id, idempotent=True, within=within)
+        return parse_connector(response_json(response, f"connector {connector_id}"), connector_id)
+
+    def update_authentication(self, connector_id: str, configuration: Mapping[str, str]) -> None:
+        """PATCH the connector's ``authenticationConfiguration`` (Graph answers 204, no body).
+
+        Raises:
+            GraphError: Graph refused the configuration or the call failed.
+        """
+        self._request(
+            "PATCH",
+            connector_id,
+            body={"authenticationConfiguration": dict(configuration)},
+            idempotent=True,  # the same PATCH twice ends in the same state
+        )
+
+    def upload_client_certificate(
+        self, connector_id: str, pkcs12_value: str, password: str, *, thumbprint: str
+    ) -> ConnectorState:
+        """POST ``uploadClientCertificate``: add a certificate beside the ones already there.
+
+        Never repeated blindly (it would add the certificate twice): after an ambiguous failure
+        (timeout, dropped connection, 5xx) the connector is re-read; if ``thumbprint`` is there the
+        upload landed. If not, this run does not upload again (Graph reads can lag writes): it
+        raises with ``may_have_landed`` and the next run uploads only if it is still missing.
+
+        Raises:
+            GraphError: Graph refused the certificate, or the outcome is unknown.
+        """
+        try:
+            response = self._request(
+                "POST",
+                connector_id,
+                action="uploadClientCertificate",
+                body={"pkcs12Value": pkcs12_value, "password": password},
+                idempotent=False,
+            )
+        except GraphError as exc:
+            if not exc.may_have_landed:
+                raise
+            try:
+                state = self.get_connector(connector_id)
+            except GraphError as reread:
+                reread.may_have_landed = True
+                raise reread from exc
+            if thumbprint.upper() in state.thumbprints:
+                return state  # the ambiguous upload did land
+            raise
+        return parse_connector(response_json(response, f"connector {connector_id}"), connector_id)
+
+    def application_action(
+        self, object_id: str, action: str, body: dict[str, Any]
+    ) -> dict[str, Any] | None:
+        """``POST {endpoint}/v1.0/applications/{object_id}/{action}`` as this client's identity
+        (``addKey``, ``removeKey``: an application rolls its own keys without a permission). Sent
+        once: a caller that loses the answer finds out on its next run. The answer's JSON object,
+        or None for 204.
+
+        Raises:
+            GraphError: Graph refused it (status, code, message, request-id), or no answer.
+        """
+        subject = f"application {truncate(object_id, 60)}"
+        url = f"{self.endpoint}/v1.0/applications/{connector_path(object_id)}/{action}"
+        headers = {
+            "Authorization": f"Bearer {self._bearer()}",
+            "client-request-id": str(uuid.uuid4()),
+        }
+        try:
+            response = self._http.post(url, json=body, headers=headers)
+        except httpx.TransportError as exc:
+            raise GraphError(
+                f"{subject}: no answer from Microsoft Graph to {action} ({type(exc).__name__})",
+                may_have_landed=True,
+            ) from exc
+        if response.is_success:
+            return response_json(response, subject) if response.content else None
+        error = graph_error(response, "-", attempts=1)
+        raise GraphError(
+            f"{subject}: Microsoft Graph refused {action} ({response_detail(response)})",
+            status=error.status,
+            code=error.code,
+            request_id=error.request_id,
+        )
+
+    def close(self) -> None:
+        """Close the connection pool."""
+        self._http.close()
+
+    def __enter__(self) -> GraphConnectorClient:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # -- internals -------------------------------------------------------------------------
+
+    def _bearer(self, *, renew: bool = False) -> str:
+        now = time.time()
+        if renew or self._token is None or self._token.expires_on - now < _TOKEN_REFRESH_MARGIN:
+            try:
+                self._token = self._credential.get_token(self.scope)
+            except ClientAuthenticationError as exc:
+                raise GraphError(
+                    f"cannot get a Microsoft Graph token for {self.scope}: {one_line(exc.message)}"
+                ) from exc
+        return self._token.token
+
+    def _request(
+        self,
+        method: str,
+        connector_id: str,
+        *,
+        action: str | None = None,
+        body: dict[str, Any] | None = None,
+        idempotent: bool,
+        within: float | None = None,
+    ) -> httpx.Response:
+        path = connector_path(connector_id) + (f"/{action}" if action else "")
+        url = f"{self._base}/{path}"
+        give_up_at = time.monotonic() + min(self._deadline, within or self._deadline)
+        renewed = False
+        ambiguous = False  # a write attempt whose fate is unknown: stays so for the whole call
+        attempt = 0
+        while True:
+            attempt += 1
+            client_request_id = str(uuid.uuid4())
+            try:
+                headers = {
+                    "Authorization": f"Bearer {self._bearer()}",
+                    "client-request-id": client_request_id,
+                }
+            except GraphError as exc:
+                exc.may_have_landed = ambiguous
+                raise
+            try:
+                # no attempt may outlive the call's deadline (connect is bounded separately)
+                left = max(1.0, give_up_at - time.monotonic())
+                timeout = self._http.timeout
+                response = self._http.request(
+                    method,
+                    url,
+                    json=body,
+                    headers=headers,
+                    timeout=httpx.Timeout(
+                        min(timeout.read or left, left),
+                        connect=min(timeout.connect or left, left),
+                    ),
+                )
+            except httpx.TransportError as exc:
+                delay = self._backoff(attempt)
+                retry = (
+                    idempotent
+                    and attempt < self._max_attempts
+                    and time.monotonic() + delay < give_up_at
+                )
+                emit(
+                    log,
+                    logging.DEBUG,
+                    "graph.transport_error",
+                    method=method,
+                    attempt=attempt,
+                    error=type(exc).__name__,
+                    retry=retry,
+                )
+                ambiguous = ambiguous or method != "GET"
+                if retry:
+                    self._sleep(delay)
+                    continue
+                detail = truncate(one_line(exc)) if str(exc) else ""
+                fix = fix_for(detail)
+                raise GraphError(
+                    f"connector {connector_id}: no answer from Microsoft Graph at {self.endpoint} "
+                    f"after {attempt} attempt(s) ({type(exc).__name__}"
+                    f"{': ' + detail if detail else ''})" + (f"; {fix}" if fix else ""),
+                    may_have_landed=ambiguous,
+                ) from exc
+            request_id = header(response, "request-id")
+            emit(
+                log,
+                logging.DEBUG,
+                "graph.response",
+                method=method,
+                path=truncate(f"/identity/apiConnectors/{path}"),
+                status=response.status_code,
+                attempt=attempt,
+                requestId=request_id,
+                clientRequestId=client_request_id,
+            )
+            if response.is_success:
+                return response
+            ambiguous = ambiguous or (method != "GET" and response.status_code >= 500)
+            if response.status_code == 401 and not renewed:
+                renewed = True
+                try:
+                    self._bearer(renew=True)
+                except GraphError as exc:
+                    exc.may_have_landed = ambiguous
+                    raise
+                continue
+            retryable = response.status_code in RETRY_STATUSES and (
+                idempotent or response.status_code == 429
+            )
+            delay, asked = self._retry_delay(response, attempt)
+            fits = time.monotonic() + delay < give_up_at and delay <= self._max_retry_after
+            if retryable and attempt < self._max_attempts and fits:
+                self._sleep(delay)
+                continue
+            error = graph_error(response, connector_id, attempts=attempt, secrets=_secrets(body))
+            if retryable and asked and not fits:
+                error.args = (
+                    f"{error}; Graph asked to wait {delay:.0f} s, longer than this run waits",
+                )
+            error.may_have_landed = ambiguous
+            raise error
+
+    def _backoff(self, attempt: int) -> float:
+        """Exponential backoff with jitter: about 0.5, 1, 2, 4 ... seconds (by default), capped at 8."""
+        base: float = min(8.0, self._backoff_base * 2.0 ** (attempt - 1))
+        return base * random.uniform(0.8, 1.2)  # noqa: S311
+
+    def _retry_delay(self, response: httpx.Response, attempt: int) -> tuple[float, bool]:
+        """How long to wait before the next attempt, and whether Graph said so (Retry-After).
+
+        Graph's Retry-After is honoured in full, never shortened; when it is longer than this
+        run can wait, the call gives up instead of calling early.
+        """
+        header = response.headers.get("Retry-After")
+        if header:
+            seconds = _parse_retry_after(header)
+            if seconds is not None:
+                return max(seconds, 0.0), True
+        return self._backoff(attempt), False
+
+
+def _parse_retry_after(value: str) -> float | None:
+    value = value.strip()
+    try:
+        return float(value)
+    except ValueError:
+        pass
+    try:
+        when = email.utils.parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=dt.UTC)
+    return (when - dt.datetime.now(dt.UTC)).total_seconds()
+
+
+def connector_path(connector_id: str) -> str:
+    """``connector_id`` as one URL path segment: percent-encoded, so ``/``, ``?``, ``#`` and ``%``
+    stay inside it, and ``.`` / ``..`` (which a client would resolve) refused.
+
+    Raises:
+        GraphError: the id is empty, ``.`` or ``..`` (configured ids never are).
+    """
+    if connector_id in ("", ".", ".."):
+        raise GraphError(f"connector id {connector_id!r} cannot be put into a Graph URL")
+    return quote(connector_id, safe="")
+
+
+def _secrets(body: Mapping[str, Any] | None) -> list[str]:
+    """The secrets a request body carries (a password, a PKCS#12 and its password)."""
+    if not body:
+        return []
+    inner = body.get("authenticationConfiguration", body)
+    found = (
+        [inner.get(key) for key in ("password", "pkcs12Value")]
+        if isinstance(inner, Mapping)
+        else []
+    )
+    return [value for value in found if isinstance(value, str) and value]

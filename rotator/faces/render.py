@@ -1,0 +1,221 @@
+"""Human-readable forms of rotator's reports (rotate, status, check, history) for the terminal;
+the CLI and the demo both print through here."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from rotator.check.report import CheckReport, Finding, Identity
+from rotator.hints import fix_for
+from rotator.model import Outcome, RotationReport, StatusReport
+from rotator.state.records import ConnectorRecord
+from rotator.text import printable
+
+_MARK = {
+    Outcome.ROTATED: "rotated",
+    Outcome.UP_TO_DATE: "up-to-date",
+    Outcome.DRY_RUN: "dry-run",
+    Outcome.REFUSED: "REFUSED",
+    Outcome.FAILED: "FAILED",
+    Outcome.SKIPPED: "skipped",
+}
+
+
+def render_report(report: RotationReport) -> str:
+    """The human form of a rotation report: one block per connector, then a summary line."""
+    lines: list[str] = []
+    for o in report.outcomes:
+        via = f", identity {o.identity}" if o.identity != "default" else ""
+        lines.append(f"{_MARK[o.outcome]:<11} {o.connector_id}  ({o.kind.value}{via})")
+        version = (
+            f"{o.key_vault_object}/{o.key_vault_version}"
+            if o.key_vault_version
+            else o.key_vault_object
+        )
+        lines.append(f"            key vault  {version}")
+        if o.thumbprint:
+            until = f", until {o.not_after:%Y-%m-%d}" if o.not_after else ""
+            lines.append(f"            thumbprint {o.thumbprint}{until}")
+        if o.probe:
+            said = f"HTTP {o.probe.status}" if o.probe.status else o.probe.detail or "no answer"
+            tries = f", {o.probe.attempts} attempts" if o.probe.attempts > 1 else ""
+            where = f" at {o.probe.url}" if o.probe.url else ""
+            lines.append(f"            probe      {o.probe.verdict.value} ({said}{tries}){where}")
+        if o.reason:
+            lines.append(f"            {'why' if o.outcome.ok else 'error':<10} {o.reason}")
+            if not o.outcome.ok and (fix := fix_for(o.reason)):
+                lines.append(f"            fix        {fix}")
+        if o.request_id:
+            lines.append(f"            request-id {o.request_id}")
+        if o.unverified:
+            lines.append("            unverified the write may have landed; the next run checks")
+    counts = ", ".join(f"{n} {name}" for name, n in report.counts.items() if n)
+    seconds = ""
+    if report.started_at and report.finished_at:
+        seconds = f" in {(report.finished_at - report.started_at).total_seconds():.2f} s"
+    lines.append(f"{len(report.outcomes)} connector(s): {counts or 'nothing to do'}{seconds}")
+    return _joined(lines)
+
+
+def render_status(report: StatusReport) -> str:
+    """The human form of a status report."""
+    lines: list[str] = []
+    for t in report.targets:
+        sync = {True: "in sync", False: "BEHIND", None: "UNKNOWN"}[t.in_sync]
+        via = f", identity {t.identity}" if t.identity != "default" else ""
+        lines.append(f"{sync:<11} {t.connector_id}  ({t.kind.value}: {t.key_vault_object}{via})")
+        if t.graph:
+            lines.append(f"            graph      {t.graph}")
+        newest = t.target_version or ("none usable" if t.in_sync is not None else "not read")
+        if t.target_thumbprint:
+            newest += f" ({t.target_thumbprint})"
+        if t.pinned_version and t.newest_version and t.newest_version != t.target_version:
+            newest += f"; Key Vault's newest is {t.newest_version}"
+        lines.append(f"            {'target' if t.pinned_version else 'newest':<10} {newest}")
+        if t.applied_version:
+            lines.append(f"            applied    {t.applied_version}")
+        if t.pinned_version:
+            lines.append(f"            pinned     {t.pinned_version} (rotator unpin to release)")
+        if t.days_to_expiry is not None:
+            lines.append(
+                f"            expires    in {t.days_to_expiry} day(s), {t.expires_on:%Y-%m-%d}"
+            )
+        if t.error:
+            lines.append(f"            error      {t.error}")
+            if fix := fix_for(t.error):
+                lines.append(f"            fix        {fix}")
+    return _joined(lines)
+
+
+def render_check(report: CheckReport) -> str:
+    """The human form: identities, then one block per target, then a summary line."""
+    lines: list[str] = []
+    several = len(report.identities) > 1
+    checks = report.identities if several else ()
+    if not several:
+        lines.extend(_graph_identity_lines(report.graph_identity, report.graph_findings))
+    kv = report.keyvault_identity
+    lines.append(
+        f"key vault identity default: {kv.describe()}"
+        if kv
+        else "key vault identity (no token obtained)"
+    )
+    for check in checks:  # several tenants: one block per Graph identity
+        lines.append("")
+        tenant = f" (tenant {check.tenant_id})" if check.tenant_id else ""
+        lines.append(f"identity {check.name}{tenant}: {'ok' if check.ok else 'NOT USABLE'}")
+        lines.extend(_graph_identity_lines(check.identity, check.findings))
+        if check.credential_expires_on:
+            lines.append(f"  credential expires {check.credential_expires_on:%Y-%m-%d}")
+    for target in report.targets:
+        lines.append("")
+        mark = "ready" if target.ok else "NOT READY"
+        lines.append(
+            f"{mark:<10} {target.connector_id}  ({target.kind}: {target.key_vault_object} in "
+            f"{target.key_vault_url})"
+        )
+        lines.extend(_finding_lines(target.findings))
+        lines.append(f"  plan  {target.plan_detail}")
+    ready = sum(t.ok for t in report.targets)
+    unusable = [i.name for i in report.identities if not i.ok]
+    if not report.identities and not all(f.ok for f in report.graph_findings):
+        unusable = ["graph"]
+    lines.append("")
+    lines.append(
+        f"{len(report.targets)} target(s): {ready} ready, {len(report.targets) - ready} not ready"
+        + (
+            ""
+            if not unusable
+            else "; the Graph identity is not usable"
+            if not several
+            else f"; Graph identities not usable: {', '.join(unusable)}"
+        )
+    )
+    return _joined(lines)
+
+
+def _graph_identity_lines(graph: Identity | None, findings: Sequence[Finding]) -> list[str]:
+    lines = [
+        f"graph identity     {graph.credential}: {graph.describe()}"
+        if graph
+        else "graph identity     UNKNOWN"
+    ]
+    if graph and graph.source:
+        lines.append(f"                   from {graph.source}")
+    return lines + _finding_lines(findings)
+
+
+def _finding_lines(findings: Sequence[Finding]) -> list[str]:
+    lines: list[str] = []
+    for finding in findings:
+        lines.append(f"  {'ok' if finding.ok else 'FAIL':<4}  {finding.check:<18} {finding.detail}")
+        if finding.fix:
+            lines.append(f"        {'fix':<18} {finding.fix}")
+    return lines
+
+
+def render_history(connector_id: str, record: ConnectorRecord) -> str:
+    """The human form of a connector's state record: applied version, pin, history newest first."""
+    lines = [connector_id]
+    applied = record.applied
+    if applied:
+        lines.append(
+            f"  applied  {applied.key_vault_object}/{applied.version} at {applied.applied_at}"
+        )
+    if record.pin:
+        pin = record.pin
+        lines.append(f"  pinned   {pin.version} since {pin.pinned_at} ({pin.reason})")
+    for entry in reversed(record.history):
+        who = f" by {entry.requested_by}" if entry.requested_by else ""
+        version = entry.key_vault_version or "-"
+        lines.append(f"  {entry.at}  {entry.outcome:<10} {entry.trigger:<32} {version}{who}")
+        if entry.reason:
+            lines.append(f"             {entry.reason}")
+    if not record.history:
+        lines.append("  no rotation recorded")
+    return _joined(lines)
+
+
+def _joined(lines: list[str]) -> str:
+    """One text line per entry of ``lines``: nothing from outside may start another line or
+    reach the terminal as a control sequence."""
+    return "".join(printable(line) + "\n" for line in lines)
+
+
+def history_to_json(connector_id: str, record: ConnectorRecord) -> dict[str, Any]:
+    """``history --json``: camelCase like every other JSON output, the history newest first
+    (as the text shows it)."""
+    applied, pin = record.applied, record.pin
+    return {
+        "connectorId": connector_id,
+        "applied": {
+            "keyVaultUrl": applied.key_vault_url,
+            "keyVaultObject": applied.key_vault_object,
+            "keyVaultVersion": applied.version,
+            "thumbprint": applied.thumbprint,
+            "appliedAt": applied.applied_at,
+        }
+        if applied
+        else None,
+        "pin": {
+            "keyVaultVersion": pin.version,
+            "pinnedAt": pin.pinned_at,
+            "reason": pin.reason,
+            "requestedBy": pin.requested_by,
+        }
+        if pin
+        else None,
+        "history": [
+            {
+                "at": entry.at,
+                "trigger": entry.trigger,
+                "outcome": entry.outcome,
+                "keyVaultVersion": entry.key_vault_version,
+                "thumbprint": entry.thumbprint,
+                "reason": entry.reason,
+                "requestedBy": entry.requested_by,
+            }
+            for entry in reversed(record.history)
+        ],
+    }

@@ -1,0 +1,51 @@
+"""Reads what the status page shows: the status report, each connector's Key Vault versions
+and its last rotations (read only, no secret value: the same reads as ``status`` plus the
+history)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import TYPE_CHECKING
+
+from rotator.errors import RotatorError
+from rotator.faces.render_html import PageTarget, StatusPage
+from rotator.model import CertificateTarget, Target, VersionInfo
+
+if TYPE_CHECKING:
+    from rotator.rotation import Rotator, WorkerInit
+
+HISTORY_SHOWN = 5
+
+
+def gather(
+    rotator: Rotator, connector_ids: Sequence[str] = (), *, worker_init: WorkerInit | None = None
+) -> StatusPage:
+    """Everything the page needs for the named connectors (all when none are named).
+
+    Raises:
+        ConfigurationError: a named connector is not configured.
+    """
+    steps = rotator.steps  # the clients and clock the status report was read with
+    targets = rotator.select(connector_ids)
+    report = rotator.status(connector_ids, worker_init=worker_init)
+    pages = []
+    for target, status in zip(targets, report.targets, strict=True):
+        versions: tuple[VersionInfo, ...] = ()
+        if status.in_sync is not None:  # Key Vault was readable a moment ago
+            versions = _versions(rotator, target)
+        try:
+            history = tuple(reversed(rotator.history(target.connector_id).history))
+        except RotatorError:  # the state store is unreadable: the page shows no history
+            history = ()
+        pages.append(PageTarget(status, versions, history[:HISTORY_SHOWN]))
+    return StatusPage(report=report, targets=tuple(pages), now=steps.clock())
+
+
+def _versions(rotator: Rotator, target: Target) -> tuple[VersionInfo, ...]:
+    vault = rotator.steps.vault(target.key_vault_url)
+    try:
+        if isinstance(target, CertificateTarget):
+            return tuple(vault.list_certificate_versions(target.certificate))
+        return tuple(vault.list_secret_versions(target.password_secret))
+    except RotatorError:  # changed since the status read: the page shows the status's error
+        return ()

@@ -1,0 +1,77 @@
+"""A connector's lease found taken: a normal wait (``skipped``: the holder rotates it), or a stuck
+lease whose holder outlived any run (``failed``, ``rotation.lease_stuck`` at ERROR with how to
+free it). Either way the outcome carries the expiry of Key Vault's newest usable version, read
+without the lease, so expiry warnings never depend on getting it.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+
+from rotator.errors import RotationInProgressError
+from rotator.events import emit
+from rotator.model import CertificateTarget, Outcome, Target, TargetOutcome, VersionInfo
+from rotator.steps import policy
+from rotator.steps.context import Steps
+from rotator.steps.progress import Progress
+
+log = logging.getLogger("rotator")
+
+FUNCTION_TIMEOUT = dt.timedelta(minutes=10)  # host.json's functionTimeout
+LEASE_STUCK_AFTER = 2 * FUNCTION_TIMEOUT
+"""A lease held longer than any run can last: its holder is hung or gone."""
+
+
+def blocked(
+    steps: Steps, target: Target, exc: RotationInProgressError, run: Progress
+) -> TargetOutcome:
+    """The outcome of a run that found the connector's lease taken."""
+    newest = _newest_usable(steps, target)
+    if newest is not None:
+        run.at(newest)
+    held_for = steps.clock() - exc.held_since if exc.held_since else None
+    if not exc.infinite and (held_for is None or held_for <= LEASE_STUCK_AFTER):
+        return run.outcome(Outcome.SKIPPED, str(exc))
+    how_long = (
+        f"since {exc.held_since:%Y-%m-%d %H:%M} UTC ({int(held_for.total_seconds() // 60)} minutes)"
+        if exc.held_since and held_for is not None
+        else "for an unknown time"
+    )
+    kind = "with a lease that never ends, which rotator never takes" if exc.infinite else ""
+    reason = (
+        f"connector {target.connector_id}: its lease is held {how_long}"
+        + (f" by {exc.holder}" if exc.holder else "")
+        + (f" {kind}" if kind else "")
+        + f", longer than any run lasts ({int(LEASE_STUCK_AFTER.total_seconds() // 60)} minutes)"
+        + f": nothing is rotated until it is freed; {exc.release or 'free the lease'}"
+    )
+    emit(
+        log,
+        logging.ERROR,
+        "rotation.lease_stuck",
+        connectorId=target.connector_id,
+        heldSince=exc.held_since,
+        heldMinutes=int(held_for.total_seconds() // 60) if held_for is not None else None,
+        holder=exc.holder,
+        infinite=exc.infinite,
+        fix=exc.release,
+    )
+    return run.outcome(Outcome.FAILED, reason, lease_stuck=True)
+
+
+def _newest_usable(steps: Steps, target: Target) -> VersionInfo | None:
+    """Key Vault's newest usable version, read without the lease (None when it cannot be read:
+    the holder's run reports that)."""
+    try:
+        vault = steps.vault(target.key_vault_url)
+        versions = (
+            vault.list_certificate_versions(target.certificate)
+            if isinstance(target, CertificateTarget)
+            else vault.list_secret_versions(target.password_secret)
+        )
+        usable = policy.usable_newest_first(versions, steps.clock())
+    except Exception:
+        log.debug("rotation.expiry_read_failed", exc_info=True)
+        return None
+    return usable[0] if usable else None

@@ -1,0 +1,198 @@
+"""The status page as a document: states at a glance, the timeline, escaping, self-containment."""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+from html.parser import HTMLParser
+
+from rotator.faces.render_html import (
+    PageTarget,
+    StatusPage,
+    render_status_page,
+    state_of,
+    timeline,
+    version_label,
+)
+from rotator.model import CredentialKind, StatusReport, TargetStatus, VersionInfo
+from rotator.state.records import HistoryEntry
+
+NOW = dt.datetime(2026, 11, 29, 12, 0, tzinfo=dt.UTC)
+DAY = dt.timedelta(days=1)
+HOSTILE = '<script>alert("x")</script><img src=x onerror=alert(1)>'
+
+
+def status(**overrides: object) -> TargetStatus:
+    values: dict[str, object] = {
+        "connector_id": "c1",
+        "kind": CredentialKind.CERTIFICATE,
+        "key_vault_object": "api-cert",
+        "in_sync": True,
+        "graph_thumbprints": ("AA" * 20,),
+        "target_version": "v2",
+        "expires_on": NOW + 30 * DAY,
+        "days_to_expiry": 30,
+    }
+    values.update(overrides)
+    return TargetStatus(**values)  # type: ignore[arg-type]
+
+
+def version(name: str, start: int, end: int, **overrides: object) -> VersionInfo:
+    values: dict[str, object] = {
+        "name": "api-cert",
+        "version": name,
+        "enabled": True,
+        "created_on": NOW + start * DAY,
+        "not_before": NOW + start * DAY,
+        "expires_on": NOW + end * DAY,
+        "thumbprint": None,
+    }
+    values.update(overrides)
+    return VersionInfo(**values)  # type: ignore[arg-type]
+
+
+def entry(outcome: str, **overrides: object) -> HistoryEntry:
+    values: dict[str, object] = {"at": "2026-11-29T11:00:00Z", "trigger": "cli", "outcome": outcome}
+    values.update(overrides)
+    return HistoryEntry(**values)  # type: ignore[arg-type]
+
+
+def page(*targets: PageTarget) -> str:
+    report = StatusReport(tuple(t.status for t in targets))
+    return render_status_page(StatusPage(report, targets, NOW))
+
+
+class Tags(HTMLParser):
+    """Every start tag and attribute the way a browser's tokenizer sees them."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.tags: list[tuple[str, dict[str, str | None]]] = []
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        self.tags.append((tag, dict(attrs)))
+
+
+def tags_of(html: str) -> list[tuple[str, dict[str, str | None]]]:
+    parser = Tags()
+    parser.feed(html)
+    return parser.tags
+
+
+def test_state_in_sync_behind_pinned_and_failing() -> None:
+    """One word per connector: unreadable or a failed last rotation is failing, then behind,
+    then pinned, else in sync."""
+    assert state_of(PageTarget(status())) == "in-sync"
+    assert state_of(PageTarget(status(in_sync=False))) == "behind"
+    assert state_of(PageTarget(status(pinned_version="v1"))) == "pinned"
+    assert state_of(PageTarget(status(in_sync=None, error="boom"))) == "failing"
+    assert state_of(PageTarget(status(in_sync=False), history=(entry("refused"),))) == "failing"
+    assert state_of(PageTarget(status(), history=(entry("rotated"), entry("failed")))) == "in-sync"
+
+
+def test_version_labels_say_what_each_version_is_for_the_connector() -> None:
+    """In Graph (by thumbprint), the target, disabled, not yet valid, expired, usable."""
+    target = PageTarget(status())
+    assert version_label(target, version("v1", -300, 30, thumbprint="AA" * 20), NOW) == "in Graph"
+    assert version_label(target, version("v2", -1, 365), NOW) == "target"
+    assert version_label(target, version("v3", -2, 400, enabled=False), NOW) == "disabled"
+    assert version_label(target, version("v4", 10, 400), NOW) == "not yet valid"
+    assert version_label(target, version("v5", -400, -10), NOW) == "expired"
+    assert version_label(target, version("v6", -50, 100), NOW) == "usable"
+
+
+def test_a_basic_connector_holds_the_applied_version() -> None:
+    """For a password, "in Graph" is the version the state store says was applied."""
+    target = PageTarget(
+        status(kind=CredentialKind.BASIC, applied_version="p1", target_version="p1")
+    )
+    assert version_label(target, version("p1", -10, 100), NOW) == "in Graph, target"
+
+
+def test_timeline_draws_one_bar_per_version_and_today_after_the_bars() -> None:
+    """The SVG has a bar per version, a today line at the right place, and the next expiry."""
+    versions = (version("v1", -300, 30, thumbprint="AA" * 20), version("v2", -1, 365))
+    svg = timeline(PageTarget(status(), versions=versions), NOW)
+    assert svg.count("<rect") == 2
+    assert 'class="version held"' in svg
+    assert 'class="version target"' in svg
+    today = float(re.search(r'class="today"><line x1="([\d.]+)"', svg).group(1))  # type: ignore[union-attr]
+    expiry = float(re.search(r'class="expiry"><line x1="([\d.]+)"', svg).group(1))  # type: ignore[union-attr]
+    assert 0 < today < expiry < 720
+
+
+def test_a_ten_year_version_does_not_flatten_the_timeline() -> None:
+    """The window is bounded around today, so a long-lived version leaves today readable."""
+    svg = timeline(PageTarget(status(), versions=(version("ca", -3650, 3650),)), NOW)
+    today = float(re.search(r'class="today"><line x1="([\d.]+)"', svg).group(1))  # type: ignore[union-attr]
+    assert 150 < today < 400
+
+
+def test_every_outside_value_is_escaped() -> None:
+    """Ids, errors, reasons, triggers, users and versions cannot inject markup."""
+    target = PageTarget(
+        status(
+            connector_id=HOSTILE,
+            key_vault_object=HOSTILE,
+            graph=HOSTILE,
+            in_sync=None,
+            error=HOSTILE,
+        ),
+        versions=(version(HOSTILE, -1, 30),),
+        history=(entry(HOSTILE, trigger=HOSTILE, reason=HOSTILE, requested_by=HOSTILE),),
+    )
+    html = page(target)
+    assert [t for t, _ in tags_of(html) if t in ("script", "img")] == []
+    assert "&lt;script&gt;" in html
+    assert all(not name.startswith("on") for _, attrs in tags_of(html) for name in attrs)
+
+
+def test_the_page_fetches_and_runs_nothing() -> None:
+    """No script, no stylesheet link, no image or font URL: one self-contained file with a CSP."""
+    html = page(
+        PageTarget(status(), versions=(version("v2", -1, 365),), history=(entry("rotated"),))
+    )
+    tags = tags_of(html)
+    assert not [t for t, _ in tags if t in ("script", "link", "img", "iframe", "object")]
+    assert "url(" not in html
+    assert "@import" not in html
+    assert any(t == "meta" and a.get("http-equiv") == "Content-Security-Policy" for t, a in tags)
+    assert re.findall(r'(?:src|href)="', html) == []
+
+
+def test_summary_counts_each_state() -> None:
+    """The header counts connectors per state."""
+    html = page(
+        PageTarget(status(connector_id="a")),
+        PageTarget(status(connector_id="b", in_sync=False)),
+        PageTarget(status(connector_id="c", in_sync=False)),
+    )
+    assert 'data-count="2">2 behind' in html
+    assert 'data-count="1">1 in sync' in html
+
+
+def test_a_close_expiry_is_marked_soon() -> None:
+    """An expiry within 30 days is highlighted; a far one is not."""
+    assert 'class="expiry soon"' in page(PageTarget(status(days_to_expiry=5)))
+    assert 'class="expiry soon"' not in page(PageTarget(status(days_to_expiry=200)))
+
+
+def test_a_tls_error_shows_its_fix() -> None:
+    """An untrusted server certificate names ROTATOR_CA_BUNDLE on the page."""
+    error = "no answer (ConnectError: [SSL: CERTIFICATE_VERIFY_FAILED] certificate verify failed)"
+    assert "ROTATOR_CA_BUNDLE" in page(PageTarget(status(in_sync=None, error=error)))
+
+
+def test_browsers_get_the_page_and_api_clients_the_json() -> None:
+    """Accept preferring text/html (a browser) or ?format=html picks the page; */*, JSON-first
+    Accept headers and ?format=json pick the report."""
+    from rotator.functions.service import wants_html
+
+    browser = "text/html,application/xhtml+xml,application/xml;q=0.9,*/*;q=0.8"
+    assert wants_html(browser, None)
+    assert wants_html(None, "html")
+    assert wants_html("application/json", "HTML")
+    assert not wants_html(browser, "json")
+    assert not wants_html("*/*", None)
+    assert not wants_html(None, None)
+    assert not wants_html("application/json, text/html", None)
