@@ -183,6 +183,7 @@ def test_a_tenant_guid_or_domain_is_accepted(tenant: str) -> None:
         "{00000000-0000-0000-0000-00000000000a}",
         "common",
         "Organizations",
+        "consumers",
     ],
 )
 def test_anything_else_is_not_a_tenant(tenant: str) -> None:
