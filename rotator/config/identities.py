@@ -167,16 +167,13 @@ def _identity(name: Any, entry: Any, default_vault: str | None) -> IdentityConfi
 
 
 def tenant_id(value: Any, where: str) -> str:
-    """A tenant: a GUID or a domain such as ``contoso.onmicrosoft.com`` (never common & co).
+    """A tenant: a GUID or a domain such as ``contoso.onmicrosoft.com`` (never ``common``,
+    ``organizations`` or ``consumers``: without a dot they are no domain).
 
     Raises:
         ConfigurationError: anything else (the value is not shown: it may be a pasted secret).
     """
-    if (
-        not isinstance(value, str)
-        or not (GUID.fullmatch(value) or TENANT_DOMAIN.fullmatch(value))
-        or value.lower() in ("common", "organizations", "consumers")
-    ):
+    if not isinstance(value, str) or not (GUID.fullmatch(value) or TENANT_DOMAIN.fullmatch(value)):
         raise ConfigurationError(
             f"{where} is not a tenant GUID or domain such as contoso.onmicrosoft.com (the value "
             "is not shown: it may be a secret pasted into the wrong setting)"
@@ -196,7 +193,7 @@ def _root(entry: dict[str, Any], key: str, where: str) -> str | None:
     if key not in entry:
         return None
     url = https_url(entry[key], f"{where}: {key}")
-    if urlsplit(url).path not in ("", "/"):
+    if urlsplit(url).path:  # https_url stripped every trailing "/"
         raise ConfigurationError(f"{where}: {key} must be a root URL, without a path")
     return url
 

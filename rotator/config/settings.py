@@ -22,7 +22,7 @@ from rotator.config.identities import GraphCredentialMode as GraphCredentialMode
 
 # ENV_CONFIG lives beside the document it names; re-exported with every other setting name
 from rotator.config.targets import ENV_CONFIG as ENV_CONFIG
-from rotator.config.targets import load_config, parse_targets, vault_url
+from rotator.config.targets import load_config, parse_targets, top_level_vault
 from rotator.config.urls import https_url
 from rotator.errors import ConfigurationError
 from rotator.model import (
@@ -173,7 +173,7 @@ class Settings:
         graph_endpoint = https_url(
             env.get(ENV_GRAPH_ENDPOINT, DEFAULT_GRAPH_ENDPOINT), ENV_GRAPH_ENDPOINT
         )
-        if urlsplit(graph_endpoint).path not in ("", "/"):
+        if urlsplit(graph_endpoint).path:  # https_url stripped every trailing "/"
             raise ConfigurationError(
                 f"{ENV_GRAPH_ENDPOINT}={truncate(graph_endpoint)!r}: give the Graph root such as "
                 f"https://graph.microsoft.com, without a path (the version is "
@@ -206,18 +206,14 @@ class Settings:
         state_raw = env.get(ENV_STATE_DIR, "").strip()
         blob_uri, connection_string = _state_account(env)
         document = load_config(raw_config)
-        targets = parse_targets(document)
-        identities = parse_identities(
-            document.get("identities"),
-            default_vault=vault_url(document["keyVaultUrl"], "keyVaultUrl")
-            if "keyVaultUrl" in document
-            else None,
-        )
+        targets = parse_targets(document)  # refuses a document that is not an object
+        default_vault = top_level_vault(document)
+        identities = parse_identities(document.get("identities"), default_vault=default_vault)
         _check_identity_use(targets, identities, env)
         return cls(
             targets=targets,
             identities=identities,
-            **_graph_identity(env, document),
+            **_graph_identity(env, default_vault),
             graph_endpoint=graph_endpoint,
             graph_api_version=api_version,
             ca_bundle=ca_bundle,
@@ -320,7 +316,7 @@ def _check_identity_use(
         )
 
 
-def _graph_identity(env: Mapping[str, str], document: Any) -> dict[str, Any]:
+def _graph_identity(env: Mapping[str, str], default_vault: str | None) -> dict[str, Any]:
     """The Graph identity settings, checked together: what each mode needs, and nothing else.
 
     Raises:
@@ -330,7 +326,7 @@ def _graph_identity(env: Mapping[str, str], document: Any) -> dict[str, Any]:
     # azure-identity's own AZURE_AUTHORITY_HOST is honoured when rotator's setting is absent
     fallback = env.get("AZURE_AUTHORITY_HOST", "").strip() or DEFAULT_AUTHORITY_HOST
     authority = https_url(env.get(ENV_AUTHORITY_HOST, fallback), ENV_AUTHORITY_HOST)
-    if urlsplit(authority).path not in ("", "/"):
+    if urlsplit(authority).path:  # https_url stripped every trailing "/"
         raise ConfigurationError(
             f"{ENV_AUTHORITY_HOST}={truncate(authority)!r}: give only the host, such as "
             f"{DEFAULT_AUTHORITY_HOST} (the tenant comes from {ENV_GRAPH_TENANT_ID})"
@@ -395,13 +391,13 @@ def _graph_identity(env: Mapping[str, str], document: Any) -> dict[str, Any]:
         )
     if raw_vault := given[ENV_GRAPH_KEYVAULT_URL]:
         vault = https_url(raw_vault, ENV_GRAPH_KEYVAULT_URL)
-        if urlsplit(vault).path not in ("", "/"):
+        if urlsplit(vault).path:  # https_url stripped every trailing "/"
             raise ConfigurationError(
                 f"{ENV_GRAPH_KEYVAULT_URL}={truncate(vault)!r} must be a vault root such as "
                 "https://NAME.vault.azure.net"
             )
-    elif isinstance(document, dict) and "keyVaultUrl" in document:
-        vault = vault_url(document["keyVaultUrl"], "keyVaultUrl")
+    elif default_vault is not None:
+        vault = default_vault
     else:
         raise ConfigurationError(
             f"{ENV_GRAPH_KEYVAULT_URL} is not set and {ENV_CONFIG} has no top-level keyVaultUrl: "

@@ -56,9 +56,7 @@ def parse_targets(document: Any) -> tuple[Target, ...]:
         document, {"keyVaultUrl", "connectors", "probe", "identities"}, "the top level"
     )
     default_probe = top_level_probe(document.get("probe"))
-    default_vault = None
-    if "keyVaultUrl" in document:
-        default_vault = vault_url(document["keyVaultUrl"], "keyVaultUrl")
+    default_vault = top_level_vault(document)
     connectors = document.get("connectors")
     if not isinstance(connectors, list) or not connectors:
         raise ConfigurationError(f"{ENV_CONFIG}: 'connectors' must be a non-empty list")
@@ -181,9 +179,20 @@ def check_key_vault_version(value: str, where: str) -> str:
     return version
 
 
+def top_level_vault(document: dict[str, Any]) -> str | None:
+    """The document's top-level ``keyVaultUrl`` (every connector's default vault), or None.
+
+    Raises:
+        ConfigurationError: it is not a vault root URL.
+    """
+    if "keyVaultUrl" not in document:
+        return None
+    return vault_url(document["keyVaultUrl"], "keyVaultUrl")
+
+
 def vault_url(value: Any, where: str) -> str:
     url = https_url(value, f"{ENV_CONFIG}: {where}")
-    if urlsplit(url).path not in ("", "/"):
+    if urlsplit(url).path:  # https_url stripped every trailing "/"
         raise ConfigurationError(
             f"{ENV_CONFIG}: {where}: {shown_url(url)!r} must be a vault root such as "
             "https://NAME.vault.azure.net"

@@ -54,6 +54,7 @@ class ConnectorPlan:
     replace: bool  # install with PATCH (the list ends as exactly the plan)
     compact: bool  # overlap list holds expired certificates: replace it
     in_sync: bool
+    missing: tuple[VersionInfo, ...] = ()  # certificates: the versions the connector lacks
 
     @property
     def versions(self) -> list[VersionInfo]:
@@ -152,15 +153,19 @@ def make(
     held = {t.upper() for t in connector.thumbprints}
     compact = not replace and bool(policy.expired_entries(connector, now))
     wanted = [chosen, *([pending] if pending else [])]
-    if any(not v.thumbprint for v in wanted):
+    thumbprints = {v.version: v.thumbprint.upper() for v in wanted if v.thumbprint}
+    if len(thumbprints) < len(wanted):
         raise KeyVaultError(f"{source_of(target)}: a version lists no thumbprint in Key Vault")
+    missing = tuple(v for v in wanted if thumbprints[v.version] not in held)
     if replace:
         in_sync = policy.certificate_in_sync(
-            connector, chosen.thumbprint or "", InstallMode.REPLACE
+            connector, thumbprints[chosen.version], InstallMode.REPLACE
         )
     else:
-        in_sync = not compact and all((v.thumbprint or "").upper() in held for v in wanted)
-    return ConnectorPlan(target, chosen, pending, pin, replace or compact, compact, in_sync)
+        in_sync = not compact and not missing
+    return ConnectorPlan(
+        target, chosen, pending, pin, replace or compact, compact, in_sync, missing
+    )
 
 
 def basic_in_sync(

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import os
 import socket
 import subprocess
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import NoReturn
 
 import pytest
 
@@ -106,3 +108,55 @@ def azurite(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
             process.wait(timeout=10)
         except subprocess.TimeoutExpired:
             process.kill()
+
+
+# The status page's browser tests (test_status_page.py) need Chromium. On CI a run without it
+# must fail, not go green with the page unchecked; elsewhere they skip, and the run says so last.
+SKIP_BROWSER_TESTS = "ROTATOR_SKIP_BROWSER_TESTS"
+_BROWSER_SKIPPED = pytest.StashKey[str]()
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Mark every test that uses the ``chromium`` fixture ``browser``."""
+    for item in items:
+        if "chromium" in getattr(item, "fixturenames", ()):
+            item.add_marker(pytest.mark.browser)
+
+
+def on_ci() -> bool:
+    """Whether this run is CI's (``CI=true``, as GitHub Actions, Azure Pipelines and GitLab set)."""
+    return os.environ.get("CI", "").strip().lower() in {"true", "1", "yes"}
+
+
+def browser_tests_opted_out() -> bool:
+    """Whether the developer asked to skip the browser tests (``ROTATOR_SKIP_BROWSER_TESTS=1``);
+    never on CI."""
+    return not on_ci() and os.environ.get(SKIP_BROWSER_TESTS, "").strip().lower() in {"1", "true"}
+
+
+def without_browser(config: pytest.Config, why: str) -> NoReturn:
+    """Fail the browser test on CI with one line; elsewhere skip it and remember to say so."""
+    if on_ci():
+        pytest.fail(
+            f"{why}; on CI (CI=true) the status page's browser tests must run, not skip "
+            f"({SKIP_BROWSER_TESTS} does not apply on CI)",
+            pytrace=False,
+        )
+    config.stash[_BROWSER_SKIPPED] = why
+    pytest.skip(f"{why}: the status page was NOT checked in a browser")
+
+
+@pytest.hookimpl(wrapper=True, tryfirst=True)
+def pytest_terminal_summary(
+    terminalreporter: pytest.TerminalReporter, config: pytest.Config
+) -> Iterator[None]:
+    """Say last (after the short summary), loudly, that the browser tests were skipped."""
+    yield
+    why = config.stash.get(_BROWSER_SKIPPED, None)
+    if why:
+        terminalreporter.write_sep(
+            "!",
+            f"BROWSER TESTS SKIPPED: {why}: the status page was NOT checked in a browser",
+            red=True,
+            bold=True,
+        )

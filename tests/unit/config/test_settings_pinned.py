@@ -568,3 +568,16 @@ def test_the_default_identity_defined_twice_is_refused_exactly() -> None:
         "both ROTATOR_GRAPH_CREDENTIAL and ROTATOR_CONFIG's identities.default define the default "
         "identity; keep one"
     )
+
+
+@pytest.mark.parametrize(
+    ("spelling", "value"),
+    [
+        *[("1", True), ("true", True), ("Yes", True), (" ON ", True), ("on", True)],
+        *[("0", False), ("false", False), ("No", False), (" OFF ", False), ("off", False)],
+    ],
+)
+def test_every_boolean_spelling_is_read(spelling: str, value: bool) -> None:
+    """A boolean setting reads 1/true/yes/on as true and 0/false/no/off as false, in any case."""
+    parsed = Settings.from_env(env(config(CERT), ROTATOR_PROBE_ALLOW_PRIVATE=spelling))
+    assert parsed.probe_allow_private is value
