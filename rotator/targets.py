@@ -3,8 +3,8 @@ targets before any network call; every error names the key and the connector."""
 
 from __future__ import annotations
 
-from dataclasses import replace
 import unicodedata
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
