@@ -12,12 +12,8 @@ which certificate an administrator must upload to which app in which tenant.
 
 from __future__ import annotations
 
-import base64
-import binascii
-import contextlib
 import datetime as dt
 import logging
-import string
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, replace
@@ -27,6 +23,7 @@ from rotator import pkcs12, policy, proof
 from rotator.entra import Accepts
 from rotator.errors import GraphError, KeepAliveError, RotatorError
 from rotator.events import emit
+from rotator.graph_answers import registered_key_ids
 from rotator.model import VersionInfo
 from rotator.package import VaultReader, load_certificate
 from rotator.state import AddedKey, ConnectorRecord, StateStore, now_iso
@@ -37,6 +34,7 @@ if TYPE_CHECKING:
     from rotator.settings import Settings
 
 log = logging.getLogger("rotator")
+UNSEEN_AFTER = dt.timedelta(minutes=10)  # an addKey the app does not show by then never landed
 
 
 @dataclass(frozen=True)
@@ -189,12 +187,17 @@ class KeepAlive:
         try:
             answer = self._graph.application_action(self.object_id, "addKey", body) or {}
         except GraphError as exc:
-            if exc.may_have_landed and exc.status is not None and 200 <= exc.status < 300:
-                answer = {}  # added, but the answer is unusable: the next run learns the keyId
-            elif exc.may_have_landed:  # the next run finds the provisional record and waits
+            if exc.may_have_landed and not 200 <= (exc.status or 0) < 300:
+                raise  # no answer: the next run finds the provisional record and waits
+            if not exc.may_have_landed:
+                self._store.update(  # refused: rotator did not add it
+                    self.record_id,
+                    lambda r: replace(r, added_keys=tuple(k for k in r.added_keys if k != key)),
+                )
+                if exc.status == 400 and "already" in str(exc).lower():
+                    return record  # someone registered it already: wait for Entra like for ours
                 raise
-            else:
-                return self._refused(record, key, exc)
+            answer = {}  # added, but its answer is unusable: the next run learns the keyId
         key_id = answer.get("keyId")
         known = replace(key, key_id=truncate(key_id, 64) if isinstance(key_id, str) else "")
         record = self._store.update(
@@ -212,22 +215,11 @@ class KeepAlive:
         )
         return record
 
-    def _refused(self, record: ConnectorRecord, key: AddedKey, exc: GraphError) -> ConnectorRecord:
-        """addKey refused: rotator did not add it, so its provisional record goes."""
-        self._store.update(
-            self.record_id,
-            lambda r: replace(r, added_keys=tuple(k for k in r.added_keys if k != key)),
-        )
-        if exc.status == 400 and "already" in str(exc).lower():
-            return record  # someone registered it already: wait for Entra like for ours
-        raise exc
-
     def _reconcile(self, record: ConnectorRecord, now: dt.datetime) -> ConnectorRecord:
-        """Learn the keyId of keys rotator sent with addKey but whose answer it lost or could not
-        use, from the application's key credentials (the thumbprint identifies a key). A key the
-        application does not hold, sent long enough ago (``UNSEEN_AFTER``), never landed: its
-        provisional record goes and it is added again. If the application cannot be read (real
-        Graph wants ``Application.Read.All`` or ownership), the records stay as they are."""
+        """Learn the keyId of keys sent with addKey whose answer was lost or unusable, from the
+        application's keys (the thumbprint identifies one). One the application does not hold
+        ``UNSEEN_AFTER`` the call never landed: its record goes (it is added again). When the
+        app cannot be read (Graph wants Application.Read.All or ownership), nothing changes."""
         unknown = [k for k in record.added_keys if not k.key_id]
         if not unknown:
             return record
@@ -235,14 +227,7 @@ class KeepAlive:
             registered = registered_key_ids(self._graph.get_application(self.object_id))
         except RotatorError as exc:
             for key in unknown:
-                self._event(
-                    logging.WARNING,
-                    "rotation.identity_key_reconciled",
-                    thumbprint=key.thumbprint,
-                    keyId=None,
-                    found="unknown",
-                    error=truncate(str(exc)),
-                )
+                self._reconciled(key.thumbprint, None, "unknown", error=truncate(str(exc)))
             return record
         found = {
             k.thumbprint: registered[k.thumbprint] for k in unknown if k.thumbprint in registered
@@ -252,37 +237,33 @@ class KeepAlive:
             for k in unknown
             if k.thumbprint not in registered and _time(k.added_at) + UNSEEN_AFTER <= now
         }
-        if not (found or unseen):
-            return record
-
-        def settle(r: ConnectorRecord) -> ConnectorRecord:
-            keys = [
-                replace(k, key_id=found[k.thumbprint])
-                if not k.key_id and k.thumbprint in found
-                else k
-                for k in r.added_keys
-                if k.key_id or k.thumbprint not in unseen
-            ]
-            return replace(r, added_keys=tuple(keys))
-
-        record = self._store.update(self.record_id, settle)
+        record = self._store.update(
+            self.record_id,
+            lambda r: replace(
+                r,
+                added_keys=tuple(
+                    replace(k, key_id=found.get(k.thumbprint, "")) if not k.key_id else k
+                    for k in r.added_keys
+                    if k.key_id or k.thumbprint not in unseen
+                ),
+            ),
+        )
         for thumbprint, key_id in found.items():
-            self._event(
-                logging.INFO,
-                "rotation.identity_key_reconciled",
-                thumbprint=thumbprint,
-                keyId=key_id,
-                found="on-application",
-            )
+            self._reconciled(thumbprint, key_id, "on-application")
         for thumbprint in sorted(unseen):
-            self._event(
-                logging.WARNING,
-                "rotation.identity_key_reconciled",
-                thumbprint=thumbprint,
-                keyId=None,
-                found="not-on-application",
-            )
+            self._reconciled(thumbprint, None, "not-on-application")
         return record
+
+    def _reconciled(self, thumbprint: str, key_id: str | None, found: str, **data: Any) -> None:
+        level = logging.INFO if key_id else logging.WARNING
+        self._event(
+            level,
+            "rotation.identity_key_reconciled",
+            thumbprint=thumbprint,
+            keyId=key_id,
+            found=found,
+            **data,
+        )
 
     def _confirm(self, new: _Version) -> bool:
         """Ask for a token with the new certificate until Entra accepts it, within a bound."""
@@ -432,38 +413,6 @@ class KeepAlive:
             detail,
             version.bundle.thumbprint if version else None,
         )
-
-
-UNSEEN_AFTER = dt.timedelta(minutes=10)
-"""How long after an addKey a key the application does not show is taken as never added
-(Graph's reads can lag its writes by seconds)."""
-
-
-def registered_key_ids(application: dict[str, Any]) -> dict[str, str]:
-    """Thumbprint (SHA-1, upper-case hex) → keyId of an application's certificate keys, from
-    Graph's ``keyCredentials``; ``customKeyIdentifier`` holds the thumbprint (hex, or base64 of
-    its 20 bytes). Entries of another shape are skipped."""
-    found: dict[str, str] = {}
-    credentials = application.get("keyCredentials")
-    for credential in credentials if isinstance(credentials, list) else []:
-        if not isinstance(credential, dict):
-            continue
-        key_id, custom = credential.get("keyId"), credential.get("customKeyIdentifier")
-        if not (isinstance(key_id, str) and key_id and isinstance(custom, str)):
-            continue
-        if thumbprint := _thumbprint(custom):
-            found[thumbprint] = truncate(key_id, 64)
-    return found
-
-
-def _thumbprint(custom: str) -> str | None:
-    if len(custom) == 40 and all(c in string.hexdigits for c in custom):
-        return custom.upper()
-    with contextlib.suppress(binascii.Error, ValueError):
-        raw = base64.b64decode(custom, validate=True)
-        if len(raw) == 20:
-            return raw.hex().upper()
-    return None
 
 
 def _time(text: str) -> dt.datetime:

@@ -90,50 +90,19 @@ def shown(url: str) -> str:
 
 
 def address_class(address: str) -> str | None:
-    """Why the probe may not call ``address`` (loopback, link-local, private...), or None.
-
-    An IPv6 address that carries an IPv4 one (IPv4-mapped, NAT64, 6to4, Teredo's client,
-    IPv4-compatible) is refused when that IPv4 address would be, with its class: 6to4 of
-    127.0.0.1 is loopback. IPv4-mapped and well-known NAT64 addresses reach exactly that IPv4
-    host, so they are judged as it alone; the others are judged as IPv6 too, and the local-use
-    NAT64 prefix (a site's own translator) is never globally reachable.
-    """
+    """Why the probe may not call ``address`` (loopback, link-local, private...), or None. An
+    IPv4 address inside IPv6 is judged as IPv4 first: IPv4-mapped and well-known NAT64 reach that
+    host alone; 6to4, Teredo's client, IPv4-compatible and local-use NAT64 are IPv6 too."""
     ip = ipaddress.ip_address(address)
-    if isinstance(ip, ipaddress.IPv6Address):
-        if ip.ipv4_mapped is not None:
-            return _class_of(ip.ipv4_mapped)
-        if ip in _NAT64_WELL_KNOWN:
-            return _class_of(_last_32_bits(ip))
-        for embedded in _embedded_ipv4(ip):
-            if kind := _class_of(embedded):
-                return kind
-        if ip in _NAT64_LOCAL_USE:
-            return "private"
-    return _class_of(ip)
-
-
-_NAT64_WELL_KNOWN = ipaddress.IPv6Network("64:ff9b::/96")  # RFC 6052
-_NAT64_LOCAL_USE = ipaddress.IPv6Network("64:ff9b:1::/48")  # RFC 8215
-_IPV4_COMPATIBLE = ipaddress.IPv6Network("::/96")  # deprecated, RFC 4291 2.5.5.1
-
-
-def _embedded_ipv4(ip: ipaddress.IPv6Address) -> list[ipaddress.IPv4Address]:
-    """The IPv4 address ``ip`` carries, if any: 6to4's, Teredo's client (de-obfuscated), an
-    IPv4-compatible one, or local-use NAT64's (in the last 32 bits, as a /96 prefix puts it)."""
-    if ip.sixtofour is not None:
-        return [ip.sixtofour]
-    if ip.teredo is not None:
-        return [ip.teredo[1]]
-    if (ip in _IPV4_COMPATIBLE and int(ip) > 1) or ip in _NAT64_LOCAL_USE:  # not :: and ::1
-        return [_last_32_bits(ip)]
-    return []
-
-
-def _last_32_bits(ip: ipaddress.IPv6Address) -> ipaddress.IPv4Address:
-    return ipaddress.IPv4Address(int(ip) & 0xFFFFFFFF)
-
-
-def _class_of(ip: ipaddress.IPv4Address | ipaddress.IPv6Address) -> str | None:
+    if isinstance(ip, ipaddress.IPv6Address) and int(ip) > 1:  # :: and ::1 are IPv6's own
+        last = ipaddress.IPv4Address(int(ip) & 0xFFFFFFFF)
+        if ip.ipv4_mapped is not None or ip in ipaddress.ip_network("64:ff9b::/96"):
+            return address_class(str(ip.ipv4_mapped or last))
+        embedded = ip.sixtofour or (ip.teredo[1] if ip.teredo else None)
+        if ip in ipaddress.ip_network("64:ff9b:1::/48") or int(ip) >> 32 == 0:
+            embedded = last  # local-use NAT64 (its /96 form), IPv4-compatible ::a.b.c.d
+        if embedded is not None and (kind := address_class(str(embedded))):
+            return kind  # else judged as IPv6: ::/8 (local-use NAT64 among it) is reserved
     if ip.is_unspecified:
         return "unspecified"
     if ip.is_loopback:

@@ -21,7 +21,8 @@ from cryptography.hazmat.primitives.asymmetric import padding
 from rotator import proof
 from rotator.emulator import pki
 from rotator.errors import GraphError
-from rotator.keep_alive import KeepAlive, registered_key_ids
+from rotator.graph_answers import registered_key_ids
+from rotator.keep_alive import KeepAlive
 from rotator.keyvault import SecretValue
 from rotator.model import VersionInfo
 from rotator.pkcs12 import CertificateBundle
