@@ -92,10 +92,8 @@ def _one_keep_alive_per_application(identities: tuple[IdentityConfig, ...]) -> N
         ConfigurationError: naming both identities.
     """
     keepers: dict[tuple[str, str], str] = {}
-    for identity in identities:
-        if not (identity.keep_alive and identity.tenant_id and identity.client_id):
-            continue
-        application = (identity.tenant_id.lower(), identity.client_id.lower())
+    for identity in (i for i in identities if i.keep_alive):  # client-certificate ones only
+        application = (str(identity.tenant_id).lower(), str(identity.client_id).lower())
         if (first := keepers.get(application)) is not None:
             raise ConfigurationError(
                 f"ROTATOR_CONFIG: identities.{identity.name}: keepAlive is also set on identity "
