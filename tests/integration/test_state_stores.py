@@ -31,6 +31,7 @@ from rotator.state_blob import BlobStateStore
 from rotator.state_local import LocalStateStore
 
 from .conftest import start_azurite, stop_group
+from .lease_holder import hold_when_ready
 
 StoreFactory = Callable[[], StateStore]
 
@@ -108,29 +109,6 @@ def test_lease_is_exclusive_and_released(make_store: StoreFactory) -> None:
         pass
 
 
-def _hold(
-    kind: str,
-    location: str,
-    waiting: multiprocessing.Queue[str],
-    ready: multiprocessing.synchronize.Event,
-    release: multiprocessing.synchronize.Event,
-    results: multiprocessing.Queue[str],
-) -> None:
-    store: StateStore = (
-        LocalStateStore(Path(location))
-        if kind == "local"
-        else BlobStateStore.from_connection_string(*location.split("|"))
-    )
-    waiting.put("waiting")
-    ready.wait()
-    try:
-        with store.lease("c1"):
-            results.put("acquired")
-            release.wait(60)  # held until the other process has had its answer
-    except RotationInProgressError:
-        results.put("busy")
-
-
 @pytest.mark.parametrize("kind", ["local", "blob"])
 def test_two_processes_race_for_one_lease(
     kind: str, tmp_path: Path, request: pytest.FixtureRequest
@@ -145,7 +123,9 @@ def test_two_processes_race_for_one_lease(
     waiting, results = context.Queue(), context.Queue()
     ready, release = context.Event(), context.Event()
     processes = [
-        context.Process(target=_hold, args=(kind, location, waiting, ready, release, results))
+        context.Process(
+            target=hold_when_ready, args=(kind, location, waiting, ready, release, results)
+        )
         for _ in range(2)
     ]
     for process in processes:
