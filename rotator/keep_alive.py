@@ -237,6 +237,8 @@ class KeepAlive:
             for k in unknown
             if k.thumbprint not in registered and _time(k.added_at) + UNSEEN_AFTER <= now
         }
+        if not (found or unseen):
+            return record  # still waiting for Graph to show it: nothing to write
         record = self._store.update(
             self.record_id,
             lambda r: replace(
@@ -255,9 +257,8 @@ class KeepAlive:
         return record
 
     def _reconciled(self, thumbprint: str, key_id: str | None, found: str, **data: Any) -> None:
-        level = logging.INFO if key_id else logging.WARNING
         self._event(
-            level,
+            logging.INFO if key_id else logging.WARNING,
             "rotation.identity_key_reconciled",
             thumbprint=thumbprint,
             keyId=key_id,
