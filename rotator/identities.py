@@ -91,9 +91,9 @@ def _one_keep_alive_per_application(identities: tuple[IdentityConfig, ...]) -> N
     Raises:
         ConfigurationError: naming both identities.
     """
-    keepers: dict[tuple[str, str], str] = {}
+    keepers: dict[str, str] = {}
     for identity in (i for i in identities if i.keep_alive):  # client-certificate ones only
-        application = (str(identity.tenant_id).lower(), str(identity.client_id).lower())
+        application = f"{identity.tenant_id}/{identity.client_id}".casefold()
         if (first := keepers.get(application)) is not None:
             raise ConfigurationError(
                 f"ROTATOR_CONFIG: identities.{identity.name}: keepAlive is also set on identity "

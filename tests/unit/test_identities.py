@@ -87,6 +87,8 @@ def test_two_identities_keeping_one_application_alive_are_refused() -> None:
     )
     other_tenant = {**keeper, "tenantId": str(uuid.uuid4())}
     assert len(parse_identities({"a": keeper, "b": other_tenant}, default_vault=VAULT)) == 2
+    other_app = {**keeper, "clientId": str(uuid.uuid4())}
+    assert len(parse_identities({"a": keeper, "b": other_app}, default_vault=VAULT)) == 2
     assert len(parse_identities({"a": keeper, "b": CERT_APP}, default_vault=VAULT)) == 2
 
 
