@@ -80,7 +80,27 @@ def parse_identities(value: Any, *, default_vault: str | None) -> tuple[Identity
         raise ConfigurationError(
             "ROTATOR_CONFIG: 'identities' must be a non-empty object of named identities"
         )
-    return tuple(_identity(name, entry, default_vault) for name, entry in value.items())
+    identities = tuple(_identity(name, entry, default_vault) for name, entry in value.items())
+    _one_keep_alive_per_application(identities)
+    return identities
+
+
+def _one_keep_alive_per_application(identities: tuple[IdentityConfig, ...]) -> None:
+    """Two identities keeping one application alive would add and remove each other's keys.
+
+    Raises:
+        ConfigurationError: naming both identities.
+    """
+    keepers: dict[str, str] = {}
+    for identity in (i for i in identities if i.keep_alive):  # client-certificate ones only
+        application = f"{identity.tenant_id}/{identity.client_id}".casefold()
+        if (first := keepers.get(application)) is not None:
+            raise ConfigurationError(
+                f"ROTATOR_CONFIG: identities.{identity.name}: keepAlive is also set on identity "
+                f"{first!r} for the same application (tenantId and clientId): set it on one of "
+                "them only, or they add and remove each other's keys"
+            )
+        keepers[application] = identity.name
 
 
 def _identity(name: Any, entry: Any, default_vault: str | None) -> IdentityConfig:

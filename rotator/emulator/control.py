@@ -59,7 +59,9 @@ POST      /faults                                    ``{"service", "method"?, "p
                                                      "times"?, "after"?, "every"?, "loseResponse"?,
                                                      "body"?: text answered instead (status
                                                      or 200; "{request}" in it echoes the
-                                                     request's body), "contentType"?,
+                                                     request's body), "handled"?: with
+                                                     body, the service handles the request
+                                                     first (a write lands), "contentType"?,
                                                      "tenant"?: only requests acting in that
                                                      tenant (Graph, Key Vault: the bearer
                                                      token's tid; Entra: the path's tenant)}``
@@ -587,6 +589,7 @@ class ControlService:
             body=_optional_str(body, "body"),
             content_type=_optional_str(body, "contentType") or "application/json",
             tenant=_optional_str(body, "tenant"),
+            handled=_bool(body, "handled", False),
         )
         return self._empty(201)
 

@@ -90,10 +90,19 @@ def shown(url: str) -> str:
 
 
 def address_class(address: str) -> str | None:
-    """Why the probe may not call ``address`` (loopback, link-local, private...), or None."""
+    """Why the probe may not call ``address`` (loopback, link-local, private...), or None. An
+    IPv4 address inside IPv6 is judged as IPv4 first: IPv4-mapped and well-known NAT64 reach that
+    host alone; 6to4, Teredo's client, IPv4-compatible and local-use NAT64 are IPv6 too."""
     ip = ipaddress.ip_address(address)
-    if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
-        ip = ip.ipv4_mapped
+    if isinstance(ip, ipaddress.IPv6Address) and int(ip) > 1:  # :: and ::1 are IPv6's own
+        last = ipaddress.IPv4Address(int(ip) & 0xFFFFFFFF)
+        if ip.ipv4_mapped is not None or ip in ipaddress.ip_network("64:ff9b::/96"):
+            return address_class(str(ip.ipv4_mapped or last))
+        embedded = ip.sixtofour or (ip.teredo[1] if ip.teredo else None)
+        if ip in ipaddress.ip_network("64:ff9b:1::/48") or int(ip) >> 32 == 0:
+            embedded = last  # local-use NAT64 (its /96 form), IPv4-compatible ::a.b.c.d
+        if embedded is not None and (kind := address_class(str(embedded))):
+            return kind  # else judged as IPv6: ::/8 (local-use NAT64 among it) is reserved
     if ip.is_unspecified:
         return "unspecified"
     if ip.is_loopback:

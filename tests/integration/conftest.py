@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import os
-import socket
+import queue
+import re
+import signal
 import subprocess
+import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -60,54 +63,94 @@ AZURITE_KEY = (
 )
 
 
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
+AZURITE_LISTENS = re.compile(r"listens on https?://[^\s]+:(\d+)")
+AZURITE_START_SECONDS = 30
+AZURITE_STOP_GRACE_SECONDS = 3
 
 
 @pytest.fixture(scope="session")
 def azurite(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    """Azurite's blob service on a free loopback port; yields its connection string."""
-    if not AZURITE.exists():
-        pytest.fail(f"{AZURITE} is missing: `./dev test` installs azurite (npm) before the tests")
-    port = _free_port()
-    process = subprocess.Popen(
-        [
-            str(AZURITE),
-            "--blobHost",
-            "127.0.0.1",
-            "--blobPort",
-            str(port),
-            "--location",
-            str(tmp_path_factory.mktemp("azurite")),
-            "--skipApiVersionCheck",
-            "--silent",
-        ],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    deadline = time.monotonic() + 30
-    while True:
-        try:
-            socket.create_connection(("127.0.0.1", port), timeout=1).close()
-            break
-        except OSError:
-            if process.poll() is not None or time.monotonic() > deadline:
-                process.kill()
-                pytest.fail("azurite did not start")
-            time.sleep(0.1)
+    """Azurite's blob service on a loopback port it picked; yields its connection string."""
+    process, port = start_azurite(tmp_path_factory.mktemp("azurite"))
     try:
         yield (
             f"DefaultEndpointsProtocol=http;AccountName={AZURITE_ACCOUNT};AccountKey={AZURITE_KEY};"
             f"BlobEndpoint=http://127.0.0.1:{port}/{AZURITE_ACCOUNT};"
         )
     finally:
-        process.terminate()
+        stop_group(process)
+
+
+def start_azurite(location: Path) -> tuple[subprocess.Popen[str], int]:
+    """Azurite's blob service on a port the kernel picks (port 0: no free-port race), ready
+    once it prints the port it listens on. Telemetry off: with it on, Azurite phones home and
+    its SIGTERM handler waits on that, so it never exits on SIGTERM."""
+    if not AZURITE.exists():
+        pytest.fail(f"{AZURITE} is missing: `./dev test` installs azurite (npm) before the tests")
+    process = subprocess.Popen(
+        [
+            str(AZURITE),
+            "--blobHost",
+            "127.0.0.1",
+            "--blobPort",
+            "0",
+            "--location",
+            str(location),
+            "--skipApiVersionCheck",
+            "--disableTelemetry",
+            "--silent",
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        start_new_session=True,  # its own process group: the teardown stops all of it
+    )
+    try:
+        return process, _azurite_port(process)
+    except BaseException:
+        stop_group(process)
+        raise
+
+
+def _azurite_port(process: subprocess.Popen[str]) -> int:
+    """The port Azurite says it listens on; its later output is drained on a thread (a full
+    pipe would stall it)."""
+    lines: queue.Queue[str | None] = queue.Queue()
+
+    def pump() -> None:
+        assert process.stdout is not None
+        for line in process.stdout:
+            lines.put(line)
+        lines.put(None)
+
+    threading.Thread(target=pump, name="azurite-output", daemon=True).start()
+    deadline = time.monotonic() + AZURITE_START_SECONDS
+    seen: list[str] = []
+    while (left := deadline - time.monotonic()) > 0:
         try:
-            process.wait(timeout=10)
+            line = lines.get(timeout=left)
+        except queue.Empty:
+            break
+        if line is None:
+            break
+        seen.append(line.strip())
+        if match := AZURITE_LISTENS.search(line):
+            return int(match.group(1))
+    pytest.fail(f"azurite did not start: {' | '.join(seen[-5:]) or 'no output'}")
+
+
+def stop_group(process: subprocess.Popen[str]) -> None:
+    """SIGTERM to the process group, SIGKILL after a short grace; never raises."""
+    for sig, wait in ((signal.SIGTERM, AZURITE_STOP_GRACE_SECONDS), (signal.SIGKILL, 10)):
+        try:
+            os.killpg(process.pid, sig)
+        except ProcessLookupError:
+            return
+        try:
+            process.wait(timeout=wait)
+            return
         except subprocess.TimeoutExpired:
-            process.kill()
+            continue
 
 
 # The status page's browser tests (test_status_page.py) need Chromium. On CI a run without it

@@ -9,7 +9,7 @@ import string
 from collections.abc import Callable
 
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
 from rotator.text import REDACTED, JsonLimitError, load_json, scrub, secret_forms, shown, truncate
@@ -212,6 +212,8 @@ def test_scrub_leaves_nothing_of_any_echo_of_a_random_secret(
     """For random secrets and every echo shape (each form, escaped as JSON or .NET, quoted inside
     JSON strings, cut short anywhere past the head), all of the echo is redacted and nothing
     around it."""
+    # a secret whose form the envelope itself holds (a password "BadReq") is rightly redacted there
+    assume(not any(f[:24] in _BEFORE + _AFTER for f in secret_forms(secret)))
     form = data.draw(st.sampled_from(secret_forms(secret)), label="form")
     encoder = data.draw(st.sampled_from(sorted(_ENCODERS)), label="encoder")
     quoting = data.draw(st.sampled_from(sorted(_QUOTINGS)), label="quoting")
