@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as dt
 import re
 from collections import Counter
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any, ClassVar
@@ -209,16 +210,23 @@ class ProbeResult:
     attempts: int = 0
     seconds: float = 0.0
     detail: str | None = None  # why, in words (a TLS alert, no answer, a redirect)
+    evidence: str | None = None  # what decided the verdict (``probe_verdict.Evidence``)
+    control: Mapping[str, Any] | None = None  # the control request's answer, when one was sent
 
     def to_json(self) -> dict[str, Any]:
-        """``{"url", "verdict", "status", "attempts", "seconds"}``."""
-        return {
+        """``{"url", "verdict", "status", "attempts", "seconds", "evidence"}`` and, when a
+        control request was sent, ``"control": {"answer", "status"}``."""
+        data: dict[str, Any] = {
             "url": self.url,
             "verdict": self.verdict.value,
             "status": self.status,
             "attempts": self.attempts,
             "seconds": round(self.seconds, 3),
+            "evidence": self.evidence,
         }
+        if self.control is not None:
+            data["control"] = dict(self.control)
+        return data
 
 
 @dataclass(frozen=True)

@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from rotator import probe
+from rotator import probe, probe_wire
 from rotator.errors import ConfigurationError
 from rotator.probe_config import DEFAULT_BODY, ProbeConfig, parse_probe, top_level_probe
 from rotator.settings import Settings
@@ -208,4 +208,4 @@ def test_review_findings_on_the_probe_stay_fixed() -> None:
     )
     assert "percent-encode" in error_of({"url": "https://api.contoso.com/signüp"})
     assert "cannot carry" in error_of({"headers": {"x-probe": "rotator ✓"}})
-    assert "ALERT_HANDSHAKE_FAILURE" not in "".join(probe._CLIENT_CERT_ALERTS)
+    assert "ALERT_HANDSHAKE_FAILURE" not in "".join(probe_wire.CLIENT_CERT_ALERTS)
