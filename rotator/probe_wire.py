@@ -110,24 +110,23 @@ class _Conversation:
     def listen_first(self) -> bytes:
         """TLS 1.3: wait for a session ticket or a refusal before writing (what came is kept)."""
         until = min(self.deadline, self.clock() + LISTEN_FIRST)
-        while self.clock() < until:
-            session = self.tls.session
-            if session is not None and session.has_ticket:
-                return b""
+        while True:
             try:
                 early = self.tls.read(MAX_HEAD)  # application data before a request: kept
             except ssl.SSLWantReadError:
+                session = self.tls.session
+                if session is not None and session.has_ticket:
+                    return b""  # the server let the certificate through
                 try:
                     self.fill(until=until)
                 except _Timeout:
                     if self.clock() >= self.deadline:
                         raise
-                    return b""
-            else:
-                if not early:
-                    raise ConnectionResetError("closed before any status")
-                return early
-        return b""
+                    return b""  # no ticket from this server: write now
+                continue
+            if not early:
+                raise ConnectionResetError("closed before any status")
+            return early
 
     def send(self, data: bytes) -> None:
         """Write ``data`` through TLS."""
