@@ -34,7 +34,7 @@ from rotator import pkcs12
 from rotator.errors import ApiRejectedError, ConfigurationError, ProbeError
 from rotator.events import emit
 from rotator.model import ConnectorState, ProbeResult, RotationRequest, Verdict
-from rotator.package import Change, Install, PasswordChange
+from rotator.package import Change, PasswordChange
 from rotator.probe_config import ProbeConfig, probe_url
 from rotator.probe_verdict import Answer, Evidence, Reach, judge, wants_control
 from rotator.probe_wire import exchange, tls_context
@@ -286,8 +286,8 @@ def approve(
 ) -> Change:
     """The step between package and apply: what of ``change`` the connector's API accepts.
 
-    A pre-staged (future) certificate the API does not accept is left out, with a note; the
-    certificate for now, or a password, must be accepted, else nothing is written.
+    Every certificate, or the password, must be accepted, else nothing is written (overlap
+    mode defers a certificate not valid yet: ``plan.ConnectorPlan.deferred``).
 
     Raises:
         ApiRejectedError: the API rejects the credential (after ``waitSeconds`` of retries).
@@ -305,40 +305,17 @@ def approve(
     url = checked_url(url, target.connector_id)
     network = network_of(steps.settings)
     if isinstance(change, PasswordChange):
-        credential = Credential(username=change.username, password=change.password)
+        probes = [(Credential(username=change.username, password=change.password), change.last)]
+    else:  # with a probe, no certificate that is not valid yet (plan.ConnectorPlan.deferred)
+        probes = [(Credential(bundle=i.bundle), i.version) for i in change.installs]
+    notes = list(change.notes)
+    for credential, version in probes:
         run.probe = run_probe(config, url, credential, network, sleep=steps.sleep)
         _log(target.connector_id, run.probe)
-        notes = _judge(run.probe, config, credential, change.last.version)
-        judged: Change = replace(change, notes=(*change.notes, *notes))
-        run.packaged(judged)  # the note of a tolerated "unknown" reaches the outcome
-        return judged
-    kept: list[Install] = []
-    notes = list(change.notes)
-    results: dict[int, ProbeResult] = {}
-    for install in change.installs:
-        credential = Credential(bundle=install.bundle)
-        result = run_probe(config, url, credential, network, sleep=steps.sleep)
-        _log(target.connector_id, result)
-        run.probe = results[id(install)] = result
-        pre_stage = install.version is change.plan.pending
-        try:
-            notes += _judge(result, config, credential, install.version.version)
-        except (ApiRejectedError, ProbeError) as exc:
-            if not pre_stage:
-                raise
-            note = (
-                "pre-staged certificate not uploaded (B2C would switch to it by itself at its "
-                f"notBefore, {install.not_before:%Y-%m-%d %H:%M} UTC): {exc}"
-            )
-            if len(change.installs) == 1:  # nothing else to write: the run is refused
-                raise type(exc)(note) from None
-            notes.append(note)
-            continue
-        kept.append(install)
-    narrowed = replace(change, installs=tuple(kept), notes=tuple(notes))
-    run.packaged(narrowed)
-    run.probe = results[id(kept[-1])]  # the outcome reports the newest certificate written
-    return narrowed
+        notes += _judge(run.probe, config, credential, version.version)
+    judged: Change = replace(change, notes=tuple(notes))
+    run.packaged(judged)  # the note of a tolerated "unknown" reaches the outcome
+    return judged
 
 
 def _judge(
