@@ -649,3 +649,22 @@ def wire_outcome(
     status_line, _, rest_bytes = data.partition(b"\r\n")
     _, _, body_bytes = rest_bytes.partition(b"\r\n\r\n")
     return describe_answer(int(status_line.split()[1]), body_bytes)
+
+
+def url_of(servers: RealServers, name: str) -> str:
+    """The URL of server ``name``; where its family could not start: on CI (``CI=true``) the test
+    fails with one line saying why, elsewhere it is skipped with that line.
+
+    Raises:
+        pytest.fail.Exception / pytest.skip.Exception: the server is not running here.
+    """
+    import pytest  # only the tests need it; the measurement script runs without pytest
+
+    if name in servers.urls:
+        return servers.urls[name]
+    family = next(f for f, names in FAMILIES.items() if name in names)
+    why = servers.unavailable.get(family, f"{family} was not started")
+    message = f"real server {name} is not available here: {why}"
+    if os.environ.get("CI") == "true":
+        pytest.fail(message, pytrace=False)
+    pytest.skip(message)
