@@ -23,8 +23,6 @@ from __future__ import annotations
 import base64
 import os
 import re
-import socket
-import ssl
 import sys
 import time
 from collections import Counter
@@ -42,7 +40,7 @@ from tests.integration.real_servers import (  # noqa: E402
     FAMILIES,
     Certificates,
     RealServers,
-    client_context,
+    wire_outcome,
 )
 
 CERTIFICATE_CASES = ("trusted", "untrusted", "not-pinned", "expired", "not-yet-valid", None)
@@ -55,89 +53,6 @@ def basic_header(case: str) -> str | None:
         return None
     password = BASIC_PASSWORD if case == "right" else "wrong-" + BASIC_PASSWORD
     return "Basic " + base64.b64encode(f"{BASIC_USER}:{password}".encode()).decode()
-
-
-def describe_body(status: int, body: bytes) -> str:
-    """``HTTP 400 "400 The SSL certificate error"``: the status and the page's title or a start."""
-    title = re.search(rb"<title>(.*?)</title>", body, re.IGNORECASE | re.DOTALL)
-    if title:
-        text = title.group(1).decode(errors="replace").strip()
-    else:
-        text = body.decode(errors="replace").strip()
-        text = re.sub(r"^[0-9a-f]+\r\n", "", text)[:40]  # a chunk size line
-    return f'HTTP {status} "{text}"'
-
-
-def alert_name(exc: ssl.SSLError) -> str:
-    """OpenSSL's reason without its protocol prefix: ``UNKNOWN_CA``, ``CERTIFICATE_REQUIRED``."""
-    reason = str(exc.reason or exc)
-    return re.sub(r"^(SSLV3|TLSV1|TLSV13)_ALERT_", "", reason)
-
-
-def wire(
-    servers: RealServers,
-    url: str,
-    credential: str | None,
-    authorization: str | None,
-    *,
-    read_first: bool = False,
-    split: bool = False,
-) -> str:
-    """One connection, classified: where it ended and how."""
-    host, _, rest = url.removeprefix("https://").partition("/")
-    address, _, port = host.partition(":")
-    body = b'{"step": "PostAttributeCollection"}'
-    head = f"POST /{rest} HTTP/1.1\r\nHost: {host}\r\nContent-Type: application/json\r\n"
-    head += f"Content-Length: {len(body)}\r\nConnection: close\r\n"
-    if authorization:
-        head += f"Authorization: {authorization}\r\n"
-    pieces = [head.encode() + b"\r\n", body] if split else [head.encode() + b"\r\n" + body]
-    context = client_context(servers, credential)
-    phase = "handshake"
-    try:
-        with socket.create_connection((address, int(port)), timeout=5) as sock:
-            tls = context.wrap_socket(sock, server_hostname=address)
-            version = tls.version() or "?"
-            data = b""
-            if read_first:
-                phase = "read before writing"
-                tls.settimeout(0.5)
-                try:
-                    data = tls.recv(4096)
-                    if not data:
-                        return f"{version}: closed after handshake (EOF), before any write"
-                except TimeoutError:
-                    pass
-                tls.settimeout(5)
-            phase = "write"
-            for piece in pieces:  # http.client (the probe) writes the head, then the body
-                tls.sendall(piece)
-            phase = "read"
-            while len(data) < 4096:
-                chunk = tls.recv(4096)
-                if not chunk:
-                    break
-                data += chunk
-            tls.close()
-    except ssl.SSLCertVerificationError as exc:
-        return f"server certificate not trusted ({exc.verify_message})"
-    except ssl.SSLZeroReturnError:
-        return f"close_notify in {phase}"
-    except ssl.SSLEOFError:
-        return f"EOF in {phase} (no close_notify)"
-    except ssl.SSLError as exc:
-        return f"alert {alert_name(exc)} in {phase}"
-    except ConnectionResetError:
-        return f"reset in {phase}"
-    except BrokenPipeError:
-        return f"broken pipe in {phase}"
-    except TimeoutError:
-        return f"timeout in {phase}"
-    if not data:
-        return f"{version}: closed after handshake (EOF), before any status"
-    status_line, _, rest_bytes = data.partition(b"\r\n")
-    _, _, body_bytes = rest_bytes.partition(b"\r\n\r\n")
-    return describe_body(int(status_line.split()[1]), body_bytes)
 
 
 def probe_today(
@@ -163,6 +78,30 @@ def tally(results: list[str]) -> str:
     """``a 14x; b 6x``, most frequent first."""
     counts = Counter(results)
     return "; ".join(f"{what} {n}x" for what, n in counts.most_common())
+
+
+def row(
+    servers: RealServers, url: str, credential: str | None, authorization: str | None, runs: int
+) -> str:
+    """The cells of one case: the three wire modes and the probe, ``runs`` times each."""
+    context = servers.context(credential)
+    seen = [wire_outcome(url, context, authorization=authorization) for _ in range(runs)]
+    split = early = "-"
+    if not all(s.startswith("HTTP") for s in seen):  # only a refusal without status races
+        split = tally(
+            [
+                wire_outcome(url, context, authorization=authorization, split=True)
+                for _ in range(runs)
+            ]
+        )
+        early = tally(
+            [
+                wire_outcome(url, context, authorization=authorization, read_first=True)
+                for _ in range(runs)
+            ]
+        )
+    verdicts = [probe_today(servers, url, credential, authorization) for _ in range(runs)]
+    return f"{tally(seen)} | {split} | {early} | {tally(verdicts)} |"
 
 
 def main() -> int:
@@ -193,26 +132,8 @@ def main() -> int:
                 else:
                     cases = [(c or "no certificate", c, None) for c in CERTIFICATE_CASES]
                 for label, credential, authorization in cases:
-                    seen = [wire(servers, url, credential, authorization) for _ in range(runs)]
-                    split = early = "-"
-                    if not all(s.startswith("HTTP") for s in seen):
-                        split = tally(
-                            [
-                                wire(servers, url, credential, authorization, split=True)
-                                for _ in range(runs)
-                            ]
-                        )
-                        early = tally(
-                            [
-                                wire(servers, url, credential, authorization, read_first=True)
-                                for _ in range(runs)
-                            ]
-                        )
-                    verdicts = [
-                        probe_today(servers, url, credential, authorization) for _ in range(runs)
-                    ]
                     print(
-                        f"| {name} | {label} | {tally(seen)} | {split} | {early} | {tally(verdicts)} |"
+                        f"| {name} | {label} | {row(servers, url, credential, authorization, runs)}"
                     )
     print(f"\ntotal {time.monotonic() - started:.1f} s")
     return 0

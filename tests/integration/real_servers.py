@@ -17,6 +17,7 @@ import contextlib
 import datetime as dt
 import hashlib
 import os
+import re
 import shutil
 import signal
 import socket
@@ -25,7 +26,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -52,6 +53,9 @@ FAMILIES: dict[str, dict[str, str]] = {
         "nginx-basic-api": "nginx auth_basic + proxy_pass to an API",
         "nginx-basic-static": "nginx auth_basic + a static file",
         "nginx-arr": "nginx optional_no_ca forwarding X-ARR-ClientCert to an API (App Service)",
+        "nginx-no-client-auth": "nginx asking for no client certificate: 200 to everyone",
+        "nginx-validation-error": "nginx optional_no_ca: B2C's 400 ValidationError to everyone",
+        "nginx-outage": "nginx optional_no_ca: 503 to everyone",
     },
     "apache": {
         "apache-tls13": "Apache SSLVerifyClient require, TLS 1.3",
@@ -255,6 +259,13 @@ class RealServers:
             raise RuntimeError("the servers are not started")
         return self._dir
 
+    def context(self, credential: str | None) -> ssl.SSLContext:
+        """A client context trusting the servers and presenting client ``credential``."""
+        client = self.certificates.clients[credential] if credential else None
+        return client_context(
+            self.workdir / "server-ca.pem", client, self.workdir, credential or ""
+        )
+
     # files
 
     def _write_files(self) -> None:
@@ -345,6 +356,10 @@ class RealServers:
         pins = "\n".join(f"        {t.lower()} 1;" for t in self.certificates.pinned)
         continue_body = '\'{"version":"1.0.0","action":"Continue"}\''
         ok = f"default_type application/json; return 200 {continue_body};"
+        validation = (
+            '\'{"version":"1.0.0","action":"ValidationError","status":400,'
+            '"userMessage":"Please check your input."}\''
+        )
         tls = (
             f"ssl_certificate {d}/server.pem; ssl_certificate_key {d}/server.key; "
             f"ssl_client_certificate {d}/client-ca.pem; ssl_verify_depth 2;"
@@ -390,6 +405,14 @@ http {{
     server {{ listen 127.0.0.1:{ports["nginx-arr"]} ssl; {tls}
         ssl_verify_client optional_no_ca;
         location / {{ proxy_set_header X-ARR-ClientCert $ssl_client_escaped_cert; proxy_pass {up}; }} }}
+    server {{ listen 127.0.0.1:{ports["nginx-no-client-auth"]} ssl; {tls}
+        location / {{ {ok} }} }}
+    server {{ listen 127.0.0.1:{ports["nginx-validation-error"]} ssl; {tls}
+        ssl_verify_client optional_no_ca;
+        location / {{ default_type application/json; return 400 {validation}; }} }}
+    server {{ listen 127.0.0.1:{ports["nginx-outage"]} ssl; {tls}
+        ssl_verify_client optional_no_ca;
+        location / {{ return 503; }} }}
 }}
 """
 
@@ -515,79 +538,133 @@ SSLSessionCache none
             while True:
                 if process.popen.poll() is not None:
                     raise ServerUnavailable(f"{process.name} exited: {process.tail()}")
-                try:
-                    raw_request(self, url, "trusted", timeout=2.0)
+                seen = wire_outcome(url, self.context("trusted"), timeout=2.0)
+                if seen.startswith("HTTP"):
                     break
-                except (OSError, ssl.SSLError):
-                    if time.monotonic() > deadline:
-                        raise ServerUnavailable(
-                            f"{process.name} did not answer within {START_TIMEOUT:.0f} s: "
-                            f"{process.tail()}"
-                        ) from None
-                    time.sleep(0.1)
+                if time.monotonic() > deadline:
+                    raise ServerUnavailable(
+                        f"{process.name} did not answer within {START_TIMEOUT:.0f} s "
+                        f"({seen}): {process.tail()}"
+                    )
+                time.sleep(0.1)
 
 
 # -- a plain client, for readiness and the wire measurement ----------------------------------
 
 
-def client_context(servers: RealServers, credential: str | None) -> ssl.SSLContext:
-    """TLS trusting the servers' CA and presenting client ``credential`` (None: no certificate)."""
-    context = ssl.create_default_context(cafile=str(servers.workdir / "server-ca.pem"))
-    if credential is not None:
-        issued = servers.certificates.clients[credential]
-        path = servers.workdir / f"client-{credential}.pem"
+def client_context(
+    ca_file: Path, client: pki.Issued | None, workdir: Path, label: str = "client"
+) -> ssl.SSLContext:
+    """TLS trusting ``ca_file`` and presenting ``client`` (None: no certificate); the client's
+    key goes to a 0600 file in ``workdir`` (a throwaway test key)."""
+    context = ssl.create_default_context(cafile=str(ca_file))
+    if client is not None:
+        path = workdir / f"client-{label}-{client.thumbprint[:12]}.pem"
         if not path.exists():
-            _write(path, _key_pem(issued) + _pem(issued), 0o600)
+            _write(path, _key_pem(client) + _pem(client), 0o600)
         context.load_cert_chain(str(path))
     return context
 
 
-def raw_request(
-    servers: RealServers,
+def alert_name(exc: ssl.SSLError) -> str:
+    """OpenSSL's reason without its protocol prefix: ``UNKNOWN_CA``, ``CERTIFICATE_REQUIRED``."""
+    reason = str(exc.reason or exc)
+    return re.sub(r"^(SSLV3|TLSV1|TLSV13)_ALERT_", "", reason)
+
+
+def describe_answer(status: int, body: bytes) -> str:
+    """``HTTP 400 "400 The SSL certificate error"``: the status and the page's title, or the
+    first 40 characters of the body."""
+    title = re.search(rb"<title>(.*?)</title>", body, re.IGNORECASE | re.DOTALL)
+    if title:
+        text = title.group(1).decode(errors="replace").strip()
+    else:
+        text = body.decode(errors="replace").strip()
+        text = re.sub(r"^[0-9a-f]+\r\n", "", text)[:40]  # a chunk-size line
+    return f'HTTP {status} "{text}"'
+
+
+def wire_outcome(
     url: str,
-    credential: str | None,
+    context: ssl.SSLContext,
     *,
     authorization: str | None = None,
-    method: str = "POST",
+    read_first: bool = False,
+    split: bool = False,
     timeout: float = 5.0,
-) -> tuple[int, bytes]:
-    """One HTTP/1.1 request; the status and the first bytes of the body (raises on TLS errors)."""
+) -> str:
+    """One POST over a fresh connection, classified: ``HTTP 400 "…"``, ``alert UNKNOWN_CA in
+    read``, ``closed after handshake``, ``reset in write``...
+
+    ``read_first`` reads for 0.5 s after the handshake before writing (a TLS 1.3 server's alert
+    arrives then); ``split`` writes head and body separately, as ``http.client`` does.
+    """
     host, _, rest = url.removeprefix("https://").partition("/")
     address, _, port = host.partition(":")
-    body = b'{"step": "PostAttributeCollection"}' if method != "GET" else b""
-    head = [
-        f"{method} /{rest} HTTP/1.1",
-        f"Host: {host}",
-        "Content-Type: application/json",
-        f"Content-Length: {len(body)}",
-        "Connection: close",
-    ]
+    body = b'{"step": "PostAttributeCollection"}'
+    head = f"POST /{rest} HTTP/1.1\r\nHost: {host}\r\nContent-Type: application/json\r\n"
+    head += f"Content-Length: {len(body)}\r\nConnection: close\r\n"
     if authorization:
-        head.append(f"Authorization: {authorization}")
-    request = ("\r\n".join(head) + "\r\n\r\n").encode() + body
-    context = client_context(servers, credential)
-    with (
-        socket.create_connection((address, int(port)), timeout=timeout) as sock,
-        context.wrap_socket(sock, server_hostname=address) as tls,
-    ):
-        tls.sendall(request)
-        data = b""
-        while len(data) < 4096:
-            chunk = tls.recv(4096)
-            if not chunk:
-                break
-            data += chunk
+        head += f"Authorization: {authorization}\r\n"
+    whole = head.encode() + b"\r\n"
+    pieces = [whole, body] if split else [whole + body]
+    phase = "connect"
+    data = b""
+    try:
+        with socket.create_connection((address, int(port)), timeout=timeout) as sock:
+            phase = "handshake"
+            with context.wrap_socket(sock, server_hostname=address) as tls:
+                if read_first:
+                    phase = "read before writing"
+                    tls.settimeout(0.5)
+                    try:
+                        if not tls.recv(4096):
+                            return "closed after handshake"
+                    except TimeoutError:
+                        pass
+                    tls.settimeout(timeout)
+                phase = "write"
+                for piece in pieces:
+                    tls.sendall(piece)
+                phase = "read"
+                while len(data) < 4096:
+                    chunk = tls.recv(4096)
+                    if not chunk:
+                        break
+                    data += chunk
+    except ssl.SSLCertVerificationError as exc:
+        return f"server certificate not trusted ({exc.verify_message})"
+    except ssl.SSLZeroReturnError:
+        return f"close_notify in {phase}"
+    except ssl.SSLEOFError:
+        return f"EOF in {phase}"
+    except ssl.SSLError as exc:
+        return f"alert {alert_name(exc)} in {phase}"
+    except ConnectionResetError:
+        return f"reset in {phase}"
+    except OSError as exc:
+        return f"{type(exc).__name__} in {phase}"
     if not data:
-        raise ConnectionAbortedError("closed before any HTTP status")
+        return "closed after handshake"
     status_line, _, rest_bytes = data.partition(b"\r\n")
     _, _, body_bytes = rest_bytes.partition(b"\r\n\r\n")
-    return int(status_line.split()[1]), body_bytes
+    return describe_answer(int(status_line.split()[1]), body_bytes)
 
 
-@contextlib.contextmanager
-def running(
-    certificates: Certificates, families: Sequence[str] = tuple(FAMILIES)
-) -> Iterator[RealServers]:
-    """The servers of ``families``, started and stopped around the block."""
-    with RealServers(certificates, families) as servers:
-        yield servers
+def url_of(servers: RealServers, name: str) -> str:
+    """The URL of server ``name``; where its family could not start: on CI (``CI=true``) the test
+    fails with one line saying why, elsewhere it is skipped with that line.
+
+    Raises:
+        pytest.fail.Exception / pytest.skip.Exception: the server is not running here.
+    """
+    import pytest  # only the tests need it; the measurement script runs without pytest
+
+    if name in servers.urls:
+        return servers.urls[name]
+    family = next(f for f, names in FAMILIES.items() if name in names)
+    why = servers.unavailable.get(family, f"{family} was not started")
+    message = f"real server {name} is not available here: {why}"
+    if os.environ.get("CI") == "true":
+        pytest.fail(message, pytrace=False)
+    pytest.skip(message)
