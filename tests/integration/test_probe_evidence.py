@@ -190,6 +190,34 @@ def test_a_tls_refusal_is_read_as_rejected_20_times_in_20(emu: Emulator, ca: pki
     assert kinds == [Reach.TLS_ALERT] * 20
 
 
+@pytest.mark.parametrize(
+    ("front", "refusal"),
+    [("nginx", "nginx-certificate-error"), ("close", "closed-after-handshake")],
+)
+def test_the_emulated_fronts_refuse_and_accept_on_evidence(
+    emu: Emulator, ca: pki.Issued, tmp_path: Path, front: str, refusal: str
+) -> None:
+    """Behind the emulator's nginx and close fronts: a certificate of an unknown CA is rejected on
+    the front's own evidence; a trusted one is accepted on its 2xx, with the control refused
+    (the fronts let only known issuers through the handshake: a self-signed control meets an
+    alert there, where real nginx and uvicorn refuse it as they refuse the stranger)."""
+    other = pki.make_ca("Stranger CA")
+    seeded = seed_certificate(emu, "api-cert", other, [{"age": 1}])
+    connector = emu.graph.add_connector("Cert API", emu.api_url_for("front-api", front))
+    emu.api.trust_issuer(ca.certificate)
+    emu.api.know_issuer(other.certificate)
+    refused = rotate_one(emu, tmp_path, cert_target(connector))
+    assert refused.outcome is Outcome.REFUSED, refused.reason
+    assert refused.to_json()["probe"]["evidence"] == refusal
+    emu.api.trust_issuer(other.certificate)
+    emu.api.trust_certificate("front-api", seeded.leaves[0].thumbprint)
+    accepted = rotate_one(emu, tmp_path, cert_target(connector))
+    assert accepted.outcome is Outcome.ROTATED, accepted.reason
+    shown = accepted.to_json()["probe"]
+    assert shown["evidence"] == "status"
+    assert shown["control"]["answer"] in (refusal, "tls-alert")
+
+
 # -- tiny local TLS servers --------------------------------------------------------------------
 
 
