@@ -3,11 +3,13 @@ credential, and go ahead only if the API accepts it.
 
 A certificate is presented as the TLS client certificate (its key is loaded from an anonymous
 in-memory file, ``os.memfd_create``, and never reaches a filesystem); a password goes in an
-``Authorization: Basic`` header. The verdict is read from the status alone: the API's answer body
-is never read into a log or a report. The URL comes from Graph, which another administrator can
-change, so the host is resolved once, every address it resolves to must be public (unless
-``ROTATOR_PROBE_ALLOW_PRIVATE``), the connection goes to that checked address (no second lookup),
-the server's certificate is verified, and redirects are never followed.
+``Authorization: Basic`` header. The verdict rests on evidence (``probe_verdict``): a 2xx, a
+refusal, or a control request with a throwaway credential answered differently; the answer's body
+is never read into a log or a report (of a 400, 4 KiB are read to spot nginx's certificate page).
+The URL comes from Graph, which another administrator can change, so the host is resolved once,
+every address it resolves to must be public (unless ``ROTATOR_PROBE_ALLOW_PRIVATE``), the
+connection goes to that checked address (no second lookup), the server's certificate is
+verified, and redirects are never followed.
 """
 
 from __future__ import annotations

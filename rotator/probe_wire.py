@@ -147,7 +147,8 @@ class _Conversation:
 def tls_context(
     cafile: str | None, extra: str | None, bundle: pkcs12.CertificateBundle | None
 ) -> ssl.SSLContext:
-    """TLS that verifies (against ``cafile`` or the system's trust, plus ``extra``) the API's certificate and, for a certificate, presents ``bundle``.
+    """TLS that verifies the API's certificate (against ``cafile`` or the system's trust, and
+    ``extra``) and, for a certificate probe, presents ``bundle``.
 
     Raises:
         ProbeError: this platform has no ``os.memfd_create`` (the key would need a file).
@@ -223,18 +224,18 @@ def exchange(
 
 def _converse(talk: _Conversation, request: bytes) -> Answer:
     """Handshake, listen, send, read: the answer, whatever goes wrong on the way."""
-    stage = "the TLS handshake"
+    stage = "during the TLS handshake"
     try:
         talk.handshake()
-        stage = "the answer (after the TLS handshake)"
+        stage = "after the TLS handshake"
         early = talk.listen_first() if talk.tls.version() == "TLSv1.3" else b""
         with contextlib.suppress(BrokenPipeError, ConnectionResetError):
             talk.send(request)  # if the server is gone, read what it said first (an alert?)
         return _answer(talk, early)
     except _Timeout:
         if talk.received == 0:
-            return Answer(Reach.UNREACHABLE, detail=f"no answer (timed out in {stage})")
-        return Answer(Reach.NO_STATUS, detail=f"no complete answer in time (timed out in {stage})")
+            return Answer(Reach.UNREACHABLE, detail=f"no answer (timed out {stage})")
+        return Answer(Reach.NO_STATUS, detail=f"no complete answer in time (timed out {stage})")
     except ssl.SSLCertVerificationError as exc:
         detail = f"{PROBE_TLS} ({exc.verify_message}); {PROBE_TLS_FIX}"
         return Answer(Reach.TLS_FAILED, detail=detail)
@@ -243,7 +244,7 @@ def _converse(talk: _Conversation, request: bytes) -> Answer:
             return Answer(Reach.NO_STATUS, detail=f"the connection closed ({type(exc).__name__})")
         return Answer(
             Reach.CLOSED,
-            detail=f"the server closed the connection in {stage}, before any HTTP status",
+            detail=f"the server closed the connection {stage}, before any HTTP status",
         )
     except ssl.SSLError as exc:
         alert = str(exc.reason or exc)
