@@ -29,6 +29,7 @@ import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import NoReturn
 
 from cryptography.hazmat.primitives import serialization
 
@@ -652,19 +653,23 @@ def wire_outcome(
 
 
 def url_of(servers: RealServers, name: str) -> str:
-    """The URL of server ``name``; where its family could not start: on CI (``CI=true``) the test
-    fails with one line saying why, elsewhere it is skipped with that line.
-
-    Raises:
-        pytest.fail.Exception / pytest.skip.Exception: the server is not running here.
-    """
-    import pytest  # only the tests need it; the measurement script runs without pytest
-
+    """The URL of server ``name``, or :func:`not_here` with why its family is not running."""
     if name in servers.urls:
         return servers.urls[name]
     family = next(f for f, names in FAMILIES.items() if name in names)
     why = servers.unavailable.get(family, f"{family} was not started")
-    message = f"real server {name} is not available here: {why}"
+    not_here(f"real server {name} is not available here: {why}")
+
+
+def not_here(message: str) -> NoReturn:
+    """A real server the test needs is missing: on CI (``CI=true``) the test fails with that one
+    line, elsewhere it is skipped with it.
+
+    Raises:
+        pytest.fail.Exception / pytest.skip.Exception: always.
+    """
+    import pytest  # only the tests need it; the measurement script runs without pytest
+
     if os.environ.get("CI") == "true":
         pytest.fail(message, pytrace=False)
     pytest.skip(message)

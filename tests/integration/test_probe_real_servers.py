@@ -211,7 +211,8 @@ def test_a_not_yet_valid_certificate_is_deferred_not_probed(
     not_before = real_servers.certificates.clients["not-yet-valid"].certificate.not_valid_before_utc
     assert str(data.get("deferredUntil", "")).startswith(f"{not_before:%Y-%m-%dT%H:%M}")
     assert graph_writes(emu) == []
-    assert "probe" not in data or data["probe"] is None
+    probe = data.get("probe")
+    assert probe is None or not probe.get("attempts"), probe  # the API was never called
 
 
 def test_an_expired_certificate_never_reaches_the_probe(
@@ -223,12 +224,21 @@ def test_an_expired_certificate_never_reaches_the_probe(
     assert graph_writes(emu) == []
 
 
-def test_a_tls13_alert_is_read_as_rejected_every_time(
-    emu: Emulator, real_servers: RealServers, tmp_path: Path
+@pytest.mark.parametrize(
+    ("server", "evidence"),
+    [
+        ("apache-tls13", "tls-alert"),
+        ("gunicorn", "tls-alert"),
+        ("uvicorn", "closed-after-handshake"),
+    ],
+)
+def test_a_refusal_after_the_handshake_is_read_as_rejected_every_time(
+    emu: Emulator, real_servers: RealServers, tmp_path: Path, server: str, evidence: str
 ) -> None:
-    """Apache over TLS 1.3 refuses after the handshake: 20 probes of 20 read its alert
-    (``--dry-run`` rotations, so nothing is written whatever they say)."""
-    url = url_of(real_servers, "apache-tls13")
+    """A server refusing after the TLS 1.3 handshake (an alert, or a close without one) is read
+    as rejected in 20 probes of 20 (``--dry-run`` rotations: nothing is written whatever they
+    say)."""
+    url = url_of(real_servers, server)
     certs = real_servers.certificates
     emu.vault.import_certificate(
         "api-cert", certs.clients["untrusted"], chain=[certs.other_ca.certificate]
@@ -243,5 +253,5 @@ def test_a_tls13_alert_is_read_as_rejected_every_time(
             (outcome,) = rotator.rotate(RotationRequest(dry_run=True)).outcomes
             probe = outcome.to_json().get("probe") or {}
             seen.append((probe.get("verdict"), probe.get("evidence")))
-    assert seen == [("rejected", "tls-alert")] * 20
+    assert seen == [("rejected", evidence)] * 20
     assert graph_writes(emu) == []

@@ -13,7 +13,7 @@ import re
 
 import pytest
 
-from .real_servers import BASIC_PASSWORD, BASIC_USER, RealServers, url_of, wire_outcome
+from .real_servers import BASIC_PASSWORD, BASIC_USER, RealServers, not_here, url_of, wire_outcome
 
 CERTIFICATES = ("trusted", "untrusted", "not-pinned", "expired", "not-yet-valid", None)
 OK = "HTTP 200"
@@ -133,3 +133,14 @@ def test_a_tls13_refusal_can_hide_from_a_client_that_writes_twice(
     assert read_first == {"alert UNKNOWN_CA"}
     split = {token(wire_outcome(url, context, split=True)) for _ in range(10)}
     assert split <= {"alert UNKNOWN_CA", "EOF in write", "reset in write", "EOF in read"}
+
+
+def test_a_missing_server_fails_on_ci_and_skips_elsewhere(monkeypatch: pytest.MonkeyPatch) -> None:
+    """On CI a real server that could not start fails its test with one line saying why;
+    on a developer's machine the test is skipped with that line."""
+    monkeypatch.setenv("CI", "true")
+    with pytest.raises(pytest.fail.Exception, match=r"^nginx is not installed$"):
+        not_here("nginx is not installed")
+    monkeypatch.delenv("CI")
+    with pytest.raises(pytest.skip.Exception, match=r"^nginx is not installed$"):
+        not_here("nginx is not installed")
