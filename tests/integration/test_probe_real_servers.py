@@ -4,9 +4,8 @@ hypercorn or gunicorn on loopback) and its verdict, the evidence that decided it
 Graph was written.
 
 These assert the verdict-on-evidence probe of issue 18 item 1 (``probe.evidence``, the control
-request, ``deferred``), so they are kept behind the ``real_servers`` marker, which the default
-``pytest`` run deselects (see ``addopts`` in pyproject.toml): run them with
-``.venv/bin/pytest -m real_servers tests/integration/test_probe_real_servers.py``.
+request, ``deferred``); they carry the ``real_servers`` marker, so
+``.venv/bin/pytest -m real_servers`` runs them alone.
 What each server does on the wire is asserted, in every run, by test_real_servers_wire.py.
 """
 
