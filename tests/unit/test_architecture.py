@@ -29,6 +29,7 @@ PURE = (
     "rotator.hints",
     "rotator.check_report",
     "rotator.probe_config",
+    "rotator.probe_verdict",
     "rotator.state_codec",
     "rotator.graph_answers",
     "rotator.keyvault_answers",
