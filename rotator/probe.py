@@ -222,7 +222,7 @@ def run_probe(
         sleep(delay)
         delay = min(delay * 2, MAX_BACKOFF)
     control = None
-    if wants_control(answer, config.reject_status, certificate=certificate):
+    if wants_control(answer, config.reject_status):
         deadline = min(time.monotonic() + network.read_timeout, end)
         if deadline > time.monotonic():
             control = attempt(config, url, throwaway(credential), network, deadline=deadline)

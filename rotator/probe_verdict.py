@@ -101,12 +101,12 @@ def says_nothing(status: int) -> bool:
     return status < 200 or 300 <= status < 400 or status >= 500 or status in _SAYS_NOTHING
 
 
-def wants_control(answer: Answer, reject_status: frozenset[int], *, certificate: bool) -> bool:
+def wants_control(answer: Answer, reject_status: frozenset[int]) -> bool:
     """Whether a control request can tell more: a 2xx (does the API check credentials at all?)
     or a 4xx that is neither a refusal nor a status that says nothing (e.g. B2C's 400)."""
     if answer.reach is not Reach.STATUS or answer.status is None:
         return False
-    if refusal(answer, reject_status, certificate=certificate) is not None:
+    if answer.status in reject_status or answer.nginx_page:  # a refusal already
         return False
     return is_2xx(answer) or not says_nothing(answer.status)
 
@@ -137,8 +137,8 @@ def judge(
         control.reach is Reach.STATUS
         and control.status is not None
         and control.status != answer.status
-        and 400 <= control.status < 500
-        and not says_nothing(control.status)
+        and control.status >= 400
+        and not says_nothing(control.status)  # 5xx among them
     ):
         return Decision(Verdict.ACCEPTED, Evidence.CONTROL_DIFFERS)
     if control.reach is Reach.STATUS and control.status == answer.status:

@@ -14,6 +14,7 @@ from rotator.probe_verdict import (
     Reach,
     judge,
     nginx_certificate_error,
+    says_nothing,
     wants_control,
 )
 
@@ -92,11 +93,11 @@ def test_a_closed_control_is_no_refusal_of_a_password() -> None:
     assert verdict(status(400), CLOSED, cert=False).verdict is Verdict.UNKNOWN
 
 
-@pytest.mark.parametrize("code", [301, 302, 307, 404, 407, 408, 429, 500, 502, 503, 504])
+@pytest.mark.parametrize("code", [300, 301, 302, 307, 399, 404, 407, 408, 429, 500, 502, 503, 504])
 def test_statuses_that_say_nothing_are_unknown_whatever_the_control(code: int) -> None:
     """Redirects, 404, 407, 429 and 5xx are unknown, even beside a refused control."""
     assert verdict(status(code), ALERT) == Decision(Verdict.UNKNOWN, Evidence.STATUS)
-    assert not wants_control(status(code), REJECT, certificate=True)
+    assert not wants_control(status(code), REJECT)
 
 
 def test_no_answer_is_unreachable_or_no_answer() -> None:
@@ -108,11 +109,11 @@ def test_no_answer_is_unreachable_or_no_answer() -> None:
 
 def test_a_control_is_wanted_only_where_it_can_tell_more() -> None:
     """A 2xx or an ambiguous 4xx asks for a control; refusals and non-answers do not."""
-    assert wants_control(status(200), REJECT, certificate=True)
-    assert wants_control(status(400), REJECT, certificate=False)
-    assert wants_control(status(405), REJECT, certificate=True)
+    assert wants_control(status(200), REJECT)
+    assert wants_control(status(400), REJECT)
+    assert wants_control(status(405), REJECT)
     for answer in (status(401), NGINX, ALERT, CLOSED, UNREACHABLE, NO_STATUS, TLS_FAILED):
-        assert not wants_control(answer, REJECT, certificate=True)
+        assert not wants_control(answer, REJECT)
 
 
 def test_a_custom_reject_status_is_a_refusal() -> None:
@@ -137,3 +138,28 @@ def test_the_control_answer_is_shown_in_the_evidence_vocabulary() -> None:
     assert NGINX.to_json() == {"answer": "nginx-certificate-error", "status": 400}
     assert ALERT.to_json() == {"answer": "tls-alert", "status": None}
     assert CLOSED.to_json() == {"answer": "closed-after-handshake", "status": None}
+
+
+def test_the_2xx_range_ends_at_299() -> None:
+    """299 is a 2xx (accepted); 300 is a redirect (unknown)."""
+    assert verdict(status(299)).verdict is Verdict.ACCEPTED
+    assert verdict(status(300), status(300)).verdict is Verdict.UNKNOWN
+
+
+def test_a_400_control_differs_from_another_4xx() -> None:
+    """409 to the new credential, 400 to the control: a different 4xx, accepted."""
+    assert verdict(status(409), status(400)) == Decision(Verdict.ACCEPTED, Evidence.CONTROL_DIFFERS)
+
+
+def test_which_statuses_say_nothing() -> None:
+    """1xx, 3xx, 404, 407, 408, 425, 429 and 5xx say nothing; 200, 299, 400, 405, 409 do."""
+    for code in (100, 199, 300, 399, 404, 407, 408, 425, 429, 500, 599):
+        assert says_nothing(code), code
+    for code in (200, 201, 299, 400, 401, 405, 409, 499):
+        assert not says_nothing(code), code
+
+
+def test_a_status_answer_without_a_status_is_no_answer() -> None:
+    """An answer marked as a status but without one is judged as no answer and wants no control."""
+    assert verdict(Answer(Reach.STATUS)) == Decision(Verdict.UNKNOWN, Evidence.NO_ANSWER)
+    assert not wants_control(Answer(Reach.STATUS), REJECT)
