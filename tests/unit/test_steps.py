@@ -185,6 +185,11 @@ def test_a_deferred_version_reaches_the_outcome() -> None:
     assert outcome.to_json()["deferredUntil"] == "2026-12-02T12:00:00Z"
     assert Outcome.DEFERRED.ok
     assert Progress(OVERLAP).outcome(Outcome.ROTATED, None).deferred_until is None
+    info = version("p", created=-1, thumbprint=None)
+    choice = plan.choose(BASIC, [info], REQUEST, NONE, NOW)
+    wanted = plan.make(BASIC, choice, [info], NONE, basic_connector(), REQUEST, NOW)
+    run.packaged(package.PasswordChange(wanted, "api-user", "pw", notes=("first",)))
+    assert run.notes == ["first", "waits"]
 
 
 def test_overlap_with_expired_entries_compacts_by_replacing() -> None:
