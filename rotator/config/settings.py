@@ -25,11 +25,7 @@ from rotator.config.targets import ENV_CONFIG as ENV_CONFIG
 from rotator.config.targets import load_config, parse_targets, top_level_vault
 from rotator.config.urls import https_url
 from rotator.errors import ConfigurationError
-from rotator.model import (
-    Pkcs12Profile,
-    Target,
-    is_key_vault_name,
-)
+from rotator.model import Pkcs12Profile, Target, is_key_vault_name
 from rotator.text import truncate
 
 ENV_GRAPH_ENDPOINT = "ROTATOR_GRAPH_ENDPOINT"
@@ -45,6 +41,7 @@ ENV_EXPIRY_WARNING_DAYS = "ROTATOR_EXPIRY_WARNING_DAYS"
 ENV_HTTP_TIMEOUT = "ROTATOR_HTTP_TIMEOUT"
 ENV_STATE_CONTAINER = "ROTATOR_STATE_CONTAINER"
 ENV_PROBE_ALLOW_PRIVATE = "ROTATOR_PROBE_ALLOW_PRIVATE"
+ENV_PROBE_CA_BUNDLE = "ROTATOR_PROBE_CA_BUNDLE"
 # The Functions host's own storage account (connection string or identity-based settings).
 ENV_WEBJOBS_STORAGE = "AzureWebJobsStorage"
 ENV_WEBJOBS_STORAGE_ACCOUNT = "AzureWebJobsStorage__accountName"
@@ -95,6 +92,7 @@ class Settings:
     authority_host: str = DEFAULT_AUTHORITY_HOST
     # The probe may call loopback, private and link-local addresses (the emulator, tests only).
     probe_allow_private: bool = False
+    probe_ca_bundle: Path | None = None  # the probe trusts it besides ca_bundle (or the system)
     # Which identity the graph_* fields above describe; the named ones of ROTATOR_CONFIG.
     identity_name: str = DEFAULT_IDENTITY
     application_object_id: str | None = None  # keep-alive: the app registration's object id
@@ -184,17 +182,6 @@ class Settings:
             raise ConfigurationError(
                 f"{ENV_GRAPH_API_VERSION}={truncate(api_version)!r}: expected one of {', '.join(GRAPH_API_VERSIONS)}"
             )
-        ca_bundle = None
-        if raw_ca := env.get(ENV_CA_BUNDLE, "").strip():
-            ca_bundle = Path(raw_ca)
-            if not ca_bundle.is_file():
-                raise ConfigurationError(f"{ENV_CA_BUNDLE}={truncate(raw_ca)!r}: no such file")
-            try:
-                ssl.create_default_context(cafile=str(ca_bundle))
-            except (ssl.SSLError, ValueError) as exc:
-                raise ConfigurationError(
-                    f"{ENV_CA_BUNDLE}={truncate(raw_ca)!r} is not a PEM bundle of CA certificates ({exc})"
-                ) from exc
         profile_raw = env.get(ENV_PKCS12_PROFILE, Pkcs12Profile.LEGACY_3DES.value).strip()
         try:
             profile = Pkcs12Profile(profile_raw)
@@ -216,7 +203,8 @@ class Settings:
             **_graph_identity(env, default_vault),
             graph_endpoint=graph_endpoint,
             graph_api_version=api_version,
-            ca_bundle=ca_bundle,
+            ca_bundle=_ca_file(env, ENV_CA_BUNDLE),
+            probe_ca_bundle=_ca_file(env, ENV_PROBE_CA_BUNDLE),
             keyvault_verify_challenge_resource=_bool(
                 env.get(ENV_KEYVAULT_VERIFY_CHALLENGE_RESOURCE, "true"),
                 ENV_KEYVAULT_VERIFY_CHALLENGE_RESOURCE,
@@ -274,6 +262,20 @@ def default_state_dir(env: Mapping[str, str]) -> Path:
     if xdg := env.get("XDG_DATA_HOME"):
         return Path(xdg) / "rotator"
     return Path.home() / ".local" / "share" / "rotator"
+
+
+def _ca_file(env: Mapping[str, str], name: str) -> Path | None:
+    """The PEM bundle of CA certificates setting ``name`` gives, checked; None when unset."""
+    if not (raw := env.get(name, "").strip()):
+        return None
+    if not Path(raw).is_file():
+        raise ConfigurationError(f"{name}={truncate(raw)!r}: no such file")
+    try:
+        ssl.create_default_context(cafile=raw)
+    except (ssl.SSLError, ValueError) as exc:
+        why = f"is not a PEM bundle of CA certificates ({exc})"
+        raise ConfigurationError(f"{name}={truncate(raw)!r} {why}") from exc
+    return Path(raw)
 
 
 def _bool(value: str, name: str) -> bool:

@@ -84,6 +84,10 @@ PUT       /entra/new-key-delay                       ``{"seconds": number ≥ 0}
 POST      /api/issuers                               ``{"cer": base64 DER}`` → 204 (the connectors'
                                                      API lets client certificates of this issuer
                                                      through its TLS handshake)
+POST      /api/known-issuers                         ``{"cer": base64 DER}`` → 204 (not trusted,
+                                                     but let through the nginx and close fronts'
+                                                     handshake, which then refuse it as nginx
+                                                     and uvicorn do)
 POST      /api/endpoints/{name}/certificates         ``{"thumbprint", "delaySeconds"?}`` → 204
                                                      (``{api_url}/{name}`` accepts it, after the
                                                      delay; others of a trusted issuer get 403)
@@ -304,6 +308,7 @@ class ControlService:
             ("entra", "apps", "*", "*"): {"GET": self._app_keys},
             ("entra", "new-key-delay"): {"GET": self._key_delay, "PUT": self._set_key_delay},
             ("api", "issuers"): {"POST": self._trust_issuer},
+            ("api", "known-issuers"): {"POST": self._know_issuer},
             ("api", "endpoints", "*"): {"GET": self._api_calls, "DELETE": self._forget_api},
             ("api", "endpoints", "*", "certificates"): {"POST": self._trust_api_certificate},
             ("api", "endpoints", "*", "basic"): {"POST": self._accept_api_basic},
@@ -329,6 +334,10 @@ class ControlService:
 
     def _trust_issuer(self, request: Request, args: list[str]) -> Response:
         self.emulator.api.trust_issuer(_certificate(self._body(request).get("cer"), "cer"))
+        return self._empty()
+
+    def _know_issuer(self, request: Request, args: list[str]) -> Response:
+        self.emulator.api.know_issuer(_certificate(self._body(request).get("cer"), "cer"))
         return self._empty()
 
     def _trust_api_certificate(self, request: Request, args: list[str]) -> Response:

@@ -555,6 +555,8 @@ class EmulatorHTTPServer(ThreadingHTTPServer):
         self.faults = faults
         self.journal = journal
         self._service: Service | None = None
+        # after a handshake: whether the connection goes on (given the client certificate, DER)
+        self.admit: Callable[[bytes | None], bool] | None = None
         self._connections: set[socket.socket] = set()
         self._connections_lock = threading.Lock()
         self._thread: threading.Thread | None = None
@@ -606,6 +608,9 @@ class EmulatorHTTPServer(ThreadingHTTPServer):
             except OSError:
                 _lingering_close(connection)
                 return
+            if self.admit is not None and not self.admit(connection.getpeercert(binary_form=True)):
+                _close_without_alert(connection)
+                return
         with self._connections_lock:
             self._connections.add(connection)
         try:
@@ -654,6 +659,15 @@ def _lingering_close(sock: socket.socket) -> None:
         deadline = time.monotonic() + 1.0
         while time.monotonic() < deadline and sock.recv(65536):
             pass
+    with contextlib.suppress(OSError):
+        sock.close()
+
+
+def _close_without_alert(sock: ssl.SSLSocket) -> None:
+    """End a connection right after its handshake with no TLS alert and no close_notify, as
+    uvicorn and hypercorn do with a client certificate they refuse."""
+    with contextlib.suppress(OSError):
+        sock.shutdown(socket.SHUT_RDWR)  # the TCP socket's: SSLSocket.shutdown sends no alert
     with contextlib.suppress(OSError):
         sock.close()
 

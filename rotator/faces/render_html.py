@@ -197,6 +197,9 @@ def _facts(target: PageTarget, now: dt.datetime) -> str:
     rows.append(("Would install", target_version))
     if status.pinned_version:
         rows.append(("Pinned", f"{status.pinned_version} (rotator unpin to release)"))
+    if status.deferred_until:
+        when = f"{status.deferred_until:%Y-%m-%d %H:%M} UTC"
+        rows.append(("Deferred", f"a certificate not valid until {when}; probed then"))
     html = [f"<dt>{_e(k)}</dt><dd>{_e(v)}</dd>" for k, v in rows]
     if status.expires_on is not None:
         days = status.days_to_expiry

@@ -55,6 +55,9 @@ class ConnectorPlan:
     compact: bool  # overlap list holds expired certificates: replace it
     in_sync: bool
     missing: tuple[VersionInfo, ...] = ()  # certificates: the versions the connector lacks
+    # overlap with a probe: a certificate not valid yet is not pre-staged (no API would accept
+    # it before its notBefore, so it cannot be probed truthfully); it waits for that date
+    deferred: VersionInfo | None = None
 
     @property
     def versions(self) -> list[VersionInfo]:
@@ -64,6 +67,16 @@ class ConnectorPlan:
     def in_sync_reason(self) -> str:
         """The sentence of an up-to-date outcome."""
         return in_sync_reason(self.versions, self.pin)
+
+    def deferred_reason(self) -> str:
+        """Why the deferred certificate is not uploaded yet (empty when none is deferred)."""
+        if self.deferred is None or self.deferred.not_before is None:
+            return ""
+        return (
+            f"certificate {self.deferred.thumbprint} (version {self.deferred.version}) is not valid "
+            f"until {self.deferred.not_before:%Y-%m-%d %H:%M} UTC: not pre-staged, since the API "
+            "cannot be probed with it before then; the first run after that date probes it"
+        )
 
 
 def source_of(target: Target) -> str:
@@ -150,6 +163,8 @@ def make(
     # certificate: overlap would keep a newer one active, or pre-stage one.
     replace = request.force or pin is not None or target.mode is InstallMode.REPLACE
     pending = None if replace else policy.pending_version(versions, chosen, now)
+    deferred = pending if target.probe is not None else None
+    pending = None if deferred is not None else pending
     held = {t.upper() for t in connector.thumbprints}
     compact = not replace and bool(policy.expired_entries(connector, now))
     wanted = [chosen, *([pending] if pending else [])]
@@ -164,7 +179,7 @@ def make(
     else:
         in_sync = not compact and not missing
     return ConnectorPlan(
-        target, chosen, pending, pin, replace or compact, compact, in_sync, missing
+        target, chosen, pending, pin, replace or compact, compact, in_sync, missing, deferred
     )
 
 

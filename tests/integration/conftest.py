@@ -17,6 +17,8 @@ import pytest
 
 from rotator.emulator import Emulator
 
+from .real_servers import Certificates, RealServers
+
 # Variables that would send azure-identity somewhere other than the emulator's token endpoint.
 FOREIGN_AZURE_VARIABLES = (
     "AZURE_CLIENT_SECRET",
@@ -203,3 +205,15 @@ def pytest_terminal_summary(
             red=True,
             bold=True,
         )
+
+
+# -- real HTTPS servers (nginx, Apache, uvicorn, hypercorn, gunicorn) for the probe --------------
+
+
+@pytest.fixture(scope="session")
+def real_servers() -> Iterator[RealServers]:
+    """Every real server of tests/integration/real_servers.py, started once on loopback (about
+    3 s) and stopped at the end; a family that cannot start is recorded, and its tests fail on CI
+    and skip elsewhere (``real_servers.url_of``)."""
+    with RealServers(Certificates.make()) as servers:
+        yield servers

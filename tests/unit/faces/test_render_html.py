@@ -215,3 +215,9 @@ def test_browsers_get_the_page_and_api_clients_the_json() -> None:
     assert not wants_html("*/*", None)
     assert not wants_html(None, None)
     assert not wants_html("application/json, text/html", None)
+
+
+def test_a_deferred_certificate_is_shown_with_its_date() -> None:
+    """A certificate waiting for its start date (overlap + probe) is a fact on the card."""
+    html = page(PageTarget(status(deferred_until=NOW + 5 * DAY), (version("v2", -1, 300),), ()))
+    assert "<dt>Deferred</dt><dd>a certificate not valid until 2026-12-04 12:00 UTC" in html

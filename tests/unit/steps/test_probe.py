@@ -12,7 +12,7 @@ from rotator.config.settings import Settings
 from rotator.errors import ConfigurationError
 from rotator.functions.triggers import RequestError, parse_rotate_request
 from rotator.model import DEFAULT_BODY, ProbeConfig
-from rotator.steps import probe
+from rotator.steps import probe, probe_wire
 
 WHERE = "ROTATOR_CONFIG: connectors[0]"
 
@@ -236,4 +236,4 @@ def test_review_findings_on_the_probe_stay_fixed() -> None:
     )
     assert "percent-encode" in error_of({"url": "https://api.contoso.com/signüp"})
     assert "cannot carry" in error_of({"headers": {"x-probe": "rotator ✓"}})
-    assert "ALERT_HANDSHAKE_FAILURE" not in "".join(probe._CLIENT_CERT_ALERTS)
+    assert "ALERT_HANDSHAKE_FAILURE" not in "".join(probe_wire.CLIENT_CERT_ALERTS)
