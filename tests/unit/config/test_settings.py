@@ -160,6 +160,19 @@ def test_defaults() -> None:
     assert settings.keyvault_verify_challenge_resource is True
     assert settings.pkcs12_profile is Pkcs12Profile.LEGACY_3DES
     assert settings.ca_bundle is None
+    assert settings.probe_ca_bundle is None
+
+
+def test_the_probe_ca_bundle_is_read_apart_from_the_ca_bundle(tmp_path: Path) -> None:
+    """ROTATOR_PROBE_CA_BUNDLE is read into probe_ca_bundle only, and checked like the other."""
+    ca = tmp_path / "api-ca.pem"
+    ca.write_bytes(pki.make_ca().certificate.public_bytes(serialization.Encoding.PEM))
+    document = config({"id": "c1", "certificate": "x"})
+    settings = Settings.from_env(env(document, ROTATOR_PROBE_CA_BUNDLE=str(ca)))
+    assert settings.probe_ca_bundle == ca
+    assert settings.ca_bundle is None
+    with pytest.raises(ConfigurationError, match="ROTATOR_PROBE_CA_BUNDLE"):
+        Settings.from_env(env(document, ROTATOR_PROBE_CA_BUNDLE=str(tmp_path / "missing.pem")))
 
 
 def test_overrides_are_read(tmp_path: Path) -> None:
