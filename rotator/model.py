@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import datetime as dt
-import json
-import re
 from collections import Counter
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any, ClassVar
+
+from rotator.text import compact_json
 
 # A minimal payload shaped like B2C's sign-up call (learn: "Add an API connector to a sign-up
 # user flow", request examples); the probe reads only the answer's status.
@@ -20,13 +20,6 @@ DEFAULT_BODY: Mapping[str, Any] = {
     "email": "rotator-probe@example.invalid",
 }
 DEFAULT_REJECT_STATUS = (401, 403)
-
-_CONNECTOR_ID = re.compile(r"[A-Za-z0-9._-]{1,256}")
-# Key Vault's rule for object names: 1-127 characters, only 0-9, a-z, A-Z and "-"
-# (learn.microsoft.com/azure/key-vault/general/about-keys-secrets-certificates, "object-name").
-_KEY_VAULT_NAME = re.compile(r"[0-9A-Za-z-]{1,127}")
-# "a system-generated, 32 character string identifier" (same page, "object-version").
-_KEY_VAULT_VERSION = re.compile(r"[0-9A-Za-z]{32}")
 
 
 @dataclass(frozen=True)
@@ -42,37 +35,19 @@ class ProbeConfig:
     required: bool = True
 
 
-def compact_json(document: Any) -> str:
-    """``document`` as JSON without spaces (a mapping of any kind as an object)."""
-    return json.dumps(
-        dict(document) if isinstance(document, Mapping) else document, separators=(",", ":")
-    )
-
-
-def is_connector_id(value: object) -> bool:
-    """A connector id: 1-256 letters, digits, ``-``, ``_`` and ``.``, and not ``.`` or ``..``."""
-    return (
-        isinstance(value, str)
-        and _CONNECTOR_ID.fullmatch(value) is not None
-        and value not in (".", "..")
-    )
-
-
-def is_key_vault_name(value: object) -> bool:
-    """A Key Vault object name: 1-127 letters, digits and ``-``."""
-    return isinstance(value, str) and _KEY_VAULT_NAME.fullmatch(value) is not None
-
-
-def is_key_vault_version(value: object) -> bool:
-    """A Key Vault version id: 32 letters and digits."""
-    return isinstance(value, str) and _KEY_VAULT_VERSION.fullmatch(value) is not None
-
-
 class CredentialKind(StrEnum):
-    """What a connector authenticates with."""
+    """What a target authenticates with (``secret``: a policy key's password or API key)."""
 
     CERTIFICATE = "certificate"
     BASIC = "basic"
+    SECRET = "secret"  # noqa: S105 - a kind of credential, not one
+
+
+class TargetKind(StrEnum):
+    """The two kinds of rotation target: an API connector, or a B2C policy key set."""
+
+    CONNECTOR = "connector"
+    POLICY_KEY = "policyKey"
 
 
 class InstallMode(StrEnum):
@@ -117,6 +92,7 @@ class CertificateTarget:
     identity: str = "default"  # the Graph identity (tenant) the connector is reached with
 
     kind: ClassVar[CredentialKind] = CredentialKind.CERTIFICATE
+    target_kind: ClassVar[TargetKind] = TargetKind.CONNECTOR
 
     @property
     def key_vault_object(self) -> str:
@@ -136,6 +112,7 @@ class BasicTarget:
     identity: str = "default"  # the Graph identity (tenant) the connector is reached with
 
     kind: ClassVar[CredentialKind] = CredentialKind.BASIC
+    target_kind: ClassVar[TargetKind] = TargetKind.CONNECTOR
 
     @property
     def key_vault_object(self) -> str:
@@ -144,6 +121,31 @@ class BasicTarget:
 
 
 Target = CertificateTarget | BasicTarget
+
+
+@dataclass(frozen=True)
+class PolicyKeyTarget:
+    """A B2C policy key set kept on the newest version of a Key Vault certificate or secret
+    (append-only: B2C uses the key with the latest ``nbf`` that has passed)."""
+
+    key_set: str
+    key_vault_url: str
+    key_vault_object: str
+    kind: CredentialKind  # CERTIFICATE (uploadPkcs12) or SECRET (uploadSecret)
+    probe: ProbeConfig | None = None
+    identity: str = "default"
+    username: str | None = None  # a password secret: the probe sends it beside the new one
+    api_key_header: str | None = None  # an API-key secret: the probe sends it in this header
+
+    target_kind: ClassVar[TargetKind] = TargetKind.POLICY_KEY
+
+
+AnyTarget = Target | PolicyKeyTarget
+
+
+def target_name(target: AnyTarget) -> str:
+    """How reports name a target: its connector id, or its key set id."""
+    return target.key_set if isinstance(target, PolicyKeyTarget) else target.connector_id
 
 
 @dataclass(frozen=True)
@@ -210,7 +212,7 @@ class ConnectorState:
 class RotationRequest:
     """What a trigger asks for: which connectors, and how."""
 
-    connector_ids: tuple[str, ...] = ()  # empty: every configured target
+    connector_ids: tuple[str, ...] = ()  # empty (and no key_sets): every configured target
     force: bool = False
     dry_run: bool = False
     version: str | None = None  # pin a Key Vault version (roll back); needs exactly one connector
@@ -218,6 +220,7 @@ class RotationRequest:
     trigger: str = "cli"
     requested_by: str | None = None
     skip_probe: bool = False  # an emergency: switch without asking the API (needs force + reason)
+    key_sets: tuple[str, ...] = ()  # policy keys named (with connector_ids: both kinds named)
 
 
 class Verdict(StrEnum):
@@ -271,11 +274,14 @@ class TargetOutcome:
     lease_stuck: bool = False  # another caller's lease outlived any run: nothing can rotate
     identity: str = "default"  # the Graph identity the connector was reached with
     tenant_id: str | None = None  # that identity's tenant, when configured
+    target_kind: TargetKind = TargetKind.CONNECTOR  # policyKey: connector_id is the key set id
+    key_id: str | None = None  # policy keys: the kid of the key written or found active
 
     def to_json(self) -> dict[str, Any]:
         """The camelCase JSON object of ``--json`` and the HTTP trigger."""
         data: dict[str, Any] = {
-            "connectorId": self.connector_id,
+            "targetKind": self.target_kind.value,
+            **_name_json(self.target_kind, self.connector_id),
             "kind": self.kind.value,
             "outcome": self.outcome.value,
             "keyVaultObject": self.key_vault_object,
@@ -287,18 +293,16 @@ class TargetOutcome:
             data["thumbprint"] = self.thumbprint
             data["notAfter"] = _iso(self.not_after)
         data["expiresOn"] = _iso(self.expires_on)
-        if self.reason is not None:
-            data["reason"] = self.reason
-        if self.request_id is not None:
-            data["requestId"] = self.request_id
-        if self.graph_status is not None:
-            data["graphStatus"] = self.graph_status
-        if self.unverified:
-            data["unverified"] = True
-        if self.probe is not None:
-            data["probe"] = self.probe.to_json()
-        if self.lease_stuck:
-            data["leaseStuck"] = True
+        optional = {
+            "reason": self.reason,
+            "requestId": self.request_id,
+            "graphStatus": self.graph_status,
+            "unverified": self.unverified or None,
+            "probe": self.probe.to_json() if self.probe is not None else None,
+            "leaseStuck": self.lease_stuck or None,
+            "kid": self.key_id,
+        }
+        data.update((key, value) for key, value in optional.items() if value is not None)
         return data
 
 
@@ -353,11 +357,21 @@ class TargetStatus:
     error: str | None = None
     identity: str = "default"  # the Graph identity the connector is read with
     tenant_id: str | None = None
+    target_kind: TargetKind = TargetKind.CONNECTOR  # policyKey: connector_id is the key set id
+    key_count: int | None = None  # policy keys: how many keys the set holds (it only grows)
+    active_kid: str | None = None  # policy keys: the key B2C uses now (``expires_on``: its exp)
+    active_x5t: str | None = None
 
     def to_json(self) -> dict[str, Any]:
         """The camelCase JSON object of ``status --json`` and the status function."""
+        extra = (
+            {"keyCount": self.key_count, "activeKid": self.active_kid, "activeX5t": self.active_x5t}
+            if self.target_kind is TargetKind.POLICY_KEY
+            else {}
+        )
         return {
-            "connectorId": self.connector_id,
+            "targetKind": self.target_kind.value,
+            **_name_json(self.target_kind, self.connector_id),
             "kind": self.kind.value,
             "keyVaultObject": self.key_vault_object,
             "inSync": self.in_sync,
@@ -373,7 +387,17 @@ class TargetStatus:
             "error": self.error,
             "identity": self.identity,
             "tenantId": self.tenant_id,
+            **extra,
         }
+
+
+def state_key(kind: TargetKind, name: str) -> str:
+    """The state store's record name of target ``name`` of ``kind``."""
+    return "keyset." + name if kind is TargetKind.POLICY_KEY else name
+
+
+def _name_json(kind: TargetKind, name: str) -> dict[str, str]:
+    return {"keySet": name} if kind is TargetKind.POLICY_KEY else {"connectorId": name}
 
 
 @dataclass(frozen=True)

@@ -19,10 +19,8 @@ from rotator.model import (
     CertificateTarget,
     RotationRequest,
     Target,
-    is_connector_id,
-    is_key_vault_version,
 )
-from rotator.text import JsonLimitError, load_json, truncate
+from rotator.text import JsonLimitError, is_connector_id, is_key_vault_version, load_json, truncate
 
 _PREFIX = "Microsoft.KeyVault."
 NEW_VERSION_TYPES = frozenset(
