@@ -13,7 +13,11 @@ from rotator.model import CredentialKind, PolicyKeyTarget
 
 VAULT = "https://contoso-kv.vault.azure.net"
 URL = "https://api.contoso.com/signup/validate"
-CERT = {"keySet": "B2C_1A_RestApiClientCertificate", "certificate": "api-cert", "probe": {"url": URL}}
+CERT = {
+    "keySet": "B2C_1A_RestApiClientCertificate",
+    "certificate": "api-cert",
+    "probe": {"url": URL},
+}
 PASSWORD = {
     "keySet": "B2C_1A_RestApiPassword",
     "secret": "api-pw",
@@ -45,8 +49,10 @@ def test_the_issue_example_parses_into_three_policy_key_targets() -> None:
         ("B2C_1A_RestApiPassword", CredentialKind.SECRET, "api-pw"),
         ("B2C_1A_LoyaltyApiKey", CredentialKind.SECRET, "api-key"),
     ]
-    assert parsed[1].username == "b2c-loyalty" and parsed[1].api_key_header is None
-    assert parsed[2].api_key_header == "x-functions-key" and parsed[2].username is None
+    assert parsed[1].username == "b2c-loyalty"
+    assert parsed[1].api_key_header is None
+    assert parsed[2].api_key_header == "x-functions-key"
+    assert parsed[2].username is None
     assert all(t.probe is not None and t.probe.url == URL for t in parsed)
 
 
@@ -80,7 +86,8 @@ def test_exactly_one_of_certificate_or_secret() -> None:
 def test_an_unknown_key_is_refused() -> None:
     """A key the schema does not know names itself and the key set."""
     message = error_of({**CERT, "mode": "overlap"})
-    assert "B2C_1A_RestApiClientCertificate" in message and "'mode'" in message
+    assert "B2C_1A_RestApiClientCertificate" in message
+    assert "'mode'" in message
 
 
 def test_the_same_key_set_twice_is_refused() -> None:
@@ -100,13 +107,15 @@ def test_the_top_level_probe_url_serves_a_policy_key() -> None:
     """A policy key without its own probe uses the top-level one, url included."""
     bare = {k: v for k, v in CERT.items() if k != "probe"}
     (target,) = settings(bare, probe={"url": URL}).policy_keys
-    assert target.probe is not None and target.probe.url == URL
+    assert target.probe is not None
+    assert target.probe.url == URL
 
 
 def test_probe_false_turns_the_probe_off() -> None:
     """``"probe": false`` needs no url, username or header."""
     (target,) = settings({**PASSWORD, "probe": False}, probe={"url": URL}).policy_keys
-    assert target.probe is None and target.username is None
+    assert target.probe is None
+    assert target.username is None
 
 
 def test_a_secret_probe_needs_exactly_one_of_username_or_api_key_header() -> None:
