@@ -12,27 +12,44 @@ import logging
 import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
-from concurrent.futures import ThreadPoolExecutor
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from rotator import status
 from rotator.azure import wiring
 from rotator.azure.entra import entra_accepts
+from rotator.azure.keysets import KeySetClient
 from rotator.errors import ConfigurationError, RotationInProgressError
 from rotator.events import emit
 from rotator.keepalive.renew import KeepAlive, KeepAliveReport
 from rotator.model import (
-    CertificateTarget,
+    AnyTarget,
+    CredentialKind,
     Outcome,
+    PolicyKeyTarget,
     RotationReport,
     RotationRequest,
     StatusReport,
     Target,
     TargetOutcome,
     VersionInfo,
+    state_key,
+    target_name,
 )
 from rotator.state.records import ConnectorRecord, Pin, StateStore
-from rotator.steps import apply, leases, package, plan, probe, record, verify
+from rotator.steps import (
+    apply,
+    keyset_apply,
+    keyset_plan,
+    keyset_probe,
+    keyset_verify,
+    leases,
+    package,
+    plan,
+    pool,
+    probe,
+    record,
+    verify,
+)
 from rotator.steps.context import Steps, utcnow
 from rotator.steps.progress import Progress
 
@@ -43,7 +60,7 @@ if TYPE_CHECKING:
     from rotator.azure.keyvault import KeyVaultClient
     from rotator.config.settings import Settings
 
-__all__ = ["Rotator", "WorkerInit", "rotate_connector", "utcnow"]
+__all__ = ["Rotator", "WorkerInit", "rotate_target", "utcnow"]
 
 log = logging.getLogger("rotator")
 
@@ -56,20 +73,31 @@ _LOG_LEVEL = {
     Outcome.FAILED: logging.ERROR,
 }
 _T = TypeVar("_T")
+_Tg = TypeVar("_Tg", Target, PolicyKeyTarget)
+UseCase = Callable[[Steps, _Tg, RotationRequest, Progress[_Tg]], TargetOutcome]
 
 WorkerInit = Callable[[], None]
 """Run at the start of every worker thread (the Function uses it to tie logs to the invocation)."""
 
 
-def rotate_connector(steps: Steps, target: Target, request: RotationRequest) -> TargetOutcome:
-    """One connector, under its lease; whatever goes wrong ends as this connector's outcome."""
-    run = Progress(target, tenant_id=steps.tenant(target))
+def rotate_target(steps: Steps, target: AnyTarget, request: RotationRequest) -> TargetOutcome:
+    """One target, a connector or a policy key, through its own steps under its lease."""
+    if isinstance(target, PolicyKeyTarget):
+        return _leased(steps, Progress(target, steps.tenant(target)), request, _rotate_key_set)
+    return _leased(steps, Progress(target, steps.tenant(target)), request, _rotate)
+
+
+def _leased(
+    steps: Steps, run: Progress[_Tg], request: RotationRequest, use_case: UseCase[_Tg]
+) -> TargetOutcome:
+    """``use_case`` under the target's lease; whatever goes wrong ends as its outcome."""
+    target = run.target
     try:
-        with steps.state.lease(target.connector_id) as lease:
+        with steps.state.lease(state_key(target.target_kind, target_name(target))) as lease:
             run.lease = lease
             try:
-                outcome = _rotate(steps, target, request, run)
-            except Exception as exc:  # one broken connector must not stop the others
+                outcome = use_case(steps, target, request, run)
+            except Exception as exc:  # one broken target must not stop the others
                 outcome = run.failed(exc)
             if outcome.outcome not in (Outcome.UP_TO_DATE, Outcome.ROTATED) and not request.dry_run:
                 record.failure(steps.state, outcome, request, steps.clock())
@@ -92,7 +120,7 @@ def _rotate(steps: Steps, target: Target, request: RotationRequest, run: Progres
     wanted = plan.make(target, choice, versions, stored, connector, request, now)
     run.at(wanted.versions[-1])
     if wanted.in_sync and not request.force:
-        record.keep_pin(steps.state, wanted, stored, request)
+        record.keep_pin(steps.state, target, wanted.pin, stored, request)
         return run.outcome(Outcome.UP_TO_DATE, wanted.in_sync_reason())
     profile = steps.settings.pkcs12_profile
     change = package.change_for(
@@ -118,10 +146,45 @@ def _rotate(steps: Steps, target: Target, request: RotationRequest, run: Progres
     return run.outcome(Outcome.ROTATED, "; ".join([summary, *run.notes]))
 
 
-def _versions(vault: KeyVaultClient, target: Target) -> list[VersionInfo]:
-    if isinstance(target, CertificateTarget):
-        return vault.list_certificate_versions(target.certificate)
-    return vault.list_secret_versions(target.password_secret)
+def _rotate_key_set(
+    steps: Steps, target: PolicyKeyTarget, request: RotationRequest, run: Progress[PolicyKeyTarget]
+) -> TargetOutcome:
+    """The steps of one policy key's rotation, in order (append only: a key is added beside the
+    others, never replaced)."""
+    vault = steps.vault(target.key_vault_url)
+    stored = steps.state.read(state_key(target.target_kind, target.key_set))
+    choice = plan.choose(target, _versions(vault, target), request, stored, steps.clock())
+    record.pin_cleared(target, choice)
+    run.at(choice.version)
+    key_sets = KeySetClient(steps.graph(target))
+    active = key_sets.get_active_key(target.key_set)
+    if active and keyset_plan.in_sync(target, choice.version, active, stored) and not request.force:
+        run.key_id = active.kid
+        record.keep_pin(steps.state, target, choice.pin, stored, request)
+        reason = keyset_plan.in_sync_reason(choice.version, active, choice.pin)
+        return run.outcome(Outcome.UP_TO_DATE, reason)
+    now, before = steps.clock(), key_sets.get_key_set(target.key_set)
+    wanted = keyset_plan.make(target, choice.version, choice.pin, before, request, now)
+    change = keyset_apply.package(vault, wanted, before, run, now=now)
+    change = keyset_probe.approve(steps, change, request, run)
+    if request.dry_run:
+        return run.outcome(Outcome.DRY_RUN, f"would {change.describe()}; nothing was written")
+    written = keyset_apply.upload(key_sets, change, run)
+    timeout = steps.settings.verify_timeout
+    active = keyset_verify.confirm(
+        key_sets, change, written, timeout=timeout, clock=steps.clock, sleep=steps.sleep
+    )
+    run.key_id, summary = active.kid, change.describe(done=True)
+    record.rotation(
+        steps.state, request, run, wanted.pin, steps.clock(), summary=summary, key_id=active.kid
+    )
+    return run.outcome(Outcome.ROTATED, "; ".join([summary, *run.notes]))
+
+
+def _versions(vault: KeyVaultClient, target: AnyTarget) -> list[VersionInfo]:
+    if target.kind is CredentialKind.CERTIFICATE:
+        return vault.list_certificate_versions(target.key_vault_object)
+    return vault.list_secret_versions(target.key_vault_object)
 
 
 class Rotator:
@@ -196,7 +259,7 @@ class Rotator:
         self.close()
 
     def select(self, connector_ids: Sequence[str]) -> tuple[Target, ...]:
-        """The targets named (all when none are named), in configuration order.
+        """The connectors named (all when none are named), in configuration order.
 
         Raises:
             ConfigurationError: a named connector is not configured.
@@ -205,6 +268,20 @@ class Rotator:
             return self.settings.targets
         wanted = {self.settings.target(cid).connector_id for cid in connector_ids}
         return tuple(t for t in self.settings.targets if t.connector_id in wanted)
+
+    def select_all(
+        self, connector_ids: Sequence[str], key_sets: Sequence[str] = ()
+    ) -> tuple[AnyTarget, ...]:
+        """The connectors and policy keys named (every target when none is named).
+
+        Raises:
+            ConfigurationError: a named connector or key set is not configured.
+        """
+        if not connector_ids and not key_sets:
+            return self.settings.all_targets
+        sets = {self.settings.policy_key(name).key_set for name in key_sets}
+        chosen = self.select(connector_ids) if connector_ids else ()
+        return (*chosen, *(t for t in self.settings.policy_keys if t.key_set in sets))
 
     def rotate(
         self,
@@ -221,13 +298,14 @@ class Rotator:
         Raises:
             ConfigurationError: unknown connector, or ``version`` without exactly one connector.
         """
-        targets = self.select(request.connector_ids)
+        targets = self.select_all(request.connector_ids, request.key_sets)
         if request.version and len(targets) != 1:
-            raise ConfigurationError("a pinned --version needs exactly one --connector")
+            needs = "--connector or --key-set" if self.settings.policy_keys else "--connector"
+            raise ConfigurationError(f"a pinned --version needs exactly one {needs}")
         started = self._clock()
         outcomes = self._each(
             targets,
-            lambda t: rotate_connector(self._steps, t, request),
+            lambda t: rotate_target(self._steps, t, request),
             worker_init,
             before=before_identity,
         )
@@ -258,16 +336,20 @@ class Rotator:
         return report
 
     def status(
-        self, connector_ids: Sequence[str] = (), *, worker_init: WorkerInit | None = None
+        self,
+        connector_ids: Sequence[str] = (),
+        *,
+        worker_init: WorkerInit | None = None,
+        key_sets: Sequence[str] = (),
     ) -> StatusReport:
-        """What each target's connector holds against what a rotation would install now.
+        """What each target holds against what a rotation would install now.
 
         Raises:
-            ConfigurationError: a named connector is not configured.
+            ConfigurationError: a named connector or key set is not configured.
         """
-        targets = self.select(connector_ids)
+        targets = self.select_all(connector_ids, key_sets)
         return StatusReport(
-            self._each(targets, lambda t: status.connector_status(self._steps, t), worker_init)
+            self._each(targets, lambda t: status.target_status(self._steps, t), worker_init)
         )
 
     def keep_alive(self, identities: Sequence[str] = ()) -> tuple[KeepAliveReport, ...]:
@@ -313,48 +395,20 @@ class Rotator:
 
     def _each(
         self,
-        targets: Sequence[Target],
-        work: Callable[[Target], _T],
+        targets: Sequence[AnyTarget],
+        work: Callable[[AnyTarget], _T],
         worker_init: WorkerInit | None,
         *,
         before: Callable[[str], object] | None = None,
     ) -> tuple[_T, ...]:
-        """``work`` for every target, results in target order. Each identity runs its targets in a
-        pool of its own (``maxParallel`` at once), all identities side by side: a tenant that
-        throttles or hangs holds only its own workers."""
-        groups: dict[str, list[int]] = {}
-        for index, target in enumerate(targets):
-            groups.setdefault(target.identity, []).append(index)
-        results: list[_T | None] = [None] * len(targets)
-
-        def run_group(indexes: list[int]) -> None:
-            identity = targets[indexes[0]].identity
-            if before is not None:
-                before(identity)
-            cap = self.settings.for_identity(identity).max_parallel
-            workers = min(cap, len(indexes))
-            if workers <= 1:
-                for index in indexes:
-                    results[index] = work(targets[index])
-                return
-            with ThreadPoolExecutor(
-                max_workers=workers, thread_name_prefix="rotator", initializer=worker_init
-            ) as pool:
-                for index, result in zip(
-                    indexes, pool.map(work, [targets[i] for i in indexes]), strict=True
-                ):
-                    results[index] = result
-
-        if len(groups) == 1:
-            run_group(next(iter(groups.values())))
-        else:
-            with ThreadPoolExecutor(
-                max_workers=len(groups),
-                thread_name_prefix="rotator-identity",
-                initializer=worker_init,
-            ) as identities:
-                list(identities.map(run_group, groups.values()))
-        return tuple(r for r in results if r is not None)
+        """``work`` for every target, results in target order, each identity in its own pool."""
+        return pool.by_identity(
+            targets,
+            work,
+            lambda identity: self.settings.for_identity(identity).max_parallel,
+            worker_init,
+            before=before,
+        )
 
     def _vault(self, url: str) -> KeyVaultClient:
         key = url.rstrip("/").lower()

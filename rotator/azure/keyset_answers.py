@@ -120,4 +120,3 @@ def keyset_error(
     else:
         text = f"{subject}: Graph answered {detail}"
     return GraphError(text, status=status, code=code, request_id=base.request_id)
-

@@ -72,6 +72,18 @@ class AddedKey:
 
 
 @dataclass(frozen=True)
+class UploadedKey:
+    """A policy key rotator uploaded: the Key Vault version and the ``kid`` B2C gave it (a secret
+    cannot be read back, so this is how a run knows which key holds which version)."""
+
+    key_vault_url: str
+    key_vault_object: str
+    version: str
+    kid: str
+    uploaded_at: str
+
+
+@dataclass(frozen=True)
 class ConnectorRecord:
     """Everything the store knows about one connector (or, keep-alive, one Graph identity)."""
 
@@ -80,6 +92,7 @@ class ConnectorRecord:
     history: tuple[HistoryEntry, ...] = field(default_factory=tuple)
     pin: Pin | None = None
     added_keys: tuple[AddedKey, ...] = ()
+    uploaded_keys: tuple[UploadedKey, ...] = ()  # policy keys only (the newest HISTORY_LIMIT)
 
     def to_json(self) -> dict[str, Any]:
         """The record as JSON (what the state store writes; no secret is in it)."""
@@ -154,4 +167,6 @@ def record_to_json(record: ConnectorRecord) -> str:
     }
     if record.added_keys:
         data["added_keys"] = [asdict(key) for key in record.added_keys]
+    if record.uploaded_keys:
+        data["uploaded_keys"] = [asdict(key) for key in record.uploaded_keys]
     return json.dumps(data, indent=2, sort_keys=True)

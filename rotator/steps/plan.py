@@ -13,9 +13,10 @@ from dataclasses import dataclass
 
 from rotator.errors import KeyVaultError
 from rotator.model import (
+    AnyTarget,
     BasicTarget,
-    CertificateTarget,
     ConnectorState,
+    CredentialKind,
     InstallMode,
     RotationRequest,
     Target,
@@ -65,14 +66,14 @@ class ConnectorPlan:
         return in_sync_reason(self.versions, self.pin)
 
 
-def source_of(target: Target) -> str:
+def source_of(target: AnyTarget) -> str:
     """How messages name the Key Vault object a target follows."""
-    kind = "certificate" if isinstance(target, CertificateTarget) else "secret"
+    kind = "certificate" if target.kind is CredentialKind.CERTIFICATE else "secret"
     return f"{kind} '{target.key_vault_object}' in {target.key_vault_url}"
 
 
 def choose(
-    target: Target,
+    target: AnyTarget,
     versions: Sequence[VersionInfo],
     request: RotationRequest,
     record: ConnectorRecord,

@@ -63,11 +63,14 @@ class Credential:
     bundle: pkcs12.CertificateBundle | None = None
     username: str | None = None
     password: str | None = field(default=None, repr=False)
+    header: str | None = None  # an API key: sent as ``password`` in this header, not as basic
 
     def describe(self, version: str) -> str:
         """E.g. ``certificate 72C1…`` or ``password (version 3f…) for 'api'``."""
         if self.bundle is not None:
             return f"certificate {self.bundle.thumbprint}"
+        if self.header is not None:
+            return f"API key (version {version}) in header {self.header!r}"
         return f"password (version {version}) for {self.username!r}"
 
 
@@ -223,7 +226,9 @@ def attempt(
     context = client_context(network, credential.bundle)
     headers = {"Content-Type": "application/json", "Accept": "application/json"}
     headers.update(dict(config.headers))
-    if credential.bundle is None:
+    if credential.header is not None:
+        headers[credential.header] = credential.password or ""
+    elif credential.bundle is None:
         token = f"{credential.username}:{credential.password}".encode()
         headers["Authorization"] = "Basic " + base64.b64encode(token).decode("ascii")
     path = parts.path or "/"
@@ -254,7 +259,7 @@ def attempt(
     except (OSError, http.client.HTTPException, UnicodeError) as exc:
         return Verdict.UNKNOWN, None, f"no answer ({type(exc).__name__}: {truncate(str(exc))})"
     finally:
-        headers.pop("Authorization", None)
+        headers.pop(credential.header or "Authorization", None)
         with contextlib.suppress(OSError):
             connection.close()
     if 300 <= status < 400:

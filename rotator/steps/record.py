@@ -10,10 +10,20 @@ from __future__ import annotations
 import datetime as dt
 import logging
 from dataclasses import replace
+from typing import Any
 
 from rotator.errors import RotatorError
 from rotator.events import emit
-from rotator.model import Outcome, RotationRequest, Target, TargetOutcome
+from rotator.model import (
+    AnyTarget,
+    Outcome,
+    PolicyKeyTarget,
+    RotationRequest,
+    TargetKind,
+    TargetOutcome,
+    state_key,
+    target_name,
+)
 from rotator.state import records as state
 from rotator.state.records import (
     AppliedCredential,
@@ -21,9 +31,10 @@ from rotator.state.records import (
     HistoryEntry,
     Pin,
     StateStore,
+    UploadedKey,
     now_iso,
 )
-from rotator.steps.plan import Choice, ConnectorPlan
+from rotator.steps.plan import Choice
 from rotator.steps.progress import Progress
 from rotator.text import truncate
 
@@ -54,15 +65,17 @@ def entry(
 def rotation(
     store: StateStore,
     request: RotationRequest,
-    run: Progress,
+    run: Progress[Any],
     pin: Pin | None,
     now: dt.datetime,
     *,
     summary: str,
+    key_id: str | None = None,
 ) -> None:
-    """Record a verified write: history, the version applied, the pin in force. Graph already
-    holds it, so a failing store is a warning noted on the run (the outcome stays ``rotated``; a
-    basic-auth connector is then rotated again next run)."""
+    """Record a verified write: history, the version applied, the pin in force (and, for a
+    policy key, the ``kid`` B2C gave the version). Graph already holds it, so a failing store is
+    a warning noted on the run (the outcome stays ``rotated``; a basic-auth connector is then
+    rotated again next run)."""
     target = run.target
     version = run.version or ""
     line = entry(
@@ -71,10 +84,20 @@ def rotation(
     applied = AppliedCredential(
         target.key_vault_url, target.key_vault_object, version, run.thumbprint, now_iso(now)
     )
+    uploaded = (
+        (UploadedKey(target.key_vault_url, target.key_vault_object, version, key_id, now_iso(now)),)
+        if key_id
+        else ()
+    )
     try:
         store.update(
-            target.connector_id,
-            lambda record: replace(record.with_entry(line), applied=applied, pin=pin),
+            _key(target),
+            lambda record: replace(
+                record.with_entry(line),
+                applied=applied,
+                pin=pin,
+                uploaded_keys=(*record.uploaded_keys, *uploaded)[-state.HISTORY_LIMIT :],
+            ),
         )
     except Exception as exc:  # Graph holds it already: never turn that into a failure
         error = _described(exc)
@@ -82,7 +105,7 @@ def rotation(
             log,
             logging.WARNING,
             "rotation.history_not_written",
-            connectorId=target.connector_id,
+            **_named(target),
             error=error,
         )
         run.notes.append(f"the state store was not updated: {error}")
@@ -101,28 +124,37 @@ def failure(
         reason=outcome.reason,
     )
     try:
-        state.append(store, outcome.connector_id, line)
+        state.append(store, state_key(outcome.target_kind, outcome.connector_id), line)
     except (OSError, RotatorError):
-        emit(log, logging.WARNING, "rotation.history_not_written", connectorId=outcome.connector_id)
+        name = {
+            "keySet"
+            if outcome.target_kind is TargetKind.POLICY_KEY
+            else "connectorId": outcome.connector_id
+        }
+        emit(log, logging.WARNING, "rotation.history_not_written", **name)
 
 
 def keep_pin(
-    store: StateStore, plan: ConnectorPlan, record: ConnectorRecord, request: RotationRequest
+    store: StateStore,
+    target: AnyTarget,
+    pin: Pin | None,
+    record: ConnectorRecord,
+    request: RotationRequest,
 ) -> None:
     """An up-to-date run still records a new pin, or the end of an outlived one (a dry run
     writes nothing, pins included)."""
-    if plan.pin != record.pin and not request.dry_run:
-        state.set_pin(store, plan.target.connector_id, plan.pin)
+    if pin != record.pin and not request.dry_run:
+        state.set_pin(store, _key(target), pin)
 
 
-def pin_cleared(target: Target, choice: Choice) -> None:
+def pin_cleared(target: AnyTarget, choice: Choice) -> None:
     """Say why an existing pin gave way to a newer version (``rotation.pin_cleared``)."""
     if choice.cleared is not None:
         emit(
             log,
             logging.WARNING,
             "rotation.pin_cleared",
-            connectorId=target.connector_id,
+            **_named(target),
             version=choice.cleared.version,
             why=choice.cleared.why,
         )
@@ -149,6 +181,18 @@ def unpin(store: StateStore, connector_id: str, *, requested_by: str | None) -> 
             why="unpinned by an operator",
         )
     return old
+
+
+def _key(target: AnyTarget) -> str:
+    """The target's record in the state store."""
+    return state_key(target.target_kind, target_name(target))
+
+
+def _named(target: AnyTarget) -> dict[str, str]:
+    """How a log event names the target: ``connectorId``, or ``keySet`` (with ``targetKind``)."""
+    if isinstance(target, PolicyKeyTarget):
+        return {"targetKind": target.target_kind.value, "keySet": target.key_set}
+    return {"connectorId": target.connector_id}
 
 
 def _described(exc: Exception) -> str:
