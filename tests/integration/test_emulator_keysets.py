@@ -12,11 +12,20 @@ from collections.abc import Iterator
 import httpx
 import pytest
 from azure.identity import ManagedIdentityCredential
+from azure.keyvault.certificates import CertificateClient
+from azure.keyvault.secrets import SecretClient
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 from cryptography.hazmat.primitives.serialization import pkcs12
 
 from rotator.emulator import Emulator, pki
+from rotator.emulator.seeding import (
+    DEMO_CERTIFICATE_KEYSET,
+    DEMO_KEYSET_CERTIFICATE,
+    DEMO_KEYSET_PASSWORD_SECRET,
+    DEMO_PASSWORD_KEYSET,
+    seed_demo_keysets,
+)
 
 pytestmark = pytest.mark.usefixtures("azure_env")
 
@@ -789,3 +798,36 @@ def test_control_surface_seeds_and_inspects_key_sets(
     assert control.post("/graph/keysets", json={"id": keyset}).status_code == 409
     assert control.delete(f"/graph/keysets/{keyset}").status_code == 204
     assert control.get(f"/graph/keysets/{keyset}").status_code == 404
+
+
+# -- the demo's seed --------------------------------------------------------------------------
+
+
+def test_demo_seed_holds_two_key_sets_one_version_behind_key_vault(
+    emu: Emulator, graph: httpx.Client
+) -> None:
+    """The demo's two key sets hold Key Vault's older versions; the default token reads them."""
+    seeded = seed_demo_keysets(emu.vault, emu.keysets, emu.api, issuer=pki.make_ca("demo CA"))
+
+    listed = {s["id"]: s["keys"] for s in graph.get("").json()["value"]}
+    active = graph.get(f"/{DEMO_CERTIFICATE_KEYSET}/getActiveKey()").json()
+    secret = SecretClient(
+        emu.vault_url,
+        ManagedIdentityCredential(),
+        verify_challenge_resource=False,
+        connection_verify=str(emu.ca_path),
+    ).get_secret(DEMO_KEYSET_PASSWORD_SECRET)
+    certificate = CertificateClient(
+        emu.vault_url,
+        ManagedIdentityCredential(),
+        verify_challenge_resource=False,
+        connection_verify=str(emu.ca_path),
+    ).get_certificate(DEMO_KEYSET_CERTIFICATE)
+
+    assert sorted(listed) == sorted([DEMO_CERTIFICATE_KEYSET, DEMO_PASSWORD_KEYSET])
+    assert [k["kty"] for k in listed[DEMO_PASSWORD_KEYSET]] == ["oct"]
+    assert active["x5t"] != seeded.renewed_x5t
+    assert certificate.properties.x509_thumbprint.hex().upper() == seeded.renewed_thumbprint
+    assert secret.value == seeded.newest_password
+    assert emu.keysets.secret_matches(DEMO_PASSWORD_KEYSET, seeded.newest_password) is None
+    assert len(seeded.certificate_versions) == len(seeded.password_versions) == 2
