@@ -90,8 +90,10 @@ def run_demo(out: TextIO) -> int:
 
 def seed_demo(emu: Emulator, out: TextIO) -> tuple[dict[str, Any], dict[str, str]]:
     """Seed a CA, four certificate versions, three password versions, two connectors and their
-    API; return the targets (``ROTATOR_CONFIG``) and what the demo expects at the end."""
+    API, and two B2C policy keys (``seed_demo_keysets``); return the targets (``ROTATOR_CONFIG``)
+    and what the demo expects at the end."""
     from rotator.emulator import pki
+    from rotator.emulator.seeding import seed_demo_keysets
 
     now = pki.utcnow()
     ca = pki.make_ca("Contoso Demo Issuing CA")
@@ -169,6 +171,11 @@ def seed_demo(emu: Emulator, out: TextIO) -> tuple[dict[str, Any], dict[str, str
     for connector_id in (cert_connector, basic_connector):
         snapshot = emu.graph.connector(connector_id)
         out.write(f"    {connector_id}  {snapshot.display_name}: {snapshot.auth_type}\n")
+
+    _say(out, "B2C policy keys (trustFramework key sets) and their Key Vault objects")
+    keysets = seed_demo_keysets(emu.vault, emu.keysets, emu.api, issuer=ca)
+    for line in keysets.lines:
+        out.write(f"    {line}\n")
 
     config = {
         "keyVaultUrl": emu.vault_url,
