@@ -1,0 +1,300 @@
+"""B2C policy keys as rotation targets, against the emulator over real sockets: append-only
+uploads, getActiveKey verification, the up-to-date run, faults, leases, dry run, pins, status."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from rotator.config.settings import Settings
+from rotator.emulator import Emulator, pki
+from rotator.emulator.keysets import x5t
+from rotator.model import Outcome, RotationRequest, TargetKind, TargetOutcome
+from rotator.rotation import Rotator
+
+from .support import Seeded, requests, seed_certificate, seed_secret
+
+pytestmark = pytest.mark.usefixtures("azure_env")
+
+CERT_SET = "B2C_1A_RestApiClientCertificate"
+PASSWORD_SET = "B2C_1A_RestApiPassword"
+FAST = {"backoff": 0.05, "max_retry_after": 1.0}
+DAY = 86400
+
+
+@pytest.fixture(scope="module")
+def ca() -> pki.Issued:
+    """A CA for the key sets' certificates."""
+    return pki.make_ca("policy keys CA")
+
+
+def key_env(emu: Emulator, state: Path, *keys: dict[str, Any], **extra: str) -> dict[str, str]:
+    """The environment of a rotator with these policy keys (and no connector)."""
+    config = {"keyVaultUrl": emu.vault_url, "policyKeys": list(keys)}
+    return {
+        **emu.env(),
+        "ROTATOR_CONFIG": json.dumps(config),
+        "ROTATOR_STATE_DIR": str(state),
+        "ROTATOR_VERIFY_TIMEOUT": "3",
+        **extra,
+    }
+
+
+def rotator_for(emu: Emulator, state: Path, *keys: dict[str, Any], **extra: str) -> Rotator:
+    """A real Rotator wired from settings, with fast Graph retries."""
+    settings = Settings.from_env(key_env(emu, state, *keys, **extra))
+    return Rotator.from_settings(settings, graph_options=FAST)
+
+
+def rotate(
+    emu: Emulator, state: Path, key: dict[str, Any], request: RotationRequest | None = None
+) -> TargetOutcome:
+    """One run over one policy key, the journal cleared first."""
+    emu.clear_journal()
+    with rotator_for(emu, state, key) as rotator:
+        (outcome,) = rotator.rotate(request or RotationRequest()).outcomes
+    return outcome
+
+
+def cert_key_set(emu: Emulator, ca: pki.Issued) -> Seeded:
+    """Key Vault: an old and a renewed certificate; the key set holds the old one."""
+    seeded = seed_certificate(
+        emu, "ks-cert", ca, [{"age": 300, "valid": (-300, 30)}, {"age": 1, "valid": (-1, 365)}]
+    )
+    emu.keysets.create_keyset(CERT_SET)
+    emu.keysets.add_certificate(CERT_SET, seeded.leaves[0].certificate)
+    emu.api.trust_issuer(ca.certificate)
+    for leaf in seeded.leaves:
+        emu.api.trust_certificate("restapi-cert", leaf.thumbprint)
+    return seeded
+
+
+def password_key_set(emu: Emulator) -> list[str]:
+    """Key Vault: an old and a new password; the key set holds the old one."""
+    seeded = seed_secret(emu, "ks-pw", [{"value": "old-pass", "age": 9}, {"value": "new-pass"}])
+    emu.keysets.create_keyset(PASSWORD_SET)
+    emu.keysets.add_secret(PASSWORD_SET, "old-pass", nbf=int(pki.utcnow().timestamp()) - 9 * DAY)
+    emu.api.accept_basic("restapi-basic", "b2c-user", "old-pass")
+    emu.api.accept_basic("restapi-basic", "b2c-user", "new-pass")
+    return seeded.versions
+
+
+def cert_config(emu: Emulator, **extra: Any) -> dict[str, Any]:
+    """The certificate policy key, probed at the API's mutual-TLS endpoint."""
+    probe = {"url": emu.api_url_for("restapi-cert")}
+    return {"keySet": CERT_SET, "certificate": "ks-cert", "probe": probe, **extra}
+
+
+def password_config(emu: Emulator, **extra: Any) -> dict[str, Any]:
+    """The password policy key, probed with basic auth as 'b2c-user'."""
+    probe = {"url": emu.api_url_for("restapi-basic"), "username": "b2c-user"}
+    return {"keySet": PASSWORD_SET, "secret": "ks-pw", "probe": probe, **extra}
+
+
+def writes(emu: Emulator) -> list[str]:
+    """Every Graph write (method and path) in the journal."""
+    return [f"{e.method} {e.path}" for e in requests(emu, service="graph") if e.method != "GET"]
+
+
+def counted(emu: Emulator) -> list[str]:
+    """The Graph and Key Vault calls of the journal (the token endpoint left out)."""
+    return [f"{e.method} {e.path}" for e in emu.journal() if e.service in ("graph", "vault")]
+
+
+def test_a_certificate_key_set_is_rotated_probed_and_verified_by_get_active_key(
+    emu: Emulator, ca: pki.Issued, tmp_path: Path
+) -> None:
+    """The renewed certificate is uploaded once (uploadPkcs12), probed first, and active after."""
+    leaves = cert_key_set(emu, ca).leaves
+    outcome = rotate(emu, tmp_path, cert_config(emu))
+    assert outcome.outcome is Outcome.ROTATED, outcome.reason
+    assert outcome.target_kind is TargetKind.POLICY_KEY
+    assert outcome.probe is not None
+    assert outcome.probe.verdict.value == "accepted"
+    assert writes(emu) == [f"POST /beta/trustFramework/keySets/{CERT_SET}/uploadPkcs12"]
+    snapshot = emu.keysets.keyset(CERT_SET)
+    assert len(snapshot.keys) == 2  # append only: the old key stays
+    assert snapshot.active.kid == outcome.key_id
+    assert any(k.x5t == x5t(leaves[1].certificate) for k in snapshot.keys)
+    document = outcome.to_json()
+    assert document["targetKind"] == "policyKey"
+    assert document["keySet"] == CERT_SET
+    assert "connectorId" not in document
+    assert document["thumbprint"] == leaves[1].thumbprint
+
+
+def test_a_second_run_is_up_to_date_with_two_calls(
+    emu: Emulator, ca: pki.Issued, tmp_path: Path
+) -> None:
+    """Up to date: Key Vault's version list and getActiveKey, nothing else, no secret read."""
+    cert_key_set(emu, ca)
+    rotate(emu, tmp_path, cert_config(emu))
+    outcome = rotate(emu, tmp_path, cert_config(emu))
+    assert outcome.outcome is Outcome.UP_TO_DATE, outcome.reason
+    calls = counted(emu)
+    assert len(calls) == 2, calls
+    assert calls[1] == f"GET /beta/trustFramework/keySets/{CERT_SET}/getActiveKey"
+
+
+def test_a_password_key_set_is_rotated_and_then_up_to_date_by_its_recorded_kid(
+    emu: Emulator, tmp_path: Path
+) -> None:
+    """uploadSecret with the set's use; the kid is kept; the next run needs two calls."""
+    password_key_set(emu)
+    outcome = rotate(emu, tmp_path, password_config(emu))
+    assert outcome.outcome is Outcome.ROTATED, outcome.reason
+    assert writes(emu) == [f"POST /beta/trustFramework/keySets/{PASSWORD_SET}/uploadSecret"]
+    assert emu.keysets.secret_matches(PASSWORD_SET, "new-pass") == outcome.key_id
+    assert emu.keysets.keyset(PASSWORD_SET).active.kid == outcome.key_id
+    again = rotate(emu, tmp_path, password_config(emu))
+    assert again.outcome is Outcome.UP_TO_DATE, again.reason
+    assert len(counted(emu)) == 2, counted(emu)
+
+
+def test_a_later_manual_key_fails_the_target_and_nothing_is_uploaded(
+    emu: Emulator, tmp_path: Path
+) -> None:
+    """A key with a later nbf than the new one: B2C would never switch; failed, with what to do."""
+    password_key_set(emu)
+    emu.keysets.add_secret(PASSWORD_SET, "manual", nbf=int(pki.utcnow().timestamp()) + 30 * DAY)
+    outcome = rotate(emu, tmp_path, password_config(emu))
+    assert outcome.outcome is Outcome.FAILED
+    assert "would never switch to the new key" in (outcome.reason or "")
+    assert writes(emu) == []
+
+
+def test_a_dry_run_probes_but_uploads_nothing(
+    emu: Emulator, ca: pki.Issued, tmp_path: Path
+) -> None:
+    """Dry run: the whole job but the upload."""
+    cert_key_set(emu, ca)
+    outcome = rotate(emu, tmp_path, cert_config(emu), RotationRequest(dry_run=True))
+    assert outcome.outcome is Outcome.DRY_RUN, outcome.reason
+    assert "would upload certificate" in (outcome.reason or "")
+    assert writes(emu) == []
+    assert len(emu.keysets.keyset(CERT_SET).keys) == 1
+
+
+def test_an_api_that_rejects_the_password_refuses_the_upload(emu: Emulator, tmp_path: Path) -> None:
+    """The probe's 401: refused, nothing uploaded."""
+    password_key_set(emu)
+    emu.api.forget("restapi-basic")
+    emu.api.accept_basic("restapi-basic", "b2c-user", "old-pass")
+    outcome = rotate(emu, tmp_path, password_config(emu))
+    assert outcome.outcome is Outcome.REFUSED
+    assert "rejects the new password" in (outcome.reason or "")
+    assert writes(emu) == []
+
+
+def test_a_pinned_secret_version_is_uploaded_again_with_nbf_now_and_wins(
+    emu: Emulator, tmp_path: Path
+) -> None:
+    """Roll back a password: the old version is uploaded with nbf = now and becomes active."""
+    versions = password_key_set(emu)
+    rotate(emu, tmp_path, password_config(emu))
+    pin = RotationRequest(version=versions[0], force=True, reason="INC-7 roll back")
+    outcome = rotate(emu, tmp_path, password_config(emu), pin)
+    assert outcome.outcome is Outcome.ROTATED, outcome.reason
+    snapshot = emu.keysets.keyset(PASSWORD_SET)
+    assert len(snapshot.keys) == 3
+    assert snapshot.active is not None
+    assert emu.keysets.secret_matches(PASSWORD_SET, "old-pass") == snapshot.active.kid
+    again = rotate(emu, tmp_path, password_config(emu))
+    assert again.outcome is Outcome.UP_TO_DATE, again.reason  # the pin holds
+
+
+def test_a_pin_to_an_older_certificate_is_refused_with_the_hint(
+    emu: Emulator, ca: pki.Issued, tmp_path: Path
+) -> None:
+    """B2C would never use an older certificate: refused, with what to do instead."""
+    seeded = cert_key_set(emu, ca)
+    rotate(emu, tmp_path, cert_config(emu))
+    request = RotationRequest(version=seeded.versions[0], force=True, reason="roll back")
+    outcome = rotate(emu, tmp_path, cert_config(emu), request)
+    assert outcome.outcome is Outcome.REFUSED, outcome.reason
+    assert "B2C would never use it" in (outcome.reason or "")
+    assert "issue a new certificate version" in (outcome.reason or "")
+    assert writes(emu) == []
+
+
+def test_a_held_lease_skips_the_key_set(emu: Emulator, tmp_path: Path) -> None:
+    """Another caller holds the key set's lease: skipped, nothing uploaded."""
+    password_key_set(emu)
+    rotator = rotator_for(emu, tmp_path, password_config(emu))
+    with rotator, rotator.steps.state.lease(f"keyset.{PASSWORD_SET}"):
+        (outcome,) = rotator.rotate(RotationRequest()).outcomes
+    assert outcome.outcome is Outcome.SKIPPED, outcome.reason
+    assert writes(emu) == []
+
+
+def test_a_lost_upload_answer_is_found_in_the_set_and_not_sent_twice(
+    emu: Emulator, tmp_path: Path
+) -> None:
+    """The upload lands but its answer is lost: the set is read again, no second upload."""
+    password_key_set(emu)
+    emu.faults.add(service="graph", method="POST", path="uploadSecret", lose_response=True, times=1)
+    outcome = rotate(emu, tmp_path, password_config(emu))
+    assert outcome.outcome is Outcome.ROTATED, outcome.reason
+    assert len(writes(emu)) == 1
+    assert len(emu.keysets.keyset(PASSWORD_SET).keys) == 2
+
+
+def test_a_503_on_upload_reads_the_set_then_sends_once_more(
+    emu: Emulator, ca: pki.Issued, tmp_path: Path
+) -> None:
+    """An upload that did not land (503 before B2C acted): read the set, then upload again."""
+    cert_key_set(emu, ca)
+    emu.faults.add(service="graph", method="POST", path="uploadPkcs12", status=503, times=1)
+    outcome = rotate(emu, tmp_path, cert_config(emu))
+    assert outcome.outcome is Outcome.ROTATED, outcome.reason
+    calls = [f"{e.method} {e.path.rsplit('/', 1)[-1]}" for e in requests(emu, service="graph")]
+    assert calls[:4] == [
+        "GET getActiveKey",
+        "GET " + CERT_SET,
+        "POST uploadPkcs12",
+        "GET " + CERT_SET,
+    ]
+    assert len(emu.keysets.keyset(CERT_SET).keys) == 2
+
+
+def test_an_identity_without_the_permission_fails_with_the_permission_named(
+    emu: Emulator, tmp_path: Path
+) -> None:
+    """403: the reason names TrustFrameworkKeySet.ReadWrite.All."""
+    password_key_set(emu)
+    emu.identity.graph_roles = {"APIConnectors.ReadWrite.All"}
+    outcome = rotate(emu, tmp_path, password_config(emu))
+    assert outcome.outcome is Outcome.FAILED
+    assert "TrustFrameworkKeySet.ReadWrite.All" in (outcome.reason or "")
+
+
+def test_status_reports_the_key_count_and_the_active_key(
+    emu: Emulator, ca: pki.Issued, tmp_path: Path
+) -> None:
+    """Status: keyCount, activeKid, activeX5t, in sync after a rotation."""
+    leaves = cert_key_set(emu, ca).leaves
+    with rotator_for(emu, tmp_path, cert_config(emu)) as rotator:
+        before = rotator.status().targets[0]
+        rotator.rotate(RotationRequest())
+        after = rotator.status().targets[0].to_json()
+    assert before.in_sync is False
+    assert before.key_count == 1
+    assert after["targetKind"] == "policyKey"
+    assert after["keySet"] == CERT_SET
+    assert after["inSync"] is True
+    assert after["keyCount"] == 2
+    assert after["activeX5t"] == x5t(leaves[1].certificate)
+    assert after["activeKid"]
+
+
+def test_a_failed_run_is_in_the_key_sets_history(emu: Emulator, tmp_path: Path) -> None:
+    """A refusal lands in the state record keyset.<id>, never a connector's."""
+    password_key_set(emu)
+    emu.api.forget("restapi-basic")
+    rotate(emu, tmp_path, password_config(emu))
+    with rotator_for(emu, tmp_path, password_config(emu)) as rotator:
+        record = rotator.steps.state.read(f"keyset.{PASSWORD_SET}")
+    assert [h.outcome for h in record.history] == ["refused"]
