@@ -97,9 +97,10 @@ def _rotate(args: argparse.Namespace, out: TextIO) -> int:
         trigger="cli",
         requested_by=operator(),
         skip_probe=args.skip_probe,
+        key_sets=tuple(args.key_set),
     )
-    if request.version and len(request.connector_ids) != 1:
-        raise UsageError("rotate", "--version needs exactly one --connector")
+    if request.version and len(request.connector_ids) + len(request.key_sets) != 1:
+        raise UsageError("rotate", "--version needs exactly one --connector (or one --key-set)")
     if request.version:
         check_key_vault_version(request.version, "--version")
     if request.force and not request.reason:
@@ -160,11 +161,11 @@ def _status(args: argparse.Namespace, out: TextIO) -> int:
             from rotator.faces.render_html import render_status_page
             from rotator.faces.status_page import gather
 
-            page = gather(rotator, tuple(args.connector))
+            page = gather(rotator, tuple(args.connector), key_sets=tuple(args.key_set))
             report = page.report
             _write_page(Path(args.html), render_status_page(page))
         else:
-            report = rotator.status(tuple(args.connector))
+            report = rotator.status(tuple(args.connector), key_sets=tuple(args.key_set))
     if args.json:
         json.dump(report.to_json(), out, indent=2)
         out.write("\n")

@@ -76,6 +76,14 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="ID",
         help="only this connector (repeatable; default: every configured connector)",
     )
+    selection.add_argument(
+        "--key-set",
+        action="append",
+        default=[],
+        metavar="NAME",
+        help="only this B2C policy key set (ROTATOR_CONFIG policyKeys, e.g. "
+        "B2C_1A_RestApiClientCertificate; repeatable)",
+    )
     selection.add_argument("--json", action="store_true", help="print one JSON document on stdout")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
@@ -107,7 +115,7 @@ def build_parser() -> argparse.ArgumentParser:
         "--version",
         metavar="KV_VERSION",
         help="install this Key Vault version instead of the newest (roll back); "
-        "needs exactly one --connector",
+        "needs exactly one --connector or --key-set",
     )
     rotate.add_argument("--reason", help="why (kept in the history with the rotation)")
     rotate.add_argument(

@@ -8,7 +8,7 @@ from typing import Any
 
 from rotator.check.report import CheckReport, Finding, Identity
 from rotator.hints import fix_for
-from rotator.model import Outcome, RotationReport, StatusReport
+from rotator.model import Outcome, RotationReport, StatusReport, TargetKind, TargetOutcome
 from rotator.state.records import ConnectorRecord
 from rotator.text import printable
 
@@ -27,7 +27,8 @@ def render_report(report: RotationReport) -> str:
     lines: list[str] = []
     for o in report.outcomes:
         via = f", identity {o.identity}" if o.identity != "default" else ""
-        lines.append(f"{_MARK[o.outcome]:<11} {o.connector_id}  ({o.kind.value}{via})")
+        name = _named(o.target_kind, o.connector_id)
+        lines.append(f"{_MARK[o.outcome]:<11} {name}  ({o.kind.value}{via})")
         version = (
             f"{o.key_vault_object}/{o.key_vault_version}"
             if o.key_vault_version
@@ -46,6 +47,8 @@ def render_report(report: RotationReport) -> str:
             lines.append(f"            {'why' if o.outcome.ok else 'error':<10} {o.reason}")
             if not o.outcome.ok and (fix := fix_for(o.reason)):
                 lines.append(f"            fix        {fix}")
+        if o.key_id:
+            lines.append(f"            kid        {o.key_id}")
         if o.request_id:
             lines.append(f"            request-id {o.request_id}")
         if o.unverified:
@@ -54,8 +57,20 @@ def render_report(report: RotationReport) -> str:
     seconds = ""
     if report.started_at and report.finished_at:
         seconds = f" in {(report.finished_at - report.started_at).total_seconds():.2f} s"
-    lines.append(f"{len(report.outcomes)} connector(s): {counts or 'nothing to do'}{seconds}")
+    lines.append(f"{_counted(report.outcomes)}: {counts or 'nothing to do'}{seconds}")
     return _joined(lines)
+
+
+def _named(kind: TargetKind, name: str) -> str:
+    """A target as the text names it: a connector by its id, a policy key as ``key set ID``."""
+    return f"key set {name}" if kind is TargetKind.POLICY_KEY else name
+
+
+def _counted(outcomes: Sequence[TargetOutcome]) -> str:
+    """``2 connector(s)``, or ``2 connector(s), 1 key set(s)`` when policy keys ran."""
+    sets = sum(o.target_kind is TargetKind.POLICY_KEY for o in outcomes)
+    text = f"{len(outcomes) - sets} connector(s)"
+    return text + f", {sets} key set(s)" if sets else text
 
 
 def render_status(report: StatusReport) -> str:
@@ -64,7 +79,8 @@ def render_status(report: StatusReport) -> str:
     for t in report.targets:
         sync = {True: "in sync", False: "BEHIND", None: "UNKNOWN"}[t.in_sync]
         via = f", identity {t.identity}" if t.identity != "default" else ""
-        lines.append(f"{sync:<11} {t.connector_id}  ({t.kind.value}: {t.key_vault_object}{via})")
+        name = _named(t.target_kind, t.connector_id)
+        lines.append(f"{sync:<11} {name}  ({t.kind.value}: {t.key_vault_object}{via})")
         if t.graph:
             lines.append(f"            graph      {t.graph}")
         newest = t.target_version or ("none usable" if t.in_sync is not None else "not read")

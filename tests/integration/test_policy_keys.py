@@ -12,10 +12,11 @@ import pytest
 from rotator.config.settings import Settings
 from rotator.emulator import Emulator, pki
 from rotator.emulator.keysets import x5t
+from rotator.functions import service
 from rotator.model import Outcome, RotationRequest, TargetKind, TargetOutcome
 from rotator.rotation import Rotator
 
-from .support import Seeded, requests, seed_certificate, seed_secret
+from .support import Seeded, requests, run_cli, seed_certificate, seed_secret
 
 pytestmark = pytest.mark.usefixtures("azure_env")
 
@@ -298,3 +299,50 @@ def test_a_failed_run_is_in_the_key_sets_history(emu: Emulator, tmp_path: Path) 
     with rotator_for(emu, tmp_path, password_config(emu)) as rotator:
         record = rotator.steps.state.read(f"keyset.{PASSWORD_SET}")
     assert [h.outcome for h in record.history] == ["refused"]
+
+
+def test_a_secret_new_version_event_rotates_the_bound_policy_key(
+    emu: Emulator, tmp_path: Path
+) -> None:
+    """SecretNewVersionCreated for the key set's secret rotates it (trigger event:…)."""
+    versions = password_key_set(emu)
+    data = {"Id": f"{emu.vault_url}/secrets/ks-pw/{versions[1]}", "VaultName": "v"}
+    with rotator_for(emu, tmp_path, password_config(emu)) as rotator:
+        report = service.run_event(
+            rotator,
+            event_id="e1",
+            event_type="Microsoft.KeyVault.SecretNewVersionCreated",
+            data=data,
+        )
+    assert report is not None
+    (outcome,) = report.outcomes
+    assert outcome.outcome is Outcome.ROTATED, outcome.reason
+    assert report.trigger == "event:SecretNewVersionCreated"
+
+
+def test_the_http_body_selects_a_policy_key_by_key_set(emu: Emulator, tmp_path: Path) -> None:
+    """POST /api/rotate with "keySet" rotates that key set; an unknown one is 404."""
+    password_key_set(emu)
+    with rotator_for(emu, tmp_path, password_config(emu)) as rotator:
+        answer = service.run_http_rotate(rotator, json.dumps({"keySet": PASSWORD_SET}).encode(), {})
+        missing = service.run_http_rotate(rotator, b'{"keySet": "B2C_1A_Nope"}', {})
+    assert answer.status == 200, answer.body
+    assert answer.body["outcomes"][0]["keySet"] == PASSWORD_SET
+    assert answer.body["outcomes"][0]["outcome"] == "rotated"
+    assert missing.status == 404
+    assert missing.body["error"]["field"] == "keySet"
+
+
+def test_the_cli_rotates_one_key_set_with_key_set(emu: Emulator, tmp_path: Path) -> None:
+    """``rotator rotate --key-set NAME --json`` rotates only that key set; exit 0."""
+    password_key_set(emu)
+    env = key_env(emu, tmp_path, password_config(emu))
+    result = run_cli(env, "rotate", "--key-set", PASSWORD_SET, "--json")
+    assert result.returncode == 0, result.stderr
+    (outcome,) = json.loads(result.stdout)["outcomes"]
+    assert outcome["targetKind"] == "policyKey"
+    assert outcome["keySet"] == PASSWORD_SET
+    assert "new-pass" not in result.stdout + result.stderr
+    status = run_cli(env, "status", "--key-set", PASSWORD_SET)
+    assert status.returncode == 0, status.stdout + status.stderr
+    assert f"key set {PASSWORD_SET}" in status.stdout
