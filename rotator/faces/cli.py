@@ -184,7 +184,9 @@ def _check(args: argparse.Namespace, out: TextIO) -> int:
     if args.verbose < 3:  # a refused token is in the report with its fix: no warning as well
         identity_log.setLevel(logging.ERROR)
     try:
-        report = run_check(settings, connector_ids=tuple(args.connector))
+        report = run_check(
+            settings, connector_ids=tuple(args.connector), key_sets=tuple(args.key_set)
+        )
     finally:
         identity_log.setLevel(level)
     out.write(json.dumps(report.to_json(), indent=2) + "\n" if args.json else render_check(report))

@@ -9,6 +9,8 @@ from typing import Any
 
 import pytest
 
+from rotator.check.preflight import run_check
+from rotator.check.report import CheckReport, Plan
 from rotator.config.settings import Settings
 from rotator.emulator import Emulator, pki
 from rotator.emulator.keysets import x5t
@@ -346,3 +348,44 @@ def test_the_cli_rotates_one_key_set_with_key_set(emu: Emulator, tmp_path: Path)
     status = run_cli(env, "status", "--key-set", PASSWORD_SET)
     assert status.returncode == 0, status.stdout + status.stderr
     assert f"key set {PASSWORD_SET}" in status.stdout
+
+
+def check(emu: Emulator, state: Path, *keys: dict[str, Any]) -> CheckReport:
+    """``rotator check`` over these policy keys."""
+    return run_check(Settings.from_env(key_env(emu, state, *keys)))
+
+
+def test_check_passes_for_a_readable_key_set_and_says_what_a_rotation_would_do(
+    emu: Emulator, ca: pki.Issued, tmp_path: Path
+) -> None:
+    """Permission, key set, Key Vault value and probe pass; the plan is an upload."""
+    cert_key_set(emu, ca)
+    report = check(emu, tmp_path, cert_config(emu))
+    assert report.ok, report.to_json()
+    (target,) = report.targets
+    assert target.plan is Plan.ROTATE
+    checks = {f.check for f in report.identities[0].findings}
+    assert "graph.keyset_permission" in checks
+    assert "graph.permission" not in checks  # no connector: APIConnectors is not needed
+    assert target.to_json()["keySet"] == CERT_SET
+    assert writes(emu) == []
+
+
+def test_check_names_the_missing_permission_and_the_missing_key_set(
+    emu: Emulator, tmp_path: Path
+) -> None:
+    """No TrustFrameworkKeySet permission, and a key set that does not exist: both named."""
+    seed_secret(emu, "ks-pw", [{"value": "new-pass"}])
+    emu.identity.graph_roles = {"APIConnectors.ReadWrite.All"}
+    report = check(emu, tmp_path, password_config(emu))
+    assert not report.ok
+    permission = next(
+        f for f in report.identities[0].findings if f.check == "graph.keyset_permission"
+    )
+    assert not permission.ok
+    assert "TrustFrameworkKeySet.ReadWrite.All" in (permission.fix or "")
+    emu.identity.graph_roles = {"TrustFrameworkKeySet.ReadWrite.All"}
+    report = check(emu, tmp_path, password_config(emu))
+    keyset = next(f for f in report.targets[0].findings if f.check == "graph.keyset")
+    assert not keyset.ok
+    assert "was not found" in keyset.detail
