@@ -53,24 +53,28 @@ def render_report(report: RotationReport) -> str:
             lines.append(f"            request-id {o.request_id}")
         if o.unverified:
             lines.append("            unverified the write may have landed; the next run checks")
-    counts = ", ".join(f"{n} {name}" for name, n in report.counts.items() if n)
     seconds = ""
     if report.started_at and report.finished_at:
         seconds = f" in {(report.finished_at - report.started_at).total_seconds():.2f} s"
-    lines.append(f"{_counted(report.outcomes)}: {counts or 'nothing to do'}{seconds}")
+    keys = [o for o in report.outcomes if o.target_kind is TargetKind.POLICY_KEY]
+    connectors = [o for o in report.outcomes if o.target_kind is not TargetKind.POLICY_KEY]
+    if connectors or not keys:  # one summary line per kind of target that ran
+        lines.append(f"{len(connectors)} connector(s): {_counts(connectors)}{seconds}")
+        seconds = ""
+    if keys:
+        lines.append(f"{len(keys)} key set(s): {_counts(keys)}{seconds}")
     return _joined(lines)
+
+
+def _counts(outcomes: Sequence[TargetOutcome]) -> str:
+    """E.g. ``1 rotated, 1 refused`` (``nothing to do`` for none), in the order of ``Outcome``."""
+    seen = RotationReport(tuple(outcomes)).counts
+    return ", ".join(f"{n} {name}" for name, n in seen.items() if n) or "nothing to do"
 
 
 def _named(kind: TargetKind, name: str) -> str:
     """A target as the text names it: a connector by its id, a policy key as ``key set ID``."""
     return f"key set {name}" if kind is TargetKind.POLICY_KEY else name
-
-
-def _counted(outcomes: Sequence[TargetOutcome]) -> str:
-    """``2 connector(s)``, or ``2 connector(s), 1 key set(s)`` when policy keys ran."""
-    sets = sum(o.target_kind is TargetKind.POLICY_KEY for o in outcomes)
-    text = f"{len(outcomes) - sets} connector(s)"
-    return text + f", {sets} key set(s)" if sets else text
 
 
 def render_status(report: StatusReport) -> str:

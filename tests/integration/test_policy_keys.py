@@ -3,6 +3,7 @@ uploads, getActiveKey verification, the up-to-date run, faults, leases, dry run,
 
 from __future__ import annotations
 
+import io
 import json
 from pathlib import Path
 from typing import Any
@@ -14,6 +15,7 @@ from rotator.check.report import CheckReport, Plan
 from rotator.config.settings import Settings
 from rotator.emulator import Emulator, pki
 from rotator.emulator.keysets import x5t
+from rotator.faces.demo import run_demo
 from rotator.functions import service
 from rotator.model import Outcome, RotationRequest, TargetKind, TargetOutcome
 from rotator.rotation import Rotator
@@ -389,3 +391,16 @@ def test_check_names_the_missing_permission_and_the_missing_key_set(
     keyset = next(f for f in report.targets[0].findings if f.check == "graph.keyset")
     assert not keyset.ok
     assert "was not found" in keyset.detail
+
+
+def test_the_demo_rotates_both_policy_keys_and_then_needs_two_calls_per_key_set() -> None:
+    """`rotator demo`: both key sets rotated, probed and verified; later runs two calls each."""
+    out = io.StringIO()
+    assert run_demo(out) == 0, out.getvalue()
+    text = out.getvalue()
+    assert "2 key set(s): 2 rotated" in text
+    assert text.count("2 key set(s): 2 up-to-date") == 2
+    two_calls = f"2 calls for {CERT_SET}, 2 calls for {PASSWORD_SET}"
+    assert text.count(two_calls) == 2
+    assert "probe      accepted (HTTP 200)" in text
+    assert "up to date with two calls per key set" in text
