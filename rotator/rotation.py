@@ -1,8 +1,8 @@
-"""The use case: every requested connector, each under its lease and isolated from the others,
-through plan → package → probe → apply → verify → record; one report at the end.
+"""The use case: every requested connector and policy key, each under its lease and isolated
+from the others, through plan → package → probe → apply → verify → record; one report at the end.
 
-Targets run in parallel (``ROTATOR_MAX_PARALLEL``), each under its connector's lease in the state
-store, so the timer, an event and a manual call never rotate one connector at the same time.
+Targets run in parallel (``ROTATOR_MAX_PARALLEL``), each under its own lease in the state store,
+so the timer, an event and a manual call never rotate one target at the same time.
 """
 
 from __future__ import annotations
@@ -23,7 +23,6 @@ from rotator.events import emit
 from rotator.keepalive.renew import KeepAlive, KeepAliveReport
 from rotator.model import (
     AnyTarget,
-    CredentialKind,
     Outcome,
     PolicyKeyTarget,
     RotationReport,
@@ -31,7 +30,6 @@ from rotator.model import (
     StatusReport,
     Target,
     TargetOutcome,
-    VersionInfo,
     state_key,
     target_name,
 )
@@ -64,14 +62,8 @@ __all__ = ["Rotator", "WorkerInit", "rotate_target", "utcnow"]
 
 log = logging.getLogger("rotator")
 
-_LOG_LEVEL = {
-    Outcome.ROTATED: logging.INFO,
-    Outcome.UP_TO_DATE: logging.INFO,
-    Outcome.DRY_RUN: logging.INFO,
-    Outcome.SKIPPED: logging.INFO,
-    Outcome.REFUSED: logging.WARNING,
-    Outcome.FAILED: logging.ERROR,
-}
+_LOG_LEVEL = {**dict.fromkeys(Outcome, logging.INFO), Outcome.REFUSED: logging.WARNING}
+_LOG_LEVEL[Outcome.FAILED] = logging.ERROR
 _T = TypeVar("_T")
 _Tg = TypeVar("_Tg", Target, PolicyKeyTarget)
 UseCase = Callable[[Steps, _Tg, RotationRequest, Progress[_Tg]], TargetOutcome]
@@ -111,7 +103,7 @@ def _leased(
 def _rotate(steps: Steps, target: Target, request: RotationRequest, run: Progress) -> TargetOutcome:
     """The steps of one connector's rotation, in order."""
     vault = steps.vault(target.key_vault_url)
-    versions = _versions(vault, target)
+    versions = plan.versions_of(vault, target)
     stored = steps.state.read(target.connector_id)
     choice = plan.choose(target, versions, request, stored, steps.clock())
     record.pin_cleared(target, choice)
@@ -153,7 +145,7 @@ def _rotate_key_set(
     others, never replaced)."""
     vault = steps.vault(target.key_vault_url)
     stored = steps.state.read(state_key(target.target_kind, target.key_set))
-    choice = plan.choose(target, _versions(vault, target), request, stored, steps.clock())
+    choice = plan.choose(target, plan.versions_of(vault, target), request, stored, steps.clock())
     record.pin_cleared(target, choice)
     run.at(choice.version)
     key_sets = KeySetClient(steps.graph(target))
@@ -179,12 +171,6 @@ def _rotate_key_set(
         steps.state, request, run, wanted.pin, steps.clock(), summary=summary, key_id=active.kid
     )
     return run.outcome(Outcome.ROTATED, "; ".join([summary, *run.notes]))
-
-
-def _versions(vault: KeyVaultClient, target: AnyTarget) -> list[VersionInfo]:
-    if target.kind is CredentialKind.CERTIFICATE:
-        return vault.list_certificate_versions(target.key_vault_object)
-    return vault.list_secret_versions(target.key_vault_object)
 
 
 class Rotator:
@@ -373,25 +359,37 @@ class Rotator:
             reports.append(job.run())
         return tuple(reports)
 
-    def history(self, connector_id: str) -> ConnectorRecord:
-        """What the state store keeps about a connector (applied version, pin, history).
+    def history(
+        self, connector_id: str | None = None, *, key_set: str | None = None
+    ) -> ConnectorRecord:
+        """What the state store keeps about a connector or key set (applied, pin, history).
 
         Raises:
-            ConfigurationError: the connector is not configured.
+            ConfigurationError: the connector (or key set) is not configured.
         """
-        self.settings.target(connector_id)
-        return self._state.read(connector_id)
+        return self._state.read(self._record_of(connector_id, key_set))
 
-    def unpin(self, connector_id: str, *, requested_by: str | None = None) -> Pin | None:
-        """Clear a rollback pin (under the connector's lease); the next run goes back to the
+    def unpin(
+        self,
+        connector_id: str | None = None,
+        *,
+        requested_by: str | None = None,
+        key_set: str | None = None,
+    ) -> Pin | None:
+        """Clear a rollback pin (under the target's lease); the next run goes back to the
         newest usable version.
 
         Raises:
-            ConfigurationError: the connector is not configured.
-            RotationInProgressError: a rotation of the connector is running; try again.
+            ConfigurationError: the connector (or key set) is not configured.
+            RotationInProgressError: a rotation of the target is running; try again.
         """
-        self.settings.target(connector_id)
-        return record.unpin(self._state, connector_id, requested_by=requested_by)
+        name = self._record_of(connector_id, key_set)
+        return record.unpin(self._state, name, requested_by=requested_by)
+
+    def _record_of(self, connector_id: str | None, key_set: str | None) -> str:
+        if key_set is not None:
+            return state_key(PolicyKeyTarget.target_kind, self.settings.policy_key(key_set).key_set)
+        return self.settings.target(connector_id or "").connector_id
 
     def _each(
         self,

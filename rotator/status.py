@@ -10,7 +10,6 @@ from rotator.errors import CredentialError, RotatorError
 from rotator.model import (
     AnyTarget,
     CertificateTarget,
-    CredentialKind,
     PolicyKeyTarget,
     RotationRequest,
     Target,
@@ -129,11 +128,7 @@ def _key_set_status(steps: Steps, target: PolicyKeyTarget, base: dict[str, Any])
         record = steps.state.read(state_key(target.target_kind, target.key_set))
         client = KeySetClient(steps.graph(target))
         key_set, active = client.get_key_set(target.key_set), client.get_active_key(target.key_set)
-        versions = (
-            vault.list_certificate_versions(target.key_vault_object)
-            if target.kind is CredentialKind.CERTIFICATE
-            else vault.list_secret_versions(target.key_vault_object)
-        )
+        versions = plan.versions_of(vault, target)
         try:
             wanted = plan.choose(target, versions, RotationRequest(), record, now).version
             in_sync = keyset_plan.in_sync(target, wanted, active, record)

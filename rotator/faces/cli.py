@@ -122,14 +122,15 @@ def _unpin(args: argparse.Namespace, out: TextIO) -> int:
     from rotator.config.settings import Settings
     from rotator.rotation import Rotator
 
+    name = args.connector or f"key set {args.key_set}"
     with Rotator.from_settings(Settings.from_env()) as rotator:
-        old = rotator.unpin(args.connector, requested_by=operator())
+        old = rotator.unpin(args.connector, requested_by=operator(), key_set=args.key_set)
     if old is None:
-        out.write(f"{args.connector} was not pinned\n")
+        out.write(printable(f"{name} was not pinned") + "\n")
     else:
         out.write(
             printable(
-                f"{args.connector}: unpinned from version {old.version} (pinned {old.pinned_at}); "
+                f"{name}: unpinned from version {old.version} (pinned {old.pinned_at}); "
                 "the next run installs the newest usable version"
             )
             + "\n"
@@ -142,12 +143,13 @@ def _history(args: argparse.Namespace, out: TextIO) -> int:
     from rotator.rotation import Rotator
 
     with Rotator.from_settings(Settings.from_env()) as rotator:
-        record = rotator.history(args.connector)
+        record = rotator.history(args.connector, key_set=args.key_set)
     if args.json:
-        json.dump(history_to_json(args.connector, record), out, indent=2)
+        document = history_to_json(args.connector or args.key_set, record, key_set=args.key_set)
+        json.dump(document, out, indent=2)
         out.write("\n")
         return EXIT_OK
-    out.write(render_history(args.connector, record))
+    out.write(render_history(args.connector or f"key set {args.key_set}", record))
     return EXIT_OK
 
 

@@ -203,12 +203,17 @@ def _joined(lines: list[str]) -> str:
     return "".join(printable(line) + "\n" for line in lines)
 
 
-def history_to_json(connector_id: str, record: ConnectorRecord) -> dict[str, Any]:
+def history_to_json(
+    connector_id: str, record: ConnectorRecord, *, key_set: str | None = None
+) -> dict[str, Any]:
     """``history --json``: camelCase like every other JSON output, the history newest first
-    (as the text shows it)."""
+    (as the text shows it); ``targetKind``, and ``keySet`` in place of ``connectorId`` for a
+    policy key."""
     applied, pin = record.applied, record.pin
+    kind = TargetKind.POLICY_KEY if key_set else TargetKind.CONNECTOR
     return {
-        "connectorId": connector_id,
+        "targetKind": kind.value,
+        **({"keySet": key_set} if key_set else {"connectorId": connector_id}),
         "applied": {
             "keyVaultUrl": applied.key_vault_url,
             "keyVaultObject": applied.key_vault_object,

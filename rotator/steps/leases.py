@@ -14,14 +14,13 @@ from rotator.errors import RotationInProgressError
 from rotator.events import emit
 from rotator.model import (
     AnyTarget,
-    CredentialKind,
     Outcome,
     PolicyKeyTarget,
     TargetOutcome,
     VersionInfo,
     target_name,
 )
-from rotator.steps import policy
+from rotator.steps import plan, policy
 from rotator.steps.context import Steps
 from rotator.steps.progress import Progress
 
@@ -85,11 +84,7 @@ def _newest_usable(steps: Steps, target: AnyTarget) -> VersionInfo | None:
     the holder's run reports that)."""
     try:
         vault = steps.vault(target.key_vault_url)
-        versions = (
-            vault.list_certificate_versions(target.key_vault_object)
-            if target.kind is CredentialKind.CERTIFICATE
-            else vault.list_secret_versions(target.key_vault_object)
-        )
+        versions = plan.versions_of(vault, target)
         usable = policy.usable_newest_first(versions, steps.clock())
     except Exception:
         log.debug("rotation.expiry_read_failed", exc_info=True)

@@ -10,6 +10,7 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from rotator.errors import KeyVaultError
 from rotator.model import (
@@ -24,6 +25,9 @@ from rotator.model import (
 )
 from rotator.state.records import ConnectorRecord, Pin, now_iso
 from rotator.steps import policy
+
+if TYPE_CHECKING:
+    from rotator.steps.package import VaultReader
 
 
 @dataclass(frozen=True)
@@ -64,6 +68,13 @@ class ConnectorPlan:
     def in_sync_reason(self) -> str:
         """The sentence of an up-to-date outcome."""
         return in_sync_reason(self.versions, self.pin)
+
+
+def versions_of(vault: VaultReader, target: AnyTarget) -> list[VersionInfo]:
+    """Every version of the Key Vault object ``target`` follows (its certificate or secret)."""
+    if target.kind is CredentialKind.CERTIFICATE:
+        return vault.list_certificate_versions(target.key_vault_object)
+    return vault.list_secret_versions(target.key_vault_object)
 
 
 def source_of(target: AnyTarget) -> str:

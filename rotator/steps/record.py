@@ -175,12 +175,20 @@ def unpin(store: StateStore, connector_id: str, *, requested_by: str | None) -> 
             log,
             logging.WARNING,
             "rotation.pin_cleared",
-            connectorId=connector_id,
+            **_named_record(connector_id),
             version=old.version,
             by=requested_by,
             why="unpinned by an operator",
         )
     return old
+
+
+def _named_record(name: str) -> dict[str, str]:
+    """How a log event names the target of state record ``name``."""
+    prefix = state_key(TargetKind.POLICY_KEY, "")
+    if name.startswith(prefix):
+        return {"targetKind": TargetKind.POLICY_KEY.value, "keySet": name.removeprefix(prefix)}
+    return {"connectorId": name}
 
 
 def _key(target: AnyTarget) -> str:

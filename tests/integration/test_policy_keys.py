@@ -350,6 +350,15 @@ def test_the_cli_rotates_one_key_set_with_key_set(emu: Emulator, tmp_path: Path)
     status = run_cli(env, "status", "--key-set", PASSWORD_SET)
     assert status.returncode == 0, status.stdout + status.stderr
     assert f"key set {PASSWORD_SET}" in status.stdout
+    history = run_cli(env, "history", "--key-set", PASSWORD_SET, "--json")
+    assert history.returncode == 0, history.stderr
+    document = json.loads(history.stdout)
+    assert document["targetKind"] == "policyKey"
+    assert document["keySet"] == PASSWORD_SET
+    assert [h["outcome"] for h in document["history"]] == ["rotated"]
+    unpin = run_cli(env, "unpin", "--key-set", PASSWORD_SET)
+    assert unpin.returncode == 0, unpin.stderr
+    assert f"key set {PASSWORD_SET} was not pinned" in unpin.stdout
 
 
 def check(emu: Emulator, state: Path, *keys: dict[str, Any]) -> CheckReport:
