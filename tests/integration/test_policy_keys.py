@@ -3,12 +3,17 @@ uploads, getActiveKey verification, the up-to-date run, faults, leases, dry run,
 
 from __future__ import annotations
 
+import http.server
 import io
 import json
+import ssl
+import threading
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
+from cryptography.hazmat.primitives import serialization
 
 from rotator.check.preflight import run_check
 from rotator.check.report import CheckReport, Plan
@@ -17,8 +22,16 @@ from rotator.emulator import Emulator, pki
 from rotator.emulator.keysets import x5t
 from rotator.faces.demo import run_demo
 from rotator.functions import service
-from rotator.model import Outcome, RotationRequest, TargetKind, TargetOutcome
+from rotator.model import (
+    Outcome,
+    ProbeConfig,
+    RotationRequest,
+    TargetKind,
+    TargetOutcome,
+    Verdict,
+)
 from rotator.rotation import Rotator
+from rotator.steps import probe
 
 from .support import Seeded, requests, run_cli, seed_certificate, seed_secret
 
@@ -413,3 +426,56 @@ def test_the_demo_rotates_both_policy_keys_and_then_needs_two_calls_per_key_set(
     assert text.count(two_calls) == 2
     assert "probe      accepted (HTTP 200)" in text
     assert "up to date with two calls per key set" in text
+
+
+@pytest.fixture
+def api_key_server(
+    ca: pki.Issued, tmp_path: Path
+) -> Iterator[tuple[str, Path, list[dict[str, str]]]]:
+    """An HTTPS API on loopback that accepts only ``x-functions-key: new-key`` (401 otherwise)
+    and records the headers it was sent; yields its URL, its CA file and the records."""
+    seen: list[dict[str, str]] = []
+
+    class Handler(http.server.BaseHTTPRequestHandler):
+        def do_POST(self) -> None:
+            self.rfile.read(int(self.headers.get("Content-Length", "0")))
+            seen.append({k.lower(): v for k, v in self.headers.items()})
+            self.send_response(200 if self.headers.get("x-functions-key") == "new-key" else 401)
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+
+        def log_message(self, *args: object) -> None:
+            return
+
+    server_cert = pki.make_server_certificate(ca)
+    cert_file, ca_file = tmp_path / "server.pem", tmp_path / "ca.pem"
+    cert_file.write_text(pki.pem_bundle(server_cert.key, server_cert.certificate))
+    ca_file.write_bytes(ca.certificate.public_bytes(serialization.Encoding.PEM))
+    httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    context.load_cert_chain(cert_file)
+    httpd.socket = context.wrap_socket(httpd.socket, server_side=True)
+    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"https://127.0.0.1:{httpd.server_address[1]}/points", ca_file, seen
+    finally:
+        httpd.shutdown()
+        httpd.server_close()
+
+
+def test_an_api_key_probe_sends_the_secret_in_its_header_and_never_as_basic(
+    api_key_server: tuple[str, Path, list[dict[str, str]]],
+) -> None:
+    """apiKeyHeader: the new secret goes in that header (accepted), no Authorization header;
+    another value is rejected with the API's 401."""
+    url, ca_file, seen = api_key_server
+    network = probe.Network(str(ca_file), allow_private=True)
+    config = ProbeConfig(url=url)
+    good = probe.Credential(password="new-key", header="x-functions-key")
+    assert probe.attempt(config, url, good, network)[0] is Verdict.ACCEPTED
+    bad = probe.Credential(password="old-key", header="x-functions-key")
+    assert probe.attempt(config, url, bad, network)[:2] == (Verdict.REJECTED, 401)
+    assert [s.get("x-functions-key") for s in seen] == ["new-key", "old-key"]
+    assert all("authorization" not in s for s in seen)
+    assert good.describe("v1") == "API key (version v1) in header 'x-functions-key'"
