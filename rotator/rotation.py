@@ -162,14 +162,13 @@ def _rotate_key_set(
     if request.dry_run:
         return run.outcome(Outcome.DRY_RUN, f"would {change.describe()}; nothing was written")
     written = keyset_apply.upload(key_sets, change, run)
+    record.uploaded(steps.state, run, written.kid if written else None, steps.clock())
     timeout = steps.settings.verify_timeout
     active = keyset_verify.confirm(
         key_sets, change, written, timeout=timeout, clock=steps.clock, sleep=steps.sleep
     )
     run.key_id, summary = active.kid, change.describe(done=True)
-    record.rotation(
-        steps.state, request, run, wanted.pin, steps.clock(), summary=summary, key_id=active.kid
-    )
+    record.rotation(steps.state, request, run, wanted.pin, steps.clock(), summary=summary)
     return run.outcome(Outcome.ROTATED, "; ".join([summary, *run.notes]))
 
 

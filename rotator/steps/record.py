@@ -70,12 +70,10 @@ def rotation(
     now: dt.datetime,
     *,
     summary: str,
-    key_id: str | None = None,
 ) -> None:
-    """Record a verified write: history, the version applied, the pin in force (and, for a
-    policy key, the ``kid`` B2C gave the version). Graph already holds it, so a failing store is
-    a warning noted on the run (the outcome stays ``rotated``; a basic-auth connector is then
-    rotated again next run)."""
+    """Record a verified write: history, the version applied, the pin in force. Graph already
+    holds it, so a failing store is a warning noted on the run (the outcome stays ``rotated``; a
+    basic-auth connector is then rotated again next run)."""
     target = run.target
     version = run.version or ""
     line = entry(
@@ -84,20 +82,10 @@ def rotation(
     applied = AppliedCredential(
         target.key_vault_url, target.key_vault_object, version, run.thumbprint, now_iso(now)
     )
-    uploaded = (
-        (UploadedKey(target.key_vault_url, target.key_vault_object, version, key_id, now_iso(now)),)
-        if key_id
-        else ()
-    )
     try:
         store.update(
             _key(target),
-            lambda record: replace(
-                record.with_entry(line),
-                applied=applied,
-                pin=pin,
-                uploaded_keys=(*record.uploaded_keys, *uploaded)[-state.HISTORY_LIMIT :],
-            ),
+            lambda record: replace(record.with_entry(line), applied=applied, pin=pin),
         )
     except Exception as exc:  # Graph holds it already: never turn that into a failure
         error = _described(exc)
@@ -109,6 +97,31 @@ def rotation(
             error=error,
         )
         run.notes.append(f"the state store was not updated: {error}")
+
+
+def uploaded(
+    store: StateStore, run: Progress[PolicyKeyTarget], kid: str | None, now: dt.datetime
+) -> None:
+    """Keep version → ``kid`` as soon as B2C took a policy key (before verification: a run that
+    fails to verify must not upload the same secret again next time). A failing store is noted
+    on the run; the next run then cannot tell the secret is there."""
+    target = run.target
+    if kid is None:
+        return
+    key = UploadedKey(
+        target.key_vault_url, target.key_vault_object, run.version or "", kid, now_iso(now)
+    )
+    try:
+        store.update(
+            _key(target),
+            lambda record: replace(
+                record, uploaded_keys=(*record.uploaded_keys, key)[-state.HISTORY_LIMIT :]
+            ),
+        )
+    except Exception as exc:  # B2C holds the key already: never turn that into a failure
+        error = _described(exc)
+        emit(log, logging.WARNING, "rotation.history_not_written", **_named(target), error=error)
+        run.notes.append(f"the state store did not keep the key's kid: {error}")
 
 
 def failure(

@@ -3,6 +3,7 @@ uploads, getActiveKey verification, the up-to-date run, faults, leases, dry run,
 
 from __future__ import annotations
 
+import datetime as dt
 import http.server
 import io
 import json
@@ -479,3 +480,64 @@ def test_an_api_key_probe_sends_the_secret_in_its_header_and_never_as_basic(
     assert [s.get("x-functions-key") for s in seen] == ["new-key", "old-key"]
     assert all("authorization" not in s for s in seen)
     assert good.describe("v1") == "API key (version v1) in header 'x-functions-key'"
+
+
+KEY_SET_STEPS: dict[str, dict[str, Any]] = {
+    "getActiveKey": {"service": "graph", "method": "GET", "path": "getActiveKey"},
+    "get set": {"service": "graph", "method": "GET", "path": f"{PASSWORD_SET}$"},
+    "upload": {"service": "graph", "method": "POST", "path": "uploadSecret"},
+    "verify get": {"service": "graph", "method": "GET", "path": f"{PASSWORD_SET}$", "after": 1},
+}
+KEY_SET_FAULTS: dict[str, dict[str, Any]] = {
+    "429 Retry-After": {"status": 429, "retry_after": "1", "times": 1},
+    "503": {"status": 503, "times": 1},
+    "dropped": {"drop": True, "times": 1},
+    "answer lost": {"lose_response": True, "times": 1},
+    "never clears": {"status": 503},
+}
+
+
+@pytest.mark.parametrize(
+    ("step", "fault"),
+    [
+        (step, fault)
+        for step in KEY_SET_STEPS
+        for fault in KEY_SET_FAULTS
+        if fault != "answer lost" or step == "upload"
+    ],
+)
+def test_the_fault_matrix_ends_with_the_new_key_active_and_never_a_duplicate(
+    emu: Emulator, tmp_path: Path, step: str, fault: str
+) -> None:
+    """Each step by each fault: a transient one is absorbed (rotated); one that never clears
+    fails the run; after it clears the next run ends in sync, the new secret uploaded once."""
+    password_key_set(emu)
+    emu.faults.add(**KEY_SET_STEPS[step], **KEY_SET_FAULTS[fault])
+    first = rotate(emu, tmp_path, password_config(emu))
+    if fault == "never clears":
+        assert first.outcome is Outcome.FAILED, first.reason
+    else:
+        assert first.outcome is Outcome.ROTATED, (step, fault, first.reason)
+    emu.faults.clear()
+    second = rotate(emu, tmp_path, password_config(emu))
+    assert second.outcome in (Outcome.ROTATED, Outcome.UP_TO_DATE), second.reason
+    snapshot = emu.keysets.keyset(PASSWORD_SET)
+    assert len(snapshot.keys) == 2, [k.kid for k in snapshot.keys]  # the old key and one new
+    assert snapshot.active is not None
+    assert emu.keysets.secret_matches(PASSWORD_SET, "new-pass") == snapshot.active.kid
+
+
+def test_the_timer_warns_when_a_policy_keys_newest_secret_expires_soon(
+    emu: Emulator, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """The timer reconciles policy keys and warns of an expiry with nothing newer, by keySet."""
+    emu.vault.add_secret_version("ks-pw", "soon", expires_on=pki.utcnow() + dt.timedelta(days=5))
+    emu.keysets.create_keyset(PASSWORD_SET)
+    key = {"keySet": PASSWORD_SET, "secret": "ks-pw", "probe": False}
+    with rotator_for(emu, tmp_path, key) as rotator, caplog.at_level("WARNING", "rotator"):
+        report = service.run_timer(rotator)
+    assert [o.outcome for o in report.outcomes] == [Outcome.ROTATED]
+    warning = next(
+        r for r in caplog.records if r.getMessage().startswith("rotation.expiry_warning")
+    )
+    assert f'keySet="{PASSWORD_SET}"' in warning.getMessage()
