@@ -156,7 +156,8 @@ def _rotate_key_set(
         reason = keyset_plan.in_sync_reason(choice.version, active, choice.pin)
         return run.outcome(Outcome.UP_TO_DATE, reason)
     now, before = steps.clock(), key_sets.get_key_set(target.key_set)
-    wanted = keyset_plan.make(target, choice.version, choice.pin, before, request, now)
+    own = frozenset(k.kid for k in stored.uploaded_keys)
+    wanted = keyset_plan.make(target, choice.version, choice.pin, before, request, now, own)
     change = keyset_apply.package(vault, wanted, before, run, now=now)
     change = keyset_probe.approve(steps, change, request, run)
     if request.dry_run:

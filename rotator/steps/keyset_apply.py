@@ -46,7 +46,7 @@ class KeyUpload:
         size = len(self.before.keys)
         where = f"key set {plan.target.key_set} (it held {size} key{'s' * (size != 1)})"
         if not self.uploads:
-            return f"{what} is already in {where}; {'checked' if done else 'check'} it is active"
+            return f"{'checked' if done else 'check'} that {what}, already in {where}, is active"
         return f"{'uploaded' if done else 'upload'} {what} to {where}"
 
 

@@ -121,11 +121,13 @@ def make(
     key_set: KeySet,
     request: RotationRequest,
     now: dt.datetime,
+    own: frozenset[str] = frozenset(),
 ) -> KeySetPlan:
     """What to upload for ``chosen`` and with which dates, refused when B2C would never use it.
 
     A secret gets ``nbf`` = its version's notBefore (now when it has none, when pinned or
-    forced: a rollback wins by being the latest); a certificate keeps its own notBefore.
+    forced, or when a key rotator uploaded itself, ``own`` kids, has a later one: a rollback,
+    and the way forward after it, win by being the latest); a certificate keeps its own.
 
     Raises:
         CredentialError: a pinned certificate older than the key B2C uses (a rollback that
@@ -146,14 +148,10 @@ def make(
     else:
         not_before = min(chosen.not_before, now)
     not_before = not_before.replace(microsecond=0)
-    later = [
-        k
-        for k in key_set.keys
-        if k is not present
-        and k.nbf is not None
-        and k.nbf > not_before
-        and (k.exp is None or k.exp > now)
-    ]
+    later = _later(key_set, present, not_before, now)
+    if target.kind is CredentialKind.SECRET and any(k.kid in own for k in later):
+        not_before = now.replace(microsecond=0)  # supersede rotator's own later upload
+        later = _later(key_set, present, not_before, now)
     if later:
         blocker = max(later, key=lambda k: k.nbf or now)
         what = f"version {chosen.version}" + (
@@ -175,3 +173,17 @@ def make(
             "add a Key Vault version valid after it"
         )
     return KeySetPlan(target, chosen, pin, not_before, chosen.expires_on, present, key_set.use)
+
+
+def _later(
+    key_set: KeySet, present: PolicyKey | None, not_before: dt.datetime, now: dt.datetime
+) -> list[PolicyKey]:
+    """The keys B2C would prefer to one with ``not_before``: a later nbf, not expired."""
+    return [
+        k
+        for k in key_set.keys
+        if k is not present
+        and k.nbf is not None
+        and k.nbf > not_before
+        and (k.exp is None or k.exp > now)
+    ]

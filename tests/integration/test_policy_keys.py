@@ -541,3 +541,19 @@ def test_the_timer_warns_when_a_policy_keys_newest_secret_expires_soon(
         r for r in caplog.records if r.getMessage().startswith("rotation.expiry_warning")
     )
     assert f'keySet="{PASSWORD_SET}"' in warning.getMessage()
+
+
+def test_after_a_secret_rollback_a_newer_version_wins_again(emu: Emulator, tmp_path: Path) -> None:
+    """The rollback's key has nbf = now; the next version supersedes rotator's own key (nbf =
+    now too) instead of being blocked by it as a manual key would."""
+    versions = password_key_set(emu)
+    rotate(emu, tmp_path, password_config(emu))
+    pin = RotationRequest(version=versions[0], force=True, reason="INC-7 roll back")
+    assert rotate(emu, tmp_path, password_config(emu), pin).outcome is Outcome.ROTATED
+    emu.vault.add_secret_version("ks-pw", "newest-pass")
+    emu.api.accept_basic("restapi-basic", "b2c-user", "newest-pass")
+    outcome = rotate(emu, tmp_path, password_config(emu))
+    assert outcome.outcome is Outcome.ROTATED, outcome.reason
+    snapshot = emu.keysets.keyset(PASSWORD_SET)
+    assert snapshot.active is not None
+    assert emu.keysets.secret_matches(PASSWORD_SET, "newest-pass") == snapshot.active.kid

@@ -127,3 +127,15 @@ def test_a_pin_to_an_older_certificate_is_refused_with_the_hint() -> None:
     with pytest.raises(CredentialError, match="B2C would never use it") as caught:
         make(CERT, chosen, pin, KeySet("c", (newer,)), RotationRequest(), NOW)
     assert "issue a new certificate version from the same key" in str(caught.value)
+
+
+def test_a_later_key_rotator_uploaded_itself_is_superseded_with_nbf_now() -> None:
+    """After a rollback (nbf now), the next secret goes up with nbf now too, not blocked."""
+    own = PolicyKey("mine", nbf=NOW - dt.timedelta(hours=1), exp=None)
+    chosen = version(not_before=NOW - 2 * DAY)
+    planned = make(
+        SECRET, chosen, None, KeySet("s", (own,)), RotationRequest(), NOW, frozenset({"mine"})
+    )
+    assert planned.not_before == NOW
+    with pytest.raises(KeySetBlockedError):
+        make(SECRET, chosen, None, KeySet("s", (own,)), RotationRequest(), NOW)
