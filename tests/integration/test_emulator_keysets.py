@@ -395,6 +395,25 @@ def test_upload_pkcs12_with_aes_encryption_is_aadb2c90213(
     assert emu.keysets.keyset(keyset).keys == ()
 
 
+def test_upload_pkcs12_with_a_sha256_mac_is_aadb2c90213(
+    emu: Emulator, graph: httpx.Client, leaf: pki.Issued
+) -> None:
+    """3DES with a SHA-256 MAC is not the SHA-1 export B2C reads: refused as AADB2C90213."""
+    keyset = certificate_set(emu)
+    encryption = (
+        serialization.PrivateFormat.PKCS12.encryption_builder()
+        .key_cert_algorithm(pkcs12.PBES.PBESv1SHA1And3KeyTripleDESCBC)
+        .hmac_hash(hashes.SHA256())
+        .build(b"pw")
+    )
+    data = pkcs12.serialize_key_and_certificates(
+        b"api", leaf.key, leaf.certificate, None, encryption
+    )
+    body = {"key": base64.b64encode(data).decode(), "password": "pw"}
+
+    assert error(graph.post(f"/{keyset}/uploadPkcs12", json=body)) == (400, "AADB2C90213")
+
+
 def test_upload_pkcs12_with_a_wrong_password_is_aadb2c90213(
     emu: Emulator, graph: httpx.Client, leaf: pki.Issued
 ) -> None:
