@@ -321,6 +321,7 @@ class KeySetsApi:
         return keys
 
     def _upload_pkcs12(self, keyset_id: str, body: dict[str, Any], tenant: str) -> StoredKey:
+        self.store.record_shape("uploadPkcs12", body)
         _check_properties(body, ("key", "password"), "uploadPkcs12")
         encoded = body.get("key")
         password = body.get("password", "")
@@ -348,6 +349,7 @@ class KeySetsApi:
         return self._append(keyset_id, key, tenant)
 
     def _upload_secret(self, keyset_id: str, body: dict[str, Any], tenant: str) -> StoredKey:
+        self.store.record_shape("uploadSecret", body)
         _check_properties(body, ("use", "k", "nbf", "exp"), "uploadSecret")
         k = body.get("k")
         if k is None or k == "":

@@ -850,3 +850,17 @@ def test_demo_seed_holds_two_key_sets_one_version_behind_key_vault(
     assert secret.value == seeded.newest_password
     assert emu.keysets.secret_matches(DEMO_PASSWORD_KEYSET, seeded.newest_password) is None
     assert len(seeded.certificate_versions) == len(seeded.password_versions) == 2
+
+
+def test_upload_bodies_are_remembered_as_shapes_without_values(
+    emu: Emulator, graph: httpx.Client
+) -> None:
+    """Each upload body is remembered as field names and JSON types only, never a value."""
+    keyset = secret_set(emu)
+
+    graph.post(f"/{keyset}/uploadSecret", json={"use": "enc", "k": "shape-canary", "nbf": now()})
+
+    (shape,) = emu.keysets.request_shapes()
+    assert shape.action == "uploadSecret"
+    assert shape.fields == (("k", "string"), ("nbf", "integer"), ("use", "string"))
+    assert "shape-canary" not in repr(emu.keysets.request_shapes())

@@ -27,7 +27,21 @@ import pytest
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.serialization import pkcs12
 
+from rotator.config.settings import Settings
 from rotator.emulator import Emulator, pki
+from rotator.emulator.keysets import RequestShape
+from rotator.emulator.seeding import (
+    DEMO_CERTIFICATE_KEYSET,
+    DEMO_KEYSET_CERTIFICATE,
+    DEMO_KEYSET_PASSWORD_SECRET,
+    DEMO_PASSWORD_KEYSET,
+    seed_demo_keysets,
+)
+from rotator.errors import ConfigurationError
+from rotator.model import RotationRequest
+from rotator.rotation import Rotator
+
+from .conftest import FOREIGN_AZURE_VARIABLES
 
 REPO = Path(__file__).resolve().parents[2]
 SDK_PYTHON = REPO / ".venv-graph-sdk" / "bin" / "python"
@@ -39,6 +53,11 @@ PINNED = next(
     if line.startswith("msgraph-beta-sdk==")
 )
 CANARY = "sdk-canary-secret-value"
+SHAPE_VALUES = {"string": "text", "integer": 1700000000, "null": None}
+BODY_MODELS = {
+    "uploadPkcs12": "uploadPkcs12PostRequestBody",
+    "uploadSecret": "uploadSecretPostRequestBody",
+}
 
 
 def _sdk_version() -> str | None:
@@ -163,6 +182,39 @@ def emulator_answers(graph: httpx.Client, leaf: pki.Issued) -> list[tuple[str, A
     return [(name, response.json()) for name, response in answers]
 
 
+def rotator_upload_shapes(emulator: Emulator, state: Path) -> list[RequestShape] | str:
+    """Rotate the demo's two policy keys with rotator itself and return the shapes (field names,
+    JSON types) of the upload bodies it sent, or why it could not (rotator without policyKeys)."""
+    seed_demo_keysets(
+        emulator.vault, emulator.keysets, emulator.api, issuer=pki.make_ca("rotator bodies CA")
+    )
+    config = {
+        "keyVaultUrl": emulator.vault_url,
+        "policyKeys": [
+            {"keySet": DEMO_CERTIFICATE_KEYSET, "certificate": DEMO_KEYSET_CERTIFICATE},
+            {"keySet": DEMO_PASSWORD_KEYSET, "secret": DEMO_KEYSET_PASSWORD_SECRET},
+        ],
+    }
+    env = {**emulator.env(), "ROTATOR_CONFIG": json.dumps(config), "ROTATOR_STATE_DIR": str(state)}
+    with pytest.MonkeyPatch.context() as patch:
+        for name in FOREIGN_AZURE_VARIABLES:
+            patch.delenv(name, raising=False)
+        for name, value in env.items():
+            patch.setenv(name, value)
+        try:
+            settings = Settings.from_env(env)
+        except ConfigurationError as exc:
+            return f"this rotator does not rotate policy keys: {exc}"
+        with Rotator.from_settings(settings) as rotator:
+            rotator.rotate(RotationRequest(trigger="test"))
+    return emulator.keysets.request_shapes()
+
+
+def shaped_body(shape: RequestShape) -> dict[str, Any]:
+    """A body of the same field names and JSON types as one rotator sent (values made up)."""
+    return {name: SHAPE_VALUES.get(kind, kind) for name, kind in shape.fields}
+
+
 @dataclass
 class SdkRun:
     """What the SDK made of one emulator session: answers and bodies sent, the SDK's results."""
@@ -175,12 +227,23 @@ class SdkRun:
     built: list[Any]
     client: dict[str, Any]
     client_paths: list[str]
+    rotator_bodies: list[tuple[str, dict[str, Any]]] | str
+    parsed_rotator_bodies: list[dict[str, Any]]
 
 
 @pytest.fixture(scope="module")
-def sdk_run(emulator: Emulator, sdk_python: Path) -> SdkRun:
+def sdk_run(
+    emulator: Emulator, sdk_python: Path, tmp_path_factory: pytest.TempPathFactory
+) -> SdkRun:
     """Fill the emulator, then ask the SDK everything at once: parse the answers and rotator's
     bodies, build the bodies itself, and drive the emulator with GraphServiceClient."""
+    emulator.reset()
+    shapes = rotator_upload_shapes(emulator, tmp_path_factory.mktemp("state"))
+    sent = (
+        shapes
+        if isinstance(shapes, str)
+        else [(BODY_MODELS[shape.action], shaped_body(shape)) for shape in shapes]
+    )
     emulator.reset()
     leaf = pki.make_leaf("restapi.contoso.test", issuer=pki.make_ca("sdk CA"))
     bodies = rotator_bodies(leaf)
@@ -192,7 +255,10 @@ def sdk_run(emulator: Emulator, sdk_python: Path) -> SdkRun:
     )
     emulator.clear_journal()
     request = {
-        "parse": [{"model": m, "json": j} for m, j in [*answers, *bodies.items()]],
+        "parse": [
+            {"model": m, "json": j}
+            for m, j in [*answers, *bodies.items(), *([] if isinstance(sent, str) else sent)]
+        ],
         "build": [{"model": m, "fields": body} for m, body in bodies.items()],
         "client": {
             "graph": emulator.graph_url,
@@ -211,10 +277,12 @@ def sdk_run(emulator: Emulator, sdk_python: Path) -> SdkRun:
         bodies=bodies,
         leaf=leaf,
         parsed_answers=answer["parsed"][: len(answers)],
-        parsed_bodies=answer["parsed"][len(answers) :],
+        parsed_bodies=answer["parsed"][len(answers) : len(answers) + len(bodies)],
         built=answer["built"],
         client=answer["client"],
         client_paths=paths,
+        rotator_bodies=sent,
+        parsed_rotator_bodies=answer["parsed"][len(answers) + len(bodies) :],
     )
 
 
@@ -245,6 +313,19 @@ def test_rotators_request_bodies_parse_as_the_action_models(sdk_run: SdkRun) -> 
         assert result["additional"] == {}, model
         assert result["fields"] == body, model
         assert result["serialized"] == body, model
+
+
+def test_the_bodies_rotator_sends_fit_the_action_models(sdk_run: SdkRun) -> None:
+    """A real rotation's upload bodies hold only the SDK models' fields, with their types."""
+    if isinstance(sdk_run.rotator_bodies, str):
+        pytest.skip(sdk_run.rotator_bodies)
+    models = sorted(model for model, _ in sdk_run.rotator_bodies)
+    assert models == sorted(BODY_MODELS.values())
+    for (model, body), result in zip(
+        sdk_run.rotator_bodies, sdk_run.parsed_rotator_bodies, strict=True
+    ):
+        assert result["additional"] == {}, model
+        assert result["fields"] == {k: v for k, v in body.items() if v is not None}, model
 
 
 def test_bodies_built_by_the_sdk_are_accepted_by_the_emulator(
