@@ -30,7 +30,9 @@ from __future__ import annotations
 import base64
 import binascii
 import datetime as dt
+import json
 import re
+import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -52,6 +54,7 @@ PASSWORD_INCORRECT = pfx.PASSWORD_INCORRECT
 EXPIRED = "AADB2C90214"
 BADLY_FORMATTED = pfx.BADLY_FORMATTED
 NO_VALID_KEY = "AADB2C90019"
+INTERMITTENT = "AADB2C90063"  # "There is a problem with the service." (uploadSecret, retry)
 MISSING_PARAMETER = "AADB2C90253"
 NOT_FOUND = "AADB2C90073"
 EXISTS = "AADB2C95028"
@@ -65,6 +68,21 @@ _ACTIONS = {
     "uploadsecret": "uploadSecret",
     "microsoft.graph.uploadsecret": "uploadSecret",
 }
+
+
+def intermittent_error_body() -> str:
+    """The body real Graph answered for B2C's intermittent uploadSecret failure, word for word but
+    the ids (microsoft-graph-docs-contrib#2254; its status was not shown): give it to a ``body``
+    fault on ``/uploadSecret`` to play it."""
+    request_id = str(uuid.uuid4())
+    inner = {
+        "correlationId": str(uuid.uuid4()),
+        "date": dt.datetime.now(dt.UTC).strftime("%Y-%m-%dT%H:%M:%S"),
+        "request-id": request_id,
+        "client-request-id": request_id,
+    }
+    message = "There is a problem with the service."
+    return json.dumps({"error": {"code": INTERMITTENT, "message": message, "innerError": inner}})
 
 
 class KeySetProblem(Exception):

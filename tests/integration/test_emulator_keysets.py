@@ -19,6 +19,7 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 from cryptography.hazmat.primitives.serialization import pkcs12
 
 from rotator.emulator import Emulator, pki
+from rotator.emulator.keysets_api import intermittent_error_body
 from rotator.emulator.seeding import (
     DEMO_CERTIFICATE_KEYSET,
     DEMO_KEYSET_CERTIFICATE,
@@ -864,3 +865,25 @@ def test_upload_bodies_are_remembered_as_shapes_without_values(
     assert shape.action == "uploadSecret"
     assert shape.fields == (("k", "string"), ("nbf", "integer"), ("use", "string"))
     assert "shape-canary" not in repr(emu.keysets.request_shapes())
+
+
+def test_the_intermittent_aadb2c90063_is_played_by_a_body_fault(
+    emu: Emulator, graph: httpx.Client
+) -> None:
+    """A body fault with intermittent_error_body() answers B2C's AADB2C90063 once; the retry lands."""
+    keyset = secret_set(emu)
+    emu.faults.add(
+        service="graph",
+        method="POST",
+        path="/uploadSecret$",
+        status=500,
+        body=intermittent_error_body(),
+        times=1,
+    )
+
+    first = graph.post(f"/{keyset}/uploadSecret", json={"use": "enc", "k": "v1"})
+    second = graph.post(f"/{keyset}/uploadSecret", json={"use": "enc", "k": "v1"})
+
+    assert error(first) == (500, "AADB2C90063")
+    assert second.status_code == 200
+    assert len(emu.keysets.keyset(keyset).keys) == 1
