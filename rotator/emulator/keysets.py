@@ -389,6 +389,12 @@ class KeySetStore:
             keyset = self._sets.get(keyset_id.lower())
             return keyset.tenant_id if keyset else None
 
+    def current(self, keyset_id: str) -> StoredKeySet | None:
+        """A copy of the set as it is now (no read lag), or None."""
+        with self._lock:
+            keyset = self._sets.get(keyset_id.lower())
+            return copy.deepcopy(keyset) if keyset else None
+
     def read(self, keyset_id: str) -> StoredKeySet | None:
         """A copy of the set as a lagging Graph read shows it (uses up one stale read)."""
         key = keyset_id.lower()

@@ -387,7 +387,7 @@ class KeySetsApi:
         return self._append(keyset_id, key, tenant)
 
     def _append(self, keyset_id: str, key: StoredKey, tenant: str) -> StoredKey:
-        current = self.store.read(keyset_id)
+        current = self.store.current(keyset_id)
         if current is None:
             raise _not_found(keyset_id, tenant)
         _same_kind([*current.keys, key])

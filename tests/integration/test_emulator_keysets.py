@@ -775,15 +775,17 @@ def test_the_journal_records_key_set_calls_without_bodies(
 
 
 def test_stale_reads_show_the_set_before_the_upload(emu: Emulator, graph: httpx.Client) -> None:
-    """With read lag, the GETs after an upload show the old set, then the new key appears."""
+    """With read lag, GETs after uploads show the set before them (uploads use no lagging read)."""
     keyset = secret_set(emu)
     emu.keysets.add_secret(keyset, "v1")
-    emu.keysets.stale_reads = 2
+    emu.keysets.stale_reads = 1
 
     graph.post(f"/{keyset}/uploadSecret", json={"use": "enc", "k": "v2"})
 
-    counts = [len(graph.get(f"/{keyset}").json()["keys"]) for _ in range(3)]
-    assert counts == [1, 1, 2]
+    graph.post(f"/{keyset}/uploadSecret", json={"use": "enc", "k": "v3"})
+
+    counts = [len(graph.get(f"/{keyset}").json()["keys"]) for _ in range(2)]
+    assert counts == [1, 3]
 
 
 # -- control surface --------------------------------------------------------------------------
