@@ -889,3 +889,16 @@ def test_the_intermittent_aadb2c90063_is_played_by_a_body_fault(
     assert error(first) == (500, "AADB2C90063")
     assert second.status_code == 200
     assert len(emu.keysets.keyset(keyset).keys) == 1
+
+
+def test_control_surface_refuses_bad_key_set_input(control: httpx.Client) -> None:
+    """A bad clock offset, a bad use, an unknown set and a missing id are 400 or 404, not 500."""
+    created = control.post("/graph/keysets", json={"id": "RestApiPassword"}).json()["id"]
+
+    bad_clock = control.put("/graph/keyset-clock", json={"offsetSeconds": "soon"})
+    bad_use = control.post(f"/graph/keysets/{created}/secrets", json={"value": "v", "use": "x"})
+    unknown = control.post("/graph/keysets/B2C_1A_Missing/secrets", json={"value": "v"})
+    no_id = control.post("/graph/keysets", json={})
+
+    assert [r.status_code for r in (bad_clock, bad_use, unknown, no_id)] == [400, 400, 404, 400]
+    assert control.get("/graph/keyset-clock").json()["offsetSeconds"] == 0
