@@ -22,7 +22,7 @@ import hmac
 import re
 import secrets
 import threading
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Literal
 
@@ -37,6 +37,29 @@ PREFIX = "B2C_1A_"  # B2C puts it before the id a create asks for (trustframewor
 ID_PATTERN = re.compile(r"^[A-Za-z0-9_.-]{1,200}$")
 STATUS_ENABLED = "enabled"
 _HASH_ROUNDS = 1000
+
+
+@dataclass(frozen=True)
+class RequestShape:
+    """The shape of one upload body: the action and each field's JSON type, never a value."""
+
+    action: str
+    fields: tuple[tuple[str, str], ...]
+
+
+def json_type(value: object) -> str:
+    """The JSON type name of a decoded JSON value."""
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "boolean"
+    if isinstance(value, int):
+        return "integer"
+    if isinstance(value, float):
+        return "number"
+    if isinstance(value, str):
+        return "string"
+    return "array" if isinstance(value, list) else "object"
 
 
 class KeySetExists(ValueError):
@@ -247,6 +270,7 @@ class KeySetStore:
         self._sets: dict[str, StoredKeySet] = {}
         self._stale: dict[str, tuple[StoredKeySet, int]] = {}
         self._sequence = 0
+        self._shapes: list[RequestShape] = []
         self.clock_offset = dt.timedelta(0)
         self.stale_reads = 0
 
@@ -259,6 +283,7 @@ class KeySetStore:
         with self._lock:
             self._sets.clear()
             self._stale.clear()
+            self._shapes.clear()
             self.clock_offset = dt.timedelta(0)
             self.stale_reads = 0
 
@@ -332,6 +357,18 @@ class KeySetStore:
                     return key.kid
         return None
 
+    def request_shapes(self) -> list[RequestShape]:
+        """The shape of every upload body received, oldest first: field names and JSON types,
+        never a value (what a conformance test checks against Microsoft's request models)."""
+        with self._lock:
+            return list(self._shapes)
+
+    def record_shape(self, action: str, body: Mapping[str, object]) -> None:
+        """Remember the field names and JSON types of an upload body (no value)."""
+        shape = RequestShape(action, tuple(sorted((k, json_type(v)) for k, v in body.items())))
+        with self._lock:
+            self._shapes.append(shape)
+
     def delete(self, keyset_id: str) -> bool:
         """Delete a key set; False when it does not exist."""
         with self._lock:
@@ -351,6 +388,12 @@ class KeySetStore:
         with self._lock:
             keyset = self._sets.get(keyset_id.lower())
             return keyset.tenant_id if keyset else None
+
+    def current(self, keyset_id: str) -> StoredKeySet | None:
+        """A copy of the set as it is now (no read lag), or None."""
+        with self._lock:
+            keyset = self._sets.get(keyset_id.lower())
+            return copy.deepcopy(keyset) if keyset else None
 
     def read(self, keyset_id: str) -> StoredKeySet | None:
         """A copy of the set as a lagging Graph read shows it (uses up one stale read)."""

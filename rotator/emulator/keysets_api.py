@@ -30,7 +30,9 @@ from __future__ import annotations
 import base64
 import binascii
 import datetime as dt
+import json
 import re
+import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -52,6 +54,7 @@ PASSWORD_INCORRECT = pfx.PASSWORD_INCORRECT
 EXPIRED = "AADB2C90214"
 BADLY_FORMATTED = pfx.BADLY_FORMATTED
 NO_VALID_KEY = "AADB2C90019"
+INTERMITTENT = "AADB2C90063"  # "There is a problem with the service." (uploadSecret, retry)
 MISSING_PARAMETER = "AADB2C90253"
 NOT_FOUND = "AADB2C90073"
 EXISTS = "AADB2C95028"
@@ -65,6 +68,21 @@ _ACTIONS = {
     "uploadsecret": "uploadSecret",
     "microsoft.graph.uploadsecret": "uploadSecret",
 }
+
+
+def intermittent_error_body() -> str:
+    """The body real Graph answered for B2C's intermittent uploadSecret failure, word for word but
+    the ids (microsoft-graph-docs-contrib#2254; its status was not shown): give it to a ``body``
+    fault on ``/uploadSecret`` to play it."""
+    request_id = str(uuid.uuid4())
+    inner = {
+        "correlationId": str(uuid.uuid4()),
+        "date": dt.datetime.now(dt.UTC).strftime("%Y-%m-%dT%H:%M:%S"),
+        "request-id": request_id,
+        "client-request-id": request_id,
+    }
+    message = "There is a problem with the service."
+    return json.dumps({"error": {"code": INTERMITTENT, "message": message, "innerError": inner}})
 
 
 class KeySetProblem(Exception):
@@ -144,52 +162,80 @@ class KeySetsApi:
             )
         self._authorize(method, roles)
         if len(segments) == 1:
-            if method == "GET":
-                sets = [keyset_json(s) for s in self.store.read_all(tenant)]
-                listing = {"@odata.context": f"{context}#trustFramework/keySets", "value": sets}
-                return KeySetAnswer(200, listing)
-            if method == "POST":
-                return self._create(body(), tenant, context)
-            raise _not_allowed()
+            return self._collection(method, body, tenant, context)
         keyset_id = segments[1]
         if self.store.tenant_of(keyset_id) not in (None, tenant):
             raise _not_found(keyset_id, tenant)  # another directory's key set: invisible here
-        entity = f"{context}#trustFramework/keySets/$entity"
-        key_context = f"{context}#microsoft.graph.trustFrameworkKey"
         if len(segments) == 2:
-            if method == "GET":
-                return KeySetAnswer(
-                    200, {"@odata.context": entity, **self._read(keyset_id, tenant)}
-                )
-            if method in ("PUT", "PATCH"):
-                return KeySetAnswer(
-                    200, {"@odata.context": entity, **self._replace(keyset_id, body(), tenant)}
-                )
-            if method == "DELETE":
-                if not self.store.delete(keyset_id):
-                    raise _not_found(keyset_id, tenant)
-                return KeySetAnswer(204, None)
-            raise _not_allowed()
-        action = segments[2].lower()
-        if len(segments) == 3 and action in _ACTIVE_KEY:
-            if method != "GET":
-                raise _no_action(keyset_id, segments[2])
-            return KeySetAnswer(
-                200, {"@odata.context": key_context, **self._active(keyset_id, tenant)}
-            )
-        if len(segments) == 3 and action in _ACTIONS:
-            if method != "POST":
-                raise _not_allowed()
-            if self.store.tenant_of(keyset_id) is None:
-                raise _not_found(keyset_id, tenant)
-            upload = (
-                self._upload_pkcs12 if _ACTIONS[action] == "uploadPkcs12" else self._upload_secret
-            )
-            key = upload(keyset_id, body(), tenant)
-            return KeySetAnswer(200, {"@odata.context": key_context, **key_json(key)})
+            return self._item(method, keyset_id, body, tenant, context)
+        if len(segments) == 3:
+            return self._action(method, keyset_id, segments[2], body, tenant, context)
         raise KeySetProblem(
             400, "BadRequest", f"Resource not found for the segment '{segments[-1]}'.", b2c=False
         )
+
+    def _collection(
+        self, method: str, body: Callable[[], dict[str, Any]], tenant: str, context: str
+    ) -> KeySetAnswer:
+        """``/keySets``: list (GET) or create (POST)."""
+        if method == "GET":
+            sets = [keyset_json(s) for s in self.store.read_all(tenant)]
+            return KeySetAnswer(
+                200, {"@odata.context": f"{context}#trustFramework/keySets", "value": sets}
+            )
+        if method == "POST":
+            return self._create(body(), tenant, context)
+        raise _not_allowed()
+
+    def _item(
+        self,
+        method: str,
+        keyset_id: str,
+        body: Callable[[], dict[str, Any]],
+        tenant: str,
+        context: str,
+    ) -> KeySetAnswer:
+        """``/keySets/{id}``: GET, PUT or PATCH (replace the keys), DELETE."""
+        entity = f"{context}#trustFramework/keySets/$entity"
+        if method == "GET":
+            return KeySetAnswer(200, {"@odata.context": entity, **self._read(keyset_id, tenant)})
+        if method in ("PUT", "PATCH"):
+            replaced = self._replace(keyset_id, body(), tenant)
+            return KeySetAnswer(200, {"@odata.context": entity, **replaced})
+        if method == "DELETE":
+            if not self.store.delete(keyset_id):
+                raise _not_found(keyset_id, tenant)
+            return KeySetAnswer(204, None)
+        raise _not_allowed()
+
+    def _action(
+        self,
+        method: str,
+        keyset_id: str,
+        segment: str,
+        body: Callable[[], dict[str, Any]],
+        tenant: str,
+        context: str,
+    ) -> KeySetAnswer:
+        """``/keySets/{id}/{action}``: getActiveKey (GET), uploadPkcs12 and uploadSecret (POST)."""
+        key_context = f"{context}#microsoft.graph.trustFrameworkKey"
+        action = segment.lower()
+        if action in _ACTIVE_KEY:
+            if method != "GET":
+                raise _no_action(keyset_id, segment)
+            active = self._active(keyset_id, tenant)
+            return KeySetAnswer(200, {"@odata.context": key_context, **active})
+        if action not in _ACTIONS:
+            raise KeySetProblem(
+                400, "BadRequest", f"Resource not found for the segment '{segment}'.", b2c=False
+            )
+        if method != "POST":
+            raise _not_allowed()
+        if self.store.tenant_of(keyset_id) is None:
+            raise _not_found(keyset_id, tenant)
+        upload = self._upload_pkcs12 if _ACTIONS[action] == "uploadPkcs12" else self._upload_secret
+        key = upload(keyset_id, body(), tenant)
+        return KeySetAnswer(200, {"@odata.context": key_context, **key_json(key)})
 
     # -- permission -------------------------------------------------------------------------
 
@@ -321,6 +367,7 @@ class KeySetsApi:
         return keys
 
     def _upload_pkcs12(self, keyset_id: str, body: dict[str, Any], tenant: str) -> StoredKey:
+        self.store.record_shape("uploadPkcs12", body)
         _check_properties(body, ("key", "password"), "uploadPkcs12")
         encoded = body.get("key")
         password = body.get("password", "")
@@ -348,6 +395,7 @@ class KeySetsApi:
         return self._append(keyset_id, key, tenant)
 
     def _upload_secret(self, keyset_id: str, body: dict[str, Any], tenant: str) -> StoredKey:
+        self.store.record_shape("uploadSecret", body)
         _check_properties(body, ("use", "k", "nbf", "exp"), "uploadSecret")
         k = body.get("k")
         if k is None or k == "":
@@ -367,7 +415,7 @@ class KeySetsApi:
         return self._append(keyset_id, key, tenant)
 
     def _append(self, keyset_id: str, key: StoredKey, tenant: str) -> StoredKey:
-        current = self.store.read(keyset_id)
+        current = self.store.current(keyset_id)
         if current is None:
             raise _not_found(keyset_id, tenant)
         _same_kind([*current.keys, key])

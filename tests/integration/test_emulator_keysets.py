@@ -19,6 +19,7 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 from cryptography.hazmat.primitives.serialization import pkcs12
 
 from rotator.emulator import Emulator, pki
+from rotator.emulator.keysets_api import intermittent_error_body
 from rotator.emulator.seeding import (
     DEMO_CERTIFICATE_KEYSET,
     DEMO_KEYSET_CERTIFICATE,
@@ -395,6 +396,25 @@ def test_upload_pkcs12_with_aes_encryption_is_aadb2c90213(
     assert emu.keysets.keyset(keyset).keys == ()
 
 
+def test_upload_pkcs12_with_a_sha256_mac_is_aadb2c90213(
+    emu: Emulator, graph: httpx.Client, leaf: pki.Issued
+) -> None:
+    """3DES with a SHA-256 MAC is not the SHA-1 export B2C reads: refused as AADB2C90213."""
+    keyset = certificate_set(emu)
+    encryption = (
+        serialization.PrivateFormat.PKCS12.encryption_builder()
+        .key_cert_algorithm(pkcs12.PBES.PBESv1SHA1And3KeyTripleDESCBC)
+        .hmac_hash(hashes.SHA256())
+        .build(b"pw")
+    )
+    data = pkcs12.serialize_key_and_certificates(
+        b"api", leaf.key, leaf.certificate, None, encryption
+    )
+    body = {"key": base64.b64encode(data).decode(), "password": "pw"}
+
+    assert error(graph.post(f"/{keyset}/uploadPkcs12", json=body)) == (400, "AADB2C90213")
+
+
 def test_upload_pkcs12_with_a_wrong_password_is_aadb2c90213(
     emu: Emulator, graph: httpx.Client, leaf: pki.Issued
 ) -> None:
@@ -755,15 +775,17 @@ def test_the_journal_records_key_set_calls_without_bodies(
 
 
 def test_stale_reads_show_the_set_before_the_upload(emu: Emulator, graph: httpx.Client) -> None:
-    """With read lag, the GETs after an upload show the old set, then the new key appears."""
+    """With read lag, GETs after uploads show the set before them (uploads use no lagging read)."""
     keyset = secret_set(emu)
     emu.keysets.add_secret(keyset, "v1")
-    emu.keysets.stale_reads = 2
+    emu.keysets.stale_reads = 1
 
     graph.post(f"/{keyset}/uploadSecret", json={"use": "enc", "k": "v2"})
 
-    counts = [len(graph.get(f"/{keyset}").json()["keys"]) for _ in range(3)]
-    assert counts == [1, 1, 2]
+    graph.post(f"/{keyset}/uploadSecret", json={"use": "enc", "k": "v3"})
+
+    counts = [len(graph.get(f"/{keyset}").json()["keys"]) for _ in range(2)]
+    assert counts == [1, 3]
 
 
 # -- control surface --------------------------------------------------------------------------
@@ -831,3 +853,52 @@ def test_demo_seed_holds_two_key_sets_one_version_behind_key_vault(
     assert secret.value == seeded.newest_password
     assert emu.keysets.secret_matches(DEMO_PASSWORD_KEYSET, seeded.newest_password) is None
     assert len(seeded.certificate_versions) == len(seeded.password_versions) == 2
+
+
+def test_upload_bodies_are_remembered_as_shapes_without_values(
+    emu: Emulator, graph: httpx.Client
+) -> None:
+    """Each upload body is remembered as field names and JSON types only, never a value."""
+    keyset = secret_set(emu)
+
+    graph.post(f"/{keyset}/uploadSecret", json={"use": "enc", "k": "shape-canary", "nbf": now()})
+
+    (shape,) = emu.keysets.request_shapes()
+    assert shape.action == "uploadSecret"
+    assert shape.fields == (("k", "string"), ("nbf", "integer"), ("use", "string"))
+    assert "shape-canary" not in repr(emu.keysets.request_shapes())
+
+
+def test_the_intermittent_aadb2c90063_is_played_by_a_body_fault(
+    emu: Emulator, graph: httpx.Client
+) -> None:
+    """A body fault with intermittent_error_body() answers B2C's AADB2C90063 once; the retry lands."""
+    keyset = secret_set(emu)
+    emu.faults.add(
+        service="graph",
+        method="POST",
+        path="/uploadSecret$",
+        status=500,
+        body=intermittent_error_body(),
+        times=1,
+    )
+
+    first = graph.post(f"/{keyset}/uploadSecret", json={"use": "enc", "k": "v1"})
+    second = graph.post(f"/{keyset}/uploadSecret", json={"use": "enc", "k": "v1"})
+
+    assert error(first) == (500, "AADB2C90063")
+    assert second.status_code == 200
+    assert len(emu.keysets.keyset(keyset).keys) == 1
+
+
+def test_control_surface_refuses_bad_key_set_input(control: httpx.Client) -> None:
+    """A bad clock offset, a bad use, an unknown set and a missing id are 400 or 404, not 500."""
+    created = control.post("/graph/keysets", json={"id": "RestApiPassword"}).json()["id"]
+
+    bad_clock = control.put("/graph/keyset-clock", json={"offsetSeconds": "soon"})
+    bad_use = control.post(f"/graph/keysets/{created}/secrets", json={"value": "v", "use": "x"})
+    unknown = control.post("/graph/keysets/B2C_1A_Missing/secrets", json={"value": "v"})
+    no_id = control.post("/graph/keysets", json={})
+
+    assert [r.status_code for r in (bad_clock, bad_use, unknown, no_id)] == [400, 400, 404, 400]
+    assert control.get("/graph/keyset-clock").json()["offsetSeconds"] == 0
