@@ -23,6 +23,7 @@ if TYPE_CHECKING:
     from rotator.azure.graph import GraphConnectorClient
 
 NO_VALID_KEY = "AADB2C90019"  # getActiveKey of a set without a valid key
+INTERMITTENT = "AADB2C90063"  # "a problem with the service" on uploadSecret: read, then retry
 UPLOAD_ATTEMPTS = 2  # an upload whose outcome is unknown and that is not in the set: once more
 Landed = Callable[[KeySet], PolicyKey | None]
 """Finds, in the set read after an unknown outcome, the key an upload added (None: not there)."""
@@ -103,7 +104,7 @@ class KeySetClient:
             try:
                 response = self._call("POST", key_set, action, body=body, idempotent=False)
             except GraphError as exc:
-                if not exc.may_have_landed:
+                if not exc.may_have_landed and exc.code != INTERMITTENT:
                     raise
                 try:
                     found = landed(self.get_key_set(key_set))

@@ -21,6 +21,7 @@ from rotator.check.report import CheckReport, Plan
 from rotator.config.settings import Settings
 from rotator.emulator import Emulator, pki
 from rotator.emulator.keysets import x5t
+from rotator.emulator.keysets_api import intermittent_error_body
 from rotator.faces.demo import run_demo
 from rotator.functions import service
 from rotator.model import (
@@ -557,3 +558,22 @@ def test_after_a_secret_rollback_a_newer_version_wins_again(emu: Emulator, tmp_p
     snapshot = emu.keysets.keyset(PASSWORD_SET)
     assert snapshot.active is not None
     assert emu.keysets.secret_matches(PASSWORD_SET, "newest-pass") == snapshot.active.kid
+
+
+def test_b2cs_intermittent_upload_error_is_retried_after_reading_the_set(
+    emu: Emulator, tmp_path: Path
+) -> None:
+    """AADB2C90063 on uploadSecret: the set is read (not there), the upload sent once more."""
+    password_key_set(emu)
+    emu.faults.add(
+        service="graph",
+        method="POST",
+        path="uploadSecret",
+        status=400,
+        body=intermittent_error_body(),
+        times=1,
+    )
+    outcome = rotate(emu, tmp_path, password_config(emu))
+    assert outcome.outcome is Outcome.ROTATED, outcome.reason
+    assert len(writes(emu)) == 2
+    assert len(emu.keysets.keyset(PASSWORD_SET).keys) == 2
