@@ -27,6 +27,7 @@ if TYPE_CHECKING:
     from rotator.check.report import Identity
 
 Status = Callable[[PolicyKeyTarget], StatusReport]
+Own = Callable[[PolicyKeyTarget], frozenset[str]]
 
 
 def keyset_permission(identity: Identity) -> Finding:
@@ -52,8 +53,10 @@ def check_policy_key(
     fixes: Fixes,
     clock: Callable[[], dt.datetime],
     status: Status,
+    own: Own = lambda target: frozenset(),
 ) -> TargetCheck:
-    """Every check of ``target``; an error no check expected is its finding, never raised."""
+    """Every check of ``target``; an error no check expected is its finding, never raised.
+    ``own``: the kids rotator uploaded to the set (from the state store)."""
     base: dict[str, Any] = {
         "connector_id": target.key_set,
         "kind": target.kind.value,
@@ -63,7 +66,7 @@ def check_policy_key(
     }
     findings: list[Finding] = []
     try:
-        plan, detail, described = _check(target, graph, vaults, fixes, clock, status, findings)
+        plan, detail, described = _check(target, graph, vaults, fixes, clock, status, own, findings)
     except Exception as exc:  # the preflight always answers, one entry per target
         findings.append(Finding("check.unexpected", False, unexpected(exc), "see the message"))
         return TargetCheck(
@@ -79,6 +82,7 @@ def _check(
     fixes: Fixes,
     clock: Callable[[], dt.datetime],
     status: Status,
+    own: Own,
     findings: list[Finding],
 ) -> tuple[Plan, str, dict[str, Any]]:
     kind = "certificates" if target.kind is CredentialKind.CERTIFICATE else "secrets"
@@ -145,7 +149,7 @@ def _check(
     if report.in_sync:
         return Plan.UP_TO_DATE, f"up-to-date: the active key is version {version}", described
     try:
-        keyset_plan.make(target, chosen, None, key_set, RotationRequest(), now)
+        keyset_plan.make(target, chosen, None, key_set, RotationRequest(), now, own(target))
     except RotatorError as exc:
         findings.append(Finding("rotation.policy", False, str(exc), "see the message"))
         return Plan.REFUSE, f"would refuse: {exc}", described

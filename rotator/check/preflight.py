@@ -18,7 +18,7 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Callable, Sequence
 from dataclasses import replace
-from typing import TYPE_CHECKING, Any, TypeGuard
+from typing import TYPE_CHECKING, Any
 
 from rotator.azure.credentials import default_credential, keyvault_factory
 from rotator.azure.token_claims import ClaimsRecorder
@@ -38,7 +38,6 @@ from rotator.errors import (
 )
 from rotator.hints import fix_for
 from rotator.model import (
-    AnyTarget,
     CertificateTarget,
     ConnectorState,
     InstallMode,
@@ -95,7 +94,9 @@ def run_check(
             clock=clock,
         )
         targets = rotator.select(connector_ids) if connector_ids or not key_sets else ()
-        keys = [t for t in rotator.select_all(connector_ids, key_sets) if _is_key(t)]
+        keys = [
+            t for t in rotator.select_all(connector_ids, key_sets) if isinstance(t, PolicyKeyTarget)
+        ]
         checks = {
             name: one.check(
                 connectors=any(t.identity == name for t in targets) or not keys,
@@ -119,6 +120,9 @@ def run_check(
                 fixes=passes[t.identity].fixes,
                 clock=clock,
                 status=lambda k: rotator.status(key_sets=[k.key_set]),
+                own=lambda k: frozenset(
+                    u.kid for u in rotator.history(key_set=k.key_set).uploaded_keys
+                ),
             )
             for t in keys
         )
@@ -407,10 +411,6 @@ class _Checker:
 
 
 # -- plumbing ----------------------------------------------------------------------------------
-
-
-def _is_key(target: AnyTarget) -> TypeGuard[PolicyKeyTarget]:
-    return isinstance(target, PolicyKeyTarget)
 
 
 def _failed(findings: Sequence[Finding]) -> str:

@@ -577,3 +577,16 @@ def test_b2cs_intermittent_upload_error_is_retried_after_reading_the_set(
     assert outcome.outcome is Outcome.ROTATED, outcome.reason
     assert len(writes(emu)) == 2
     assert len(emu.keysets.keyset(PASSWORD_SET).keys) == 2
+
+
+def test_verification_waits_out_graphs_read_lag(
+    emu: Emulator, ca: pki.Issued, tmp_path: Path
+) -> None:
+    """Reads that still show the set before the upload (three of them): verification polls
+    until the new key is there and active, and the certificate is uploaded once."""
+    cert_key_set(emu, ca)
+    emu.keysets.stale_reads = 3
+    outcome = rotate(emu, tmp_path, cert_config(emu))
+    assert outcome.outcome is Outcome.ROTATED, outcome.reason
+    assert len(writes(emu)) == 1
+    assert len(emu.keysets.keyset(CERT_SET).keys) == 2
