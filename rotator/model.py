@@ -11,8 +11,7 @@ from typing import Any, ClassVar
 
 from rotator.text import compact_json
 
-# A minimal payload shaped like B2C's sign-up call (learn: "Add an API connector to a sign-up
-# user flow", request examples); the probe reads only the answer's status.
+# B2C's sign-up call, minimal (learn: "Add an API connector to a sign-up user flow", examples).
 DEFAULT_BODY: Mapping[str, Any] = {
     "step": "PostAttributeCollection",
     "client_id": "00000000-0000-0000-0000-000000000000",
@@ -50,6 +49,9 @@ class TargetKind(StrEnum):
     POLICY_KEY = "policyKey"
 
 
+_NAME_KEY = {TargetKind.CONNECTOR: "connectorId", TargetKind.POLICY_KEY: "keySet"}  # in JSON
+
+
 class InstallMode(StrEnum):
     """How a certificate is installed: replace the list (PATCH) or add beside it (upload)."""
 
@@ -73,11 +75,12 @@ class Outcome(StrEnum):
     REFUSED = "refused"
     FAILED = "failed"
     SKIPPED = "skipped"  # another caller holds the connector's lease; it does the work
+    DEFERRED = "deferred"  # a probed certificate not valid yet waits for its notBefore
 
     @property
     def ok(self) -> bool:
         """True for the outcomes that leave a run successful."""
-        return self in (Outcome.ROTATED, Outcome.UP_TO_DATE, Outcome.DRY_RUN, Outcome.SKIPPED)
+        return self not in (Outcome.REFUSED, Outcome.FAILED)  # deferred and skipped are ok
 
 
 @dataclass(frozen=True)
@@ -125,8 +128,7 @@ Target = CertificateTarget | BasicTarget
 
 @dataclass(frozen=True)
 class PolicyKeyTarget:
-    """A B2C policy key set kept on the newest version of a Key Vault certificate or secret
-    (append-only: B2C uses the key with the latest ``nbf`` that has passed)."""
+    """A B2C policy key set kept on the newest Key Vault certificate or secret (append-only)."""
 
     key_set: str
     key_vault_url: str
@@ -136,7 +138,6 @@ class PolicyKeyTarget:
     identity: str = "default"
     username: str | None = None  # a password secret: the probe sends it beside the new one
     api_key_header: str | None = None  # an API-key secret: the probe sends it in this header
-
     target_kind: ClassVar[TargetKind] = TargetKind.POLICY_KEY
 
 
@@ -196,16 +197,14 @@ class ConnectorState:
         """A short human description, e.g. ``certificate 0EB2…97AD (active, until 2027-01-01)``."""
         if self.auth_type == "basic":
             return f"basic auth as {self.username!r}"
-        if self.auth_type == "certificate":
-            if not self.certificates:
-                return "certificate auth with an empty certificate list"
-            parts = [
-                f"{cert.thumbprint} ({'active' if cert.is_active else 'inactive'}, "
-                f"until {cert.not_after:%Y-%m-%d})"
-                for cert in self.certificates
-            ]
-            return "certificate " + ", ".join(parts)
-        return f"authentication type {self.auth_type!r}"
+        if self.auth_type != "certificate":
+            return f"authentication type {self.auth_type!r}"
+        if not self.certificates:
+            return "certificate auth with an empty certificate list"
+        return "certificate " + ", ".join(
+            f"{c.thumbprint} ({'active' if c.is_active else 'inactive'}, until {c.not_after:%Y-%m-%d})"
+            for c in self.certificates
+        )
 
 
 @dataclass(frozen=True)
@@ -242,16 +241,23 @@ class ProbeResult:
     attempts: int = 0
     seconds: float = 0.0
     detail: str | None = None  # why, in words (a TLS alert, no answer, a redirect)
+    evidence: str | None = None  # what decided the verdict (``probe_verdict.Evidence``)
+    control: Mapping[str, Any] | None = None  # the control request's answer, when one was sent
 
     def to_json(self) -> dict[str, Any]:
-        """``{"url", "verdict", "status", "attempts", "seconds"}``."""
-        return {
+        """``{"url", "verdict", "status", "attempts", "seconds", "evidence"}`` and, when a
+        control request was sent, ``"control": {"answer", "status"}``."""
+        data: dict[str, Any] = {
             "url": self.url,
             "verdict": self.verdict.value,
             "status": self.status,
             "attempts": self.attempts,
             "seconds": round(self.seconds, 3),
+            "evidence": self.evidence,
         }
+        if self.control is not None:
+            data["control"] = dict(self.control)
+        return data
 
 
 @dataclass(frozen=True)
@@ -274,6 +280,7 @@ class TargetOutcome:
     lease_stuck: bool = False  # another caller's lease outlived any run: nothing can rotate
     identity: str = "default"  # the Graph identity the connector was reached with
     tenant_id: str | None = None  # that identity's tenant, when configured
+    deferred_until: dt.datetime | None = None  # a probed certificate waits for this notBefore
     target_kind: TargetKind = TargetKind.CONNECTOR  # policyKey: connector_id is the key set id
     key_id: str | None = None  # policy keys: the kid of the key written or found active
 
@@ -281,7 +288,7 @@ class TargetOutcome:
         """The camelCase JSON object of ``--json`` and the HTTP trigger."""
         data: dict[str, Any] = {
             "targetKind": self.target_kind.value,
-            **_name_json(self.target_kind, self.connector_id),
+            _NAME_KEY[self.target_kind]: self.connector_id,
             "kind": self.kind.value,
             "outcome": self.outcome.value,
             "keyVaultObject": self.key_vault_object,
@@ -300,6 +307,7 @@ class TargetOutcome:
             "unverified": self.unverified or None,
             "probe": self.probe.to_json() if self.probe is not None else None,
             "leaseStuck": self.lease_stuck or None,
+            "deferredUntil": _iso(self.deferred_until),
             "kid": self.key_id,
         }
         data.update((key, value) for key, value in optional.items() if value is not None)
@@ -357,21 +365,17 @@ class TargetStatus:
     error: str | None = None
     identity: str = "default"  # the Graph identity the connector is read with
     tenant_id: str | None = None
+    deferred_until: dt.datetime | None = None  # a certificate waiting to be probed at notBefore
     target_kind: TargetKind = TargetKind.CONNECTOR  # policyKey: connector_id is the key set id
     key_count: int | None = None  # policy keys: how many keys the set holds (it only grows)
     active_kid: str | None = None  # policy keys: the key B2C uses now (``expires_on``: its exp)
     active_x5t: str | None = None
 
     def to_json(self) -> dict[str, Any]:
-        """The camelCase JSON object of ``status --json`` and the status function."""
-        extra = (
-            {"keyCount": self.key_count, "activeKid": self.active_kid, "activeX5t": self.active_x5t}
-            if self.target_kind is TargetKind.POLICY_KEY
-            else {}
-        )
-        return {
+        """``status --json``'s object (``deferredUntil`` when a certificate waits; a key set's)."""
+        data: dict[str, Any] = {
             "targetKind": self.target_kind.value,
-            **_name_json(self.target_kind, self.connector_id),
+            _NAME_KEY[self.target_kind]: self.connector_id,
             "kind": self.kind.value,
             "keyVaultObject": self.key_vault_object,
             "inSync": self.in_sync,
@@ -387,17 +391,13 @@ class TargetStatus:
             "error": self.error,
             "identity": self.identity,
             "tenantId": self.tenant_id,
-            **extra,
         }
-
-
-def state_key(kind: TargetKind, name: str) -> str:
-    """The state store's record name of target ``name`` of ``kind``."""
-    return "keyset." + name if kind is TargetKind.POLICY_KEY else name
-
-
-def _name_json(kind: TargetKind, name: str) -> dict[str, str]:
-    return {"keySet": name} if kind is TargetKind.POLICY_KEY else {"connectorId": name}
+        if self.deferred_until is not None:
+            data["deferredUntil"] = _iso(self.deferred_until)
+        if self.target_kind is TargetKind.POLICY_KEY:
+            data.update(keyCount=self.key_count, activeKid=self.active_kid)
+            data["activeX5t"] = self.active_x5t
+        return data
 
 
 @dataclass(frozen=True)

@@ -30,10 +30,9 @@ from rotator.model import (
     StatusReport,
     Target,
     TargetOutcome,
-    state_key,
     target_name,
 )
-from rotator.state.records import ConnectorRecord, Pin, StateStore
+from rotator.state.records import ConnectorRecord, Pin, StateStore, state_key
 from rotator.steps import (
     apply,
     keyset_apply,
@@ -49,7 +48,7 @@ from rotator.steps import (
     verify,
 )
 from rotator.steps.context import Steps, utcnow
-from rotator.steps.progress import Progress
+from rotator.steps.progress import Progress, TargetT
 
 if TYPE_CHECKING:
     from azure.core.credentials import TokenCredential
@@ -63,10 +62,10 @@ __all__ = ["Rotator", "WorkerInit", "rotate_target", "utcnow"]
 log = logging.getLogger("rotator")
 
 _LOG_LEVEL = {**dict.fromkeys(Outcome, logging.INFO), Outcome.REFUSED: logging.WARNING}
-_LOG_LEVEL[Outcome.FAILED] = logging.ERROR
+_LOG_LEVEL[Outcome.FAILED] = logging.ERROR  # every other outcome (deferred too) at INFO
+_NOT_A_FAILURE = (Outcome.UP_TO_DATE, Outcome.ROTATED, Outcome.DEFERRED)  # not in the history
 _T = TypeVar("_T")
-_Tg = TypeVar("_Tg", Target, PolicyKeyTarget)
-UseCase = Callable[[Steps, _Tg, RotationRequest, Progress[_Tg]], TargetOutcome]
+UseCase = Callable[[Steps, TargetT, RotationRequest, Progress[TargetT]], TargetOutcome]
 
 WorkerInit = Callable[[], None]
 """Run at the start of every worker thread (the Function uses it to tie logs to the invocation)."""
@@ -80,7 +79,7 @@ def rotate_target(steps: Steps, target: AnyTarget, request: RotationRequest) -> 
 
 
 def _leased(
-    steps: Steps, run: Progress[_Tg], request: RotationRequest, use_case: UseCase[_Tg]
+    steps: Steps, run: Progress[TargetT], request: RotationRequest, use_case: UseCase[TargetT]
 ) -> TargetOutcome:
     """``use_case`` under the target's lease; whatever goes wrong ends as its outcome."""
     target = run.target
@@ -91,7 +90,7 @@ def _leased(
                 outcome = use_case(steps, target, request, run)
             except Exception as exc:  # one broken target must not stop the others
                 outcome = run.failed(exc)
-            if outcome.outcome not in (Outcome.UP_TO_DATE, Outcome.ROTATED) and not request.dry_run:
+            if outcome.outcome not in _NOT_A_FAILURE and not request.dry_run:
                 record.failure(steps.state, outcome, request, steps.clock())
             return outcome
     except RotationInProgressError as exc:  # the holder rotates and writes the history
@@ -111,8 +110,11 @@ def _rotate(steps: Steps, target: Target, request: RotationRequest, run: Progres
     now = steps.clock()
     wanted = plan.make(target, choice, versions, stored, connector, request, now)
     run.at(wanted.versions[-1])
+    run.defer(wanted.deferred, wanted.deferred_reason())
     if wanted.in_sync and not request.force:
         record.keep_pin(steps.state, target, wanted.pin, stored, request)
+        if wanted.deferred is not None:
+            return run.outcome(Outcome.DEFERRED, wanted.deferred_reason())
         return run.outcome(Outcome.UP_TO_DATE, wanted.in_sync_reason())
     profile = steps.settings.pkcs12_profile
     change = package.change_for(

@@ -171,12 +171,7 @@ def _probe(
     """Ask the API once whether it accepts the credential; a plan when that stops a rotation."""
     config = target.probe
     assert config is not None  # checked by the caller
-    settings = fixes.settings
-    network = probe.Network(
-        str(settings.ca_bundle) if settings.ca_bundle else None,
-        settings.probe_allow_private,
-        settings.http_timeout,
-    )
+    network = probe.network_of(fixes.settings)
     what = credential.describe(version)
     try:
         url = probe.checked_url(config.url, f"key set {target.key_set}")

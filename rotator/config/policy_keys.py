@@ -10,8 +10,7 @@ from typing import Any
 from rotator.config.probe import parse_probe
 from rotator.config.targets import ENV_CONFIG, _no_unknown_keys, _object_name, vault_url
 from rotator.errors import ConfigurationError
-from rotator.model import CredentialKind, PolicyKeyTarget, state_key
-from rotator.model import TargetKind as _Kind
+from rotator.model import CredentialKind, PolicyKeyTarget
 from rotator.text import is_key_set_id, truncate
 
 KEYS = {"keySet", "keyVaultUrl", "certificate", "secret", "identity", "probe"}
@@ -45,7 +44,7 @@ def parse_policy_keys(
         if target.key_set.lower() in seen:
             raise ConfigurationError(f"{where}: the same keySet is named twice")
         seen.add(target.key_set.lower())
-        if state_key(_Kind.POLICY_KEY, target.key_set) in connector_ids:
+        if f"keyset.{target.key_set}" in connector_ids:  # state.records.state_key
             raise ConfigurationError(
                 f"{where}: a connector's id is 'keyset.{target.key_set}', the name rotator's state "
                 "store gives this key set; rename the connector or leave the key set out"

@@ -9,7 +9,8 @@ from typing import TYPE_CHECKING
 
 from rotator.errors import RotatorError
 from rotator.faces.render_html import PageTarget, StatusPage
-from rotator.model import AnyTarget, CredentialKind, VersionInfo, state_key, target_name
+from rotator.model import AnyTarget, CredentialKind, VersionInfo, target_name
+from rotator.state.records import state_key
 
 if TYPE_CHECKING:
     from rotator.rotation import Rotator, WorkerInit

@@ -19,7 +19,10 @@ from collections.abc import Callable
 from dataclasses import asdict, dataclass, field, replace
 from typing import Any, Protocol
 
+from rotator.model import TargetKind
+
 HISTORY_LIMIT = 50
+KEY_SET_PREFIX = "keyset."
 _SAFE_NAME = re.compile(r"[A-Za-z0-9._-]{1,100}")
 
 
@@ -143,6 +146,12 @@ def append(store: StateStore, connector_id: str, entry: HistoryEntry) -> None:
 def set_pin(store: StateStore, connector_id: str, pin: Pin | None) -> ConnectorRecord:
     """Pin ``connector_id`` to a version, or clear its pin with ``None``."""
     return store.update(connector_id, lambda record: replace(record, pin=pin))
+
+
+def state_key(kind: TargetKind, name: str) -> str:
+    """The record (and lease) name of target ``name`` of ``kind``: a connector's id, or
+    ``keyset.<id>`` for a policy key (config refuses a connector id that would be its twin)."""
+    return KEY_SET_PREFIX + name if kind is TargetKind.POLICY_KEY else name
 
 
 def blob_stem(connector_id: str) -> str:

@@ -15,7 +15,8 @@ from rotator.events import emit
 from rotator.model import PolicyKeyTarget, ProbeResult, RotationRequest, Verdict
 from rotator.steps.context import Steps
 from rotator.steps.keyset_apply import KeyUpload
-from rotator.steps.probe import Credential, Network, checked_url, run_probe, skipped
+from rotator.steps.probe import Credential, checked_url, network_of, run_probe, skipped
+from rotator.steps.probe_verdict import Evidence
 from rotator.steps.progress import Progress
 
 log = logging.getLogger("rotator")
@@ -55,17 +56,17 @@ def approve(
         _log(target, run.probe, logging.WARNING)
         return change
     url = checked_url(config.url, f"key set {target.key_set}")
-    network = Network(
-        str(steps.settings.ca_bundle) if steps.settings.ca_bundle else None,
-        steps.settings.probe_allow_private,
-        steps.settings.http_timeout,
-    )
-    result = run_probe(config, url, credential, network, sleep=steps.sleep)
+    result = run_probe(config, url, credential, network_of(steps.settings), sleep=steps.sleep)
     run.probe = result
     _log(target, result)
     what = credential.describe(change.plan.chosen.version)
     tries = f", {result.attempts} attempts in {result.seconds:.0f} s" if result.attempts > 1 else ""
     if result.verdict is Verdict.ACCEPTED:
+        if result.evidence == Evidence.NO_CLIENT_AUTH:
+            run.notes.append(
+                f"the API at {result.url} let a throwaway credential through too: it checks no "
+                "credential"
+            )
         return change
     if result.verdict is Verdict.REJECTED:
         raise ApiRejectedError(
@@ -76,6 +77,11 @@ def approve(
     message = f"cannot tell whether the API at {result.url} accepts the new {what}: {result.detail}"
     if config.required:
         raise ProbeError(f"{message}; nothing was uploaded (probe.required is true)")
+    if result.evidence != Evidence.UNREACHABLE:
+        raise ProbeError(
+            f"{message}; nothing was uploaded (the API answered, so probe.required: false "
+            "does not apply)"
+        )
     note = f"{message}; went on without its word (probe.required is false)"
     run.notes.append(note)
     return change

@@ -21,7 +21,6 @@ from rotator.model import (
     RotationRequest,
     TargetKind,
     TargetOutcome,
-    state_key,
     target_name,
 )
 from rotator.state import records as state
@@ -33,6 +32,7 @@ from rotator.state.records import (
     StateStore,
     UploadedKey,
     now_iso,
+    state_key,
 )
 from rotator.steps.plan import Choice
 from rotator.steps.progress import Progress

@@ -469,16 +469,23 @@ def api_key_server(
 def test_an_api_key_probe_sends_the_secret_in_its_header_and_never_as_basic(
     api_key_server: tuple[str, Path, list[dict[str, str]]],
 ) -> None:
-    """apiKeyHeader: the new secret goes in that header (accepted), no Authorization header;
-    another value is rejected with the API's 401."""
+    """apiKeyHeader: the new secret goes in that header (accepted: a throwaway key in the same
+    header is refused), never as basic auth; another value is rejected with the API's 401."""
     url, ca_file, seen = api_key_server
     network = probe.Network(str(ca_file), allow_private=True)
     config = ProbeConfig(url=url)
     good = probe.Credential(password="new-key", header="x-functions-key")
-    assert probe.attempt(config, url, good, network)[0] is Verdict.ACCEPTED
+    accepted = probe.run_probe(config, url, good, network)
+    assert accepted.verdict is Verdict.ACCEPTED
+    assert accepted.control is not None
+    assert accepted.control["status"] == 401  # the control's throwaway key, in the header
     bad = probe.Credential(password="old-key", header="x-functions-key")
-    assert probe.attempt(config, url, bad, network)[:2] == (Verdict.REJECTED, 401)
-    assert [s.get("x-functions-key") for s in seen] == ["new-key", "old-key"]
+    rejected = probe.run_probe(config, url, bad, network)
+    assert (rejected.verdict, rejected.status) == (Verdict.REJECTED, 401)
+    keys = [s.get("x-functions-key") for s in seen]
+    assert keys[0] == "new-key"
+    assert keys[1] not in (None, "new-key", "old-key")  # the control's throwaway key
+    assert keys[2:] == ["old-key"]
     assert all("authorization" not in s for s in seen)
     assert good.describe("v1") == "API key (version v1) in header 'x-functions-key'"
 

@@ -51,7 +51,8 @@ PURE = (
             for p in PACKAGE.glob("*/*.py")
             if p.parent.name in ("config", "steps") and p.name != "__init__.py"
         )
-        if name not in ("rotator.steps.probe", "rotator.steps.keyset_probe")
+        if name
+        not in ("rotator.steps.probe", "rotator.steps.probe_wire", "rotator.steps.keyset_probe")
     ),
     "rotator.state.records",
     "rotator.state.codec",
@@ -74,6 +75,7 @@ IO_EDGES = (
     "rotator.state.local",
     "rotator.state.blob",
     "rotator.steps.probe",
+    "rotator.steps.probe_wire",
     "rotator.steps.keyset_probe",
     "rotator.azure.keysets",
     "rotator.emulator",
