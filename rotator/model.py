@@ -3,16 +3,15 @@
 from __future__ import annotations
 
 import datetime as dt
-import json
-import re
 from collections import Counter
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any, ClassVar
 
-# A minimal payload shaped like B2C's sign-up call (learn: "Add an API connector to a sign-up
-# user flow", request examples); the probe reads only the answer's status.
+from rotator.text import compact_json
+
+# B2C's sign-up call, minimal (learn: "Add an API connector to a sign-up user flow", examples).
 DEFAULT_BODY: Mapping[str, Any] = {
     "step": "PostAttributeCollection",
     "client_id": "00000000-0000-0000-0000-000000000000",
@@ -20,13 +19,6 @@ DEFAULT_BODY: Mapping[str, Any] = {
     "email": "rotator-probe@example.invalid",
 }
 DEFAULT_REJECT_STATUS = (401, 403)
-
-_CONNECTOR_ID = re.compile(r"[A-Za-z0-9._-]{1,256}")
-# Key Vault's rule for object names: 1-127 characters, only 0-9, a-z, A-Z and "-"
-# (learn.microsoft.com/azure/key-vault/general/about-keys-secrets-certificates, "object-name").
-_KEY_VAULT_NAME = re.compile(r"[0-9A-Za-z-]{1,127}")
-# "a system-generated, 32 character string identifier" (same page, "object-version").
-_KEY_VAULT_VERSION = re.compile(r"[0-9A-Za-z]{32}")
 
 
 @dataclass(frozen=True)
@@ -42,37 +34,22 @@ class ProbeConfig:
     required: bool = True
 
 
-def compact_json(document: Any) -> str:
-    """``document`` as JSON without spaces (a mapping of any kind as an object)."""
-    return json.dumps(
-        dict(document) if isinstance(document, Mapping) else document, separators=(",", ":")
-    )
-
-
-def is_connector_id(value: object) -> bool:
-    """A connector id: 1-256 letters, digits, ``-``, ``_`` and ``.``, and not ``.`` or ``..``."""
-    return (
-        isinstance(value, str)
-        and _CONNECTOR_ID.fullmatch(value) is not None
-        and value not in (".", "..")
-    )
-
-
-def is_key_vault_name(value: object) -> bool:
-    """A Key Vault object name: 1-127 letters, digits and ``-``."""
-    return isinstance(value, str) and _KEY_VAULT_NAME.fullmatch(value) is not None
-
-
-def is_key_vault_version(value: object) -> bool:
-    """A Key Vault version id: 32 letters and digits."""
-    return isinstance(value, str) and _KEY_VAULT_VERSION.fullmatch(value) is not None
-
-
 class CredentialKind(StrEnum):
-    """What a connector authenticates with."""
+    """What a target authenticates with (``secret``: a policy key's password or API key)."""
 
     CERTIFICATE = "certificate"
     BASIC = "basic"
+    SECRET = "secret"  # noqa: S105 - a kind of credential, not one
+
+
+class TargetKind(StrEnum):
+    """The two kinds of rotation target: an API connector, or a B2C policy key set."""
+
+    CONNECTOR = "connector"
+    POLICY_KEY = "policyKey"
+
+
+_NAME_KEY = {TargetKind.CONNECTOR: "connectorId", TargetKind.POLICY_KEY: "keySet"}  # in JSON
 
 
 class InstallMode(StrEnum):
@@ -103,13 +80,7 @@ class Outcome(StrEnum):
     @property
     def ok(self) -> bool:
         """True for the outcomes that leave a run successful."""
-        return self in (
-            Outcome.ROTATED,
-            Outcome.UP_TO_DATE,
-            Outcome.DRY_RUN,
-            Outcome.SKIPPED,
-            Outcome.DEFERRED,
-        )
+        return self not in (Outcome.REFUSED, Outcome.FAILED)  # deferred and skipped are ok
 
 
 @dataclass(frozen=True)
@@ -124,6 +95,7 @@ class CertificateTarget:
     identity: str = "default"  # the Graph identity (tenant) the connector is reached with
 
     kind: ClassVar[CredentialKind] = CredentialKind.CERTIFICATE
+    target_kind: ClassVar[TargetKind] = TargetKind.CONNECTOR
 
     @property
     def key_vault_object(self) -> str:
@@ -143,6 +115,7 @@ class BasicTarget:
     identity: str = "default"  # the Graph identity (tenant) the connector is reached with
 
     kind: ClassVar[CredentialKind] = CredentialKind.BASIC
+    target_kind: ClassVar[TargetKind] = TargetKind.CONNECTOR
 
     @property
     def key_vault_object(self) -> str:
@@ -151,6 +124,29 @@ class BasicTarget:
 
 
 Target = CertificateTarget | BasicTarget
+
+
+@dataclass(frozen=True)
+class PolicyKeyTarget:
+    """A B2C policy key set kept on the newest Key Vault certificate or secret (append-only)."""
+
+    key_set: str
+    key_vault_url: str
+    key_vault_object: str
+    kind: CredentialKind  # CERTIFICATE (uploadPkcs12) or SECRET (uploadSecret)
+    probe: ProbeConfig | None = None
+    identity: str = "default"
+    username: str | None = None  # a password secret: the probe sends it beside the new one
+    api_key_header: str | None = None  # an API-key secret: the probe sends it in this header
+    target_kind: ClassVar[TargetKind] = TargetKind.POLICY_KEY
+
+
+AnyTarget = Target | PolicyKeyTarget
+
+
+def target_name(target: AnyTarget) -> str:
+    """How reports name a target: its connector id, or its key set id."""
+    return target.key_set if isinstance(target, PolicyKeyTarget) else target.connector_id
 
 
 @dataclass(frozen=True)
@@ -201,23 +197,21 @@ class ConnectorState:
         """A short human description, e.g. ``certificate 0EB2…97AD (active, until 2027-01-01)``."""
         if self.auth_type == "basic":
             return f"basic auth as {self.username!r}"
-        if self.auth_type == "certificate":
-            if not self.certificates:
-                return "certificate auth with an empty certificate list"
-            parts = [
-                f"{cert.thumbprint} ({'active' if cert.is_active else 'inactive'}, "
-                f"until {cert.not_after:%Y-%m-%d})"
-                for cert in self.certificates
-            ]
-            return "certificate " + ", ".join(parts)
-        return f"authentication type {self.auth_type!r}"
+        if self.auth_type != "certificate":
+            return f"authentication type {self.auth_type!r}"
+        if not self.certificates:
+            return "certificate auth with an empty certificate list"
+        return "certificate " + ", ".join(
+            f"{c.thumbprint} ({'active' if c.is_active else 'inactive'}, until {c.not_after:%Y-%m-%d})"
+            for c in self.certificates
+        )
 
 
 @dataclass(frozen=True)
 class RotationRequest:
     """What a trigger asks for: which connectors, and how."""
 
-    connector_ids: tuple[str, ...] = ()  # empty: every configured target
+    connector_ids: tuple[str, ...] = ()  # empty (and no key_sets): every configured target
     force: bool = False
     dry_run: bool = False
     version: str | None = None  # pin a Key Vault version (roll back); needs exactly one connector
@@ -225,6 +219,7 @@ class RotationRequest:
     trigger: str = "cli"
     requested_by: str | None = None
     skip_probe: bool = False  # an emergency: switch without asking the API (needs force + reason)
+    key_sets: tuple[str, ...] = ()  # policy keys named (with connector_ids: both kinds named)
 
 
 class Verdict(StrEnum):
@@ -286,11 +281,14 @@ class TargetOutcome:
     identity: str = "default"  # the Graph identity the connector was reached with
     tenant_id: str | None = None  # that identity's tenant, when configured
     deferred_until: dt.datetime | None = None  # a probed certificate waits for this notBefore
+    target_kind: TargetKind = TargetKind.CONNECTOR  # policyKey: connector_id is the key set id
+    key_id: str | None = None  # policy keys: the kid of the key written or found active
 
     def to_json(self) -> dict[str, Any]:
         """The camelCase JSON object of ``--json`` and the HTTP trigger."""
         data: dict[str, Any] = {
-            "connectorId": self.connector_id,
+            "targetKind": self.target_kind.value,
+            _NAME_KEY[self.target_kind]: self.connector_id,
             "kind": self.kind.value,
             "outcome": self.outcome.value,
             "keyVaultObject": self.key_vault_object,
@@ -302,20 +300,17 @@ class TargetOutcome:
             data["thumbprint"] = self.thumbprint
             data["notAfter"] = _iso(self.not_after)
         data["expiresOn"] = _iso(self.expires_on)
-        if self.reason is not None:
-            data["reason"] = self.reason
-        if self.request_id is not None:
-            data["requestId"] = self.request_id
-        if self.graph_status is not None:
-            data["graphStatus"] = self.graph_status
-        if self.unverified:
-            data["unverified"] = True
-        if self.probe is not None:
-            data["probe"] = self.probe.to_json()
-        if self.lease_stuck:
-            data["leaseStuck"] = True
-        if self.deferred_until is not None:
-            data["deferredUntil"] = _iso(self.deferred_until)
+        optional = {
+            "reason": self.reason,
+            "requestId": self.request_id,
+            "graphStatus": self.graph_status,
+            "unverified": self.unverified or None,
+            "probe": self.probe.to_json() if self.probe is not None else None,
+            "leaseStuck": self.lease_stuck or None,
+            "deferredUntil": _iso(self.deferred_until),
+            "kid": self.key_id,
+        }
+        data.update((key, value) for key, value in optional.items() if value is not None)
         return data
 
 
@@ -371,12 +366,16 @@ class TargetStatus:
     identity: str = "default"  # the Graph identity the connector is read with
     tenant_id: str | None = None
     deferred_until: dt.datetime | None = None  # a certificate waiting to be probed at notBefore
+    target_kind: TargetKind = TargetKind.CONNECTOR  # policyKey: connector_id is the key set id
+    key_count: int | None = None  # policy keys: how many keys the set holds (it only grows)
+    active_kid: str | None = None  # policy keys: the key B2C uses now (``expires_on``: its exp)
+    active_x5t: str | None = None
 
     def to_json(self) -> dict[str, Any]:
-        """The camelCase JSON object of ``status --json`` and the status function
-        (``deferredUntil`` only when a certificate waits)."""
-        data = {
-            "connectorId": self.connector_id,
+        """``status --json``'s object (``deferredUntil`` when a certificate waits; a key set's)."""
+        data: dict[str, Any] = {
+            "targetKind": self.target_kind.value,
+            _NAME_KEY[self.target_kind]: self.connector_id,
             "kind": self.kind.value,
             "keyVaultObject": self.key_vault_object,
             "inSync": self.in_sync,
@@ -395,6 +394,9 @@ class TargetStatus:
         }
         if self.deferred_until is not None:
             data["deferredUntil"] = _iso(self.deferred_until)
+        if self.target_kind is TargetKind.POLICY_KEY:
+            data.update(keyCount=self.key_count, activeKid=self.active_kid)
+            data["activeX5t"] = self.active_x5t
         return data
 
 

@@ -1,8 +1,8 @@
-"""The use case: every requested connector, each under its lease and isolated from the others,
-through plan → package → probe → apply → verify → record; one report at the end.
+"""The use case: every requested connector and policy key, each under its lease and isolated
+from the others, through plan → package → probe → apply → verify → record; one report at the end.
 
-Targets run in parallel (``ROTATOR_MAX_PARALLEL``), each under its connector's lease in the state
-store, so the timer, an event and a manual call never rotate one connector at the same time.
+Targets run in parallel (``ROTATOR_MAX_PARALLEL``), each under its own lease in the state store,
+so the timer, an event and a manual call never rotate one target at the same time.
 """
 
 from __future__ import annotations
@@ -12,29 +12,43 @@ import logging
 import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
-from concurrent.futures import ThreadPoolExecutor
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from rotator import status
 from rotator.azure import wiring
 from rotator.azure.entra import entra_accepts
+from rotator.azure.keysets import KeySetClient
 from rotator.errors import ConfigurationError, RotationInProgressError
 from rotator.events import emit
 from rotator.keepalive.renew import KeepAlive, KeepAliveReport
 from rotator.model import (
-    CertificateTarget,
+    AnyTarget,
     Outcome,
+    PolicyKeyTarget,
     RotationReport,
     RotationRequest,
     StatusReport,
     Target,
     TargetOutcome,
-    VersionInfo,
+    target_name,
 )
-from rotator.state.records import ConnectorRecord, Pin, StateStore
-from rotator.steps import apply, leases, package, plan, probe, record, verify
+from rotator.state.records import ConnectorRecord, Pin, StateStore, state_key
+from rotator.steps import (
+    apply,
+    keyset_apply,
+    keyset_plan,
+    keyset_probe,
+    keyset_verify,
+    leases,
+    package,
+    plan,
+    pool,
+    probe,
+    record,
+    verify,
+)
 from rotator.steps.context import Steps, utcnow
-from rotator.steps.progress import Progress
+from rotator.steps.progress import Progress, TargetT
 
 if TYPE_CHECKING:
     from azure.core.credentials import TokenCredential
@@ -43,40 +57,40 @@ if TYPE_CHECKING:
     from rotator.azure.keyvault import KeyVaultClient
     from rotator.config.settings import Settings
 
-__all__ = ["Rotator", "WorkerInit", "rotate_connector", "utcnow"]
+__all__ = ["Rotator", "WorkerInit", "rotate_target", "utcnow"]
 
 log = logging.getLogger("rotator")
 
-_LOG_LEVEL = {
-    Outcome.ROTATED: logging.INFO,
-    Outcome.UP_TO_DATE: logging.INFO,
-    Outcome.DRY_RUN: logging.INFO,
-    Outcome.SKIPPED: logging.INFO,
-    Outcome.DEFERRED: logging.INFO,
-    Outcome.REFUSED: logging.WARNING,
-    Outcome.FAILED: logging.ERROR,
-}
+_LOG_LEVEL = {**dict.fromkeys(Outcome, logging.INFO), Outcome.REFUSED: logging.WARNING}
+_LOG_LEVEL[Outcome.FAILED] = logging.ERROR  # every other outcome (deferred too) at INFO
+_NOT_A_FAILURE = (Outcome.UP_TO_DATE, Outcome.ROTATED, Outcome.DEFERRED)  # not in the history
 _T = TypeVar("_T")
+UseCase = Callable[[Steps, TargetT, RotationRequest, Progress[TargetT]], TargetOutcome]
 
 WorkerInit = Callable[[], None]
 """Run at the start of every worker thread (the Function uses it to tie logs to the invocation)."""
 
 
-def rotate_connector(steps: Steps, target: Target, request: RotationRequest) -> TargetOutcome:
-    """One connector, under its lease; whatever goes wrong ends as this connector's outcome."""
-    run = Progress(target, tenant_id=steps.tenant(target))
+def rotate_target(steps: Steps, target: AnyTarget, request: RotationRequest) -> TargetOutcome:
+    """One target, a connector or a policy key, through its own steps under its lease."""
+    if isinstance(target, PolicyKeyTarget):
+        return _leased(steps, Progress(target, steps.tenant(target)), request, _rotate_key_set)
+    return _leased(steps, Progress(target, steps.tenant(target)), request, _rotate)
+
+
+def _leased(
+    steps: Steps, run: Progress[TargetT], request: RotationRequest, use_case: UseCase[TargetT]
+) -> TargetOutcome:
+    """``use_case`` under the target's lease; whatever goes wrong ends as its outcome."""
+    target = run.target
     try:
-        with steps.state.lease(target.connector_id) as lease:
+        with steps.state.lease(state_key(target.target_kind, target_name(target))) as lease:
             run.lease = lease
             try:
-                outcome = _rotate(steps, target, request, run)
-            except Exception as exc:  # one broken connector must not stop the others
+                outcome = use_case(steps, target, request, run)
+            except Exception as exc:  # one broken target must not stop the others
                 outcome = run.failed(exc)
-            if not request.dry_run and outcome.outcome not in (
-                Outcome.UP_TO_DATE,
-                Outcome.ROTATED,
-                Outcome.DEFERRED,
-            ):
+            if outcome.outcome not in _NOT_A_FAILURE and not request.dry_run:
                 record.failure(steps.state, outcome, request, steps.clock())
             return outcome
     except RotationInProgressError as exc:  # the holder rotates and writes the history
@@ -88,7 +102,7 @@ def rotate_connector(steps: Steps, target: Target, request: RotationRequest) -> 
 def _rotate(steps: Steps, target: Target, request: RotationRequest, run: Progress) -> TargetOutcome:
     """The steps of one connector's rotation, in order."""
     vault = steps.vault(target.key_vault_url)
-    versions = _versions(vault, target)
+    versions = plan.versions_of(vault, target)
     stored = steps.state.read(target.connector_id)
     choice = plan.choose(target, versions, request, stored, steps.clock())
     record.pin_cleared(target, choice)
@@ -98,7 +112,7 @@ def _rotate(steps: Steps, target: Target, request: RotationRequest, run: Progres
     run.at(wanted.versions[-1])
     run.defer(wanted.deferred, wanted.deferred_reason())
     if wanted.in_sync and not request.force:
-        record.keep_pin(steps.state, wanted, stored, request)
+        record.keep_pin(steps.state, target, wanted.pin, stored, request)
         if wanted.deferred is not None:
             return run.outcome(Outcome.DEFERRED, wanted.deferred_reason())
         return run.outcome(Outcome.UP_TO_DATE, wanted.in_sync_reason())
@@ -126,10 +140,39 @@ def _rotate(steps: Steps, target: Target, request: RotationRequest, run: Progres
     return run.outcome(Outcome.ROTATED, "; ".join([summary, *run.notes]))
 
 
-def _versions(vault: KeyVaultClient, target: Target) -> list[VersionInfo]:
-    if isinstance(target, CertificateTarget):
-        return vault.list_certificate_versions(target.certificate)
-    return vault.list_secret_versions(target.password_secret)
+def _rotate_key_set(
+    steps: Steps, target: PolicyKeyTarget, request: RotationRequest, run: Progress[PolicyKeyTarget]
+) -> TargetOutcome:
+    """The steps of one policy key's rotation, in order (append only: a key is added beside the
+    others, never replaced)."""
+    vault = steps.vault(target.key_vault_url)
+    stored = steps.state.read(state_key(target.target_kind, target.key_set))
+    choice = plan.choose(target, plan.versions_of(vault, target), request, stored, steps.clock())
+    record.pin_cleared(target, choice)
+    run.at(choice.version)
+    key_sets = KeySetClient(steps.graph(target))
+    active = key_sets.get_active_key(target.key_set)
+    if active and keyset_plan.in_sync(target, choice.version, active, stored) and not request.force:
+        run.key_id = active.kid
+        record.keep_pin(steps.state, target, choice.pin, stored, request)
+        reason = keyset_plan.in_sync_reason(choice.version, active, choice.pin)
+        return run.outcome(Outcome.UP_TO_DATE, reason)
+    now, before = steps.clock(), key_sets.get_key_set(target.key_set)
+    own = frozenset(k.kid for k in stored.uploaded_keys)
+    wanted = keyset_plan.make(target, choice.version, choice.pin, before, request, now, own)
+    change = keyset_apply.package(vault, wanted, before, run, now=now)
+    change = keyset_probe.approve(steps, change, request, run)
+    if request.dry_run:
+        return run.outcome(Outcome.DRY_RUN, f"would {change.describe()}; nothing was written")
+    written = keyset_apply.upload(key_sets, change, run)
+    record.uploaded(steps.state, run, written.kid if written else None, steps.clock())
+    timeout = steps.settings.verify_timeout
+    active = keyset_verify.confirm(
+        key_sets, change, written, timeout=timeout, clock=steps.clock, sleep=steps.sleep
+    )
+    run.key_id, summary = active.kid, change.describe(done=True)
+    record.rotation(steps.state, request, run, wanted.pin, steps.clock(), summary=summary)
+    return run.outcome(Outcome.ROTATED, "; ".join([summary, *run.notes]))
 
 
 class Rotator:
@@ -204,7 +247,7 @@ class Rotator:
         self.close()
 
     def select(self, connector_ids: Sequence[str]) -> tuple[Target, ...]:
-        """The targets named (all when none are named), in configuration order.
+        """The connectors named (all when none are named), in configuration order.
 
         Raises:
             ConfigurationError: a named connector is not configured.
@@ -213,6 +256,20 @@ class Rotator:
             return self.settings.targets
         wanted = {self.settings.target(cid).connector_id for cid in connector_ids}
         return tuple(t for t in self.settings.targets if t.connector_id in wanted)
+
+    def select_all(
+        self, connector_ids: Sequence[str], key_sets: Sequence[str] = ()
+    ) -> tuple[AnyTarget, ...]:
+        """The connectors and policy keys named (every target when none is named).
+
+        Raises:
+            ConfigurationError: a named connector or key set is not configured.
+        """
+        if not connector_ids and not key_sets:
+            return self.settings.all_targets
+        sets = {self.settings.policy_key(name).key_set for name in key_sets}
+        chosen = self.select(connector_ids) if connector_ids else ()
+        return (*chosen, *(t for t in self.settings.policy_keys if t.key_set in sets))
 
     def rotate(
         self,
@@ -229,13 +286,14 @@ class Rotator:
         Raises:
             ConfigurationError: unknown connector, or ``version`` without exactly one connector.
         """
-        targets = self.select(request.connector_ids)
+        targets = self.select_all(request.connector_ids, request.key_sets)
         if request.version and len(targets) != 1:
-            raise ConfigurationError("a pinned --version needs exactly one --connector")
+            needs = "--connector or --key-set" if self.settings.policy_keys else "--connector"
+            raise ConfigurationError(f"a pinned --version needs exactly one {needs}")
         started = self._clock()
         outcomes = self._each(
             targets,
-            lambda t: rotate_connector(self._steps, t, request),
+            lambda t: rotate_target(self._steps, t, request),
             worker_init,
             before=before_identity,
         )
@@ -266,16 +324,20 @@ class Rotator:
         return report
 
     def status(
-        self, connector_ids: Sequence[str] = (), *, worker_init: WorkerInit | None = None
+        self,
+        connector_ids: Sequence[str] = (),
+        *,
+        worker_init: WorkerInit | None = None,
+        key_sets: Sequence[str] = (),
     ) -> StatusReport:
-        """What each target's connector holds against what a rotation would install now.
+        """What each target holds against what a rotation would install now.
 
         Raises:
-            ConfigurationError: a named connector is not configured.
+            ConfigurationError: a named connector or key set is not configured.
         """
-        targets = self.select(connector_ids)
+        targets = self.select_all(connector_ids, key_sets)
         return StatusReport(
-            self._each(targets, lambda t: status.connector_status(self._steps, t), worker_init)
+            self._each(targets, lambda t: status.target_status(self._steps, t), worker_init)
         )
 
     def keep_alive(self, identities: Sequence[str] = ()) -> tuple[KeepAliveReport, ...]:
@@ -299,70 +361,54 @@ class Rotator:
             reports.append(job.run())
         return tuple(reports)
 
-    def history(self, connector_id: str) -> ConnectorRecord:
-        """What the state store keeps about a connector (applied version, pin, history).
+    def history(
+        self, connector_id: str | None = None, *, key_set: str | None = None
+    ) -> ConnectorRecord:
+        """What the state store keeps about a connector or key set (applied, pin, history).
 
         Raises:
-            ConfigurationError: the connector is not configured.
+            ConfigurationError: the connector (or key set) is not configured.
         """
-        self.settings.target(connector_id)
-        return self._state.read(connector_id)
+        return self._state.read(self._record_of(connector_id, key_set))
 
-    def unpin(self, connector_id: str, *, requested_by: str | None = None) -> Pin | None:
-        """Clear a rollback pin (under the connector's lease); the next run goes back to the
+    def unpin(
+        self,
+        connector_id: str | None = None,
+        *,
+        requested_by: str | None = None,
+        key_set: str | None = None,
+    ) -> Pin | None:
+        """Clear a rollback pin (under the target's lease); the next run goes back to the
         newest usable version.
 
         Raises:
-            ConfigurationError: the connector is not configured.
-            RotationInProgressError: a rotation of the connector is running; try again.
+            ConfigurationError: the connector (or key set) is not configured.
+            RotationInProgressError: a rotation of the target is running; try again.
         """
-        self.settings.target(connector_id)
-        return record.unpin(self._state, connector_id, requested_by=requested_by)
+        name = self._record_of(connector_id, key_set)
+        return record.unpin(self._state, name, requested_by=requested_by)
+
+    def _record_of(self, connector_id: str | None, key_set: str | None) -> str:
+        if key_set is not None:
+            return state_key(PolicyKeyTarget.target_kind, self.settings.policy_key(key_set).key_set)
+        return self.settings.target(connector_id or "").connector_id
 
     def _each(
         self,
-        targets: Sequence[Target],
-        work: Callable[[Target], _T],
+        targets: Sequence[AnyTarget],
+        work: Callable[[AnyTarget], _T],
         worker_init: WorkerInit | None,
         *,
         before: Callable[[str], object] | None = None,
     ) -> tuple[_T, ...]:
-        """``work`` for every target, results in target order. Each identity runs its targets in a
-        pool of its own (``maxParallel`` at once), all identities side by side: a tenant that
-        throttles or hangs holds only its own workers."""
-        groups: dict[str, list[int]] = {}
-        for index, target in enumerate(targets):
-            groups.setdefault(target.identity, []).append(index)
-        results: list[_T | None] = [None] * len(targets)
-
-        def run_group(indexes: list[int]) -> None:
-            identity = targets[indexes[0]].identity
-            if before is not None:
-                before(identity)
-            cap = self.settings.for_identity(identity).max_parallel
-            workers = min(cap, len(indexes))
-            if workers <= 1:
-                for index in indexes:
-                    results[index] = work(targets[index])
-                return
-            with ThreadPoolExecutor(
-                max_workers=workers, thread_name_prefix="rotator", initializer=worker_init
-            ) as pool:
-                for index, result in zip(
-                    indexes, pool.map(work, [targets[i] for i in indexes]), strict=True
-                ):
-                    results[index] = result
-
-        if len(groups) == 1:
-            run_group(next(iter(groups.values())))
-        else:
-            with ThreadPoolExecutor(
-                max_workers=len(groups),
-                thread_name_prefix="rotator-identity",
-                initializer=worker_init,
-            ) as identities:
-                list(identities.map(run_group, groups.values()))
-        return tuple(r for r in results if r is not None)
+        """``work`` for every target, results in target order, each identity in its own pool."""
+        return pool.by_identity(
+            targets,
+            work,
+            lambda identity: self.settings.for_identity(identity).max_parallel,
+            worker_init,
+            before=before,
+        )
 
     def _vault(self, url: str) -> KeyVaultClient:
         key = url.rstrip("/").lower()

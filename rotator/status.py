@@ -1,19 +1,23 @@
-"""Status: what one connector holds in Graph against what a rotation would install now, read
-only (no secret value, no write), planned exactly as ``rotate`` plans."""
+"""Status: what one connector or policy key holds in Graph against what a rotation would install
+now, read only (no secret value, no write), planned exactly as ``rotate`` plans."""
 
 from __future__ import annotations
 
 from typing import Any
 
+from rotator.azure.keysets import KeySetClient
 from rotator.errors import CredentialError, RotatorError
 from rotator.model import (
+    AnyTarget,
     CertificateTarget,
+    PolicyKeyTarget,
     RotationRequest,
     Target,
     TargetStatus,
     VersionInfo,
 )
-from rotator.steps import plan, policy
+from rotator.state.records import state_key
+from rotator.steps import keyset_plan, plan, policy
 from rotator.steps.context import Steps
 from rotator.steps.progress import unexpected
 
@@ -91,4 +95,70 @@ def _status(steps: Steps, target: Target) -> TargetStatus:
         days_to_expiry=policy.days_until(expires_on, now),
         error=wanted_error,
         deferred_until=deferred.not_before if deferred else None,
+    )
+
+
+def target_status(steps: Steps, target: AnyTarget) -> TargetStatus:
+    """Where a connector or a policy key stands; never raises."""
+    if isinstance(target, PolicyKeyTarget):
+        return key_set_status(steps, target)
+    return connector_status(steps, target)
+
+
+def key_set_status(steps: Steps, target: PolicyKeyTarget) -> TargetStatus:
+    """Where a policy key stands: the set's size (it only grows), its active key against the
+    version a rotation would upload; a failure to read is the entry's ``error``."""
+    base: dict[str, Any] = {
+        "connector_id": target.key_set,
+        "kind": target.kind,
+        "key_vault_object": target.key_vault_object,
+        "identity": target.identity,
+        "target_kind": target.target_kind,
+    }
+    try:
+        return _key_set_status(steps, target, base)
+    except Exception as exc:  # status always answers: this entry carries the error
+        return TargetStatus(**base, in_sync=None, error=unexpected(exc))
+
+
+def _key_set_status(steps: Steps, target: PolicyKeyTarget, base: dict[str, Any]) -> TargetStatus:
+    now = steps.clock()
+    base["tenant_id"] = steps.tenant(target)
+    wanted: VersionInfo | None = None
+    wanted_error = None
+    try:
+        vault = steps.vault(target.key_vault_url)
+        record = steps.state.read(state_key(target.target_kind, target.key_set))
+        client = KeySetClient(steps.graph(target))
+        key_set, active = client.get_key_set(target.key_set), client.get_active_key(target.key_set)
+        versions = plan.versions_of(vault, target)
+        try:
+            wanted = plan.choose(target, versions, RotationRequest(), record, now).version
+            in_sync = keyset_plan.in_sync(target, wanted, active, record)
+        except CredentialError as exc:
+            wanted_error, in_sync = str(exc), False
+    except RotatorError as exc:
+        return TargetStatus(**base, in_sync=None, error=str(exc))
+    newest = next(iter(policy.usable_newest_first(versions, now)), None)
+    size = len(key_set.keys)
+    held = f"{size} key{'s' * (size != 1)}; active: " + (
+        active.describe() if active else "none (no key is valid)"
+    )
+    expires_on = active.exp if active else None
+    return TargetStatus(
+        **base,
+        in_sync=in_sync,
+        graph=held,
+        graph_thumbprints=tuple(k.x5t for k in key_set.keys if k.x5t),
+        target_version=wanted.version if wanted else None,
+        target_thumbprint=wanted.thumbprint if wanted else None,
+        newest_version=newest.version if newest else None,
+        applied_version=record.applied.version if record.applied else None,
+        pinned_version=record.pin.version if record.pin else None,
+        expires_on=expires_on,
+        days_to_expiry=policy.days_until(expires_on, now),
+        error=wanted_error,
+        key_count=size,
+        active_kid=active.kid if active else None,
+        active_x5t=active.x5t if active else None,
     )

@@ -10,7 +10,7 @@ from __future__ import annotations
 import base64
 import json
 import re
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from typing import Any
 from urllib.parse import quote
 
@@ -184,6 +184,13 @@ class JsonLimitError(ValueError):
     """A JSON text that is not valid, or not within the bounds; the message says which."""
 
 
+def compact_json(document: Any) -> str:
+    """``document`` as JSON without spaces (a mapping of any kind as an object)."""
+    return json.dumps(
+        dict(document) if isinstance(document, Mapping) else document, separators=(",", ":")
+    )
+
+
 def truncate(text: str, limit: int = MAX_ECHO) -> str:
     """``text`` cut to ``limit`` characters, saying how long it was: ``abc… (5000000 characters)``."""
     if len(text) <= limit:
@@ -266,3 +273,38 @@ def _depth(document: Any) -> int:
         deepest = max(deepest, level + 1)
         stack.extend((child, level + 1) for child in children)
     return deepest
+
+
+# Names of outside objects, checked before they reach a URL, a file name or a message.
+_CONNECTOR_ID = re.compile(r"[A-Za-z0-9._-]{1,256}")
+# Key Vault's rule for object names: 1-127 characters, only 0-9, a-z, A-Z and "-"
+# (learn.microsoft.com/azure/key-vault/general/about-keys-secrets-certificates, "object-name").
+_KEY_VAULT_NAME = re.compile(r"[0-9A-Za-z-]{1,127}")
+# "a system-generated, 32 character string identifier" (same page, "object-version").
+_KEY_VAULT_VERSION = re.compile(r"[0-9A-Za-z]{32}")
+# A B2C policy key set's id: "B2C_1A_" and letters, digits, "_" and "-" (the portal adds the prefix).
+_KEY_SET_ID = re.compile(r"B2C_1A_[A-Za-z0-9_-]{1,120}")
+
+
+def is_connector_id(value: object) -> bool:
+    """A connector id: 1-256 letters, digits, ``-``, ``_`` and ``.``, and not ``.`` or ``..``."""
+    return (
+        isinstance(value, str)
+        and _CONNECTOR_ID.fullmatch(value) is not None
+        and value not in (".", "..")
+    )
+
+
+def is_key_set_id(value: object) -> bool:
+    """A policy key set id: ``B2C_1A_`` and 1-120 letters, digits, ``_`` and ``-``."""
+    return isinstance(value, str) and _KEY_SET_ID.fullmatch(value) is not None
+
+
+def is_key_vault_name(value: object) -> bool:
+    """A Key Vault object name: 1-127 letters, digits and ``-``."""
+    return isinstance(value, str) and _KEY_VAULT_NAME.fullmatch(value) is not None
+
+
+def is_key_vault_version(value: object) -> bool:
+    """A Key Vault version id: 32 letters and digits."""
+    return isinstance(value, str) and _KEY_VAULT_VERSION.fullmatch(value) is not None

@@ -15,7 +15,7 @@ import time
 import uuid
 from collections.abc import Callable, Mapping
 from typing import Any
-from urllib.parse import quote
+from urllib.parse import quote, urlsplit
 
 import httpx
 from azure.core.credentials import AccessToken, TokenCredential
@@ -37,6 +37,7 @@ from rotator.text import truncate
 
 log = logging.getLogger("rotator.graph")
 
+ErrorFactory = Callable[..., GraphError]  # (response, subject, *, attempts, secrets) → GraphError
 _TOKEN_REFRESH_MARGIN = 300  # seconds before expiry at which a cached token is renewed
 
 
@@ -197,6 +198,32 @@ class GraphConnectorClient:
             request_id=error.request_id,
         )
 
+    def call(
+        self,
+        method: str,
+        path: str,
+        *,
+        subject: str,
+        errors: ErrorFactory,
+        body: dict[str, Any] | None = None,
+        idempotent: bool,
+        within: float | None = None,
+    ) -> httpx.Response:
+        """``{endpoint}/beta/{path}`` on this client's token, retries and deadline (``errors``).
+
+        Raises:
+            GraphError: Graph refused the call or gave no answer (``may_have_landed`` set).
+        """
+        return self._request(
+            method,
+            subject,
+            body=body,
+            idempotent=idempotent,
+            within=within,
+            url=f"{self.endpoint}/beta/{path}",
+            errors=errors,
+        )
+
     def close(self) -> None:
         """Close the connection pool."""
         self._http.close()
@@ -229,9 +256,13 @@ class GraphConnectorClient:
         body: dict[str, Any] | None = None,
         idempotent: bool,
         within: float | None = None,
+        url: str | None = None,  # another Graph resource (``call``): ``connector_id`` names it
+        errors: ErrorFactory | None = None,
     ) -> httpx.Response:
-        path = connector_path(connector_id) + (f"/{action}" if action else "")
-        url = f"{self._base}/{path}"
+        path = connector_path(connector_id) + (f"/{action}" if action else "") if not url else ""
+        shown = f"/identity/apiConnectors/{path}" if not url else urlsplit(url).path
+        subject = f"connector {connector_id}" if not url else connector_id
+        url = url or f"{self._base}/{path}"
         give_up_at = time.monotonic() + min(self._deadline, within or self._deadline)
         renewed = False
         ambiguous = False  # a write attempt whose fate is unknown: stays so for the whole call
@@ -284,7 +315,7 @@ class GraphConnectorClient:
                 detail = truncate(one_line(exc)) if str(exc) else ""
                 fix = fix_for(detail)
                 raise GraphError(
-                    f"connector {connector_id}: no answer from Microsoft Graph at {self.endpoint} "
+                    f"{subject}: no answer from Microsoft Graph at {self.endpoint} "
                     f"after {attempt} attempt(s) ({type(exc).__name__}"
                     f"{': ' + detail if detail else ''})" + (f"; {fix}" if fix else ""),
                     may_have_landed=ambiguous,
@@ -295,7 +326,7 @@ class GraphConnectorClient:
                 logging.DEBUG,
                 "graph.response",
                 method=method,
-                path=truncate(f"/identity/apiConnectors/{path}"),
+                path=truncate(shown),
                 status=response.status_code,
                 attempt=attempt,
                 requestId=request_id,
@@ -320,7 +351,9 @@ class GraphConnectorClient:
             if retryable and attempt < self._max_attempts and fits:
                 self._sleep(delay)
                 continue
-            error = graph_error(response, connector_id, attempts=attempt, secrets=_secrets(body))
+            error = (errors or graph_error)(
+                response, connector_id, attempts=attempt, secrets=_secrets(body)
+            )
             if retryable and asked and not fits:
                 error.args = (
                     f"{error}; Graph asked to wait {delay:.0f} s, longer than this run waits",
@@ -380,7 +413,7 @@ def _secrets(body: Mapping[str, Any] | None) -> list[str]:
         return []
     inner = body.get("authenticationConfiguration", body)
     found = (
-        [inner.get(key) for key in ("password", "pkcs12Value")]
+        [inner.get(key) for key in ("password", "pkcs12Value", "key", "k")]
         if isinstance(inner, Mapping)
         else []
     )

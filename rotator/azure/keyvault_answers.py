@@ -17,8 +17,15 @@ from typing import Any
 from urllib.parse import unquote, urlsplit
 
 from rotator.errors import KeyVaultError
-from rotator.model import VersionInfo, is_key_vault_version
-from rotator.text import MAX_EPOCH_SECONDS, JsonLimitError, load_json, shown, truncate
+from rotator.model import VersionInfo
+from rotator.text import (
+    MAX_EPOCH_SECONDS,
+    JsonLimitError,
+    is_key_vault_version,
+    load_json,
+    shown,
+    truncate,
+)
 
 MAX_ANSWER_BYTES = 4 * 1024 * 1024
 """The largest Key Vault answer read (a page of 25 versions is a few KB; a PFX some KB)."""

@@ -18,7 +18,7 @@ from rotator.config.settings import (
 )
 from rotator.errors import GraphError, KeyVaultError
 from rotator.hints import fix_for
-from rotator.model import CertificateTarget, Target
+from rotator.model import AnyTarget, CredentialKind
 
 ROLE = {"certificates": "Key Vault Certificate User", "secrets": "Key Vault Secrets User"}
 
@@ -71,13 +71,13 @@ class Fixes:
 
     # -- fixes --------------------------------------------------------------------------------
 
-    def vault(self, exc: KeyVaultError, target: Target, kind: str) -> str:
+    def vault(self, exc: KeyVaultError, target: AnyTarget, kind: str) -> str:
         """A Key Vault call about ``target`` failed with ``exc``."""
         url, name = target.key_vault_url, target.key_vault_object
         if exc.status == 403 and exc.code in ("SecretDisabled", "CertificateDisabled"):
             return f"enable the version in Key Vault, or add a new one to {kind[:-1]} '{name}'"
         if exc.status == 403:
-            backing = kind == "secrets" and isinstance(target, CertificateTarget)
+            backing = kind == "secrets" and target.kind is CredentialKind.CERTIFICATE
             return self.role(kind, url, backing_secret=backing)
         if exc.status == 404:
             return f"create {kind[:-1]} '{name}' in {url}, or correct its name in {ENV_CONFIG}"
@@ -121,9 +121,9 @@ class Fixes:
             return failed.fix
         return fix_for(str(exc)) or "check network access to Graph"
 
-    def version(self, target: Target) -> str:
+    def version(self, target: AnyTarget) -> str:
         """Key Vault holds no version a connector could use."""
-        what = "certificate" if isinstance(target, CertificateTarget) else "secret"
+        what = "certificate" if target.kind is CredentialKind.CERTIFICATE else "secret"
         return (
             f"add a valid version of {what} '{target.key_vault_object}' in "
             f"{target.key_vault_url} (enabled, within its dates"

@@ -108,9 +108,17 @@ class IdentityPass:
         )
         self.fixes = Fixes(settings, default=default, graph_tokens=self.tokens, app=self.app)
 
-    def check(self) -> IdentityCheck:
-        """Who Graph sees for this identity, and the expiry of the app's credential."""
+    def check(self, *, connectors: bool = True, policy_keys: bool = False) -> IdentityCheck:
+        """Who Graph sees for this identity, and the expiry of the app's credential; the
+        permission of each kind of target it serves (connectors, policy keys)."""
+        from rotator.check.policy_keys import keyset_permission
+
         identity, findings = graph_identity(self.fixes)
+        if identity is not None:
+            findings = (
+                *(f for f in findings if connectors or f.check != "graph.permission"),
+                *((keyset_permission(identity),) if policy_keys else ()),
+            )
         expires = None
         if self.app is not None:
             with contextlib.suppress(RotatorError):

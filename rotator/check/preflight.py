@@ -25,6 +25,7 @@ from rotator.azure.token_claims import ClaimsRecorder
 from rotator.azure.wiring import state_store_from_settings
 from rotator.check.fixes import Fixes
 from rotator.check.identity import IdentityPass
+from rotator.check.policy_keys import check_policy_key
 from rotator.check.report import CheckReport, Finding, Plan, TargetCheck
 from rotator.check.vaults import OneVersion, Vaults
 from rotator.config.settings import ENV_CONFIG, Settings
@@ -40,6 +41,7 @@ from rotator.model import (
     CertificateTarget,
     ConnectorState,
     InstallMode,
+    PolicyKeyTarget,
     StatusReport,
     Target,
     TargetStatus,
@@ -65,6 +67,7 @@ def run_check(
     connector_ids: Sequence[str] = (),
     credential: TokenCredential | None = None,
     clock: Callable[[], dt.datetime] = utcnow,
+    key_sets: Sequence[str] = (),
 ) -> CheckReport:
     """Check the Graph identity, then every requested target (all by default). Writes nothing.
 
@@ -90,8 +93,17 @@ def run_check(
             state_store=store,
             clock=clock,
         )
-        targets = rotator.select(connector_ids)
-        checks = {name: one.check() for name, one in passes.items()}
+        targets = rotator.select(connector_ids) if connector_ids or not key_sets else ()
+        keys = [
+            t for t in rotator.select_all(connector_ids, key_sets) if isinstance(t, PolicyKeyTarget)
+        ]
+        checks = {
+            name: one.check(
+                connectors=any(t.identity == name for t in targets) or not keys,
+                policy_keys=any(t.identity == name for t in keys),
+            )
+            for name, one in passes.items()
+        }
         results = tuple(
             _Checker(
                 graph=passes[t.identity].graph,
@@ -100,6 +112,19 @@ def run_check(
                 clock=clock,
             ).guarded(t, rotator.status, checks[t.identity].findings)
             for t in targets
+        ) + tuple(
+            check_policy_key(
+                t,
+                graph=passes[t.identity].graph,
+                vaults=vaults,
+                fixes=passes[t.identity].fixes,
+                clock=clock,
+                status=lambda k: rotator.status(key_sets=[k.key_set]),
+                own=lambda k: frozenset(
+                    u.kid for u in rotator.history(key_set=k.key_set).uploaded_keys
+                ),
+            )
+            for t in keys
         )
         first = checks[names[0]]
         return CheckReport(

@@ -112,6 +112,7 @@ class TargetCheck:
     connector_auth: str | None = None  # "certificate", "basic" or Graph's raw type
     connector: str | None = None  # what Graph holds, described
     connector_expires_on: dt.datetime | None = None  # the active certificate's notAfter
+    target_kind: str = "connector"  # "policyKey": connector_id is the key set id
 
     @property
     def ok(self) -> bool:
@@ -119,9 +120,14 @@ class TargetCheck:
         return self.plan.ok and all(f.ok for f in self.findings)
 
     def to_json(self) -> dict[str, Any]:
-        """camelCase JSON."""
+        """camelCase JSON (a policy key: ``targetKind`` and ``keySet`` for ``connectorId``)."""
+        named = (
+            {"targetKind": self.target_kind, "keySet": self.connector_id}
+            if self.target_kind == "policyKey"
+            else {"connectorId": self.connector_id}
+        )
         return {
-            "connectorId": self.connector_id,
+            **named,
             "kind": self.kind,
             "keyVaultUrl": self.key_vault_url,
             "keyVaultObject": self.key_vault_object,

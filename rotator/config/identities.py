@@ -7,6 +7,7 @@ before any network call.
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from enum import StrEnum
 from typing import Any
@@ -14,8 +15,8 @@ from urllib.parse import urlsplit
 
 from rotator.config.urls import https_url
 from rotator.errors import ConfigurationError
-from rotator.model import is_key_vault_name
-from rotator.text import truncate
+from rotator.model import AnyTarget, PolicyKeyTarget
+from rotator.text import is_key_vault_name, truncate
 
 DEFAULT_IDENTITY = "default"
 GRAPH_API_VERSIONS = ("beta", "v1.0")
@@ -233,3 +234,42 @@ def _whole(entry: dict[str, Any], key: str, low: int, high: int, where: str) -> 
     if type(value) is not int or not low <= value <= high:
         raise ConfigurationError(f"{where}: {key} must be a whole number from {low} to {high}")
     return value
+
+
+def check_identity_use(
+    targets: Sequence[AnyTarget], identities: tuple[IdentityConfig, ...], *, default_from_env: bool
+) -> None:
+    """Every identity a target names exists, every named identity is used (by a connector or a
+    policy key), and the default is defined once (by ``ROTATOR_GRAPH_CREDENTIAL`` or by
+    ``identities.default``, not both: ``default_from_env`` says the first did).
+
+    Raises:
+        ConfigurationError: naming the connector, key set or identity.
+    """
+    named = {i.name for i in identities}
+    for target in targets:
+        if target.identity != DEFAULT_IDENTITY and target.identity not in named:
+            who = (
+                f"key set {target.key_set!r}"
+                if isinstance(target, PolicyKeyTarget)
+                else f"connector {target.connector_id!r}"
+            )
+            raise ConfigurationError(
+                f"ROTATOR_CONFIG: {who} uses identity {target.identity!r}, which 'identities' "
+                "does not define"
+            )
+    used = {t.identity for t in targets}
+    if unused := sorted(named - used):
+        users = (
+            "connector or policy key"
+            if any(isinstance(t, PolicyKeyTarget) for t in targets)
+            else "connector"
+        )
+        raise ConfigurationError(
+            f"ROTATOR_CONFIG: identity {unused[0]!r} is defined but no {users} uses it"
+        )
+    if DEFAULT_IDENTITY in named and default_from_env:
+        raise ConfigurationError(
+            "both ROTATOR_GRAPH_CREDENTIAL and ROTATOR_CONFIG's identities.default define the "
+            "default identity; keep one"
+        )

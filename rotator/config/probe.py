@@ -10,7 +10,8 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from rotator.errors import ConfigurationError
-from rotator.model import DEFAULT_BODY, DEFAULT_REJECT_STATUS, ProbeConfig, compact_json
+from rotator.model import DEFAULT_BODY, DEFAULT_REJECT_STATUS, ProbeConfig
+from rotator.text import compact_json
 
 MAX_WAIT_SECONDS = 900
 METHODS = ("POST", "GET", "PUT", "PATCH")

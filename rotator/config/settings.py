@@ -15,18 +15,21 @@ from rotator.config.identities import (
     GRAPH_API_VERSIONS,
     GUID,
     IdentityConfig,
+    check_identity_use,
     parse_identities,
     tenant_id,
 )
 from rotator.config.identities import GraphCredentialMode as GraphCredentialMode
+from rotator.config.policy_keys import parse_policy_keys
+from rotator.config.probe import top_level_probe
 
 # ENV_CONFIG lives beside the document it names; re-exported with every other setting name
 from rotator.config.targets import ENV_CONFIG as ENV_CONFIG
 from rotator.config.targets import load_config, parse_targets, top_level_vault
 from rotator.config.urls import https_url
 from rotator.errors import ConfigurationError
-from rotator.model import Pkcs12Profile, Target, is_key_vault_name
-from rotator.text import truncate
+from rotator.model import AnyTarget, Pkcs12Profile, PolicyKeyTarget, Target
+from rotator.text import is_key_vault_name, truncate
 
 ENV_GRAPH_ENDPOINT = "ROTATOR_GRAPH_ENDPOINT"
 ENV_GRAPH_API_VERSION = "ROTATOR_GRAPH_API_VERSION"
@@ -99,11 +102,17 @@ class Settings:
     keep_alive: bool = False  # roll the app's own certificate (client-certificate only)
     keep_alive_grace_days: int = 7
     identities: tuple[IdentityConfig, ...] = ()
+    policy_keys: tuple[PolicyKeyTarget, ...] = ()  # B2C policy key sets, beside the connectors
 
     @property
     def identity_names(self) -> tuple[str, ...]:
         """The identities the targets use, in the order of their first target."""
-        return tuple(dict.fromkeys(t.identity for t in self.targets))
+        return tuple(dict.fromkeys(t.identity for t in self.all_targets))
+
+    @property
+    def all_targets(self) -> tuple[AnyTarget, ...]:
+        """The connectors, then the policy keys, in configuration order."""
+        return (*self.targets, *self.policy_keys)
 
     def for_identity(self, name: str) -> Settings:
         """These settings as identity ``name`` sees them: its Graph credential, tenant, endpoint,
@@ -155,6 +164,21 @@ class Settings:
             f"(configured: {truncate(known)})"
         )
 
+    def policy_key(self, key_set: str) -> PolicyKeyTarget:
+        """The configured policy key of ``key_set``.
+
+        Raises:
+            ConfigurationError: no policy key has that key set id.
+        """
+        for target in self.policy_keys:
+            if target.key_set == key_set:
+                return target
+        known = ", ".join(t.key_set for t in self.policy_keys) or "none"
+        raise ConfigurationError(
+            f"key set {truncate(key_set)!r} is not configured in {ENV_CONFIG}'s policyKeys "
+            f"(configured: {truncate(known)})"
+        )
+
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
         """Read and validate the settings from ``environ`` (default: ``os.environ``).
@@ -196,9 +220,17 @@ class Settings:
         targets = parse_targets(document)  # refuses a document that is not an object
         default_vault = top_level_vault(document)
         identities = parse_identities(document.get("identities"), default_vault=default_vault)
-        _check_identity_use(targets, identities, env)
+        policy_keys = parse_policy_keys(
+            document,
+            default_vault=default_vault,
+            default_probe=top_level_probe(document.get("probe")),
+            connector_ids={t.connector_id for t in targets},
+        )
+        from_env = env.get(ENV_GRAPH_CREDENTIAL, "").strip() not in ("", "default")
+        check_identity_use((*targets, *policy_keys), identities, default_from_env=from_env)
         return cls(
             targets=targets,
+            policy_keys=policy_keys,
             identities=identities,
             **_graph_identity(env, default_vault),
             graph_endpoint=graph_endpoint,
@@ -285,37 +317,6 @@ def _bool(value: str, name: str) -> bool:
     if lowered in _FALSE:
         return False
     raise ConfigurationError(f"{name}={truncate(value)!r}: expected true or false")
-
-
-def _check_identity_use(
-    targets: tuple[Target, ...], identities: tuple[IdentityConfig, ...], env: Mapping[str, str]
-) -> None:
-    """Every identity a connector names exists, every named identity is used, and the default
-    is defined once (by ``ROTATOR_GRAPH_CREDENTIAL`` or by ``identities.default``, not both).
-
-    Raises:
-        ConfigurationError: naming the connector or identity.
-    """
-    named = {i.name for i in identities}
-    for target in targets:
-        if target.identity != DEFAULT_IDENTITY and target.identity not in named:
-            raise ConfigurationError(
-                f"{ENV_CONFIG}: connector {target.connector_id!r} uses identity "
-                f"{target.identity!r}, which 'identities' does not define"
-            )
-    used = {t.identity for t in targets}
-    if unused := sorted(named - used):
-        raise ConfigurationError(
-            f"{ENV_CONFIG}: identity {unused[0]!r} is defined but no connector uses it"
-        )
-    if DEFAULT_IDENTITY in named and env.get(ENV_GRAPH_CREDENTIAL, "").strip() not in (
-        "",
-        GraphCredentialMode.DEFAULT.value,
-    ):
-        raise ConfigurationError(
-            f"both {ENV_GRAPH_CREDENTIAL} and {ENV_CONFIG}'s identities.default define the default "
-            "identity; keep one"
-        )
 
 
 def _graph_identity(env: Mapping[str, str], default_vault: str | None) -> dict[str, Any]:

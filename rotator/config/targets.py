@@ -17,11 +17,15 @@ from rotator.model import (
     CertificateTarget,
     InstallMode,
     Target,
+)
+from rotator.text import (
+    JsonLimitError,
     is_connector_id,
     is_key_vault_name,
     is_key_vault_version,
+    load_json,
+    truncate,
 )
-from rotator.text import JsonLimitError, load_json, truncate
 
 ENV_CONFIG = "ROTATOR_CONFIG"
 MAX_CONFIG_BYTES = 1024 * 1024
@@ -57,12 +61,14 @@ def parse_targets(document: Any) -> tuple[Target, ...]:
     """
     if not isinstance(document, dict):
         raise ConfigurationError(f"{ENV_CONFIG}: the top level must be a JSON object")
-    _no_unknown_keys(
-        document, {"keyVaultUrl", "connectors", "probe", "identities"}, "the top level"
-    )
+    # policyKeys is checked by config.policy_keys (and left out of this message, unchanged)
+    known = {key: value for key, value in document.items() if key != "policyKeys"}
+    _no_unknown_keys(known, {"keyVaultUrl", "connectors", "probe", "identities"}, "the top level")
     default_probe = top_level_probe(document.get("probe"))
     default_vault = top_level_vault(document)
     connectors = document.get("connectors")
+    if connectors is None and document.get("policyKeys"):
+        return ()  # policy keys only
     if not isinstance(connectors, list) or not connectors:
         raise ConfigurationError(f"{ENV_CONFIG}: 'connectors' must be a non-empty list")
     targets: list[Target] = []

@@ -22,6 +22,7 @@ from rotator.emulator.control import ControlService
 from rotator.emulator.entra import EntraDirectory, EntraService
 from rotator.emulator.graph import GraphService, GraphStore
 from rotator.emulator.identity import IdentityService, IdentitySettings, graph_audiences
+from rotator.emulator.keysets import KeySetStore
 from rotator.emulator.keyvault import MAX_PAGE_SIZE, KeyVaultService, VaultStore
 from rotator.emulator.server import (
     EmulatorHTTPServer,
@@ -42,7 +43,7 @@ class Emulator:
     Entra ID's token endpoint for apps (:attr:`authority_url`).
 
     Bound to 127.0.0.1 only. ``start()`` binds and serves; ``stop()`` closes everything; it is
-    also a context manager. Seed and inspect through :attr:`vault`, :attr:`graph`,
+    also a context manager. Seed and inspect through :attr:`vault`, :attr:`graph`, :attr:`keysets`,
     :attr:`identity`, :attr:`entra`, :attr:`faults` and :meth:`journal`, or over
     :attr:`control_url`.
     """
@@ -84,6 +85,7 @@ class Emulator:
         self.identity_header = secrets.token_urlsafe(32)
         self.vault = VaultStore()
         self.graph = GraphStore(self.tenant_id)
+        self.keysets = KeySetStore(self.tenant_id)
         self.identity = IdentitySettings()
         self.entra = EntraDirectory(self.tenant_id)
         self.api = ApiStore()
@@ -145,6 +147,7 @@ class Emulator:
             base_url=lambda: graph_url,
             audiences=lambda: audiences,
             directory=self.entra,
+            keysets=self.keysets,
         )
         self._servers["vault"].service = KeyVaultService(
             self.vault, self.tokens, base_url=lambda: vault_url, page_size=self._page_size
@@ -293,13 +296,14 @@ class Emulator:
     # -- state ------------------------------------------------------------------------------
 
     def reset(self) -> None:
-        """Clear vault, graph, Entra apps, faults, journal and identity overrides; keep the CA and
-        ports."""
+        """Clear vault, graph (connectors and key sets), Entra apps, faults, journal and identity
+        overrides; keep the CA and ports."""
         self.faults.clear()
         self.entra.clear()
         self.api.clear()
         self.vault.clear()
         self.graph.clear()
+        self.keysets.clear()
         self.identity.reset()
         self._journal.clear()
 

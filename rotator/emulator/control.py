@@ -49,7 +49,29 @@ GET       /graph/connectors/{id}                     → 200 snapshot: ``id, dis
 POST      /graph/connectors/{id}/certificates        ``{"cer": base64 DER, "chain"?: [base64
                                                      DER], "replace"?: bool}`` → 204
 POST      /graph/connectors/{id}/password-check      ``{"candidate"}`` → 200 ``{"matches"}``
-PUT       /graph/stale-reads                         ``{"count": int}`` → 204
+PUT       /graph/stale-reads                         ``{"count": int}`` → 204 (connectors and
+                                                     key sets)
+GET       /graph/keysets                             → 200 ``{"value": [key set…]}``
+POST      /graph/keysets                             ``{"id", "tenantId"?}`` → 201 ``{"id"}``
+                                                     (``B2C_1A_`` is put in front, as B2C does;
+                                                     409 when it exists)
+GET       /graph/keysets/{id}                        → 200 ``{id, tenantId, writes, activeKid,
+                                                     keys: [{kid, use, kty, nbf, exp, x5t,
+                                                     status, isActive, uploadedAt}]}`` (never
+                                                     ``k``)
+POST      /graph/keysets/{id}/certificates           ``{"cer": base64 DER}`` → 201 ``{"kid"}``
+                                                     (as uploadPkcs12 would derive it: nbf/exp
+                                                     from the certificate)
+POST      /graph/keysets/{id}/secrets                ``{"value", "use"?: "sig"|"enc" (enc),
+                                                     "nbf"?, "exp"?: Unix seconds}`` → 201
+                                                     ``{"kid"}``
+POST      /graph/keysets/{id}/secret-check           ``{"candidate"}`` → 200 ``{"matches",
+                                                     "kid"}`` (the newest key holding it)
+DELETE    /graph/keysets/{id}                        → 204
+GET       /graph/keyset-clock                        → 200 ``{"offsetSeconds", "now"}``
+PUT       /graph/keyset-clock                        ``{"offsetSeconds": number}`` → 200 as GET
+                                                     (the key sets' clock: which key is active,
+                                                     what is expired)
 GET       /identity                                  → 200 ``{"graphRoles","audienceOverride"}``
 PUT       /identity                                  ``{"graphRoles"?: [..], "audienceOverride"?:
                                                      str|null}`` → 200 as GET
@@ -119,6 +141,7 @@ from urllib.parse import unquote
 from cryptography import x509
 
 from rotator.emulator.graph import ConnectorSnapshot
+from rotator.emulator.keysets import KeySetExists, KeySetSnapshot
 from rotator.emulator.seeding import CertificateSeeder, content_type_for, import_options
 from rotator.emulator.server import Request, Response, json_body
 
@@ -225,6 +248,40 @@ def snapshot_json(snapshot: ConnectorSnapshot) -> dict[str, Any]:
     }
 
 
+def keyset_json(snapshot: KeySetSnapshot) -> dict[str, Any]:
+    """A key-set snapshot as JSON (it never holds a secret)."""
+    active = snapshot.active
+    return {
+        "id": snapshot.id,
+        "tenantId": snapshot.tenant_id,
+        "writes": snapshot.writes,
+        "activeKid": active.kid if active else None,
+        "keys": [
+            {
+                "kid": key.kid,
+                "use": key.use,
+                "kty": key.kty,
+                "nbf": key.nbf,
+                "exp": key.exp,
+                "x5t": key.x5t,
+                "status": key.status,
+                "isActive": key.is_active,
+                "uploadedAt": _iso(key.uploaded_at),
+            }
+            for key in snapshot.keys
+        ],
+    }
+
+
+def _seconds(body: dict[str, Any], key: str) -> int | None:
+    value = body.get(key)
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise _BadRequest(400, "BadValue", f"{key} must be whole Unix seconds")
+    return value
+
+
 Handler = Callable[[Request, list[str]], Response]
 
 
@@ -303,6 +360,12 @@ class ControlService:
             ("graph", "connectors", "*", "certificates"): {"POST": self._install_certificate},
             ("graph", "connectors", "*", "password-check"): {"POST": self._password_check},
             ("graph", "stale-reads"): {"PUT": self._stale_reads},
+            ("graph", "keysets"): {"GET": self._keysets, "POST": self._add_keyset},
+            ("graph", "keysets", "*"): {"GET": self._keyset, "DELETE": self._delete_keyset},
+            ("graph", "keysets", "*", "certificates"): {"POST": self._keyset_certificate},
+            ("graph", "keysets", "*", "secrets"): {"POST": self._keyset_secret},
+            ("graph", "keysets", "*", "secret-check"): {"POST": self._keyset_secret_check},
+            ("graph", "keyset-clock"): {"GET": self._keyset_clock, "PUT": self._set_keyset_clock},
             ("identity",): {"GET": self._identity, "PUT": self._set_identity},
             ("entra", "apps"): {"POST": self._register_app},
             ("entra", "apps", "*", "*"): {"GET": self._app_keys},
@@ -550,7 +613,70 @@ class ControlService:
         if not isinstance(count, int) or isinstance(count, bool) or count < 0:
             raise _BadRequest(400, "BadValue", "count must be a non-negative integer")
         self.emulator.graph.stale_reads = count
+        self.emulator.keysets.stale_reads = count
         return self._empty()
+
+    def _keysets(self, request: Request, args: list[str]) -> Response:
+        value = [keyset_json(s) for s in self.emulator.keysets.keysets()]
+        return self._json(200, {"value": value})
+
+    def _add_keyset(self, request: Request, args: list[str]) -> Response:
+        body = self._body(request)
+        requested = _optional_str(body, "id")
+        if not requested:
+            raise _BadRequest(400, "BadValue", "id must be a key set id, e.g. B2C_1A_RestApiKey")
+        try:
+            keyset_id = self.emulator.keysets.create_keyset(
+                requested, tenant_id=_optional_str(body, "tenantId")
+            )
+        except KeySetExists as exc:
+            raise _BadRequest(409, "Conflict", f"key set {exc.args[0]} exists") from exc
+        return self._json(201, {"id": keyset_id})
+
+    def _keyset(self, request: Request, args: list[str]) -> Response:
+        return self._json(200, keyset_json(self.emulator.keysets.keyset(args[0])))
+
+    def _delete_keyset(self, request: Request, args: list[str]) -> Response:
+        if not self.emulator.keysets.delete(args[0]):
+            raise KeyError(f"no key set {args[0]!r} in the emulator")
+        return self._empty()
+
+    def _keyset_certificate(self, request: Request, args: list[str]) -> Response:
+        certificate = _certificate(self._body(request).get("cer"), "cer")
+        return self._json(201, {"kid": self.emulator.keysets.add_certificate(args[0], certificate)})
+
+    def _keyset_secret(self, request: Request, args: list[str]) -> Response:
+        body = self._body(request)
+        value, use = body.get("value"), body.get("use", "enc")
+        if not isinstance(value, str) or not value:
+            raise _BadRequest(400, "BadValue", "value must be a non-empty string")
+        if use not in ("sig", "enc"):
+            raise _BadRequest(400, "BadValue", "use must be sig or enc")
+        kid = self.emulator.keysets.add_secret(
+            args[0], value, use=use, nbf=_seconds(body, "nbf"), exp=_seconds(body, "exp")
+        )
+        return self._json(201, {"kid": kid})
+
+    def _keyset_secret_check(self, request: Request, args: list[str]) -> Response:
+        candidate = self._body(request).get("candidate")
+        if not isinstance(candidate, str):
+            raise _BadRequest(400, "BadValue", "candidate must be a string")
+        kid = self.emulator.keysets.secret_matches(args[0], candidate)
+        return self._json(200, {"matches": kid is not None, "kid": kid})
+
+    def _keyset_clock(self, request: Request, args: list[str]) -> Response:
+        keysets = self.emulator.keysets
+        offset = keysets.clock_offset.total_seconds()
+        return self._json(200, {"offsetSeconds": offset, "now": _iso(keysets.now())})
+
+    def _set_keyset_clock(self, request: Request, args: list[str]) -> Response:
+        offset = self._body(request).get("offsetSeconds")
+        if isinstance(offset, bool) or not isinstance(offset, int | float):
+            raise _BadRequest(400, "BadValue", "offsetSeconds must be a number")
+        if abs(offset) > 100 * 365 * 86400:
+            raise _BadRequest(400, "BadValue", "offsetSeconds must be within 100 years")
+        self.emulator.keysets.clock_offset = dt.timedelta(seconds=offset)
+        return self._keyset_clock(request, args)
 
     def _identity(self, request: Request, args: list[str]) -> Response:
         return self._json(200, self.emulator.identity.describe())

@@ -28,6 +28,8 @@ from rotator.emulator import pfx, pki
 from rotator.emulator.applications import ApplicationProblem, ApplicationsApi, Caller
 from rotator.emulator.entra import EntraDirectory
 from rotator.emulator.identity import GRAPH_ROLE
+from rotator.emulator.keysets import KeySetStore
+from rotator.emulator.keysets_api import KeySetProblem, KeySetsApi
 from rotator.emulator.server import Request, Response, json_body
 from rotator.emulator.tokens import InvalidToken, TokenMinter, bearer_token
 
@@ -413,14 +415,17 @@ class GraphService:
         base_url: Callable[[], str],
         audiences: Callable[[], frozenset[str]],
         directory: EntraDirectory | None = None,
+        keysets: KeySetStore | None = None,
     ) -> None:
         """Serve ``store``; accept tokens whose ``aud`` is in ``audiences()``; with a
-        ``directory``, also its applications (``/applications/{id}``, addKey, removeKey)."""
+        ``directory``, also its applications (``/applications/{id}``, addKey, removeKey); with
+        ``keysets``, B2C's policy keys (``/beta/trustFramework/keySets``)."""
         self.store = store
         self.tokens = tokens
         self._base_url = base_url
         self._audiences = audiences
         self._applications = ApplicationsApi(directory) if directory is not None else None
+        self._keysets = KeySetsApi(keysets) if keysets is not None else None
         self._caller_tenant = threading.local()  # the verified token's tenant, per request
         self._caller_app = threading.local()  # and its app (client) id
 
@@ -475,6 +480,7 @@ class GraphService:
         *,
         authorized: bool = True,
         detail: str | None = None,
+        correlation: bool = False,
     ) -> Response:
         request_id, client_id = self._ids(request)
         headers = self._headers(request, request_id, client_id)
@@ -492,6 +498,7 @@ class GraphService:
                 "code": code,
                 "message": message,
                 "innerError": {
+                    **({"correlationId": str(uuid.uuid4())} if correlation else {}),
                     "date": pki.utcnow().strftime("%Y-%m-%dT%H:%M:%S"),
                     "request-id": request_id,
                     "client-request-id": client_id,
@@ -577,6 +584,8 @@ class GraphService:
             return self._error(request, exc.status, exc.code, exc.message)
         except ApplicationProblem as exc:
             return self._error(request, exc.status, exc.code, exc.message, detail=exc.detail)
+        except KeySetProblem as exc:
+            return self._error(request, exc.status, exc.code, exc.message, correlation=exc.b2c)
 
     def _route(self, request: Request, roles: frozenset[str]) -> Response:
         segments = [unquote(part) for part in request.path.split("/")[1:]]
@@ -590,6 +599,8 @@ class GraphService:
         rest = segments[1:]
         if rest and rest[0].lower() == "applications" and self._applications is not None:
             return self._application(request, version, self._applications, rest[1:])
+        if rest and rest[0].lower() == "trustframework" and self._keysets and version == "beta":
+            return self._keyset(request, self._keysets, rest[1:], roles)
         expected = ("identity", "apiconnectors")
         for index, word in enumerate(expected):
             if len(rest) <= index or rest[index].lower() != word:
@@ -639,6 +650,23 @@ class GraphService:
             kind = "applications/$entity" if len(rest) == 1 else "microsoft.graph.keyCredential"
             body = {"@odata.context": f"{self._base(request)}/{version}/$metadata#{kind}", **body}
         return self._answer(request, status, body)
+
+    def _keyset(
+        self, request: Request, api: KeySetsApi, rest: list[str], roles: frozenset[str]
+    ) -> Response:
+        """``/beta/trustFramework/…``: B2C's policy keys (see :mod:`rotator.emulator.keysets_api`)."""
+        answer = api.handle(
+            request.method,
+            rest,
+            tenant=self._tenant(),
+            roles=roles,
+            body=lambda: self._json_object(request),
+            context=f"{self._base(request)}/beta/$metadata",
+        )
+        response = self._answer(request, answer.status, answer.body)
+        if answer.location is not None:
+            response.headers.append(("Location", answer.location))
+        return response
 
     @staticmethod
     def _not_allowed() -> _Problem:

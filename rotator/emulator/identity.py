@@ -11,6 +11,9 @@ from rotator.emulator.server import Request, Response, json_body
 from rotator.emulator.tokens import TokenMinter
 
 GRAPH_ROLE = "APIConnectors.ReadWrite.All"
+KEYSET_ROLE = "TrustFrameworkKeySet.ReadWrite.All"  # B2C policy keys: write (and read)
+KEYSET_READ_ROLE = "TrustFrameworkKeySet.Read.All"  # B2C policy keys: read, getActiveKey
+DEFAULT_GRAPH_ROLES = frozenset({GRAPH_ROLE, KEYSET_ROLE})
 GRAPH_PUBLIC_AUDIENCES = frozenset(
     {"https://graph.microsoft.com", "00000003-0000-0000-c000-000000000000"}
 )
@@ -22,15 +25,16 @@ class IdentitySettings:
     """What the token endpoint puts in tokens; tests change these attributes directly."""
 
     def __init__(self) -> None:
-        """Start with the defaults: the Graph role granted, audiences as requested."""
+        """Start with the defaults: the Graph roles for connectors and key sets granted,
+        audiences as requested."""
         self._lock = threading.Lock()
-        self.graph_roles: set[str] = {GRAPH_ROLE}
+        self.graph_roles: set[str] = set(DEFAULT_GRAPH_ROLES)
         self.audience_override: str | None = None
 
     def reset(self) -> None:
         """Back to the defaults."""
         with self._lock:
-            self.graph_roles = {GRAPH_ROLE}
+            self.graph_roles = set(DEFAULT_GRAPH_ROLES)
             self.audience_override = None
 
     def describe(self) -> dict[str, Any]:

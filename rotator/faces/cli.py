@@ -97,9 +97,10 @@ def _rotate(args: argparse.Namespace, out: TextIO) -> int:
         trigger="cli",
         requested_by=operator(),
         skip_probe=args.skip_probe,
+        key_sets=tuple(args.key_set),
     )
-    if request.version and len(request.connector_ids) != 1:
-        raise UsageError("rotate", "--version needs exactly one --connector")
+    if request.version and len(request.connector_ids) + len(request.key_sets) != 1:
+        raise UsageError("rotate", "--version needs exactly one --connector (or one --key-set)")
     if request.version:
         check_key_vault_version(request.version, "--version")
     if request.force and not request.reason:
@@ -121,14 +122,15 @@ def _unpin(args: argparse.Namespace, out: TextIO) -> int:
     from rotator.config.settings import Settings
     from rotator.rotation import Rotator
 
+    name = args.connector or f"key set {args.key_set}"
     with Rotator.from_settings(Settings.from_env()) as rotator:
-        old = rotator.unpin(args.connector, requested_by=operator())
+        old = rotator.unpin(args.connector, requested_by=operator(), key_set=args.key_set)
     if old is None:
-        out.write(f"{args.connector} was not pinned\n")
+        out.write(printable(f"{name} was not pinned") + "\n")
     else:
         out.write(
             printable(
-                f"{args.connector}: unpinned from version {old.version} (pinned {old.pinned_at}); "
+                f"{name}: unpinned from version {old.version} (pinned {old.pinned_at}); "
                 "the next run installs the newest usable version"
             )
             + "\n"
@@ -141,12 +143,13 @@ def _history(args: argparse.Namespace, out: TextIO) -> int:
     from rotator.rotation import Rotator
 
     with Rotator.from_settings(Settings.from_env()) as rotator:
-        record = rotator.history(args.connector)
+        record = rotator.history(args.connector, key_set=args.key_set)
     if args.json:
-        json.dump(history_to_json(args.connector, record), out, indent=2)
+        document = history_to_json(args.connector or args.key_set, record, key_set=args.key_set)
+        json.dump(document, out, indent=2)
         out.write("\n")
         return EXIT_OK
-    out.write(render_history(args.connector, record))
+    out.write(render_history(args.connector or f"key set {args.key_set}", record))
     return EXIT_OK
 
 
@@ -160,11 +163,11 @@ def _status(args: argparse.Namespace, out: TextIO) -> int:
             from rotator.faces.render_html import render_status_page
             from rotator.faces.status_page import gather
 
-            page = gather(rotator, tuple(args.connector))
+            page = gather(rotator, tuple(args.connector), key_sets=tuple(args.key_set))
             report = page.report
             _write_page(Path(args.html), render_status_page(page))
         else:
-            report = rotator.status(tuple(args.connector))
+            report = rotator.status(tuple(args.connector), key_sets=tuple(args.key_set))
     if args.json:
         json.dump(report.to_json(), out, indent=2)
         out.write("\n")
@@ -183,7 +186,9 @@ def _check(args: argparse.Namespace, out: TextIO) -> int:
     if args.verbose < 3:  # a refused token is in the report with its fix: no warning as well
         identity_log.setLevel(logging.ERROR)
     try:
-        report = run_check(settings, connector_ids=tuple(args.connector))
+        report = run_check(
+            settings, connector_ids=tuple(args.connector), key_sets=tuple(args.key_set)
+        )
     finally:
         identity_log.setLevel(level)
     out.write(json.dumps(report.to_json(), indent=2) + "\n" if args.json else render_check(report))

@@ -76,6 +76,14 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="ID",
         help="only this connector (repeatable; default: every configured connector)",
     )
+    selection.add_argument(
+        "--key-set",
+        action="append",
+        default=[],
+        metavar="NAME",
+        help="only this B2C policy key set (ROTATOR_CONFIG policyKeys, e.g. "
+        "B2C_1A_RestApiClientCertificate; repeatable)",
+    )
     selection.add_argument("--json", action="store_true", help="print one JSON document on stdout")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
@@ -107,7 +115,7 @@ def build_parser() -> argparse.ArgumentParser:
         "--version",
         metavar="KV_VERSION",
         help="install this Key Vault version instead of the newest (roll back); "
-        "needs exactly one --connector",
+        "needs exactly one --connector or --key-set",
     )
     rotate.add_argument("--reason", help="why (kept in the history with the rotation)")
     rotate.add_argument(
@@ -157,7 +165,9 @@ def build_parser() -> argparse.ArgumentParser:
         "trigger, outcome, Key Vault version, thumbprint, reason and who asked; and the applied "
         "version and pin. Never a secret.",
     )
-    history.add_argument("--connector", required=True, metavar="ID", help="the connector")
+    which = history.add_mutually_exclusive_group(required=True)
+    which.add_argument("--connector", metavar="ID", help="the connector")
+    which.add_argument("--key-set", metavar="NAME", help="or the B2C policy key set")
     history.add_argument("--json", action="store_true", help="print one JSON document on stdout")
 
     unpin = sub.add_parser(
@@ -167,7 +177,9 @@ def build_parser() -> argparse.ArgumentParser:
         description="A `rotate --version` rollback pins the connector to that version: later runs "
         "keep it until it is unpinned here or a newer version is added to Key Vault.",
     )
-    unpin.add_argument("--connector", required=True, metavar="ID", help="the pinned connector")
+    pinned = unpin.add_mutually_exclusive_group(required=True)
+    pinned.add_argument("--connector", metavar="ID", help="the pinned connector")
+    pinned.add_argument("--key-set", metavar="NAME", help="or the pinned B2C policy key set")
 
     sub.add_parser(
         "demo",

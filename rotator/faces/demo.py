@@ -44,8 +44,12 @@ def run_demo(out: TextIO) -> int:
             "four versions and a password in three. Before any write to Graph, rotator asks each\n"
             "connector's API whether it accepts the new credential (the probe): the API does not\n"
             "trust the renewed certificate yet, so that rotation is refused until it does.\n"
+            "Two B2C policy keys (a certificate and a password key set) are one version behind\n"
+            "too: rotator appends the new key (key sets only grow), probes the custom policy's\n"
+            "API first, and verifies with getActiveKey that B2C uses it.\n"
         )
         config, expected = seed_demo(emu, out)
+        config = with_policy_keys(emu, config, expected)
         env = {
             **emu.env(),
             "ROTATOR_CONFIG": json.dumps(config),
@@ -60,9 +64,11 @@ def run_demo(out: TextIO) -> int:
             out.write("    IDENTITY_HEADER=<hidden>\n")
 
             runs = []
+            calls: list[dict[str, int]] = []  # per run: Graph + Key Vault calls per key set
             with Rotator.from_settings(settings) as rotator:
                 for title in (
-                    "Run 1: rotate every connector (the API rejects the renewed certificate)",
+                    "Run 1: rotate every connector and policy key (the API rejects the renewed "
+                    "certificate)",
                     "Run 2: after the API was told to trust it too",
                     "Run 3: the same again (nothing to do, no secret read)",
                 ):
@@ -75,14 +81,22 @@ def run_demo(out: TextIO) -> int:
                     runs.append(rotator.rotate(RotationRequest(trigger="demo")))
                     out.write(render_report(runs[-1]))
                     out.write(_requests(emu))
+                    calls.append(_key_set_calls(emu, expected))
+                    out.write(
+                        "            policy keys "
+                        + ", ".join(f"{n} calls for {name}" for name, n in calls[-1].items())
+                        + "\n"
+                    )
 
                 _say(out, "Status")
                 out.write(render_status(rotator.status()))
 
-        problems = _check(emu, runs, expected)
+        problems = _check(emu, runs, expected) + _check_key_sets(emu, calls, expected)
         _say(out, "Checked in the emulator")
         for line in problems or [
-            "every connector holds what Key Vault's newest usable version says"
+            "every connector holds what Key Vault's newest usable version says",
+            "each key set's active key (getActiveKey) is Key Vault's newest usable version;"
+            " up to date with two calls per key set",
         ]:
             out.write(f"    {line}\n")
         return 1 if problems else 0
@@ -90,8 +104,10 @@ def run_demo(out: TextIO) -> int:
 
 def seed_demo(emu: Emulator, out: TextIO) -> tuple[dict[str, Any], dict[str, str]]:
     """Seed a CA, four certificate versions, three password versions, two connectors and their
-    API; return the targets (``ROTATOR_CONFIG``) and what the demo expects at the end."""
+    API, and two B2C policy keys (``seed_demo_keysets``); return the targets (``ROTATOR_CONFIG``)
+    and what the demo expects at the end."""
     from rotator.emulator import pki
+    from rotator.emulator.seeding import seed_demo_keysets
 
     now = pki.utcnow()
     ca = pki.make_ca("Contoso Demo Issuing CA")
@@ -170,6 +186,11 @@ def seed_demo(emu: Emulator, out: TextIO) -> tuple[dict[str, Any], dict[str, str
         snapshot = emu.graph.connector(connector_id)
         out.write(f"    {connector_id}  {snapshot.display_name}: {snapshot.auth_type}\n")
 
+    _say(out, "B2C policy keys (trustFramework key sets) and their Key Vault objects")
+    keysets = seed_demo_keysets(emu.vault, emu.keysets, emu.api, issuer=ca)
+    for line in keysets.lines:
+        out.write(f"    {line}\n")
+
     config = {
         "keyVaultUrl": emu.vault_url,
         "probe": {},  # every connector: ask its API (its targetUrl) before switching B2C
@@ -186,8 +207,34 @@ def seed_demo(emu: Emulator, out: TextIO) -> tuple[dict[str, Any], dict[str, str
         "thumbprint": leaves[1].thumbprint,
         "basic_connector": basic_connector,
         "password": newest_password,
+        "cert_keyset": keysets.certificate_keyset,
+        "x5t": keysets.renewed_x5t,
+        "password_keyset": keysets.password_keyset,
+        "keyset_password": keysets.newest_password,
+        "keyset_objects": f"{keysets.certificate} {keysets.password_secret}",
+        "keyset_username": keysets.username,
     }
     return config, expected
+
+
+def with_policy_keys(
+    emu: Emulator, config: dict[str, Any], expected: Mapping[str, str]
+) -> dict[str, Any]:
+    """``config`` plus the demo's two policy keys (seeded by :func:`seed_demo`), each probed at
+    the API its custom policy calls (a key set's ``probe.url`` is required: Graph has none)."""
+    from rotator.emulator.seeding import DEMO_KEYSET_BASIC_ENDPOINT, DEMO_KEYSET_CERT_ENDPOINT
+
+    certificate, secret = expected["keyset_objects"].split()
+    cert_probe = {"url": emu.api_url_for(DEMO_KEYSET_CERT_ENDPOINT)}
+    basic_probe = {
+        "url": emu.api_url_for(DEMO_KEYSET_BASIC_ENDPOINT),
+        "username": expected["keyset_username"],
+    }
+    keys = [
+        {"keySet": expected["cert_keyset"], "certificate": certificate, "probe": cert_probe},
+        {"keySet": expected["password_keyset"], "secret": secret, "probe": basic_probe},
+    ]
+    return {**config, "policyKeys": keys}
 
 
 def _check(emu: Emulator, runs: list[Any], expected: Mapping[str, str]) -> list[str]:
@@ -198,10 +245,50 @@ def _check(emu: Emulator, runs: list[Any], expected: Mapping[str, str]) -> list[
         problems.append(f"certificate connector holds {held}, expected {expected['thumbprint']}")
     if not emu.graph.password_matches(expected["basic_connector"], expected["password"]):
         problems.append("basic connector does not hold the newest password")
-    wanted = [["refused", "rotated"], ["rotated", "up-to-date"], ["up-to-date", "up-to-date"]]
+    wanted = [
+        ["refused", "rotated", "rotated", "rotated"],
+        ["rotated", "up-to-date", "up-to-date", "up-to-date"],
+        ["up-to-date", "up-to-date", "up-to-date", "up-to-date"],
+    ]
     for number, (run, outcomes) in enumerate(zip(runs, wanted, strict=True), start=1):
         if [o.outcome.value for o in run.outcomes] != outcomes:
             problems.append(f"run {number} did not end {' and '.join(outcomes)}")
+    return problems
+
+
+def _key_set_calls(emu: Emulator, expected: Mapping[str, str]) -> dict[str, int]:
+    """Per key set, the Graph and Key Vault calls a run made for it (its set, its vault object)."""
+    objects = dict(
+        zip(
+            (expected["cert_keyset"], expected["password_keyset"]),
+            expected["keyset_objects"].split(),
+            strict=True,
+        )
+    )
+    return {
+        name: sum(
+            (e.service == "graph" and f"/keySets/{name}" in e.path)
+            or (e.service == "vault" and f"/{obj}/" in f"{e.path}/")
+            for e in emu.journal()
+        )
+        for name, obj in objects.items()
+    }
+
+
+def _check_key_sets(
+    emu: Emulator, calls: list[dict[str, int]], expected: Mapping[str, str]
+) -> list[str]:
+    problems = []
+    cert = emu.keysets.keyset(expected["cert_keyset"]).active
+    if cert is None or cert.x5t != expected["x5t"]:
+        problems.append(f"{expected['cert_keyset']}'s active key is not the renewed certificate")
+    password = emu.keysets.keyset(expected["password_keyset"]).active
+    found = emu.keysets.secret_matches(expected["password_keyset"], expected["keyset_password"])
+    if password is None or found != password.kid:
+        problems.append(f"{expected['password_keyset']}'s active key is not the newest password")
+    for number, run in enumerate(calls[1:], start=2):
+        if any(n != 2 for n in run.values()):
+            problems.append(f"run {number}: an up-to-date key set took other than two calls: {run}")
     return problems
 
 

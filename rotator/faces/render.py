@@ -8,7 +8,7 @@ from typing import Any
 
 from rotator.check.report import CheckReport, Finding, Identity
 from rotator.hints import fix_for
-from rotator.model import Outcome, RotationReport, StatusReport
+from rotator.model import Outcome, RotationReport, StatusReport, TargetKind, TargetOutcome
 from rotator.state.records import ConnectorRecord
 from rotator.text import printable
 
@@ -28,7 +28,8 @@ def render_report(report: RotationReport) -> str:
     lines: list[str] = []
     for o in report.outcomes:
         via = f", identity {o.identity}" if o.identity != "default" else ""
-        lines.append(f"{_MARK[o.outcome]:<11} {o.connector_id}  ({o.kind.value}{via})")
+        name = _named(o.target_kind, o.connector_id)
+        lines.append(f"{_MARK[o.outcome]:<11} {name}  ({o.kind.value}{via})")
         version = (
             f"{o.key_vault_object}/{o.key_vault_version}"
             if o.key_vault_version
@@ -47,18 +48,36 @@ def render_report(report: RotationReport) -> str:
             lines.append(f"            {'why' if o.outcome.ok else 'error':<10} {o.reason}")
             if not o.outcome.ok and (fix := fix_for(o.reason)):
                 lines.append(f"            fix        {fix}")
+        if o.key_id:
+            lines.append(f"            kid        {o.key_id}")
         if o.request_id:
             lines.append(f"            request-id {o.request_id}")
         if o.deferred_until:
             lines.append(f"            deferred   until {o.deferred_until:%Y-%m-%d %H:%M} UTC")
         if o.unverified:
             lines.append("            unverified the write may have landed; the next run checks")
-    counts = ", ".join(f"{n} {name}" for name, n in report.counts.items() if n)
     seconds = ""
     if report.started_at and report.finished_at:
         seconds = f" in {(report.finished_at - report.started_at).total_seconds():.2f} s"
-    lines.append(f"{len(report.outcomes)} connector(s): {counts or 'nothing to do'}{seconds}")
+    keys = [o for o in report.outcomes if o.target_kind is TargetKind.POLICY_KEY]
+    connectors = [o for o in report.outcomes if o.target_kind is not TargetKind.POLICY_KEY]
+    if connectors or not keys:  # one summary line per kind of target that ran
+        lines.append(f"{len(connectors)} connector(s): {_counts(connectors)}{seconds}")
+        seconds = ""
+    if keys:
+        lines.append(f"{len(keys)} key set(s): {_counts(keys)}{seconds}")
     return _joined(lines)
+
+
+def _counts(outcomes: Sequence[TargetOutcome]) -> str:
+    """E.g. ``1 rotated, 1 refused`` (``nothing to do`` for none), in the order of ``Outcome``."""
+    seen = RotationReport(tuple(outcomes)).counts
+    return ", ".join(f"{n} {name}" for name, n in seen.items() if n) or "nothing to do"
+
+
+def _named(kind: TargetKind, name: str) -> str:
+    """A target as the text names it: a connector by its id, a policy key as ``key set ID``."""
+    return f"key set {name}" if kind is TargetKind.POLICY_KEY else name
 
 
 def render_status(report: StatusReport) -> str:
@@ -67,7 +86,8 @@ def render_status(report: StatusReport) -> str:
     for t in report.targets:
         sync = {True: "in sync", False: "BEHIND", None: "UNKNOWN"}[t.in_sync]
         via = f", identity {t.identity}" if t.identity != "default" else ""
-        lines.append(f"{sync:<11} {t.connector_id}  ({t.kind.value}: {t.key_vault_object}{via})")
+        name = _named(t.target_kind, t.connector_id)
+        lines.append(f"{sync:<11} {name}  ({t.kind.value}: {t.key_vault_object}{via})")
         if t.graph:
             lines.append(f"            graph      {t.graph}")
         newest = t.target_version or ("none usable" if t.in_sync is not None else "not read")
@@ -190,12 +210,17 @@ def _joined(lines: list[str]) -> str:
     return "".join(printable(line) + "\n" for line in lines)
 
 
-def history_to_json(connector_id: str, record: ConnectorRecord) -> dict[str, Any]:
+def history_to_json(
+    connector_id: str, record: ConnectorRecord, *, key_set: str | None = None
+) -> dict[str, Any]:
     """``history --json``: camelCase like every other JSON output, the history newest first
-    (as the text shows it)."""
+    (as the text shows it); ``targetKind``, and ``keySet`` in place of ``connectorId`` for a
+    policy key."""
     applied, pin = record.applied, record.pin
+    kind = TargetKind.POLICY_KEY if key_set else TargetKind.CONNECTOR
     return {
-        "connectorId": connector_id,
+        "targetKind": kind.value,
+        **({"keySet": key_set} if key_set else {"connectorId": connector_id}),
         "applied": {
             "keyVaultUrl": applied.key_vault_url,
             "keyVaultObject": applied.key_vault_object,

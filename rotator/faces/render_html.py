@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from html import escape
 
 from rotator.hints import fix_for
-from rotator.model import CredentialKind, StatusReport, TargetStatus, VersionInfo
+from rotator.model import CredentialKind, StatusReport, TargetKind, TargetStatus, VersionInfo
 from rotator.state.records import HistoryEntry
 from rotator.text import printable
 
@@ -288,11 +288,18 @@ def render_status_page(page: StatusPage) -> str:
         f"<title>rotator status</title><style>{_CSS}</style></head><body>"
         '<header class="page"><h1>API connector credentials</h1>'
         f'<p class="meta">as of <time datetime="{page.now:%Y-%m-%dT%H:%M:%SZ}">'
-        f"{page.now:%Y-%m-%d %H:%M} UTC</time> · {len(page.targets)} connector(s)</p>"
+        f"{page.now:%Y-%m-%d %H:%M} UTC</time> · {_counted(page)}</p>"
         f'<ul class="summary">{summary}</ul></header><main>{cards}</main>'
         "<footer>rotator status page · values from Graph, Key Vault and the state store; "
         "no secret is ever shown here</footer></body></html>\n"
     )
+
+
+def _counted(page: StatusPage) -> str:
+    """``2 connector(s)``, and ``, 2 policy key set(s)`` when the page shows any."""
+    sets = sum(t.status.target_kind is TargetKind.POLICY_KEY for t in page.targets)
+    text = f"{len(page.targets) - sets} connector(s)"
+    return text + (f", {sets} policy key set(s)" if sets else "")
 
 
 _CSS = """

@@ -167,5 +167,7 @@ def _seed_demo(emu: Emulator) -> tuple[str, str]:
         f'#   curl -sS --cacert "$ROTATOR_CA_BUNDLE" -X POST -d {shlex.quote(trust)} \\',
         f'#     "$EMULATOR_CONTROL_URL/api/endpoints/{API_CERT_ENDPOINT}/certificates"',
         "# and the next `rotator rotate` installs it",
+        "# the B2C key sets (every key, which one is active; never a secret):",
+        '#   curl -sS --cacert "$ROTATOR_CA_BUNDLE" "$EMULATOR_CONTROL_URL/graph/keysets"',
     ]
     return json.dumps(config, separators=(",", ":")), "\n".join(lines) + "\n"

@@ -23,7 +23,14 @@ from rotator.functions.triggers import (
     parse_rotate_request,
     targets_for_event,
 )
-from rotator.model import Outcome, RotationReport, RotationRequest, TargetOutcome
+from rotator.model import (
+    Outcome,
+    PolicyKeyTarget,
+    RotationReport,
+    RotationRequest,
+    TargetKind,
+    TargetOutcome,
+)
 from rotator.rotation import Rotator, WorkerInit, utcnow
 from rotator.steps import policy
 from rotator.text import truncate
@@ -122,7 +129,7 @@ def run_event(
     own = _keep_alive_identities(rotator, event)
     if own:  # the certificate rotator itself authenticates with: register its new version
         rotator.keep_alive(own)
-    targets = targets_for_event(rotator.settings.targets, event)
+    targets = targets_for_event(rotator.settings.all_targets, event)
     if not targets and own:
         return None
     if not targets:
@@ -138,8 +145,11 @@ def run_event(
         return None
     report = rotator.rotate(
         RotationRequest(
-            connector_ids=tuple(t.connector_id for t in targets),
+            connector_ids=tuple(
+                t.connector_id for t in targets if not isinstance(t, PolicyKeyTarget)
+            ),
             trigger=f"event:{event.short_type}",
+            key_sets=tuple(t.key_set for t in targets if isinstance(t, PolicyKeyTarget)),
         ),
         worker_init=worker_init,
     )
@@ -200,11 +210,16 @@ def _expiry_event(
     days: int | None,
     expires_on: dt.datetime | None = None,
 ) -> None:
+    name = (
+        {"targetKind": outcome.target_kind.value, "keySet": outcome.connector_id}
+        if outcome.target_kind is TargetKind.POLICY_KEY
+        else {"connectorId": outcome.connector_id}
+    )
     emit(
         log,
         level,
         event,
-        connectorId=outcome.connector_id,
+        **name,
         kind=outcome.kind.value,
         keyVaultObject=outcome.key_vault_object,
         keyVaultVersion=outcome.key_vault_version,
@@ -226,7 +241,10 @@ def run_http_rotate(
     the JSON report (or the error)."""
     try:
         request = parse_rotate_request(
-            body, headers, [t.connector_id for t in rotator.settings.targets]
+            body,
+            headers,
+            [t.connector_id for t in rotator.settings.targets],
+            [t.key_set for t in rotator.settings.policy_keys],
         )
     except RequestError as exc:
         code = {404: "notFound", 413: "payloadTooLarge"}.get(exc.status, "badRequest")
@@ -238,7 +256,8 @@ def run_http_rotate(
         log,
         logging.WARNING if request.force else logging.INFO,
         "rotation.manual_requested",
-        connectorIds=list(request.connector_ids) or "all",
+        connectorIds=list(request.connector_ids) or ("all" if not request.key_sets else []),
+        **({"keySets": list(request.key_sets)} if request.key_sets else {}),
         force=request.force,
         dryRun=request.dry_run,
         version=request.version,

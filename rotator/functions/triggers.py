@@ -14,15 +14,15 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from rotator.errors import RotatorError
-from rotator.model import (
-    BasicTarget,
-    CertificateTarget,
-    RotationRequest,
-    Target,
+from rotator.model import AnyTarget, CredentialKind, RotationRequest
+from rotator.text import (
+    JsonLimitError,
     is_connector_id,
+    is_key_set_id,
     is_key_vault_version,
+    load_json,
+    truncate,
 )
-from rotator.text import JsonLimitError, load_json, truncate
 
 _PREFIX = "Microsoft.KeyVault."
 NEW_VERSION_TYPES = frozenset(
@@ -129,32 +129,36 @@ def normalize_vault_url(url: str) -> str:
     return f"{parts.scheme.lower()}://{parts.netloc.lower()}"
 
 
-def targets_for_event(targets: Iterable[Target], event: KeyVaultEvent) -> tuple[Target, ...]:
+def targets_for_event(targets: Iterable[AnyTarget], event: KeyVaultEvent) -> tuple[AnyTarget, ...]:
     """The targets bound to the event's vault and object: certificate events → certificate
-    targets, secret events → basic-auth targets. Names compare case-insensitively, like Key Vault."""
+    targets (connectors and policy keys), secret events → basic-auth and secret policy-key
+    targets. Names compare case-insensitively, like Key Vault."""
     name = event.object_name.lower()
     kind = event.object_type.lower()
-    matched: list[Target] = []
+    matched: list[AnyTarget] = []
     for target in targets:
         if normalize_vault_url(target.key_vault_url) != event.vault_url:
             continue
         if target.key_vault_object.lower() != name:
             continue
-        if (kind == "certificate" and isinstance(target, CertificateTarget)) or (
-            kind == "secret" and isinstance(target, BasicTarget)
-        ):
+        certificate = target.kind is CredentialKind.CERTIFICATE
+        if (kind == "certificate" and certificate) or (kind == "secret" and not certificate):
             matched.append(target)
     return tuple(matched)
 
 
 def parse_rotate_request(
-    body: bytes, headers: Mapping[str, str], known_connectors: Iterable[str]
+    body: bytes,
+    headers: Mapping[str, str],
+    known_connectors: Iterable[str],
+    known_key_sets: Iterable[str] = (),
 ) -> RotationRequest:
     """The body of ``POST /api/rotate`` → a ``RotationRequest`` (trigger ``http``).
 
     Body: ``{"connectorId": "<id>" | "all", "force": bool, "dryRun": bool, "version": str,
-    "reason": str, "skipProbe": bool}``. ``force`` needs a ``reason``; ``version`` needs one
-    connector; ``skipProbe`` (switch without asking the connector's API) needs ``force``.
+    "reason": str, "skipProbe": bool}``, or ``"keySet": "<policy key set id>"`` in place of
+    ``connectorId`` when policy keys are configured. ``force`` needs a ``reason``; ``version``
+    needs one target; ``skipProbe`` (switch without asking the API) needs ``force``.
 
     Raises:
         RequestError: 400 naming the wrong field, 404 for an unknown connector, 413 for a body
@@ -170,16 +174,19 @@ def parse_rotate_request(
         raise RequestError(f"the body must be a JSON object ({exc})", field=None) from None
     if not isinstance(document, dict):
         raise RequestError("the body must be a JSON object", field=None)
-    unknown = sorted(set(document) - ROTATE_FIELDS)
+    key_sets = frozenset(known_key_sets)
+    allowed = ROTATE_FIELDS | ({"keySet"} if key_sets else set())  # listed where configured
+    unknown = sorted(set(document) - allowed)
     if unknown:
         name = truncate(unknown[0])
         raise RequestError(
-            f"unknown field {name!r} (allowed: {', '.join(sorted(ROTATE_FIELDS))})", field=name
+            f"unknown field {name!r} (allowed: {', '.join(sorted(allowed))})", field=name
         )
-    connector = document.get("connectorId")
+    key_set = _key_set(document, key_sets) if "keySet" in document else None
+    connector = document.get("connectorId", "-" if key_set else None)
     if not isinstance(connector, str) or not connector.strip():
         raise RequestError('connectorId is required: a connector id or "all"', field="connectorId")
-    if connector != "all" and not is_connector_id(connector):
+    if key_set is None and connector != "all" and not is_connector_id(connector):
         raise RequestError(
             f"connectorId {truncate(connector)!r} is not a connector id (letters, digits, '-', "
             "'_' and '.')",
@@ -206,7 +213,7 @@ def parse_rotate_request(
             field="skipProbe",
         )
     ids: tuple[str, ...] = ()
-    if connector != "all":
+    if key_set is None and connector != "all":
         if connector not in set(known_connectors):
             raise RequestError(
                 f"connector {truncate(connector)!r} is not configured",
@@ -214,7 +221,7 @@ def parse_rotate_request(
                 status=404,
             )
         ids = (connector,)
-    if version is not None and not ids:
+    if version is not None and not ids and key_set is None:
         raise RequestError('version needs a single connectorId, not "all"', field="version")
     principal = next(
         (v for k, v in headers.items() if k.lower() == PRINCIPAL_HEADER and v.strip()), None
@@ -228,7 +235,25 @@ def parse_rotate_request(
         trigger="http",
         requested_by=truncate(principal) if principal else None,
         skip_probe=skip_probe,
+        key_sets=(key_set,) if key_set else (),
     )
+
+
+def _key_set(document: Mapping[str, Any], known: frozenset[str]) -> str:
+    """The ``keySet`` of a rotate body: one configured policy key set (never with connectorId)."""
+    if "connectorId" in document:
+        raise RequestError("give connectorId or keySet, not both", field="keySet")
+    value = document["keySet"]
+    if not is_key_set_id(value):
+        shown = truncate(value) if isinstance(value, str) else type(value).__name__
+        raise RequestError(
+            f"keySet {shown!r} is not a key set id (B2C_1A_ followed by letters, digits, '_' "
+            "and '-')",
+            field="keySet",
+        )
+    if value not in known:
+        raise RequestError(f"key set {value!r} is not configured", field="keySet", status=404)
+    return str(value)
 
 
 def _flag(document: Mapping[str, Any], name: str) -> bool:

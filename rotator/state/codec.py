@@ -18,12 +18,22 @@ from rotator.state.records import (
     ConnectorRecord,
     HistoryEntry,
     Pin,
+    UploadedKey,
 )
 
 MAX_RECORD_BYTES = 1024 * 1024
 MAX_TEXT = 8192  # any one string field; rotator writes far less
 _TIMES = frozenset(
-    {"applied_at", "pinned_at", "newest_created", "at", "added_at", "not_after", "worked_at"}
+    {
+        "applied_at",
+        "pinned_at",
+        "newest_created",
+        "at",
+        "added_at",
+        "not_after",
+        "worked_at",
+        "uploaded_at",
+    }
 )
 
 
@@ -64,6 +74,9 @@ def _record(connector_id: str, data: bytes) -> ConnectorRecord:
     keys = document.get("added_keys") or []
     if not isinstance(keys, list):
         raise _Damaged("field added_keys is not a list")
+    uploaded = document.get("uploaded_keys") or []
+    if not isinstance(uploaded, list):
+        raise _Damaged("field uploaded_keys is not a list")
     return ConnectorRecord(
         connector_id=connector_id,
         applied=_object(document.get("applied"), "applied", AppliedCredential, optional=True),
@@ -76,6 +89,10 @@ def _record(connector_id: str, data: bytes) -> ConnectorRecord:
             _object(item, f"added_keys[{index}]", AddedKey, optional=False)
             for index, item in enumerate(keys)
         ),
+        uploaded_keys=tuple(
+            _object(item, f"uploaded_keys[{index}]", UploadedKey, optional=False)
+            for index, item in enumerate(uploaded)
+        )[-HISTORY_LIMIT:],
     )
 
 

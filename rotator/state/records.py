@@ -19,7 +19,10 @@ from collections.abc import Callable
 from dataclasses import asdict, dataclass, field, replace
 from typing import Any, Protocol
 
+from rotator.model import TargetKind
+
 HISTORY_LIMIT = 50
+KEY_SET_PREFIX = "keyset."
 _SAFE_NAME = re.compile(r"[A-Za-z0-9._-]{1,100}")
 
 
@@ -72,6 +75,18 @@ class AddedKey:
 
 
 @dataclass(frozen=True)
+class UploadedKey:
+    """A policy key rotator uploaded: the Key Vault version and the ``kid`` B2C gave it (a secret
+    cannot be read back, so this is how a run knows which key holds which version)."""
+
+    key_vault_url: str
+    key_vault_object: str
+    version: str
+    kid: str
+    uploaded_at: str
+
+
+@dataclass(frozen=True)
 class ConnectorRecord:
     """Everything the store knows about one connector (or, keep-alive, one Graph identity)."""
 
@@ -80,6 +95,7 @@ class ConnectorRecord:
     history: tuple[HistoryEntry, ...] = field(default_factory=tuple)
     pin: Pin | None = None
     added_keys: tuple[AddedKey, ...] = ()
+    uploaded_keys: tuple[UploadedKey, ...] = ()  # policy keys only (the newest HISTORY_LIMIT)
 
     def to_json(self) -> dict[str, Any]:
         """The record as JSON (what the state store writes; no secret is in it)."""
@@ -132,6 +148,12 @@ def set_pin(store: StateStore, connector_id: str, pin: Pin | None) -> ConnectorR
     return store.update(connector_id, lambda record: replace(record, pin=pin))
 
 
+def state_key(kind: TargetKind, name: str) -> str:
+    """The record (and lease) name of target ``name`` of ``kind``: a connector's id, or
+    ``keyset.<id>`` for a policy key (config refuses a connector id that would be its twin)."""
+    return KEY_SET_PREFIX + name if kind is TargetKind.POLICY_KEY else name
+
+
 def blob_stem(connector_id: str) -> str:
     """A file or blob name for ``connector_id`` that cannot escape its folder."""
     if _SAFE_NAME.fullmatch(connector_id) and connector_id not in (".", ".."):
@@ -154,4 +176,6 @@ def record_to_json(record: ConnectorRecord) -> str:
     }
     if record.added_keys:
         data["added_keys"] = [asdict(key) for key in record.added_keys]
+    if record.uploaded_keys:
+        data["uploaded_keys"] = [asdict(key) for key in record.uploaded_keys]
     return json.dumps(data, indent=2, sort_keys=True)

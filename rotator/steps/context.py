@@ -13,7 +13,7 @@ if TYPE_CHECKING:
     from rotator.azure.graph import GraphConnectorClient
     from rotator.azure.keyvault import KeyVaultClient
     from rotator.config.settings import Settings
-    from rotator.model import Target
+    from rotator.model import AnyTarget
     from rotator.state.records import StateStore
 
 
@@ -33,10 +33,10 @@ class Steps:
     clock: Callable[[], dt.datetime]
     sleep: Callable[[float], None]
 
-    def graph(self, target: Target) -> GraphConnectorClient:
+    def graph(self, target: AnyTarget) -> GraphConnectorClient:
         """The Graph client of ``target``'s identity."""
         return self.graphs[target.identity]
 
-    def tenant(self, target: Target) -> str | None:
+    def tenant(self, target: AnyTarget) -> str | None:
         """The tenant of ``target``'s identity, when configured (None: the default chain's)."""
         return self.settings.for_identity(target.identity).graph_tenant_id

@@ -8,11 +8,19 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
+from typing import Any
 
 from rotator.errors import RotationInProgressError
 from rotator.events import emit
-from rotator.model import CertificateTarget, Outcome, Target, TargetOutcome, VersionInfo
-from rotator.steps import policy
+from rotator.model import (
+    AnyTarget,
+    Outcome,
+    PolicyKeyTarget,
+    TargetOutcome,
+    VersionInfo,
+    target_name,
+)
+from rotator.steps import plan, policy
 from rotator.steps.context import Steps
 from rotator.steps.progress import Progress
 
@@ -24,7 +32,7 @@ LEASE_STUCK_AFTER = 2 * FUNCTION_TIMEOUT
 
 
 def blocked(
-    steps: Steps, target: Target, exc: RotationInProgressError, run: Progress
+    steps: Steps, target: AnyTarget, exc: RotationInProgressError, run: Progress[Any]
 ) -> TargetOutcome:
     """The outcome of a run that found the connector's lease taken."""
     newest = _newest_usable(steps, target)
@@ -40,7 +48,7 @@ def blocked(
     )
     kind = "with a lease that never ends, which rotator never takes" if exc.infinite else ""
     reason = (
-        f"connector {target.connector_id}: its lease is held {how_long}"
+        f"{_what(target)}: its lease is held {how_long}"
         + (f" by {exc.holder}" if exc.holder else "")
         + (f" {kind}" if kind else "")
         + f", longer than any run lasts ({int(LEASE_STUCK_AFTER.total_seconds() // 60)} minutes)"
@@ -50,7 +58,7 @@ def blocked(
         log,
         logging.ERROR,
         "rotation.lease_stuck",
-        connectorId=target.connector_id,
+        **_named(target),
         heldSince=exc.held_since,
         heldMinutes=int(held_for.total_seconds() // 60) if held_for is not None else None,
         holder=exc.holder,
@@ -60,16 +68,23 @@ def blocked(
     return run.outcome(Outcome.FAILED, reason, lease_stuck=True)
 
 
-def _newest_usable(steps: Steps, target: Target) -> VersionInfo | None:
+def _what(target: AnyTarget) -> str:
+    kind = "key set" if isinstance(target, PolicyKeyTarget) else "connector"
+    return f"{kind} {target_name(target)}"
+
+
+def _named(target: AnyTarget) -> dict[str, str]:
+    if isinstance(target, PolicyKeyTarget):
+        return {"targetKind": target.target_kind.value, "keySet": target.key_set}
+    return {"connectorId": target.connector_id}
+
+
+def _newest_usable(steps: Steps, target: AnyTarget) -> VersionInfo | None:
     """Key Vault's newest usable version, read without the lease (None when it cannot be read:
     the holder's run reports that)."""
     try:
         vault = steps.vault(target.key_vault_url)
-        versions = (
-            vault.list_certificate_versions(target.certificate)
-            if isinstance(target, CertificateTarget)
-            else vault.list_secret_versions(target.password_secret)
-        )
+        versions = plan.versions_of(vault, target)
         usable = policy.usable_newest_first(versions, steps.clock())
     except Exception:
         log.debug("rotation.expiry_read_failed", exc_info=True)

@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Protocol
 
 from rotator.errors import CredentialError, KeyVaultError
 from rotator.events import emit
-from rotator.model import BasicTarget, ConnectorState, Pkcs12Profile, Target, VersionInfo
+from rotator.model import AnyTarget, BasicTarget, ConnectorState, Pkcs12Profile, VersionInfo
 from rotator.steps import pkcs12, policy
 from rotator.steps.plan import ConnectorPlan, source_of
 
@@ -241,7 +241,7 @@ def load_certificate(
     return bundle
 
 
-def read_password(vault: VaultReader, target: Target, version: VersionInfo) -> str:
+def read_password(vault: VaultReader, target: AnyTarget, version: VersionInfo) -> str:
     """The value of ``version`` of a basic-auth target's secret.
 
     Raises:

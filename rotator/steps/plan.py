@@ -10,12 +10,14 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from rotator.errors import KeyVaultError
 from rotator.model import (
+    AnyTarget,
     BasicTarget,
-    CertificateTarget,
     ConnectorState,
+    CredentialKind,
     InstallMode,
     RotationRequest,
     Target,
@@ -23,6 +25,9 @@ from rotator.model import (
 )
 from rotator.state.records import ConnectorRecord, Pin, now_iso
 from rotator.steps import policy
+
+if TYPE_CHECKING:
+    from rotator.steps.package import VaultReader
 
 
 @dataclass(frozen=True)
@@ -79,14 +84,21 @@ class ConnectorPlan:
         )
 
 
-def source_of(target: Target) -> str:
+def versions_of(vault: VaultReader, target: AnyTarget) -> list[VersionInfo]:
+    """Every version of the Key Vault object ``target`` follows (its certificate or secret)."""
+    if target.kind is CredentialKind.CERTIFICATE:
+        return vault.list_certificate_versions(target.key_vault_object)
+    return vault.list_secret_versions(target.key_vault_object)
+
+
+def source_of(target: AnyTarget) -> str:
     """How messages name the Key Vault object a target follows."""
-    kind = "certificate" if isinstance(target, CertificateTarget) else "secret"
+    kind = "certificate" if target.kind is CredentialKind.CERTIFICATE else "secret"
     return f"{kind} '{target.key_vault_object}' in {target.key_vault_url}"
 
 
 def choose(
-    target: Target,
+    target: AnyTarget,
     versions: Sequence[VersionInfo],
     request: RotationRequest,
     record: ConnectorRecord,

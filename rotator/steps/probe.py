@@ -60,11 +60,14 @@ class Credential:
     bundle: pkcs12.CertificateBundle | None = None
     username: str | None = None
     password: str | None = field(default=None, repr=False)
+    header: str | None = None  # an API key: sent as ``password`` in this header, not as basic
 
     def describe(self, version: str) -> str:
         """E.g. ``certificate 72C1…`` or ``password (version 3f…) for 'api'``."""
         if self.bundle is not None:
             return f"certificate {self.bundle.thumbprint}"
+        if self.header is not None:
+            return f"API key (version {version}) in header {self.header!r}"
         return f"password (version {version}) for {self.username!r}"
 
 
@@ -178,7 +181,9 @@ def attempt(
     context = client_context(network, credential.bundle)
     headers = {"Content-Type": "application/json", "Accept": "application/json"}
     headers.update(dict(config.headers))
-    if credential.bundle is None:
+    if credential.header is not None:
+        headers[credential.header] = credential.password or ""
+    elif credential.bundle is None:
         token = f"{credential.username}:{credential.password}".encode()
         headers["Authorization"] = "Basic " + base64.b64encode(token).decode("ascii")
     path = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
@@ -193,7 +198,7 @@ def attempt(
         *([f"Content-Length: {len(body)}"] if config.method != "GET" else []),
     ]
     request = ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1") + body
-    headers.pop("Authorization", None)
+    headers.pop(credential.header or "Authorization", None)
     return exchange(addresses, host, port, context, request, deadline)
 
 
@@ -252,7 +257,9 @@ def throwaway(credential: Credential) -> Credential:
     """The control credential: a self-signed certificate from a fresh key, or the same username
     with a random password; no API trusts either."""
     if credential.bundle is None:
-        return Credential(username=credential.username, password=secrets.token_urlsafe(24))
+        return Credential(
+            credential.bundle, credential.username, secrets.token_urlsafe(24), credential.header
+        )
     key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
     name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "rotator probe control")])
     now = dt.datetime.now(dt.UTC)

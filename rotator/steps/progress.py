@@ -7,6 +7,9 @@ from __future__ import annotations
 import datetime as dt
 import logging
 from dataclasses import dataclass, field
+from typing import Generic
+
+from typing_extensions import TypeVar  # a default (PEP 696): a bare Progress is a connector's
 
 from rotator.errors import (
     CredentialError,
@@ -16,12 +19,14 @@ from rotator.errors import (
     VerificationError,
 )
 from rotator.model import (
-    CertificateTarget,
+    AnyTarget,
+    CredentialKind,
     Outcome,
     ProbeResult,
     Target,
     TargetOutcome,
     VersionInfo,
+    target_name,
 )
 from rotator.state.records import Lease
 from rotator.steps.package import CertificateChange, Change
@@ -29,14 +34,15 @@ from rotator.text import scrub, truncate
 
 log = logging.getLogger("rotator")
 
+TargetT = TypeVar("TargetT", bound=AnyTarget, default=Target)
 MAY_HAVE_LANDED = " (a write may have landed; the next run checks)"
 
 
 @dataclass
-class Progress:
+class Progress(Generic[TargetT]):
     """One target's run: the version it is at, the lease it holds, whether a write reached Graph."""
 
-    target: Target
+    target: TargetT
     tenant_id: str | None = None  # of the target's identity, for the report
     lease: Lease | None = None
     version: str | None = None
@@ -49,6 +55,7 @@ class Progress:
     secrets: list[str] = field(default_factory=list, repr=False)  # what this run will send
     deferred: VersionInfo | None = None  # a certificate not valid yet, left for a later run
     deferred_note: str = ""
+    key_id: str | None = None  # a policy key: the kid written (or found active)
 
     def at(self, version: VersionInfo) -> None:
         """The run is now about ``version`` (as Key Vault lists it)."""
@@ -71,6 +78,19 @@ class Progress:
             basic = f"{change.username}:{change.password}"
             self.secrets = [change.password, basic]
         self.notes = list(change.notes) + ([self.deferred_note] if self.deferred_note else [])
+
+    def uploading(
+        self,
+        version: VersionInfo,
+        secrets: list[str],
+        *,
+        thumbprint: str | None = None,
+        not_after: dt.datetime | None = None,
+    ) -> None:
+        """A policy key's run is now about what it uploads (``secrets``: what the upload sends)."""
+        self.version, self.secrets = version.version, secrets
+        self.thumbprint = thumbprint or version.thumbprint
+        self.not_after = self.expires_on = not_after or version.expires_on
 
     def ensure_lease(self) -> None:
         """Raise before a write when the connector's lease was lost.
@@ -96,9 +116,9 @@ class Progress:
         target = self.target
         if reason and self.secrets:
             reason = scrub(reason, self.secrets)
-        is_cert = isinstance(target, CertificateTarget)
+        is_cert = target.kind is CredentialKind.CERTIFICATE
         return TargetOutcome(
-            connector_id=target.connector_id,
+            connector_id=target_name(target),
             kind=target.kind,
             outcome=outcome,
             key_vault_object=target.key_vault_object,
@@ -115,6 +135,8 @@ class Progress:
             identity=target.identity,
             tenant_id=self.tenant_id,
             deferred_until=self.deferred.not_before if self.deferred else None,
+            target_kind=target.target_kind,
+            key_id=self.key_id,
         )
 
     def failed(self, exc: Exception) -> TargetOutcome:

@@ -10,10 +10,19 @@ from __future__ import annotations
 import datetime as dt
 import logging
 from dataclasses import replace
+from typing import Any
 
 from rotator.errors import RotatorError
 from rotator.events import emit
-from rotator.model import Outcome, RotationRequest, Target, TargetOutcome
+from rotator.model import (
+    AnyTarget,
+    Outcome,
+    PolicyKeyTarget,
+    RotationRequest,
+    TargetKind,
+    TargetOutcome,
+    target_name,
+)
 from rotator.state import records as state
 from rotator.state.records import (
     AppliedCredential,
@@ -21,9 +30,11 @@ from rotator.state.records import (
     HistoryEntry,
     Pin,
     StateStore,
+    UploadedKey,
     now_iso,
+    state_key,
 )
-from rotator.steps.plan import Choice, ConnectorPlan
+from rotator.steps.plan import Choice
 from rotator.steps.progress import Progress
 from rotator.text import truncate
 
@@ -54,7 +65,7 @@ def entry(
 def rotation(
     store: StateStore,
     request: RotationRequest,
-    run: Progress,
+    run: Progress[Any],
     pin: Pin | None,
     now: dt.datetime,
     *,
@@ -73,7 +84,7 @@ def rotation(
     )
     try:
         store.update(
-            target.connector_id,
+            _key(target),
             lambda record: replace(record.with_entry(line), applied=applied, pin=pin),
         )
     except Exception as exc:  # Graph holds it already: never turn that into a failure
@@ -82,10 +93,35 @@ def rotation(
             log,
             logging.WARNING,
             "rotation.history_not_written",
-            connectorId=target.connector_id,
+            **_named(target),
             error=error,
         )
         run.notes.append(f"the state store was not updated: {error}")
+
+
+def uploaded(
+    store: StateStore, run: Progress[PolicyKeyTarget], kid: str | None, now: dt.datetime
+) -> None:
+    """Keep version → ``kid`` as soon as B2C took a policy key (before verification: a run that
+    fails to verify must not upload the same secret again next time). A failing store is noted
+    on the run; the next run then cannot tell the secret is there."""
+    target = run.target
+    if kid is None:
+        return
+    key = UploadedKey(
+        target.key_vault_url, target.key_vault_object, run.version or "", kid, now_iso(now)
+    )
+    try:
+        store.update(
+            _key(target),
+            lambda record: replace(
+                record, uploaded_keys=(*record.uploaded_keys, key)[-state.HISTORY_LIMIT :]
+            ),
+        )
+    except Exception as exc:  # B2C holds the key already: never turn that into a failure
+        error = _described(exc)
+        emit(log, logging.WARNING, "rotation.history_not_written", **_named(target), error=error)
+        run.notes.append(f"the state store did not keep the key's kid: {error}")
 
 
 def failure(
@@ -101,28 +137,37 @@ def failure(
         reason=outcome.reason,
     )
     try:
-        state.append(store, outcome.connector_id, line)
+        state.append(store, state_key(outcome.target_kind, outcome.connector_id), line)
     except (OSError, RotatorError):
-        emit(log, logging.WARNING, "rotation.history_not_written", connectorId=outcome.connector_id)
+        name = {
+            "keySet"
+            if outcome.target_kind is TargetKind.POLICY_KEY
+            else "connectorId": outcome.connector_id
+        }
+        emit(log, logging.WARNING, "rotation.history_not_written", **name)
 
 
 def keep_pin(
-    store: StateStore, plan: ConnectorPlan, record: ConnectorRecord, request: RotationRequest
+    store: StateStore,
+    target: AnyTarget,
+    pin: Pin | None,
+    record: ConnectorRecord,
+    request: RotationRequest,
 ) -> None:
     """An up-to-date run still records a new pin, or the end of an outlived one (a dry run
     writes nothing, pins included)."""
-    if plan.pin != record.pin and not request.dry_run:
-        state.set_pin(store, plan.target.connector_id, plan.pin)
+    if pin != record.pin and not request.dry_run:
+        state.set_pin(store, _key(target), pin)
 
 
-def pin_cleared(target: Target, choice: Choice) -> None:
+def pin_cleared(target: AnyTarget, choice: Choice) -> None:
     """Say why an existing pin gave way to a newer version (``rotation.pin_cleared``)."""
     if choice.cleared is not None:
         emit(
             log,
             logging.WARNING,
             "rotation.pin_cleared",
-            connectorId=target.connector_id,
+            **_named(target),
             version=choice.cleared.version,
             why=choice.cleared.why,
         )
@@ -143,12 +188,32 @@ def unpin(store: StateStore, connector_id: str, *, requested_by: str | None) -> 
             log,
             logging.WARNING,
             "rotation.pin_cleared",
-            connectorId=connector_id,
+            **_named_record(connector_id),
             version=old.version,
             by=requested_by,
             why="unpinned by an operator",
         )
     return old
+
+
+def _named_record(name: str) -> dict[str, str]:
+    """How a log event names the target of state record ``name``."""
+    prefix = state_key(TargetKind.POLICY_KEY, "")
+    if name.startswith(prefix):
+        return {"targetKind": TargetKind.POLICY_KEY.value, "keySet": name.removeprefix(prefix)}
+    return {"connectorId": name}
+
+
+def _key(target: AnyTarget) -> str:
+    """The target's record in the state store."""
+    return state_key(target.target_kind, target_name(target))
+
+
+def _named(target: AnyTarget) -> dict[str, str]:
+    """How a log event names the target: ``connectorId``, or ``keySet`` (with ``targetKind``)."""
+    if isinstance(target, PolicyKeyTarget):
+        return {"targetKind": target.target_kind.value, "keySet": target.key_set}
+    return {"connectorId": target.connector_id}
 
 
 def _described(exc: Exception) -> str:

@@ -135,3 +135,95 @@ def test_no_secret_in_logs_output_errors_reports_or_state(
             assert canary not in "".join(text.split()), f"{name} leaked (wrapped) into {place}"
         # every access token is a JWT, and a JWT's header always starts with base64 of '{"'
         assert "eyJ" not in text, f"an access token leaked into {place}"
+
+
+CANARY_KEY_SET_SECRET = "CANARY-keyset-Pw4nQ9-secret"
+
+
+def test_no_policy_key_secret_in_logs_output_errors_reports_or_state(
+    emu: Emulator,
+    azure_env: None,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """Policy keys with -vvv: a certificate and a secret uploaded (probed first), and a secret
+    whose upload Graph refuses quoting the body: no secret, PKCS#12 or its password anywhere."""
+    ca = pki.make_ca()
+    leaf = pki.make_leaf("api.test", issuer=ca)
+    emu.vault.import_certificate("kscert", leaf, chain=[ca.certificate])
+    seed_secret(emu, "kspw", [{"value": CANARY_KEY_SET_SECRET, "age": 1}])
+    for key_set in ("B2C_1A_Cert", "B2C_1A_Pw", "B2C_1A_Echo"):
+        emu.keysets.create_keyset(key_set)
+    emu.api.trust_issuer(ca.certificate)
+    emu.api.trust_certificate("kc", leaf.thumbprint)
+    emu.api.accept_basic("kb", "u", CANARY_KEY_SET_SECRET)
+    echo = '{"error": {"code": "BadRequest", "message": "Invalid body: {request}"}}'
+    emu.faults.add(service="graph", method="POST", path="B2C_1A_Echo", status=400, body=echo)
+
+    sent: list[bytes] = []
+    real_to_pkcs12 = pkcs12.to_pkcs12
+
+    def recording_to_pkcs12(*args: object, **kwargs: object) -> bytes:
+        data = real_to_pkcs12(*args, **kwargs)  # type: ignore[arg-type]
+        sent.append(data)
+        return data
+
+    monkeypatch.setattr(pkcs12, "new_password", lambda: CANARY_PKCS12_PASSWORD)
+    monkeypatch.setattr(pkcs12, "to_pkcs12", recording_to_pkcs12)
+    config = {
+        "keyVaultUrl": emu.vault_url,
+        "policyKeys": [
+            {
+                "keySet": "B2C_1A_Cert",
+                "certificate": "kscert",
+                "probe": {"url": emu.api_url_for("kc")},
+            },
+            {
+                "keySet": "B2C_1A_Pw",
+                "secret": "kspw",
+                "probe": {"url": emu.api_url_for("kb"), "username": "u"},
+            },
+            {"keySet": "B2C_1A_Echo", "secret": "kspw", "probe": False},
+        ],
+    }
+    env = {
+        **emu.env(),
+        "ROTATOR_CONFIG": json.dumps(config),
+        "ROTATOR_STATE_DIR": str(tmp_path / "state"),
+        "ROTATOR_VERIFY_TIMEOUT": "3",
+    }
+    for key, value in env.items():
+        monkeypatch.setenv(key, value)
+
+    exit_code = cli.main(["-vvv", "rotate", "--json"])
+    cli.main(["-vvv", "status", "--json"])
+    captured = capsys.readouterr()
+
+    report = json.loads(captured.out[: captured.out.index("\n}\n") + 3])
+    assert [o["outcome"] for o in report["outcomes"]] == ["rotated", "rotated", "failed"]
+    assert "[redacted]" in report["outcomes"][2]["reason"]
+    assert exit_code == 1
+    assert sent, "the certificate was packaged"
+    assert "DEBUG" in captured.err
+    canaries = {
+        "key set secret": CANARY_KEY_SET_SECRET,
+        "PKCS#12 password": CANARY_PKCS12_PASSWORD,
+        **{
+            f"PFX sent to Graph ({index})": base64.b64encode(pfx).decode()[200:260]
+            for index, pfx in enumerate(sent)
+        },
+    }
+    emitted = {
+        "stdout": captured.out,
+        "stderr": captured.err,
+        **{
+            str(p): p.read_text(errors="replace")
+            for p in (tmp_path / "state").rglob("*")
+            if p.is_file()
+        },
+    }
+    for place, text in emitted.items():
+        for name, canary in canaries.items():
+            assert canary not in "".join(text.split()), f"{name} leaked into {place}"
+        assert "eyJ" not in text, f"an access token leaked into {place}"

@@ -41,7 +41,7 @@ APART = "emulator"
 TOP_LEVEL = {"__init__", "__main__", *VOCABULARY, *USE_CASES}
 
 # Modules that decide without a network, a file or a clock of their own: the vocabulary, the
-# configuration, the steps but the probe, and the parsers and renderers that sit in other rooms.
+# configuration, the steps but the probes, and the parsers and renderers that sit in other rooms.
 PURE = (
     *(f"rotator.{name}" for name in VOCABULARY),
     *sorted(
@@ -51,7 +51,8 @@ PURE = (
             for p in PACKAGE.glob("*/*.py")
             if p.parent.name in ("config", "steps") and p.name != "__init__.py"
         )
-        if name not in ("rotator.steps.probe", "rotator.steps.probe_wire")
+        if name
+        not in ("rotator.steps.probe", "rotator.steps.probe_wire", "rotator.steps.keyset_probe")
     ),
     "rotator.state.records",
     "rotator.state.codec",
@@ -61,6 +62,7 @@ PURE = (
     "rotator.check.report",
     "rotator.azure.graph_answers",
     "rotator.azure.keyvault_answers",
+    "rotator.azure.keyset_answers",
 )
 # The modules that do I/O, and the libraries that talk to the network.
 IO_EDGES = (
@@ -74,6 +76,8 @@ IO_EDGES = (
     "rotator.state.blob",
     "rotator.steps.probe",
     "rotator.steps.probe_wire",
+    "rotator.steps.keyset_probe",
+    "rotator.azure.keysets",
     "rotator.emulator",
     "azure.identity",
     "azure.keyvault",
