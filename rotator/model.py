@@ -98,11 +98,18 @@ class Outcome(StrEnum):
     REFUSED = "refused"
     FAILED = "failed"
     SKIPPED = "skipped"  # another caller holds the connector's lease; it does the work
+    DEFERRED = "deferred"  # a probed certificate not valid yet waits for its notBefore
 
     @property
     def ok(self) -> bool:
         """True for the outcomes that leave a run successful."""
-        return self in (Outcome.ROTATED, Outcome.UP_TO_DATE, Outcome.DRY_RUN, Outcome.SKIPPED)
+        return self in (
+            Outcome.ROTATED,
+            Outcome.UP_TO_DATE,
+            Outcome.DRY_RUN,
+            Outcome.SKIPPED,
+            Outcome.DEFERRED,
+        )
 
 
 @dataclass(frozen=True)
@@ -239,16 +246,23 @@ class ProbeResult:
     attempts: int = 0
     seconds: float = 0.0
     detail: str | None = None  # why, in words (a TLS alert, no answer, a redirect)
+    evidence: str | None = None  # what decided the verdict (``probe_verdict.Evidence``)
+    control: Mapping[str, Any] | None = None  # the control request's answer, when one was sent
 
     def to_json(self) -> dict[str, Any]:
-        """``{"url", "verdict", "status", "attempts", "seconds"}``."""
-        return {
+        """``{"url", "verdict", "status", "attempts", "seconds", "evidence"}`` and, when a
+        control request was sent, ``"control": {"answer", "status"}``."""
+        data: dict[str, Any] = {
             "url": self.url,
             "verdict": self.verdict.value,
             "status": self.status,
             "attempts": self.attempts,
             "seconds": round(self.seconds, 3),
+            "evidence": self.evidence,
         }
+        if self.control is not None:
+            data["control"] = dict(self.control)
+        return data
 
 
 @dataclass(frozen=True)
@@ -271,6 +285,7 @@ class TargetOutcome:
     lease_stuck: bool = False  # another caller's lease outlived any run: nothing can rotate
     identity: str = "default"  # the Graph identity the connector was reached with
     tenant_id: str | None = None  # that identity's tenant, when configured
+    deferred_until: dt.datetime | None = None  # a probed certificate waits for this notBefore
 
     def to_json(self) -> dict[str, Any]:
         """The camelCase JSON object of ``--json`` and the HTTP trigger."""
@@ -299,6 +314,8 @@ class TargetOutcome:
             data["probe"] = self.probe.to_json()
         if self.lease_stuck:
             data["leaseStuck"] = True
+        if self.deferred_until is not None:
+            data["deferredUntil"] = _iso(self.deferred_until)
         return data
 
 
@@ -353,10 +370,12 @@ class TargetStatus:
     error: str | None = None
     identity: str = "default"  # the Graph identity the connector is read with
     tenant_id: str | None = None
+    deferred_until: dt.datetime | None = None  # a certificate waiting to be probed at notBefore
 
     def to_json(self) -> dict[str, Any]:
-        """The camelCase JSON object of ``status --json`` and the status function."""
-        return {
+        """The camelCase JSON object of ``status --json`` and the status function
+        (``deferredUntil`` only when a certificate waits)."""
+        data = {
             "connectorId": self.connector_id,
             "kind": self.kind.value,
             "keyVaultObject": self.key_vault_object,
@@ -374,6 +393,9 @@ class TargetStatus:
             "identity": self.identity,
             "tenantId": self.tenant_id,
         }
+        if self.deferred_until is not None:
+            data["deferredUntil"] = _iso(self.deferred_until)
+        return data
 
 
 @dataclass(frozen=True)

@@ -52,6 +52,7 @@ _LOG_LEVEL = {
     Outcome.UP_TO_DATE: logging.INFO,
     Outcome.DRY_RUN: logging.INFO,
     Outcome.SKIPPED: logging.INFO,
+    Outcome.DEFERRED: logging.INFO,
     Outcome.REFUSED: logging.WARNING,
     Outcome.FAILED: logging.ERROR,
 }
@@ -71,7 +72,11 @@ def rotate_connector(steps: Steps, target: Target, request: RotationRequest) -> 
                 outcome = _rotate(steps, target, request, run)
             except Exception as exc:  # one broken connector must not stop the others
                 outcome = run.failed(exc)
-            if outcome.outcome not in (Outcome.UP_TO_DATE, Outcome.ROTATED) and not request.dry_run:
+            if not request.dry_run and outcome.outcome not in (
+                Outcome.UP_TO_DATE,
+                Outcome.ROTATED,
+                Outcome.DEFERRED,
+            ):
                 record.failure(steps.state, outcome, request, steps.clock())
             return outcome
     except RotationInProgressError as exc:  # the holder rotates and writes the history
@@ -91,8 +96,11 @@ def _rotate(steps: Steps, target: Target, request: RotationRequest, run: Progres
     now = steps.clock()
     wanted = plan.make(target, choice, versions, stored, connector, request, now)
     run.at(wanted.versions[-1])
+    run.defer(wanted.deferred, wanted.deferred_reason())
     if wanted.in_sync and not request.force:
         record.keep_pin(steps.state, wanted, stored, request)
+        if wanted.deferred is not None:
+            return run.outcome(Outcome.DEFERRED, wanted.deferred_reason())
         return run.outcome(Outcome.UP_TO_DATE, wanted.in_sync_reason())
     profile = steps.settings.pkcs12_profile
     change = package.change_for(

@@ -44,6 +44,7 @@ def _status(steps: Steps, target: Target) -> TargetStatus:
     }
     wanted: VersionInfo | None = None
     wanted_error = None
+    deferred: VersionInfo | None = None
     request = RotationRequest()
     try:
         vault = steps.vault(target.key_vault_url)
@@ -62,6 +63,7 @@ def _status(steps: Steps, target: Target) -> TargetStatus:
             choice = plan.choose(target, versions, request, record, now, source=source)
             planned = plan.make(target, choice, versions, record, connector, request, now)
             wanted, in_sync = planned.chosen, planned.in_sync  # the one active now
+            deferred = planned.deferred
         except CredentialError as exc:
             wanted_error, in_sync = str(exc), False
     except RotatorError as exc:
@@ -88,4 +90,5 @@ def _status(steps: Steps, target: Target) -> TargetStatus:
         expires_on=expires_on,
         days_to_expiry=policy.days_until(expires_on, now),
         error=wanted_error,
+        deferred_until=deferred.not_before if deferred else None,
     )

@@ -9,7 +9,8 @@ from __future__ import annotations
 
 import base64
 import json
-from collections.abc import Iterable
+import re
+from collections.abc import Callable, Iterable, Iterator
 from typing import Any
 from urllib.parse import quote
 
@@ -48,51 +49,135 @@ def printable(text: str) -> str:
 
 REDACTED = "[redacted]"
 _PREFIX = 24  # a secret's first characters that mark an echo of it, even one cut short
+_MIN_FORM = 6  # shorter forms are left alone: redacting them would mangle ordinary words
+_MAX_UNESCAPE = 3  # JSON quoted inside JSON quoted inside JSON: deeper is not decoded
+# one JSON string escape (Python's, System.Text.Json's \u002b, \/): a surrogate pair is one char
+_ESCAPE = re.compile(
+    r"\\u([dD][89abAB][0-9a-fA-F]{2})\\u([dD][c-fC-F][0-9a-fA-F]{2})"
+    r"|\\u([0-9a-fA-F]{4})"
+    r'|\\(["\\/bfnrt])'
+)
+_SHORT_ESCAPES = {"b": "\b", "f": "\f", "n": "\n", "r": "\r", "t": "\t"}
 
 
 def secret_forms(secret: str) -> list[str]:
-    """The ways a service could echo ``secret`` back: as is, in base64 (standard and URL-safe,
-    with and without padding), percent-encoded and JSON-escaped; forms shorter than 6 characters
-    are left alone (redacting them would mangle ordinary words)."""
+    """The texts a service could echo for ``secret``: as is, in base64 (standard and URL-safe,
+    with and without padding) and percent-encoded; forms shorter than 6 characters are left
+    alone (redacting them would mangle ordinary words). JSON and .NET escapes of any of these
+    (``\\"``, ``\\u002b``, quoted once or twice) are found by ``scrub``, which decodes them."""
     raw = secret.encode("utf-8")
     forms = {
         secret,
         base64.b64encode(raw).decode("ascii"),
         base64.b64encode(raw).decode("ascii").rstrip("="),
+        base64.urlsafe_b64encode(raw).decode("ascii"),
         base64.urlsafe_b64encode(raw).decode("ascii").rstrip("="),
         quote(secret, safe=""),
-        json.dumps(secret)[1:-1],
-        json.dumps(secret, ensure_ascii=True)[1:-1],
-        _dotnet_escaped(secret, "{:04x}"),  # System.Text.Json escapes & < > ' + " as \\uXXXX
-        _dotnet_escaped(secret, "{:04X}"),
     }
-    return sorted((f for f in forms if len(f) >= 6), key=len, reverse=True)
-
-
-def _dotnet_escaped(secret: str, digits: str) -> str:
-    return "".join(
-        "\\u" + digits.format(ord(c)) if c in "&<>'+\"" or not c.isascii() else c for c in secret
-    )
+    return sorted((f for f in forms if len(f) >= _MIN_FORM), key=len, reverse=True)
 
 
 def scrub(text: str, secrets: Iterable[str]) -> str:
-    """``text`` with every form of every secret replaced by ``[redacted]``, including an echo cut
-    short (a run that starts with a long secret's first characters)."""
-    for secret in secrets:
-        for form in secret_forms(secret):
-            text = text.replace(form, REDACTED)
-            if len(form) > _PREFIX:
-                head = form[:_PREFIX]
-                while (start := text.find(head)) >= 0:
-                    end = start + _PREFIX
-                    while (
-                        end < len(text)
-                        and end - start < len(form)
-                        and text[end] == form[end - start]
-                    ):
-                        end += 1
-                    text = text[:start] + REDACTED + text[end:]
-    return text
+    """``text`` with every echo of every secret replaced by ``[redacted]``.
+
+    An echo is a form of a secret (``secret_forms``), as is or JSON-escaped (also with .NET's
+    ``\\u002b`` for ``+ < > & '``, and quoted inside a quoted string), whole or cut short: a
+    run that starts with the form's first 24 characters (all of a shorter form). The redaction
+    covers the form as far as the text follows it, then the whole run of the form's characters
+    after it, so that no part of the secret after a matching head survives.
+    """
+    forms = [form for secret in secrets for form in secret_forms(secret)]
+    if not forms:
+        return text
+    spans: list[tuple[int, int]] = []
+    for view, starts, ends in _views(text):
+        for form in forms:
+            for start, end in _echoes(view, form):
+                spans.append((starts(start), ends(end - 1)))
+    if not spans:
+        return text
+    out = []
+    done = 0
+    for start, end in _merged(spans):
+        out.append(text[done:start] + REDACTED)
+        done = end
+    return "".join(out) + text[done:]
+
+
+def _echoes(view: str, form: str) -> Iterator[tuple[int, int]]:
+    """Where ``view`` holds ``form`` (or its first ``_PREFIX`` characters), and how far the
+    form and then its alphabet go on from there."""
+    head = form[:_PREFIX]
+    alphabet = frozenset(form).difference(" \t\r\n")
+    found = view.find(head)
+    while found >= 0:
+        end = found + len(head)
+        while end < len(view) and end - found < len(form) and view[end] == form[end - found]:
+            end += 1
+        while end < len(view) and view[end] in alphabet:
+            end += 1
+        yield found, end
+        found = view.find(head, end)
+
+
+def _views(text: str) -> Iterator[tuple[str, Callable[[int], int], Callable[[int], int]]]:
+    """``text`` as is, then with its JSON escapes decoded once, twice...: each with where a
+    character starts and ends in ``text``."""
+    yield text, _same, _next
+    if "\\" not in text:
+        return
+    view, starts, ends = text, list(range(len(text))), list(range(1, len(text) + 1))
+    for _ in range(_MAX_UNESCAPE):
+        view, starts, ends = _unescaped(view, starts, ends)
+        yield view, starts.__getitem__, ends.__getitem__
+        if "\\" not in view:
+            return
+
+
+def _same(index: int) -> int:
+    return index
+
+
+def _next(index: int) -> int:
+    return index + 1
+
+
+def _unescaped(view: str, starts: list[int], ends: list[int]) -> tuple[str, list[int], list[int]]:
+    """``view`` with each JSON escape decoded, and the span in the original text of each char."""
+    chars: list[str] = []
+    new_starts: list[int] = []
+    new_ends: list[int] = []
+    done = 0
+    for match in _ESCAPE.finditer(view):
+        chars.extend(view[done : match.start()])
+        new_starts.extend(starts[done : match.start()])
+        new_ends.extend(ends[done : match.start()])
+        high, low, code, short = match.groups()
+        if high:
+            char = chr(0x10000 + ((int(high, 16) - 0xD800) << 10) + int(low, 16) - 0xDC00)
+        elif code:
+            char = chr(int(code, 16))
+        else:
+            char = _SHORT_ESCAPES.get(short, short)
+        chars.append(char)
+        new_starts.append(starts[match.start()])
+        new_ends.append(ends[match.end() - 1])
+        done = match.end()
+    chars.extend(view[done:])
+    new_starts.extend(starts[done:])
+    new_ends.extend(ends[done:])
+    return "".join(chars), new_starts, new_ends
+
+
+def _merged(spans: list[tuple[int, int]]) -> list[tuple[int, int]]:
+    """``spans`` sorted, overlapping and touching ones joined."""
+    merged: list[tuple[int, int]] = []
+    for start, end in sorted(spans):
+        if merged and start <= merged[-1][1]:
+            merged[-1] = (merged[-1][0], max(merged[-1][1], end))
+        else:
+            merged.append((start, end))
+    return merged
 
 
 class JsonLimitError(ValueError):

@@ -142,26 +142,56 @@ class GraphConnectorClient:
         or None for 204.
 
         Raises:
-            GraphError: Graph refused it (status, code, message, request-id), or no answer.
+            GraphError: Graph refused it (status, code, message, request-id), or no answer, or a
+                success whose body is not a JSON object (``may_have_landed`` for both: the
+                action may have been done).
         """
         subject = f"application {truncate(object_id, 60)}"
-        url = f"{self.endpoint}/v1.0/applications/{connector_path(object_id)}/{action}"
+        response = self._application_call("POST", object_id, f"/{action}", subject, body)
+        if not response.content:
+            return None
+        try:
+            return response_json(response, subject)
+        except GraphError as exc:
+            exc.may_have_landed = True  # Graph said it succeeded: the action was done
+            raise
+
+    def get_application(self, object_id: str) -> dict[str, Any]:
+        """``GET {endpoint}/v1.0/applications/{object_id}`` (its id and key credentials) as this
+        client's identity. Real Graph answers this only to an identity with
+        ``Application.Read.All`` or that owns the application: a 403 is an answer to expect.
+
+        Raises:
+            GraphError: Graph refused it, gave no answer, or answered no JSON object.
+        """
+        subject = f"application {truncate(object_id, 60)}"
+        response = self._application_call(
+            "GET", object_id, "?$select=id,keyCredentials", subject, None
+        )
+        return response_json(response, subject)
+
+    def _application_call(
+        self, method: str, object_id: str, suffix: str, subject: str, body: dict[str, Any] | None
+    ) -> httpx.Response:
+        """One call under ``/applications/{object_id}``, never repeated; a success or a raise."""
+        url = f"{self.endpoint}/v1.0/applications/{connector_path(object_id)}{suffix}"
+        what = suffix.lstrip("/?") if method == "POST" else "a read of the application"
         headers = {
             "Authorization": f"Bearer {self._bearer()}",
             "client-request-id": str(uuid.uuid4()),
         }
         try:
-            response = self._http.post(url, json=body, headers=headers)
+            response = self._http.request(method, url, json=body, headers=headers)
         except httpx.TransportError as exc:
             raise GraphError(
-                f"{subject}: no answer from Microsoft Graph to {action} ({type(exc).__name__})",
-                may_have_landed=True,
+                f"{subject}: no answer from Microsoft Graph to {what} ({type(exc).__name__})",
+                may_have_landed=method == "POST",
             ) from exc
         if response.is_success:
-            return response_json(response, subject) if response.content else None
+            return response
         error = graph_error(response, "-", attempts=1)
         raise GraphError(
-            f"{subject}: Microsoft Graph refused {action} ({response_detail(response)})",
+            f"{subject}: Microsoft Graph refused {what} ({response_detail(response)})",
             status=error.status,
             code=error.code,
             request_id=error.request_id,

@@ -1,10 +1,15 @@
 """Graph's answers (pure): a connector, each field checked for the type and range of Graph's
-schema and turned into a ``ConnectorState`` (a wrong one is a ``GraphError`` naming it), and an
-error answer turned into a ``GraphError`` that says what to do."""
+schema and turned into a ``ConnectorState`` (a wrong one is a ``GraphError`` naming it), an
+application's key credentials by thumbprint, and an error answer turned into a ``GraphError``
+that says what to do."""
 
 from __future__ import annotations
 
+import base64
+import binascii
+import contextlib
 import datetime as dt
+import string
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
@@ -221,3 +226,30 @@ def graph_error(
 def _text(value: Any) -> str | None:
     """A text field of a Graph error, on one line and cut short; None when it is not text."""
     return truncate(one_line(value)) if isinstance(value, str) and value.strip() else None
+
+
+def registered_key_ids(application: dict[str, Any]) -> dict[str, str]:
+    """Thumbprint (SHA-1, upper-case hex) → keyId of an application's certificate keys, from
+    Graph's ``keyCredentials``; ``customKeyIdentifier`` holds the thumbprint (hex, or base64 of
+    its 20 bytes). Entries of another shape are skipped."""
+    found: dict[str, str] = {}
+    credentials = application.get("keyCredentials")
+    for credential in credentials if isinstance(credentials, list) else []:
+        if not isinstance(credential, dict):
+            continue
+        key_id, custom = credential.get("keyId"), credential.get("customKeyIdentifier")
+        if not (isinstance(key_id, str) and key_id and isinstance(custom, str)):
+            continue
+        if thumbprint := _thumbprint(custom):
+            found[thumbprint] = truncate(key_id, 64)
+    return found
+
+
+def _thumbprint(custom: str) -> str | None:
+    if len(custom) == 40 and all(c in string.hexdigits for c in custom):
+        return custom.upper()
+    with contextlib.suppress(binascii.Error, ValueError):
+        raw = base64.b64decode(custom, validate=True)
+        if len(raw) == 20:
+            return raw.hex().upper()
+    return None

@@ -355,11 +355,7 @@ class _Checker:
         if config is None:
             return None
         settings = self.fixes.settings
-        network = probe.Network(
-            str(settings.ca_bundle) if settings.ca_bundle else None,
-            settings.probe_allow_private,
-            settings.http_timeout,
-        )
+        network = probe.network_of(settings)
         what = credential.describe(version)
         try:
             url = probe.checked_url(config.url or connector.target_url, target.connector_id)
@@ -381,8 +377,9 @@ class _Checker:
         fix = fix_for(said) or (
             "check the connector's targetUrl (or probe.url) and this host's network access to it"
         )
-        findings.append(Finding("api.probe", not config.required, detail, fix))
-        return (Plan.FAIL, _failed(findings)) if config.required else None
+        tolerated = not config.required and result.evidence == "unreachable"
+        findings.append(Finding("api.probe", tolerated, detail, fix))
+        return None if tolerated else (Plan.FAIL, _failed(findings))
 
 
 # -- plumbing ----------------------------------------------------------------------------------

@@ -80,7 +80,27 @@ def parse_identities(value: Any, *, default_vault: str | None) -> tuple[Identity
         raise ConfigurationError(
             "ROTATOR_CONFIG: 'identities' must be a non-empty object of named identities"
         )
-    return tuple(_identity(name, entry, default_vault) for name, entry in value.items())
+    identities = tuple(_identity(name, entry, default_vault) for name, entry in value.items())
+    _one_keep_alive_per_application(identities)
+    return identities
+
+
+def _one_keep_alive_per_application(identities: tuple[IdentityConfig, ...]) -> None:
+    """Two identities keeping one application alive would add and remove each other's keys.
+
+    Raises:
+        ConfigurationError: naming both identities.
+    """
+    keepers: dict[str, str] = {}
+    for identity in (i for i in identities if i.keep_alive):  # client-certificate ones only
+        application = f"{identity.tenant_id}/{identity.client_id}".casefold()
+        if (first := keepers.get(application)) is not None:
+            raise ConfigurationError(
+                f"ROTATOR_CONFIG: identities.{identity.name}: keepAlive is also set on identity "
+                f"{first!r} for the same application (tenantId and clientId): set it on one of "
+                "them only, or they add and remove each other's keys"
+            )
+        keepers[application] = identity.name
 
 
 def _identity(name: Any, entry: Any, default_vault: str | None) -> IdentityConfig:
@@ -167,16 +187,13 @@ def _identity(name: Any, entry: Any, default_vault: str | None) -> IdentityConfi
 
 
 def tenant_id(value: Any, where: str) -> str:
-    """A tenant: a GUID or a domain such as ``contoso.onmicrosoft.com`` (never common & co).
+    """A tenant: a GUID or a domain such as ``contoso.onmicrosoft.com`` (never ``common``,
+    ``organizations`` or ``consumers``: without a dot they are no domain).
 
     Raises:
         ConfigurationError: anything else (the value is not shown: it may be a pasted secret).
     """
-    if (
-        not isinstance(value, str)
-        or not (GUID.fullmatch(value) or TENANT_DOMAIN.fullmatch(value))
-        or value.lower() in ("common", "organizations", "consumers")
-    ):
+    if not isinstance(value, str) or not (GUID.fullmatch(value) or TENANT_DOMAIN.fullmatch(value)):
         raise ConfigurationError(
             f"{where} is not a tenant GUID or domain such as contoso.onmicrosoft.com (the value "
             "is not shown: it may be a secret pasted into the wrong setting)"
@@ -196,7 +213,7 @@ def _root(entry: dict[str, Any], key: str, where: str) -> str | None:
     if key not in entry:
         return None
     url = https_url(entry[key], f"{where}: {key}")
-    if urlsplit(url).path not in ("", "/"):
+    if urlsplit(url).path:  # https_url stripped every trailing "/"
         raise ConfigurationError(f"{where}: {key} must be a root URL, without a path")
     return url
 

@@ -22,14 +22,10 @@ from rotator.config.identities import GraphCredentialMode as GraphCredentialMode
 
 # ENV_CONFIG lives beside the document it names; re-exported with every other setting name
 from rotator.config.targets import ENV_CONFIG as ENV_CONFIG
-from rotator.config.targets import load_config, parse_targets, vault_url
+from rotator.config.targets import load_config, parse_targets, top_level_vault
 from rotator.config.urls import https_url
 from rotator.errors import ConfigurationError
-from rotator.model import (
-    Pkcs12Profile,
-    Target,
-    is_key_vault_name,
-)
+from rotator.model import Pkcs12Profile, Target, is_key_vault_name
 from rotator.text import truncate
 
 ENV_GRAPH_ENDPOINT = "ROTATOR_GRAPH_ENDPOINT"
@@ -45,6 +41,7 @@ ENV_EXPIRY_WARNING_DAYS = "ROTATOR_EXPIRY_WARNING_DAYS"
 ENV_HTTP_TIMEOUT = "ROTATOR_HTTP_TIMEOUT"
 ENV_STATE_CONTAINER = "ROTATOR_STATE_CONTAINER"
 ENV_PROBE_ALLOW_PRIVATE = "ROTATOR_PROBE_ALLOW_PRIVATE"
+ENV_PROBE_CA_BUNDLE = "ROTATOR_PROBE_CA_BUNDLE"
 # The Functions host's own storage account (connection string or identity-based settings).
 ENV_WEBJOBS_STORAGE = "AzureWebJobsStorage"
 ENV_WEBJOBS_STORAGE_ACCOUNT = "AzureWebJobsStorage__accountName"
@@ -95,6 +92,7 @@ class Settings:
     authority_host: str = DEFAULT_AUTHORITY_HOST
     # The probe may call loopback, private and link-local addresses (the emulator, tests only).
     probe_allow_private: bool = False
+    probe_ca_bundle: Path | None = None  # the probe trusts it besides ca_bundle (or the system)
     # Which identity the graph_* fields above describe; the named ones of ROTATOR_CONFIG.
     identity_name: str = DEFAULT_IDENTITY
     application_object_id: str | None = None  # keep-alive: the app registration's object id
@@ -173,7 +171,7 @@ class Settings:
         graph_endpoint = https_url(
             env.get(ENV_GRAPH_ENDPOINT, DEFAULT_GRAPH_ENDPOINT), ENV_GRAPH_ENDPOINT
         )
-        if urlsplit(graph_endpoint).path not in ("", "/"):
+        if urlsplit(graph_endpoint).path:  # https_url stripped every trailing "/"
             raise ConfigurationError(
                 f"{ENV_GRAPH_ENDPOINT}={truncate(graph_endpoint)!r}: give the Graph root such as "
                 f"https://graph.microsoft.com, without a path (the version is "
@@ -184,17 +182,6 @@ class Settings:
             raise ConfigurationError(
                 f"{ENV_GRAPH_API_VERSION}={truncate(api_version)!r}: expected one of {', '.join(GRAPH_API_VERSIONS)}"
             )
-        ca_bundle = None
-        if raw_ca := env.get(ENV_CA_BUNDLE, "").strip():
-            ca_bundle = Path(raw_ca)
-            if not ca_bundle.is_file():
-                raise ConfigurationError(f"{ENV_CA_BUNDLE}={truncate(raw_ca)!r}: no such file")
-            try:
-                ssl.create_default_context(cafile=str(ca_bundle))
-            except (ssl.SSLError, ValueError) as exc:
-                raise ConfigurationError(
-                    f"{ENV_CA_BUNDLE}={truncate(raw_ca)!r} is not a PEM bundle of CA certificates ({exc})"
-                ) from exc
         profile_raw = env.get(ENV_PKCS12_PROFILE, Pkcs12Profile.LEGACY_3DES.value).strip()
         try:
             profile = Pkcs12Profile(profile_raw)
@@ -206,21 +193,18 @@ class Settings:
         state_raw = env.get(ENV_STATE_DIR, "").strip()
         blob_uri, connection_string = _state_account(env)
         document = load_config(raw_config)
-        targets = parse_targets(document)
-        identities = parse_identities(
-            document.get("identities"),
-            default_vault=vault_url(document["keyVaultUrl"], "keyVaultUrl")
-            if "keyVaultUrl" in document
-            else None,
-        )
+        targets = parse_targets(document)  # refuses a document that is not an object
+        default_vault = top_level_vault(document)
+        identities = parse_identities(document.get("identities"), default_vault=default_vault)
         _check_identity_use(targets, identities, env)
         return cls(
             targets=targets,
             identities=identities,
-            **_graph_identity(env, document),
+            **_graph_identity(env, default_vault),
             graph_endpoint=graph_endpoint,
             graph_api_version=api_version,
-            ca_bundle=ca_bundle,
+            ca_bundle=_ca_file(env, ENV_CA_BUNDLE),
+            probe_ca_bundle=_ca_file(env, ENV_PROBE_CA_BUNDLE),
             keyvault_verify_challenge_resource=_bool(
                 env.get(ENV_KEYVAULT_VERIFY_CHALLENGE_RESOURCE, "true"),
                 ENV_KEYVAULT_VERIFY_CHALLENGE_RESOURCE,
@@ -280,6 +264,20 @@ def default_state_dir(env: Mapping[str, str]) -> Path:
     return Path.home() / ".local" / "share" / "rotator"
 
 
+def _ca_file(env: Mapping[str, str], name: str) -> Path | None:
+    """The PEM bundle of CA certificates setting ``name`` gives, checked; None when unset."""
+    if not (raw := env.get(name, "").strip()):
+        return None
+    if not Path(raw).is_file():
+        raise ConfigurationError(f"{name}={truncate(raw)!r}: no such file")
+    try:
+        ssl.create_default_context(cafile=raw)
+    except (ssl.SSLError, ValueError) as exc:
+        why = f"is not a PEM bundle of CA certificates ({exc})"
+        raise ConfigurationError(f"{name}={truncate(raw)!r} {why}") from exc
+    return Path(raw)
+
+
 def _bool(value: str, name: str) -> bool:
     lowered = value.strip().lower()
     if lowered in _TRUE:
@@ -320,7 +318,7 @@ def _check_identity_use(
         )
 
 
-def _graph_identity(env: Mapping[str, str], document: Any) -> dict[str, Any]:
+def _graph_identity(env: Mapping[str, str], default_vault: str | None) -> dict[str, Any]:
     """The Graph identity settings, checked together: what each mode needs, and nothing else.
 
     Raises:
@@ -330,7 +328,7 @@ def _graph_identity(env: Mapping[str, str], document: Any) -> dict[str, Any]:
     # azure-identity's own AZURE_AUTHORITY_HOST is honoured when rotator's setting is absent
     fallback = env.get("AZURE_AUTHORITY_HOST", "").strip() or DEFAULT_AUTHORITY_HOST
     authority = https_url(env.get(ENV_AUTHORITY_HOST, fallback), ENV_AUTHORITY_HOST)
-    if urlsplit(authority).path not in ("", "/"):
+    if urlsplit(authority).path:  # https_url stripped every trailing "/"
         raise ConfigurationError(
             f"{ENV_AUTHORITY_HOST}={truncate(authority)!r}: give only the host, such as "
             f"{DEFAULT_AUTHORITY_HOST} (the tenant comes from {ENV_GRAPH_TENANT_ID})"
@@ -395,13 +393,13 @@ def _graph_identity(env: Mapping[str, str], document: Any) -> dict[str, Any]:
         )
     if raw_vault := given[ENV_GRAPH_KEYVAULT_URL]:
         vault = https_url(raw_vault, ENV_GRAPH_KEYVAULT_URL)
-        if urlsplit(vault).path not in ("", "/"):
+        if urlsplit(vault).path:  # https_url stripped every trailing "/"
             raise ConfigurationError(
                 f"{ENV_GRAPH_KEYVAULT_URL}={truncate(vault)!r} must be a vault root such as "
                 "https://NAME.vault.azure.net"
             )
-    elif isinstance(document, dict) and "keyVaultUrl" in document:
-        vault = vault_url(document["keyVaultUrl"], "keyVaultUrl")
+    elif default_vault is not None:
+        vault = default_vault
     else:
         raise ConfigurationError(
             f"{ENV_GRAPH_KEYVAULT_URL} is not set and {ENV_CONFIG} has no top-level keyVaultUrl: "

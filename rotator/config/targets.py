@@ -3,6 +3,7 @@ targets before any network call; every error names the key and the connector."""
 
 from __future__ import annotations
 
+import unicodedata
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -24,6 +25,10 @@ from rotator.text import JsonLimitError, load_json, truncate
 
 ENV_CONFIG = "ROTATOR_CONFIG"
 MAX_CONFIG_BYTES = 1024 * 1024
+# Unicode categories a username may not hold: controls (C0, DEL, C1 with NEL U+0085), format
+# characters (zero-width U+200B-U+200D, U+2060, U+FEFF; bidi marks, overrides and isolates),
+# and the line and paragraph separators U+2028 / U+2029.
+_HIDDEN = frozenset({"Cc", "Cf", "Zl", "Zp"})
 
 
 def load_config(raw: str) -> Any:
@@ -56,14 +61,12 @@ def parse_targets(document: Any) -> tuple[Target, ...]:
         document, {"keyVaultUrl", "connectors", "probe", "identities"}, "the top level"
     )
     default_probe = top_level_probe(document.get("probe"))
-    default_vault = None
-    if "keyVaultUrl" in document:
-        default_vault = vault_url(document["keyVaultUrl"], "keyVaultUrl")
+    default_vault = top_level_vault(document)
     connectors = document.get("connectors")
     if not isinstance(connectors, list) or not connectors:
         raise ConfigurationError(f"{ENV_CONFIG}: 'connectors' must be a non-empty list")
     targets: list[Target] = []
-    seen: set[str] = set()
+    seen: dict[str, str] = {}  # lower-cased id -> the id as first written
     for index, entry in enumerate(connectors):
         where = f"connectors[{index}]"
         if not isinstance(entry, dict):
@@ -83,9 +86,16 @@ def parse_targets(document: Any) -> tuple[Target, ...]:
                 "POST /api/rotate; ids starting with 'identity.' name rotator's own Graph "
                 "identities in the state store)"
             )
-        if connector_id in seen:
+        first = seen.get(connector_id.lower())
+        if first == connector_id:
             raise ConfigurationError(f"{ENV_CONFIG}: {where}: duplicate connector id")
-        seen.add(connector_id)
+        if first is not None:
+            raise ConfigurationError(
+                f"{ENV_CONFIG}: {where}: duplicate connector id: it differs from {first!r} only "
+                "in case, and Graph's connector ids are case-insensitive (both would rotate one "
+                "connector)"
+            )
+        seen[connector_id.lower()] = connector_id
         target = _parse_target(entry, connector_id, default_vault, where)
         probe = parse_probe(
             entry.get("probe"), where=f"{ENV_CONFIG}: {where}", default=default_probe
@@ -144,6 +154,14 @@ def _parse_target(
         raise ConfigurationError(
             f"{ENV_CONFIG}: {where}: basic.username contains a control character"
         )
+    if hidden := next((c for c in username if unicodedata.category(c) in _HIDDEN), None):
+        raise ConfigurationError(
+            f"{ENV_CONFIG}: {where}: basic.username contains U+{ord(hidden):04X}, a control, "
+            "line-separator, zero-width or bidirectional character (it would send a name "
+            "other than the one shown)"
+        )
+    if username.isspace():
+        raise ConfigurationError(f"{ENV_CONFIG}: {where}: basic.username is only spaces")
     secret = _object_name(basic.get("passwordSecret"), f"{where}: basic.passwordSecret")
     return BasicTarget(connector_id, vault, username, secret)
 
@@ -181,9 +199,20 @@ def check_key_vault_version(value: str, where: str) -> str:
     return version
 
 
+def top_level_vault(document: dict[str, Any]) -> str | None:
+    """The document's top-level ``keyVaultUrl`` (every connector's default vault), or None.
+
+    Raises:
+        ConfigurationError: it is not a vault root URL.
+    """
+    if "keyVaultUrl" not in document:
+        return None
+    return vault_url(document["keyVaultUrl"], "keyVaultUrl")
+
+
 def vault_url(value: Any, where: str) -> str:
     url = https_url(value, f"{ENV_CONFIG}: {where}")
-    if urlsplit(url).path not in ("", "/"):
+    if urlsplit(url).path:  # https_url stripped every trailing "/"
         raise ConfigurationError(
             f"{ENV_CONFIG}: {where}: {shown_url(url)!r} must be a vault root such as "
             "https://NAME.vault.azure.net"

@@ -10,13 +10,14 @@ import ssl
 import tempfile
 import uuid
 from collections.abc import Callable
+from functools import partial
 from pathlib import Path
 from types import TracebackType
 
 from cryptography.hazmat.primitives import serialization
 
 from rotator.emulator import pki
-from rotator.emulator.api import ApiService, ApiStore
+from rotator.emulator.api import ApiService, ApiStore, Front
 from rotator.emulator.control import ControlService
 from rotator.emulator.entra import EntraDirectory, EntraService
 from rotator.emulator.graph import GraphService, GraphStore
@@ -31,6 +32,10 @@ from rotator.emulator.server import (
     server_context,
 )
 from rotator.emulator.tokens import TokenMinter
+
+# The API side's fronts, one server (port) each, the same endpoints behind.
+_FRONTS = {"api": Front.APPLICATION, "api-nginx": Front.NGINX, "api-close": Front.CLOSE}
+SERVERS = ("graph", "vault", "identity", "control", "entra", *_FRONTS)
 
 
 class Emulator:
@@ -69,6 +74,8 @@ class Emulator:
             "control": control_port,
             "entra": entra_port,
             "api": api_port,
+            "api-nginx": 0,  # the API's other fronts (see rotator.emulator.api): any free port
+            "api-close": 0,
         }
         self._page_size = vault_page_size
         self.tenant_id = str(uuid.uuid4())
@@ -114,12 +121,12 @@ class Emulator:
         context = self._tls_context(workdir, server_certificate)
         self.api.serve_with(lambda: self._tls_context(workdir, server_certificate))
         try:
-            for name in ("graph", "vault", "identity", "control", "entra", "api"):
+            for name in SERVERS:
                 tls: ssl.SSLContext | Callable[[], ssl.SSLContext] | None = (
                     None
                     if name == "identity"
-                    else self.api.tls_context
-                    if name == "api"
+                    else partial(self.api.tls_context, _FRONTS[name])
+                    if name in _FRONTS
                     else context
                 )
                 journaled = name != "control"
@@ -158,7 +165,10 @@ class Emulator:
             base_url=lambda: authority_url,
             graph_audiences=lambda: audiences,
         )
-        self._servers["api"].service = ApiService(self.api)
+        for name, front in _FRONTS.items():
+            api = ApiService(self.api, front)
+            self._servers[name].service = api
+            self._servers[name].admit = api.admit if front is Front.CLOSE else None
         self._servers["control"].service = ControlService(self)
         for name, server in self._servers.items():
             server.start(f"rotator-emulator-{name}")
@@ -243,9 +253,16 @@ class Emulator:
         """Base URL of the connectors' API side; ``api_url_for(name)`` is one endpoint."""
         return f"https://127.0.0.1:{self._port('api')}"
 
-    def api_url_for(self, name: str) -> str:
-        """The URL of API endpoint ``name``: a connector's ``targetUrl``."""
-        return f"{self.api_url}/{name}"
+    def api_url_for(self, name: str, front: Front | str = Front.APPLICATION) -> str:
+        """The URL of API endpoint ``name`` behind ``front`` (application, nginx or close: how
+        a refused client certificate is refused, see :mod:`rotator.emulator.api`): a
+        connector's ``targetUrl``."""
+        return f"{self.api_front_url(front)}/{name}"
+
+    def api_front_url(self, front: Front | str) -> str:
+        """Base URL of the API side behind ``front`` (``api_url`` is the application front's)."""
+        server = next(name for name, f in _FRONTS.items() if f == Front(front))
+        return f"https://127.0.0.1:{self._port(server)}"
 
     @property
     def control_url(self) -> str:

@@ -81,7 +81,9 @@ POST      /faults                                    ``{"service", "method"?, "p
                                                      "times"?, "after"?, "every"?, "loseResponse"?,
                                                      "body"?: text answered instead (status
                                                      or 200; "{request}" in it echoes the
-                                                     request's body), "contentType"?,
+                                                     request's body), "handled"?: with
+                                                     body, the service handles the request
+                                                     first (a write lands), "contentType"?,
                                                      "tenant"?: only requests acting in that
                                                      tenant (Graph, Key Vault: the bearer
                                                      token's tid; Entra: the path's tenant)}``
@@ -104,6 +106,10 @@ PUT       /entra/new-key-delay                       ``{"seconds": number ≥ 0}
 POST      /api/issuers                               ``{"cer": base64 DER}`` → 204 (the connectors'
                                                      API lets client certificates of this issuer
                                                      through its TLS handshake)
+POST      /api/known-issuers                         ``{"cer": base64 DER}`` → 204 (not trusted,
+                                                     but let through the nginx and close fronts'
+                                                     handshake, which then refuse it as nginx
+                                                     and uvicorn do)
 POST      /api/endpoints/{name}/certificates         ``{"thumbprint", "delaySeconds"?}`` → 204
                                                      (``{api_url}/{name}`` accepts it, after the
                                                      delay; others of a trusted issuer get 403)
@@ -365,6 +371,7 @@ class ControlService:
             ("entra", "apps", "*", "*"): {"GET": self._app_keys},
             ("entra", "new-key-delay"): {"GET": self._key_delay, "PUT": self._set_key_delay},
             ("api", "issuers"): {"POST": self._trust_issuer},
+            ("api", "known-issuers"): {"POST": self._know_issuer},
             ("api", "endpoints", "*"): {"GET": self._api_calls, "DELETE": self._forget_api},
             ("api", "endpoints", "*", "certificates"): {"POST": self._trust_api_certificate},
             ("api", "endpoints", "*", "basic"): {"POST": self._accept_api_basic},
@@ -390,6 +397,10 @@ class ControlService:
 
     def _trust_issuer(self, request: Request, args: list[str]) -> Response:
         self.emulator.api.trust_issuer(_certificate(self._body(request).get("cer"), "cer"))
+        return self._empty()
+
+    def _know_issuer(self, request: Request, args: list[str]) -> Response:
+        self.emulator.api.know_issuer(_certificate(self._body(request).get("cer"), "cer"))
         return self._empty()
 
     def _trust_api_certificate(self, request: Request, args: list[str]) -> Response:
@@ -713,6 +724,7 @@ class ControlService:
             body=_optional_str(body, "body"),
             content_type=_optional_str(body, "contentType") or "application/json",
             tenant=_optional_str(body, "tenant"),
+            handled=_bool(body, "handled", False),
         )
         return self._empty(201)
 

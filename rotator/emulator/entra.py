@@ -34,7 +34,7 @@ import threading
 import time
 import uuid
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 from urllib.parse import parse_qsl
 
@@ -300,6 +300,20 @@ class EntraDirectory:
                 return None
             app.keys.append(key)
         return key.credential
+
+    def accept_new_keys(self) -> int:
+        """Entra catches up now: every key added through addKey that still waits out
+        ``new_key_delay`` is accepted from this moment (a test's stand-in for waiting the delay
+        out). Returns how many keys were waiting."""
+        now = dt.datetime.now(dt.UTC)
+        waiting = 0
+        with self._lock:
+            for app in self._apps.values():
+                for key in app.keys:
+                    if key.credential.accepted_from > now:
+                        key.credential = replace(key.credential, accepted_from=now)
+                        waiting += 1
+        return waiting
 
     def remove_key(self, app: _App, key_id: str) -> bool:
         """Remove the key ``key_id`` (removeKey); False when the app has no such key."""

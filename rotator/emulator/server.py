@@ -154,6 +154,7 @@ class Fault:
     body: str | None = field(default=None, repr=False)  # answer this body instead (a bad answer)
     content_type: str = "application/json"
     tenant: str | None = None  # only requests acting in this tenant (lower-case)
+    handled: bool = False  # with body: the service handles the request first (a write lands)
     every: int = 1  # applies to every n-th matching request (3: a third of them)
     seen: int = 0
 
@@ -186,6 +187,7 @@ class Fault:
             "after": self.after,
             "loseResponse": self.lose_response,
             "body": None if self.body is None else f"<{len(self.body)} characters>",
+            "handled": self.handled,
             "contentType": self.content_type,
             "tenant": self.tenant,
         }
@@ -202,6 +204,7 @@ class FaultDecision:
     lose_response: bool = False
     body: str | None = None
     content_type: str = "application/json"
+    handled: bool = False
 
 
 class Faults:
@@ -235,6 +238,7 @@ class Faults:
         content_type: str = "application/json",
         tenant: str | None = None,
         every: int = 1,
+        handled: bool = False,
     ) -> None:
         """Inject a fault on the requests of ``service`` whose path matches ``path`` (re.search).
 
@@ -249,6 +253,8 @@ class Faults:
         drops the connection without an answer: the ambiguous failure a client must survive.
         ``body`` answers that text (as ``content_type``, with ``status`` or 200) instead of the
         service: an answer of the wrong shape, type or size, as a hostile service might send.
+        ``handled`` (with ``body``) lets the service handle the request first, so a write lands
+        and only its answer is replaced: a success whose body the client cannot use.
 
         Raises:
             ValueError: unknown service, bad regex, status out of range, both status and drop,
@@ -270,6 +276,8 @@ class Faults:
             raise ValueError("lose_response goes without status and drop")
         if body is not None and (drop or lose_response):
             raise ValueError("body goes without drop and lose_response")
+        if handled and body is None:
+            raise ValueError("handled goes with body")
         if status is None and body is None and not drop and not lose_response and delay == 0:
             raise ValueError("the fault does nothing: give status, body, delay or drop")
         if retry_after is not None and status is None:
@@ -294,6 +302,7 @@ class Faults:
             content_type=content_type,
             tenant=tenant.lower() if tenant else None,
             every=every,
+            handled=handled,
         )
         if every < 1:
             raise ValueError("every must be at least 1")
@@ -348,6 +357,7 @@ class Faults:
             lose_response=terminal.lose_response,
             body=terminal.body,
             content_type=terminal.content_type,
+            handled=terminal.handled,
         )
 
 
@@ -430,6 +440,13 @@ class _Handler(BaseHTTPRequestHandler):
             self._drop()
             return
         if decision.body is not None:
+            if decision.handled:  # the write lands; only its answer is replaced
+                try:
+                    service.handle(request)
+                except Exception:
+                    logger.exception(
+                        "emulator.internal_error", extra={"emulator.service": service.name}
+                    )
             # "{request}" in a body fault echoes the request's own body (JSON-escaped), as a
             # careless service may do in an error message
             echoed = json.dumps(request.body.decode("utf-8", "replace"))[1:-1]
@@ -538,6 +555,8 @@ class EmulatorHTTPServer(ThreadingHTTPServer):
         self.faults = faults
         self.journal = journal
         self._service: Service | None = None
+        # after a handshake: whether the connection goes on (given the client certificate, DER)
+        self.admit: Callable[[bytes | None], bool] | None = None
         self._connections: set[socket.socket] = set()
         self._connections_lock = threading.Lock()
         self._thread: threading.Thread | None = None
@@ -589,6 +608,9 @@ class EmulatorHTTPServer(ThreadingHTTPServer):
             except OSError:
                 _lingering_close(connection)
                 return
+            if self.admit is not None and not self.admit(connection.getpeercert(binary_form=True)):
+                _close_without_alert(connection)
+                return
         with self._connections_lock:
             self._connections.add(connection)
         try:
@@ -637,6 +659,15 @@ def _lingering_close(sock: socket.socket) -> None:
         deadline = time.monotonic() + 1.0
         while time.monotonic() < deadline and sock.recv(65536):
             pass
+    with contextlib.suppress(OSError):
+        sock.close()
+
+
+def _close_without_alert(sock: ssl.SSLSocket) -> None:
+    """End a connection right after its handshake with no TLS alert and no close_notify, as
+    uvicorn and hypercorn do with a client certificate they refuse."""
+    with contextlib.suppress(OSError):
+        sock.shutdown(socket.SHUT_RDWR)  # the TCP socket's: SSLSocket.shutdown sends no alert
     with contextlib.suppress(OSError):
         sock.close()
 

@@ -19,6 +19,7 @@ _MARK = {
     Outcome.REFUSED: "REFUSED",
     Outcome.FAILED: "FAILED",
     Outcome.SKIPPED: "skipped",
+    Outcome.DEFERRED: "deferred",
 }
 
 
@@ -48,6 +49,8 @@ def render_report(report: RotationReport) -> str:
                 lines.append(f"            fix        {fix}")
         if o.request_id:
             lines.append(f"            request-id {o.request_id}")
+        if o.deferred_until:
+            lines.append(f"            deferred   until {o.deferred_until:%Y-%m-%d %H:%M} UTC")
         if o.unverified:
             lines.append("            unverified the write may have landed; the next run checks")
     counts = ", ".join(f"{n} {name}" for name, n in report.counts.items() if n)
@@ -77,6 +80,10 @@ def render_status(report: StatusReport) -> str:
             lines.append(f"            applied    {t.applied_version}")
         if t.pinned_version:
             lines.append(f"            pinned     {t.pinned_version} (rotator unpin to release)")
+        if t.deferred_until:
+            lines.append(
+                f"            deferred   a certificate waits for {t.deferred_until:%Y-%m-%d %H:%M} UTC (probed then)"
+            )
         if t.days_to_expiry is not None:
             lines.append(
                 f"            expires    in {t.days_to_expiry} day(s), {t.expires_on:%Y-%m-%d}"

@@ -13,6 +13,7 @@ from html import escape
 from rotator.hints import fix_for
 from rotator.model import CredentialKind, StatusReport, TargetStatus, VersionInfo
 from rotator.state.records import HistoryEntry
+from rotator.text import printable
 
 DAY = dt.timedelta(days=1)
 SOON_DAYS = 30  # an expiry closer than this is shown as a warning
@@ -22,6 +23,8 @@ PAST, FUTURE = 400 * DAY, 800 * DAY
 WIDTH, ROW, TOP = 720, 24, 26
 # A page served over HTTP may load nothing, run nothing, and only style itself inline.
 CONTENT_SECURITY_POLICY = "default-src 'none'; style-src 'unsafe-inline'; img-src data:"
+# The header adds what a <meta> policy cannot carry: no other site may frame the page.
+CONTENT_SECURITY_POLICY_HEADER = f"{CONTENT_SECURITY_POLICY}; frame-ancestors 'none'"
 
 
 @dataclass(frozen=True)
@@ -55,7 +58,9 @@ def state_of(target: PageTarget) -> str:
 
 
 def _e(value: object) -> str:
-    return escape(str(value), quote=True)
+    """``value`` as HTML text, written out as the CLI writes it: control characters and bidi
+    overrides from a stored reason or a Graph message become visible escapes (``\\u202e``)."""
+    return escape(printable(str(value)), quote=True)
 
 
 def _day(moment: dt.datetime | None) -> str:
@@ -192,6 +197,9 @@ def _facts(target: PageTarget, now: dt.datetime) -> str:
     rows.append(("Would install", target_version))
     if status.pinned_version:
         rows.append(("Pinned", f"{status.pinned_version} (rotator unpin to release)"))
+    if status.deferred_until:
+        when = f"{status.deferred_until:%Y-%m-%d %H:%M} UTC"
+        rows.append(("Deferred", f"a certificate not valid until {when}; probed then"))
     html = [f"<dt>{_e(k)}</dt><dd>{_e(v)}</dd>" for k, v in rows]
     if status.expires_on is not None:
         days = status.days_to_expiry

@@ -135,6 +135,10 @@ def _serve(
         f"# Entra authority (ROTATOR_AUTHORITY_HOST for the client-certificate and "
         f"client-secret Graph modes): {emu.authority_url}\n"
         f"# connectors' API side (a connector's targetUrl, for the probe): {emu.api_url}/NAME\n"
+        f"#   the same endpoints behind nginx (a refused certificate: HTTP 400 page): "
+        f"{emu.api_front_url('nginx')}/NAME\n"
+        f"#   behind uvicorn (a refused certificate: closed after the handshake): "
+        f"{emu.api_front_url('close')}/NAME\n"
     )
     out.write(notes)
     out.write("# press Ctrl-C to stop\n")

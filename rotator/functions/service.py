@@ -289,12 +289,12 @@ def wants_html(accept: str | None, format_param: str | None) -> bool:
 def run_http_status_page(rotator: Rotator, *, worker_init: WorkerInit | None = None) -> HtmlAnswer:
     """``GET /api/status`` for a browser: the status page (200, like the JSON report), with a
     Content-Security-Policy that lets it load and run nothing."""
-    from rotator.faces.render_html import CONTENT_SECURITY_POLICY, render_status_page
+    from rotator.faces.render_html import CONTENT_SECURITY_POLICY_HEADER, render_status_page
     from rotator.faces.status_page import gather
 
     page = render_status_page(gather(rotator, worker_init=worker_init))
     headers = {
-        "Content-Security-Policy": CONTENT_SECURITY_POLICY,
+        "Content-Security-Policy": CONTENT_SECURITY_POLICY_HEADER,
         "Cache-Control": "no-store",
         "X-Content-Type-Options": "nosniff",
     }

@@ -1,5 +1,4 @@
-"""Keep-alive: rotator keeps its own Graph credential alive (client-certificate identities with
-``keepAlive``).
+"""Keep-alive: rotator keeps its own Graph credential alive (certificate identities, ``keepAlive``).
 
 Each run: the newest usable version of the identity's Key Vault certificate must be registered
 on the application. If Entra refuses it, rotator proves possession of a certificate that still
@@ -20,6 +19,7 @@ from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any
 
 from rotator.azure.entra import Accepts
+from rotator.azure.graph_answers import registered_key_ids
 from rotator.errors import GraphError, KeepAliveError, RotatorError
 from rotator.events import emit
 from rotator.keepalive import proof
@@ -34,6 +34,7 @@ if TYPE_CHECKING:
     from rotator.config.settings import Settings
 
 log = logging.getLogger("rotator")
+UNSEEN_AFTER = dt.timedelta(minutes=10)  # an addKey the app does not show by then never landed
 
 
 @dataclass(frozen=True)
@@ -117,7 +118,7 @@ class KeepAlive:
 
     def _run(self) -> KeepAliveReport:
         now = self._clock()
-        record = self._store.read(self.record_id)
+        record = self._reconcile(self._store.read(self.record_id), now)
         usable = policy.usable_newest_first(self._vault.list_certificate_versions(self.name), now)
         if not usable:
             raise KeepAliveError(f"{self._source()} has no usable version; add one in Key Vault")
@@ -186,15 +187,17 @@ class KeepAlive:
         try:
             answer = self._graph.application_action(self.object_id, "addKey", body) or {}
         except GraphError as exc:
-            if exc.may_have_landed:  # the next run finds the provisional record and waits
+            if exc.may_have_landed and not 200 <= (exc.status or 0) < 300:
+                raise  # no answer: the next run finds the provisional record and waits
+            if not exc.may_have_landed:
+                self._store.update(  # refused: rotator did not add it
+                    self.record_id,
+                    lambda r: replace(r, added_keys=tuple(k for k in r.added_keys if k != key)),
+                )
+                if exc.status == 400 and "already" in str(exc).lower():
+                    return record  # someone registered it already: wait for Entra like for ours
                 raise
-            self._store.update(  # refused: rotator did not add it
-                self.record_id,
-                lambda r: replace(r, added_keys=tuple(k for k in r.added_keys if k != key)),
-            )
-            if exc.status == 400 and "already" in str(exc).lower():
-                return record  # someone registered it already: wait for Entra like for ours
-            raise
+            answer = {}  # added, but its answer is unusable: the next run learns the keyId
         key_id = answer.get("keyId")
         known = replace(key, key_id=truncate(key_id, 64) if isinstance(key_id, str) else "")
         record = self._store.update(
@@ -211,6 +214,57 @@ class KeepAlive:
             provenBy=signer.bundle.thumbprint,
         )
         return record
+
+    def _reconcile(self, record: ConnectorRecord, now: dt.datetime) -> ConnectorRecord:
+        """Learn the keyId of keys sent with addKey whose answer was lost or unusable, from the
+        application's keys (the thumbprint identifies one). One the application does not hold
+        ``UNSEEN_AFTER`` the call never landed: its record goes (it is added again). When the
+        app cannot be read (Graph wants Application.Read.All or ownership), nothing changes."""
+        unknown = [k for k in record.added_keys if not k.key_id]
+        if not unknown:
+            return record
+        try:
+            registered = registered_key_ids(self._graph.get_application(self.object_id))
+        except RotatorError as exc:
+            for key in unknown:
+                self._reconciled(key.thumbprint, None, "unknown", error=truncate(str(exc)))
+            return record
+        found = {
+            k.thumbprint: registered[k.thumbprint] for k in unknown if k.thumbprint in registered
+        }
+        unseen = {
+            k.thumbprint
+            for k in unknown
+            if k.thumbprint not in registered and _time(k.added_at) + UNSEEN_AFTER <= now
+        }
+        if not (found or unseen):
+            return record  # still waiting for Graph to show it: nothing to write
+        record = self._store.update(
+            self.record_id,
+            lambda r: replace(
+                r,
+                added_keys=tuple(
+                    replace(k, key_id=found.get(k.thumbprint, "")) if not k.key_id else k
+                    for k in r.added_keys
+                    if k.key_id or k.thumbprint not in unseen
+                ),
+            ),
+        )
+        for thumbprint, key_id in found.items():
+            self._reconciled(thumbprint, key_id, "on-application")
+        for thumbprint in sorted(unseen):
+            self._reconciled(thumbprint, None, "not-on-application")
+        return record
+
+    def _reconciled(self, thumbprint: str, key_id: str | None, found: str, **data: Any) -> None:
+        self._event(
+            logging.INFO if key_id else logging.WARNING,
+            "rotation.identity_key_reconciled",
+            thumbprint=thumbprint,
+            keyId=key_id,
+            found=found,
+            **data,
+        )
 
     def _confirm(self, new: _Version) -> bool:
         """Ask for a token with the new certificate until Entra accepts it, within a bound."""

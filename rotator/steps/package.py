@@ -140,12 +140,7 @@ def change_for(
     if isinstance(target, BasicTarget):
         password = read_password(vault, target, plan.chosen)
         return PasswordChange(plan, target.username, password)
-    held = {t.upper() for t in connector.thumbprints}
-    todo = (
-        plan.versions
-        if plan.replace
-        else [v for v in plan.versions if (v.thumbprint or "").upper() not in held]
-    )
+    todo = plan.versions if plan.replace else list(plan.missing)
     name = target.certificate
     installs = [
         package_certificate(vault, name, v, now, profile=profile, source=source_of(target))

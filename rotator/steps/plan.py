@@ -54,6 +54,10 @@ class ConnectorPlan:
     replace: bool  # install with PATCH (the list ends as exactly the plan)
     compact: bool  # overlap list holds expired certificates: replace it
     in_sync: bool
+    missing: tuple[VersionInfo, ...] = ()  # certificates: the versions the connector lacks
+    # overlap with a probe: a certificate not valid yet is not pre-staged (no API would accept
+    # it before its notBefore, so it cannot be probed truthfully); it waits for that date
+    deferred: VersionInfo | None = None
 
     @property
     def versions(self) -> list[VersionInfo]:
@@ -63,6 +67,16 @@ class ConnectorPlan:
     def in_sync_reason(self) -> str:
         """The sentence of an up-to-date outcome."""
         return in_sync_reason(self.versions, self.pin)
+
+    def deferred_reason(self) -> str:
+        """Why the deferred certificate is not uploaded yet (empty when none is deferred)."""
+        if self.deferred is None or self.deferred.not_before is None:
+            return ""
+        return (
+            f"certificate {self.deferred.thumbprint} (version {self.deferred.version}) is not valid "
+            f"until {self.deferred.not_before:%Y-%m-%d %H:%M} UTC: not pre-staged, since the API "
+            "cannot be probed with it before then; the first run after that date probes it"
+        )
 
 
 def source_of(target: Target) -> str:
@@ -149,18 +163,24 @@ def make(
     # certificate: overlap would keep a newer one active, or pre-stage one.
     replace = request.force or pin is not None or target.mode is InstallMode.REPLACE
     pending = None if replace else policy.pending_version(versions, chosen, now)
+    deferred = pending if target.probe is not None else None
+    pending = None if deferred is not None else pending
     held = {t.upper() for t in connector.thumbprints}
     compact = not replace and bool(policy.expired_entries(connector, now))
     wanted = [chosen, *([pending] if pending else [])]
-    if any(not v.thumbprint for v in wanted):
+    thumbprints = {v.version: v.thumbprint.upper() for v in wanted if v.thumbprint}
+    if len(thumbprints) < len(wanted):
         raise KeyVaultError(f"{source_of(target)}: a version lists no thumbprint in Key Vault")
+    missing = tuple(v for v in wanted if thumbprints[v.version] not in held)
     if replace:
         in_sync = policy.certificate_in_sync(
-            connector, chosen.thumbprint or "", InstallMode.REPLACE
+            connector, thumbprints[chosen.version], InstallMode.REPLACE
         )
     else:
-        in_sync = not compact and all((v.thumbprint or "").upper() in held for v in wanted)
-    return ConnectorPlan(target, chosen, pending, pin, replace or compact, compact, in_sync)
+        in_sync = not compact and not missing
+    return ConnectorPlan(
+        target, chosen, pending, pin, replace or compact, compact, in_sync, missing, deferred
+    )
 
 
 def basic_in_sync(

@@ -3,29 +3,34 @@ credential, and go ahead only if the API accepts it.
 
 A certificate is presented as the TLS client certificate (its key is loaded from an anonymous
 in-memory file, ``os.memfd_create``, and never reaches a filesystem); a password goes in an
-``Authorization: Basic`` header. The verdict is read from the status alone: the API's answer body
-is never read into a log or a report. The URL comes from Graph, which another administrator can
-change, so the host is resolved once, every address it resolves to must be public (unless
-``ROTATOR_PROBE_ALLOW_PRIVATE``), the connection goes to that checked address (no second lookup),
-the server's certificate is verified, and redirects are never followed.
+``Authorization: Basic`` header. The verdict rests on evidence (``probe_verdict``): a 2xx, a
+refusal, or a control request with a throwaway credential answered differently; the answer's body
+is never read into a log or a report (of a 400, 4 KiB are read to spot nginx's certificate page).
+The URL comes from Graph, which another administrator can change, so the host is resolved once,
+every address it resolves to must be public (unless ``ROTATOR_PROBE_ALLOW_PRIVATE``), the
+connection goes to that checked address (no second lookup), the server's certificate is
+verified, and redirects are never followed.
 """
 
 from __future__ import annotations
 
 import base64
-import contextlib
-import http.client
+import datetime as dt
 import ipaddress
 import logging
-import os
+import secrets
 import socket
 import ssl
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
+from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
 
-from cryptography.hazmat.primitives import serialization
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives.asymmetric import rsa
+from cryptography.x509.oid import NameOID
 
 from rotator.config.probe import probe_url
 from rotator.errors import ApiRejectedError, ConfigurationError, ProbeError
@@ -33,27 +38,19 @@ from rotator.events import emit
 from rotator.model import ConnectorState, ProbeConfig, ProbeResult, RotationRequest, Verdict
 from rotator.steps import pkcs12
 from rotator.steps.context import Steps
-from rotator.steps.package import Change, Install, PasswordChange
+from rotator.steps.package import Change, PasswordChange
+from rotator.steps.probe_verdict import Answer, Evidence, Reach, judge, wants_control
+from rotator.steps.probe_wire import exchange, tls_context
 from rotator.steps.progress import Progress
-from rotator.text import truncate
+
+if TYPE_CHECKING:
+    from rotator.config.settings import Settings
 
 log = logging.getLogger("rotator")
 
-CONNECT_TIMEOUT = 10.0
 MAX_BACKOFF = 15.0
 MAX_ADDRESSES = 3  # addresses of one name tried, 10 s each at most
 RUN_BUDGET = 300.0  # the probes of one connector stay within the Function's 10-minute run
-# TLS alerts a server sends when it refuses the client certificate (OpenSSL's reason names).
-_CLIENT_CERT_ALERTS = (
-    "ALERT_BAD_CERTIFICATE",
-    "ALERT_UNKNOWN_CA",
-    "ALERT_CERTIFICATE_UNKNOWN",
-    "ALERT_CERTIFICATE_REQUIRED",
-    "ALERT_CERTIFICATE_EXPIRED",
-    "ALERT_CERTIFICATE_REVOKED",
-    "ALERT_UNSUPPORTED_CERTIFICATE",
-    "ALERT_ACCESS_DENIED",
-)  # not HANDSHAKE_FAILURE: a cipher or protocol mismatch sends it too (then: unknown)
 
 
 @dataclass(frozen=True)
@@ -75,9 +72,10 @@ class Credential:
 class Network:
     """Where the probe may go and how it trusts servers (from the settings)."""
 
-    ca_bundle: str | None = None
+    ca_bundle: str | None = None  # ROTATOR_CA_BUNDLE: replaces the system's trust
     allow_private: bool = False
-    read_timeout: float = 30.0
+    read_timeout: float = 30.0  # one attempt: connect, TLS and the response head
+    probe_ca_bundle: str | None = None  # ROTATOR_PROBE_CA_BUNDLE: trusted in addition
 
 
 def shown(url: str) -> str:
@@ -90,10 +88,19 @@ def shown(url: str) -> str:
 
 
 def address_class(address: str) -> str | None:
-    """Why the probe may not call ``address`` (loopback, link-local, private...), or None."""
+    """Why the probe may not call ``address`` (loopback, link-local, private...), or None. An
+    IPv4 address inside IPv6 is judged as IPv4 first: IPv4-mapped and well-known NAT64 reach that
+    host alone; 6to4, Teredo's client, IPv4-compatible and local-use NAT64 are IPv6 too."""
     ip = ipaddress.ip_address(address)
-    if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
-        ip = ip.ipv4_mapped
+    if isinstance(ip, ipaddress.IPv6Address) and int(ip) > 1:  # :: and ::1 are IPv6's own
+        last = ipaddress.IPv4Address(int(ip) & 0xFFFFFFFF)
+        if ip.ipv4_mapped is not None or ip in ipaddress.ip_network("64:ff9b::/96"):
+            return address_class(str(ip.ipv4_mapped or last))
+        embedded = ip.sixtofour or (ip.teredo[1] if ip.teredo else None)
+        if ip in ipaddress.ip_network("64:ff9b:1::/48") or int(ip) >> 32 == 0:
+            embedded = last  # local-use NAT64 (its /96 form), IPv4-compatible ::a.b.c.d
+        if embedded is not None and (kind := address_class(str(embedded))):
+            return kind  # else judged as IPv6: ::/8 (local-use NAT64 among it) is reserved
     if ip.is_unspecified:
         return "unspecified"
     if ip.is_loopback:
@@ -137,131 +144,57 @@ class _Unanswered(ProbeError):
     """No answer at all: a name that does not resolve, a refused or timed-out connection."""
 
 
-class _PinnedHTTPSConnection(http.client.HTTPSConnection):
-    """HTTPS to a checked address, with the URL's host for SNI, certificate check and ``Host``."""
-
-    def __init__(
-        self,
-        host: str,
-        port: int,
-        addresses: list[str],
-        *,
-        context: ssl.SSLContext,
-        timeout: float,
-    ) -> None:
-        super().__init__(host, port, timeout=timeout, context=context)
-        self._addresses = addresses
-
-    def connect(self) -> None:
-        """Connect to the first checked address that answers (never a new lookup)."""
-        failure: OSError | None = None
-        for address in self._addresses:
-            try:
-                sock = socket.create_connection((address, self.port), self.timeout)
-            except OSError as exc:
-                failure = exc
-                continue
-            self.sock = self._context.wrap_socket(sock, server_hostname=self.host)  # type: ignore[attr-defined]
-            return
-        raise failure or OSError("no address to connect to")
-
-
 def client_context(network: Network, bundle: pkcs12.CertificateBundle | None) -> ssl.SSLContext:
     """TLS that verifies the API's certificate and, for a certificate, presents ``bundle``.
 
     Raises:
         ProbeError: this platform has no ``os.memfd_create`` (the key would need a file).
     """
-    context = ssl.create_default_context(cafile=network.ca_bundle)
-    if bundle is not None:
-        _load_client_certificate(context, bundle)
-    return context
-
-
-def _load_client_certificate(context: ssl.SSLContext, bundle: pkcs12.CertificateBundle) -> None:
-    """Load key + chain through an anonymous in-memory file, closed (and zeroed) right after."""
-    if not hasattr(os, "memfd_create"):
-        raise ProbeError(
-            "the certificate probe needs Linux (os.memfd_create), so that the private key never "
-            "reaches a file; set the connector's probe to false on this platform"
-        )
-    pem = bytearray(
-        bundle.private_key.private_bytes(
-            serialization.Encoding.PEM,
-            serialization.PrivateFormat.PKCS8,
-            serialization.NoEncryption(),
-        )
-    )
-    for cert in (bundle.leaf, *bundle.chain):
-        pem += cert.public_bytes(serialization.Encoding.PEM)
-    fd = os.memfd_create("rotator-probe", os.MFD_CLOEXEC)
-    try:
-        view = memoryview(pem)
-        while view:
-            view = view[os.write(fd, view) :]
-        view.release()
-        context.load_cert_chain(f"/proc/self/fd/{fd}")
-    finally:
-        os.close(fd)
-        pem[:] = bytes(len(pem))
+    return tls_context(network.ca_bundle, network.probe_ca_bundle, bundle)
 
 
 def attempt(
-    config: ProbeConfig, url: str, credential: Credential, network: Network
-) -> tuple[Verdict, int | None, str]:
-    """One call of the API: the verdict, the HTTP status (if any) and what happened, in words.
+    config: ProbeConfig,
+    url: str,
+    credential: Credential,
+    network: Network,
+    *,
+    deadline: float | None = None,
+) -> Answer:
+    """One call of the API, connect to response head before ``deadline`` (monotonic; default
+    ``ROTATOR_HTTP_TIMEOUT`` from now): what it answered, never its body.
 
     Raises:
         ProbeError: the address may not be called, or the certificate cannot be loaded safely.
     """
+    if deadline is None:
+        deadline = time.monotonic() + network.read_timeout
     parts = urlsplit(url)
     host, port = parts.hostname or "", parts.port or 443
     try:
         addresses = resolve(host, port, allow_private=network.allow_private)
     except _Unanswered as exc:
-        return Verdict.UNKNOWN, None, str(exc)
+        return Answer(Reach.UNREACHABLE, detail=str(exc))
     context = client_context(network, credential.bundle)
     headers = {"Content-Type": "application/json", "Accept": "application/json"}
     headers.update(dict(config.headers))
     if credential.bundle is None:
         token = f"{credential.username}:{credential.password}".encode()
         headers["Authorization"] = "Basic " + base64.b64encode(token).decode("ascii")
-    path = parts.path or "/"
-    if parts.query:
-        path += "?" + parts.query
-    body = config.body.encode() if config.method != "GET" else None
-    connection = _PinnedHTTPSConnection(
-        host, port, addresses, context=context, timeout=CONNECT_TIMEOUT
-    )
-    try:
-        connection.connect()
-        if connection.sock is not None:
-            connection.sock.settimeout(network.read_timeout)
-        connection.request(config.method, path, body=body, headers=headers)
-        status = connection.getresponse().status  # the body is never read
-    except ssl.SSLCertVerificationError as exc:
-        detail = f"the API's own TLS certificate is not trusted ({exc.verify_message}); set ROTATOR_CA_BUNDLE to its CA (or a proxy's)"
-        return Verdict.UNKNOWN, None, detail
-    except ssl.SSLError as exc:
-        alert = str(exc.reason or exc)
-        if credential.bundle is not None and alert.endswith(_CLIENT_CERT_ALERTS):
-            return (
-                Verdict.REJECTED,
-                None,
-                f"TLS: the handshake refused the client certificate ({alert})",
-            )
-        return Verdict.UNKNOWN, None, f"TLS failed ({alert})"
-    except (OSError, http.client.HTTPException, UnicodeError) as exc:
-        return Verdict.UNKNOWN, None, f"no answer ({type(exc).__name__}: {truncate(str(exc))})"
-    finally:
-        headers.pop("Authorization", None)
-        with contextlib.suppress(OSError):
-            connection.close()
-    if 300 <= status < 400:
-        return Verdict.UNKNOWN, status, f"HTTP {status}: a redirect, not followed"
-    if status in config.reject_status:
-        return Verdict.REJECTED, status, f"HTTP {status}"
-    return Verdict.ACCEPTED, status, f"HTTP {status}"
+    path = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
+    body = config.body.encode() if config.method != "GET" else b""
+    authority = f"[{host}]" if ":" in host else host
+    lines = [
+        f"{config.method} {path} HTTP/1.1",
+        f"Host: {authority}" + (f":{port}" if port != 443 else ""),
+        "Accept-Encoding: identity",
+        "Connection: close",
+        *(f"{name}: {value}" for name, value in headers.items()),
+        *([f"Content-Length: {len(body)}"] if config.method != "GET" else []),
+    ]
+    request = ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1") + body
+    headers.pop("Authorization", None)
+    return exchange(addresses, host, port, context, request, deadline)
 
 
 def run_probe(
@@ -271,24 +204,81 @@ def run_probe(
     network: Network,
     *,
     sleep: Callable[[float], None] = time.sleep,
+    budget: float = RUN_BUDGET,
 ) -> ProbeResult:
     """Probe until the API accepts, or until ``waitSeconds`` of rejections (backing off from 1 s
-    to 15 s); an unknown verdict is not retried (waiting does not make a server answer).
+    to 15 s); an unknown verdict is not retried (waiting does not make a server answer). Then,
+    where it can tell more, one control request with a throwaway credential. Everything within
+    ``budget`` seconds, each attempt within ``ROTATOR_HTTP_TIMEOUT``.
 
     Raises:
         ProbeError: the address may not be called, or the certificate cannot be loaded safely.
     """
     started = time.monotonic()
+    end = started + budget
+    certificate = credential.bundle is not None
     delay, attempts = 1.0, 0
     while True:
         attempts += 1
-        verdict, status, detail = attempt(config, url, credential, network)
+        deadline = min(time.monotonic() + network.read_timeout, end)
+        answer = attempt(config, url, credential, network, deadline=deadline)
+        first = judge(answer, None, config.reject_status, certificate=certificate)
         elapsed = time.monotonic() - started
-        wait = min(config.wait_seconds, RUN_BUDGET)
-        if verdict is not Verdict.REJECTED or elapsed + delay > wait:
-            return ProbeResult(shown(url), verdict, status, attempts, elapsed, detail)
+        if first.verdict is not Verdict.REJECTED or elapsed + delay > min(
+            config.wait_seconds, budget
+        ):
+            break
         sleep(delay)
         delay = min(delay * 2, MAX_BACKOFF)
+    control = None
+    if wants_control(answer, config.reject_status):
+        deadline = min(time.monotonic() + network.read_timeout, end)
+        if deadline > time.monotonic():
+            control = attempt(config, url, throwaway(credential), network, deadline=deadline)
+    decision = judge(answer, control, config.reject_status, certificate=certificate)
+    return ProbeResult(
+        shown(url),
+        decision.verdict,
+        answer.status,
+        attempts,
+        time.monotonic() - started,
+        _detail(answer, control, decision.evidence),
+        decision.evidence.value,
+        control.to_json() if control is not None else None,
+    )
+
+
+def throwaway(credential: Credential) -> Credential:
+    """The control credential: a self-signed certificate from a fresh key, or the same username
+    with a random password; no API trusts either."""
+    if credential.bundle is None:
+        return Credential(username=credential.username, password=secrets.token_urlsafe(24))
+    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "rotator probe control")])
+    now = dt.datetime.now(dt.UTC)
+    leaf = (
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - dt.timedelta(hours=1))
+        .not_valid_after(now + dt.timedelta(days=1))
+        .sign(key, hashes.SHA256())
+    )
+    return Credential(bundle=pkcs12.CertificateBundle(leaf, key))
+
+
+def _detail(answer: Answer, control: Answer | None, evidence: Evidence) -> str:
+    """The answer in words, with what the control's answer showed."""
+    if control is None:
+        return answer.detail
+    said = control.detail or control.kind
+    if evidence is Evidence.NO_CLIENT_AUTH:
+        return f"{answer.detail}, and a 2xx to a throwaway credential too: it checks no credential"
+    if evidence is Evidence.CONTROL_SAME:
+        return f"{answer.detail}, the same as to a throwaway credential: it says nothing"
+    return f"{answer.detail}; a throwaway credential got: {said}"
 
 
 def skipped(url: str | None) -> ProbeResult:
@@ -307,8 +297,8 @@ def approve(
 ) -> Change:
     """The step between package and apply: what of ``change`` the connector's API accepts.
 
-    A pre-staged (future) certificate the API does not accept is left out, with a note; the
-    certificate for now, or a password, must be accepted, else nothing is written.
+    Every certificate, or the password, must be accepted, else nothing is written (overlap
+    mode defers a certificate not valid yet: ``plan.ConnectorPlan.deferred``).
 
     Raises:
         ApiRejectedError: the API rejects the credential (after ``waitSeconds`` of retries).
@@ -324,46 +314,19 @@ def approve(
         _log(target.connector_id, run.probe, logging.WARNING)
         return change
     url = checked_url(url, target.connector_id)
-    network = Network(
-        str(steps.settings.ca_bundle) if steps.settings.ca_bundle else None,
-        steps.settings.probe_allow_private,
-        steps.settings.http_timeout,
-    )
+    network = network_of(steps.settings)
     if isinstance(change, PasswordChange):
-        credential = Credential(username=change.username, password=change.password)
+        probes = [(Credential(username=change.username, password=change.password), change.last)]
+    else:  # with a probe, no certificate that is not valid yet (plan.ConnectorPlan.deferred)
+        probes = [(Credential(bundle=i.bundle), i.version) for i in change.installs]
+    notes = list(change.notes)
+    for credential, version in probes:
         run.probe = run_probe(config, url, credential, network, sleep=steps.sleep)
         _log(target.connector_id, run.probe)
-        notes = _judge(run.probe, config, credential, change.last.version)
-        judged: Change = replace(change, notes=(*change.notes, *notes))
-        run.packaged(judged)  # the note of a tolerated "unknown" reaches the outcome
-        return judged
-    kept: list[Install] = []
-    notes = list(change.notes)
-    results: dict[int, ProbeResult] = {}
-    for install in change.installs:
-        credential = Credential(bundle=install.bundle)
-        result = run_probe(config, url, credential, network, sleep=steps.sleep)
-        _log(target.connector_id, result)
-        run.probe = results[id(install)] = result
-        pre_stage = install.version is change.plan.pending
-        try:
-            notes += _judge(result, config, credential, install.version.version)
-        except (ApiRejectedError, ProbeError) as exc:
-            if not pre_stage:
-                raise
-            note = (
-                "pre-staged certificate not uploaded (B2C would switch to it by itself at its "
-                f"notBefore, {install.not_before:%Y-%m-%d %H:%M} UTC): {exc}"
-            )
-            if len(change.installs) == 1:  # nothing else to write: the run is refused
-                raise type(exc)(note) from None
-            notes.append(note)
-            continue
-        kept.append(install)
-    narrowed = replace(change, installs=tuple(kept), notes=tuple(notes))
-    run.packaged(narrowed)
-    run.probe = results[id(kept[-1])]  # the outcome reports the newest certificate written
-    return narrowed
+        notes += _judge(run.probe, config, credential, version.version)
+    judged: Change = replace(change, notes=tuple(notes))
+    run.packaged(judged)  # the note of a tolerated "unknown" reaches the outcome
+    return judged
 
 
 def _judge(
@@ -373,6 +336,10 @@ def _judge(
     what = credential.describe(version)
     tries = f", {result.attempts} attempts in {result.seconds:.0f} s" if result.attempts > 1 else ""
     if result.verdict is Verdict.ACCEPTED:
+        if result.evidence == Evidence.NO_CLIENT_AUTH:
+            return [
+                f"the API at {result.url} let a throwaway credential through too: it checks no credential"
+            ]
         return []
     if result.verdict is Verdict.REJECTED:
         trust = "trust" if credential.bundle is not None else "accept"
@@ -383,7 +350,22 @@ def _judge(
     message = f"cannot tell whether the API at {result.url} accepts the new {what}: {result.detail}"
     if config.required:
         raise ProbeError(f"{message}; nothing was written (probe.required is true)")
+    if result.evidence != Evidence.UNREACHABLE:
+        raise ProbeError(
+            f"{message}; nothing was written (the API answered, so probe.required: false "
+            "does not apply)"
+        )
     return [f"{message}; went on without its word (probe.required is false)"]
+
+
+def network_of(settings: Settings) -> Network:
+    """Where the probe may go and whom it trusts, from the settings."""
+    return Network(
+        str(settings.ca_bundle) if settings.ca_bundle else None,
+        settings.probe_allow_private,
+        settings.http_timeout,
+        str(settings.probe_ca_bundle) if settings.probe_ca_bundle else None,
+    )
 
 
 def checked_url(url: str | None, connector_id: str) -> str:

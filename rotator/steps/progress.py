@@ -47,11 +47,17 @@ class Progress:
     notes: list[str] = field(default_factory=list)
     probe: ProbeResult | None = None  # the probe of the credential this run is about
     secrets: list[str] = field(default_factory=list, repr=False)  # what this run will send
+    deferred: VersionInfo | None = None  # a certificate not valid yet, left for a later run
+    deferred_note: str = ""
 
     def at(self, version: VersionInfo) -> None:
         """The run is now about ``version`` (as Key Vault lists it)."""
         self.version, self.thumbprint = version.version, version.thumbprint
         self.not_after = self.expires_on = version.expires_on
+
+    def defer(self, version: VersionInfo | None, note: str) -> None:
+        """A certificate waits for its notBefore (said in the outcome, after what was done)."""
+        self.deferred, self.deferred_note = version, note
 
     def packaged(self, change: Change) -> None:
         """The run is now about what will be written: the last certificate, with the leaf's own
@@ -64,7 +70,7 @@ class Progress:
         else:
             basic = f"{change.username}:{change.password}"
             self.secrets = [change.password, basic]
-        self.notes = list(change.notes)
+        self.notes = list(change.notes) + ([self.deferred_note] if self.deferred_note else [])
 
     def ensure_lease(self) -> None:
         """Raise before a write when the connector's lease was lost.
@@ -108,6 +114,7 @@ class Progress:
             lease_stuck=lease_stuck,
             identity=target.identity,
             tenant_id=self.tenant_id,
+            deferred_until=self.deferred.not_before if self.deferred else None,
         )
 
     def failed(self, exc: Exception) -> TargetOutcome:

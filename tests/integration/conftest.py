@@ -2,15 +2,22 @@
 
 from __future__ import annotations
 
-import socket
+import os
+import queue
+import re
+import signal
 import subprocess
+import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import NoReturn
 
 import pytest
 
 from rotator.emulator import Emulator
+
+from .real_servers import Certificates, RealServers
 
 # Variables that would send azure-identity somewhere other than the emulator's token endpoint.
 FOREIGN_AZURE_VARIABLES = (
@@ -58,51 +65,155 @@ AZURITE_KEY = (
 )
 
 
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
+AZURITE_LISTENS = re.compile(r"listens on https?://[^\s]+:(\d+)")
+AZURITE_START_SECONDS = 30
+AZURITE_STOP_GRACE_SECONDS = 3
 
 
 @pytest.fixture(scope="session")
 def azurite(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    """Azurite's blob service on a free loopback port; yields its connection string."""
-    if not AZURITE.exists():
-        pytest.fail(f"{AZURITE} is missing: `./dev test` installs azurite (npm) before the tests")
-    port = _free_port()
-    process = subprocess.Popen(
-        [
-            str(AZURITE),
-            "--blobHost",
-            "127.0.0.1",
-            "--blobPort",
-            str(port),
-            "--location",
-            str(tmp_path_factory.mktemp("azurite")),
-            "--skipApiVersionCheck",
-            "--silent",
-        ],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    deadline = time.monotonic() + 30
-    while True:
-        try:
-            socket.create_connection(("127.0.0.1", port), timeout=1).close()
-            break
-        except OSError:
-            if process.poll() is not None or time.monotonic() > deadline:
-                process.kill()
-                pytest.fail("azurite did not start")
-            time.sleep(0.1)
+    """Azurite's blob service on a loopback port it picked; yields its connection string."""
+    process, port = start_azurite(tmp_path_factory.mktemp("azurite"))
     try:
         yield (
             f"DefaultEndpointsProtocol=http;AccountName={AZURITE_ACCOUNT};AccountKey={AZURITE_KEY};"
             f"BlobEndpoint=http://127.0.0.1:{port}/{AZURITE_ACCOUNT};"
         )
     finally:
-        process.terminate()
+        stop_group(process)
+
+
+def start_azurite(location: Path) -> tuple[subprocess.Popen[str], int]:
+    """Azurite's blob service on a port the kernel picks (port 0: no free-port race), ready
+    once it prints the port it listens on. Telemetry off: with it on, Azurite phones home and
+    its SIGTERM handler waits on that, so it never exits on SIGTERM."""
+    if not AZURITE.exists():
+        pytest.fail(f"{AZURITE} is missing: `./dev test` installs azurite (npm) before the tests")
+    process = subprocess.Popen(
+        [
+            str(AZURITE),
+            "--blobHost",
+            "127.0.0.1",
+            "--blobPort",
+            "0",
+            "--location",
+            str(location),
+            "--skipApiVersionCheck",
+            "--disableTelemetry",
+            "--silent",
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        start_new_session=True,  # its own process group: the teardown stops all of it
+    )
+    try:
+        return process, _azurite_port(process)
+    except BaseException:
+        stop_group(process)
+        raise
+
+
+def _azurite_port(process: subprocess.Popen[str]) -> int:
+    """The port Azurite says it listens on; its later output is drained on a thread (a full
+    pipe would stall it)."""
+    lines: queue.Queue[str | None] = queue.Queue()
+
+    def pump() -> None:
+        assert process.stdout is not None
+        for line in process.stdout:
+            lines.put(line)
+        lines.put(None)
+
+    threading.Thread(target=pump, name="azurite-output", daemon=True).start()
+    deadline = time.monotonic() + AZURITE_START_SECONDS
+    seen: list[str] = []
+    while (left := deadline - time.monotonic()) > 0:
         try:
-            process.wait(timeout=10)
+            line = lines.get(timeout=left)
+        except queue.Empty:
+            break
+        if line is None:
+            break
+        seen.append(line.strip())
+        if match := AZURITE_LISTENS.search(line):
+            return int(match.group(1))
+    pytest.fail(f"azurite did not start: {' | '.join(seen[-5:]) or 'no output'}")
+
+
+def stop_group(process: subprocess.Popen[str]) -> None:
+    """SIGTERM to the process group, SIGKILL after a short grace; never raises."""
+    for sig, wait in ((signal.SIGTERM, AZURITE_STOP_GRACE_SECONDS), (signal.SIGKILL, 10)):
+        try:
+            os.killpg(process.pid, sig)
+        except ProcessLookupError:
+            return
+        try:
+            process.wait(timeout=wait)
+            return
         except subprocess.TimeoutExpired:
-            process.kill()
+            continue
+
+
+# The status page's browser tests (test_status_page.py) need Chromium. On CI a run without it
+# must fail, not go green with the page unchecked; elsewhere they skip, and the run says so last.
+SKIP_BROWSER_TESTS = "ROTATOR_SKIP_BROWSER_TESTS"
+_BROWSER_SKIPPED = pytest.StashKey[str]()
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Mark every test that uses the ``chromium`` fixture ``browser``."""
+    for item in items:
+        if "chromium" in getattr(item, "fixturenames", ()):
+            item.add_marker(pytest.mark.browser)
+
+
+def on_ci() -> bool:
+    """Whether this run is CI's (``CI=true``, as GitHub Actions, Azure Pipelines and GitLab set)."""
+    return os.environ.get("CI", "").strip().lower() in {"true", "1", "yes"}
+
+
+def browser_tests_opted_out() -> bool:
+    """Whether the developer asked to skip the browser tests (``ROTATOR_SKIP_BROWSER_TESTS=1``);
+    never on CI."""
+    return not on_ci() and os.environ.get(SKIP_BROWSER_TESTS, "").strip().lower() in {"1", "true"}
+
+
+def without_browser(config: pytest.Config, why: str) -> NoReturn:
+    """Fail the browser test on CI with one line; elsewhere skip it and remember to say so."""
+    if on_ci():
+        pytest.fail(
+            f"{why}; on CI (CI=true) the status page's browser tests must run, not skip "
+            f"({SKIP_BROWSER_TESTS} does not apply on CI)",
+            pytrace=False,
+        )
+    config.stash[_BROWSER_SKIPPED] = why
+    pytest.skip(f"{why}: the status page was NOT checked in a browser")
+
+
+@pytest.hookimpl(wrapper=True, tryfirst=True)
+def pytest_terminal_summary(
+    terminalreporter: pytest.TerminalReporter, config: pytest.Config
+) -> Iterator[None]:
+    """Say last (after the short summary), loudly, that the browser tests were skipped."""
+    yield
+    why = config.stash.get(_BROWSER_SKIPPED, None)
+    if why:
+        terminalreporter.write_sep(
+            "!",
+            f"BROWSER TESTS SKIPPED: {why}: the status page was NOT checked in a browser",
+            red=True,
+            bold=True,
+        )
+
+
+# -- real HTTPS servers (nginx, Apache, uvicorn, hypercorn, gunicorn) for the probe --------------
+
+
+@pytest.fixture(scope="session")
+def real_servers() -> Iterator[RealServers]:
+    """Every real server of tests/integration/real_servers.py, started once on loopback (about
+    3 s) and stopped at the end; a family that cannot start is recorded, and its tests fail on CI
+    and skip elsewhere (``real_servers.url_of``)."""
+    with RealServers(Certificates.make()) as servers:
+        yield servers

@@ -35,7 +35,9 @@ def test_parallel_reconcile_rotates_every_connector_and_prints_ratios() -> None:
     assert len(rows) == 3
 
 
-@pytest.mark.parametrize("script", ["requests_per_rotation.py", "cold_import.py"])
+@pytest.mark.parametrize(
+    "script", ["requests_per_rotation.py", "cold_import.py", "probe_control_cost.py"]
+)
 def test_benchmark_checks_its_outcomes(script: str) -> None:
     """The script exits 0: each scenario ended as expected (rotated / up-to-date; indexing the
     Function loads neither rotator nor the Azure SDK)."""

@@ -299,22 +299,26 @@ def test_adding_a_registered_certificate_again_is_refused(
 def test_a_new_key_is_accepted_for_tokens_only_after_the_delay(
     emu: Emulator, app: dict[str, Any]
 ) -> None:
-    """A key added through addKey gets AADSTS700027 until new_key_delay has passed, then works."""
-    emu.entra.new_key_delay = 1.5
+    """A key added through addKey gets AADSTS700027 until new_key_delay has passed (nor may it
+    sign a proof yet), then works beside the old key; no sleep: the delay is an hour and the
+    test has Entra catch up at once."""
+    emu.entra.new_key_delay = 3600
     new = certificate(days=730)
     response = add_key(
         emu, app["object_id"], app["token"], new, proof(app["cert"], app["object_id"])
     )
     assert response.status_code == 200, response.text
     (_, added) = emu.entra.key_credentials(TENANT, APP_ID)
-    assert added.accepted_from - added.added_at == dt.timedelta(seconds=1.5)
+    assert added.accepted_from - added.added_at == dt.timedelta(seconds=3600)
+    assert not added.usable(added.accepted_from - dt.timedelta(microseconds=1))
+    assert added.usable(added.accepted_from)
     with pytest.raises(ClientAuthenticationError, match=r"AADSTS700027.*The key was not found"):
         graph_token(emu, new)
     early = add_key(
         emu, app["object_id"], app["token"], certificate(), proof(new, app["object_id"])
     )
     assert refusal(early)[:2] == (401, "Authentication_MissingOrMalformed")
-    time.sleep(max(0.0, (added.accepted_from - pki.utcnow()).total_seconds()) + 0.05)
+    assert emu.entra.accept_new_keys() == 1
     assert graph_token(emu, new)
     assert emu.entra.issued()[-1].thumbprint == new.thumbprint
     graph_token(emu, app["cert"])  # the old key keeps working beside it

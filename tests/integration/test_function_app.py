@@ -744,6 +744,20 @@ def test_rotation_status_format_parameter_chooses_html_or_json(
     assert curl.mimetype == "application/json"
 
 
+def test_the_status_page_forbids_framing_in_its_csp_header(
+    emu: Emulator, functions: dict[str, Any], configure: Callable[..., None]
+) -> None:
+    """GET /api/status?format=html sends frame-ancestors 'none' in a real CSP header (a <meta>
+    policy cannot carry it), so no other site can frame the page; it loads and runs nothing."""
+    seed_secret(emu, "api-pw", [{"value": "x" * 20, "age": 1}])
+    connector = emu.graph.add_connector("API", "https://api.test", username="svc", password="old")
+    configure({"id": connector, "basic": {"username": "svc", "passwordSecret": "api-pw"}})
+    page = call(functions, "rotation_status", http("GET", "status", params={"format": "html"}))
+    policy = [part.strip() for part in page.headers["Content-Security-Policy"].split(";")]
+    assert "frame-ancestors 'none'" in policy
+    assert "default-src 'none'" in policy
+
+
 def test_configuration_error_is_a_500_with_the_reason(
     functions: dict[str, Any], monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import json
 import logging
-import time
 import uuid
 from pathlib import Path
 from typing import Any
@@ -85,12 +84,12 @@ def test_a_renewed_certificate_is_added_accepted_used_and_the_old_rotator_key_re
     emu: Emulator, ca: pki.Issued, tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
     """Run 1: addKey for the renewed certificate (proof by the old one), a token with it after
-    Entra's 2-second delay, then the connector rotated with it. Run 2, after a third version:
+    Entra's half-second delay, then the connector rotated with it. Run 2, after a third version:
     added again, and the key run 1 added removed (grace 0); the administrator's key stays."""
     first = app_version(emu, ca, age=300, days=20)
     emu.entra.register_app(APP, tenant_id=TENANT, certificate=first.certificate)
     second = app_version(emu, ca, age=1, days=365)
-    emu.entra.new_key_delay = 2
+    emu.entra.new_key_delay = 0.5
     settings, _, object_id = setup(emu, ca, tmp_path, keepAliveGraceDays=0)
     emu.clear_journal()
     with (
@@ -124,23 +123,64 @@ def test_a_renewed_certificate_is_added_accepted_used_and_the_old_rotator_key_re
     assert [e.status for e in requests(emu, service="graph", path="/removeKey")] == [204]
 
 
+def test_an_add_key_whose_answer_is_unusable_is_not_forgotten(
+    emu: Emulator, ca: pki.Issued, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """addKey lands but Graph's 200 carries HTML (a fault on this tenant only): the run still
+    confirms the key (added), remembering it without a keyId; the next run reads the app, finds
+    the key by its thumbprint, and once a newer version works removes it (grace 0)."""
+    first = app_version(emu, ca, age=300, days=20)
+    emu.entra.register_app(APP, tenant_id=TENANT, certificate=first.certificate)
+    second = app_version(emu, ca, age=1, days=365)
+    settings, _, object_id = setup(emu, ca, tmp_path, keepAliveGraceDays=0)
+    emu.faults.add(
+        service="graph",
+        method="POST",
+        path="/addKey$",
+        body="<html><body>Service busy</body></html>",
+        content_type="text/html",
+        handled=True,
+        tenant=TENANT,
+        times=1,
+    )
+    with (
+        caplog.at_level(logging.INFO, logger="rotator"),
+        Rotator.from_settings(settings) as rotator,
+    ):
+        (added,) = rotator.keep_alive()
+        keys = {k.thumbprint: k.key_id for k in emu.entra.key_credentials(TENANT, APP)}
+        third = app_version(emu, ca, age=0, days=400)
+        (renewed,) = rotator.keep_alive()
+    assert (added.status, renewed.status) == ("added", "added")
+    on_app = {k.thumbprint: k.key_id for k in emu.entra.key_credentials(TENANT, APP)}
+    (reconciled,) = events(caplog, "rotation.identity_key_reconciled")
+    assert reconciled["thumbprint"] == second.thumbprint
+    assert reconciled["found"] == "on-application"
+    (removed,) = events(caplog, "rotation.identity_key_removed")
+    assert (removed["thumbprint"], removed["keyId"]) == (second.thumbprint, keys[second.thumbprint])
+    assert set(on_app) == {first.thumbprint, third.thumbprint}
+    reads = requests(emu, service="graph", method="GET", path=f"/applications/{object_id}")
+    assert [e.status for e in reads] == [200]
+
+
 def test_a_key_entra_has_not_accepted_yet_is_pending_then_current(
     emu: Emulator, ca: pki.Issued, tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
-    """Entra accepts the new key only after 4 s, the run waits 1 s: pending (a WARNING, the
-    connector still rotates with the old key); the next run, later, finds it current."""
+    """Entra does not accept the new key yet and the run does not wait (verify timeout 0):
+    pending (a WARNING, the connector still rotates with the old key); once Entra has caught
+    up, the next run finds it current without adding it again."""
     first = app_version(emu, ca, age=300, days=20)
     emu.entra.register_app(APP, tenant_id=TENANT, certificate=first.certificate)
     app_version(emu, ca, age=1, days=365)
-    emu.entra.new_key_delay = 4
-    settings, _, _ = setup(emu, ca, tmp_path, verify_timeout="1")
+    emu.entra.new_key_delay = 3600
+    settings, _, _ = setup(emu, ca, tmp_path, verify_timeout="0")
     with (
         caplog.at_level(logging.INFO, logger="rotator"),
         Rotator.from_settings(settings) as rotator,
     ):
         (pending,) = rotator.keep_alive()
         report = rotator.rotate(RotationRequest())
-        time.sleep(4)
+        assert emu.entra.accept_new_keys() == 1
         (current,) = rotator.keep_alive()
     assert pending.status == "pending"
     assert [o.outcome for o in report.outcomes] == [Outcome.ROTATED]

@@ -44,29 +44,6 @@ def rotator(*args: str, env: dict[str, str] | None = None) -> subprocess.Complet
     return run_cli(env if env is not None else clean_env(), *args)
 
 
-def free_port_block(size: int = 6) -> int:
-    """The first of ``size`` consecutive free loopback ports."""
-    for _ in range(50):
-        with socket.socket() as probe:
-            probe.bind(("127.0.0.1", 0))
-            first = int(probe.getsockname()[1])
-        if first + size > 65535:
-            continue
-        try:
-            held = []
-            for port in range(first, first + size):
-                sock = socket.socket()
-                held.append(sock)
-                sock.bind(("127.0.0.1", port))
-            return first
-        except OSError:
-            continue
-        finally:
-            for sock in held:
-                sock.close()
-    raise RuntimeError("no block of free ports")
-
-
 class Served:
     """A `rotator emulator` process and the lines it printed before it started waiting."""
 
@@ -159,10 +136,11 @@ def test_env_file_replaces_a_readable_file_with_an_owner_only_one(tmp_path: Path
 
 def test_a_taken_port_is_one_line_and_exit_2(tmp_path: Path) -> None:
     """`emulator --port N` with N taken says so in one line, no traceback, exit 2."""
-    port = free_port_block()
-    with socket.socket() as taken:
-        taken.bind(("127.0.0.1", port + 3))
+    with socket.socket() as taken:  # a port the kernel picked, held while the emulator tries
+        taken.bind(("127.0.0.1", 0))
         taken.listen()
+        # the six ports from --port N are N..N+5 (N at most 65530): the taken one among them
+        port = max(1, min(int(taken.getsockname()[1]) - 3, 65530))
         result = rotator("emulator", "--port", str(port), "--workdir", str(tmp_path))
     assert result.returncode == 2
     lines = result.stderr.strip().splitlines()

@@ -10,6 +10,7 @@ import os
 import re
 import shutil
 import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -22,7 +23,12 @@ from rotator.model import CredentialKind, StatusReport, TargetStatus
 from rotator.state.records import HistoryEntry
 from rotator.steps.context import utcnow
 
-from .conftest import FOREIGN_AZURE_VARIABLES
+from .conftest import (
+    FOREIGN_AZURE_VARIABLES,
+    SKIP_BROWSER_TESTS,
+    browser_tests_opted_out,
+    without_browser,
+)
 from .support import run_cli
 
 REPO = Path(__file__).resolve().parents[2]
@@ -65,13 +71,17 @@ def install_chromium() -> str | None:
 
 
 @pytest.fixture(scope="session")
-def chromium(tmp_path_factory: pytest.TempPathFactory) -> list[str]:
-    """The headless Chromium command line (its own profile directory), or a clear skip."""
+def chromium(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> list[str]:
+    """The headless Chromium command line (its own profile directory); without a browser, a
+    failure on CI and a skip elsewhere (said again at the end of the run)."""
+    if browser_tests_opted_out():
+        without_browser(request.config, f"{SKIP_BROWSER_TESTS}=1 is set")
     browser = install_chromium()
     if browser is None:
-        pytest.skip(
+        without_browser(
+            request.config,
             "Chromium is not installed and cannot be installed here (needs root and apt-get: "
-            "`apt-get install chromium`); the status page was NOT checked in a browser"
+            "`apt-get install chromium`)",
         )
     profile = tmp_path_factory.mktemp("chromium-profile")
     return [
@@ -219,3 +229,53 @@ def test_hostile_values_stay_text_in_the_browser(chromium: list[str], tmp_path: 
     assert "<title>rotator status</title>" in dom
     assert re.findall(r"<(script|img)\b", dom) == []
     assert dom.count("&lt;script&gt;") >= 3
+
+
+def _browser_tests_without_chromium(tmp_path: Path, **env: str) -> subprocess.CompletedProcess[str]:
+    """The browser tests run by a fresh pytest whose PATH holds no browser (and no apt-get)."""
+    empty = tmp_path / "bin"
+    empty.mkdir(exist_ok=True)
+    clean = {k: v for k, v in os.environ.items() if k not in {"CI", SKIP_BROWSER_TESTS}}
+    return subprocess.run(
+        [sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "-m", "browser", __file__],
+        cwd=REPO,
+        env={**clean, "PATH": str(empty), **env},
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+
+
+def test_without_a_browser_ci_fails_the_browser_tests_with_one_line(tmp_path: Path) -> None:
+    """With CI=true and no Chromium, the 5 browser tests fail (exit 1) and say why in one line."""
+    result = _browser_tests_without_chromium(tmp_path, CI="true")
+    assert result.returncode == 1, result.stdout
+    assert "5 errors" in result.stdout, result.stdout
+    line = "Chromium is not installed and cannot be installed here"
+    assert f"Failed: {line}" in result.stdout
+    assert "on CI (CI=true) the status page's browser tests must run, not skip" in result.stdout
+
+
+def test_on_ci_the_opt_out_does_not_skip_the_browser_tests(tmp_path: Path) -> None:
+    """ROTATOR_SKIP_BROWSER_TESTS=1 does not turn CI's failure into a skip."""
+    result = _browser_tests_without_chromium(tmp_path, CI="true", ROTATOR_SKIP_BROWSER_TESTS="1")
+    assert result.returncode == 1, result.stdout
+    assert "(ROTATOR_SKIP_BROWSER_TESTS does not apply on CI)" in result.stdout
+
+
+def test_the_opt_out_skips_the_browser_tests_and_says_so_last(tmp_path: Path) -> None:
+    """Off CI, ROTATOR_SKIP_BROWSER_TESTS=1 skips the 5 tests (exit 0) and the run ends saying so."""
+    result = _browser_tests_without_chromium(tmp_path, ROTATOR_SKIP_BROWSER_TESTS="1")
+    assert result.returncode == 0, result.stdout
+    assert "5 skipped" in result.stdout, result.stdout
+    banner = "BROWSER TESTS SKIPPED: ROTATOR_SKIP_BROWSER_TESTS=1 is set"
+    assert banner in result.stdout.rstrip().splitlines()[-2], result.stdout  # before the counts
+
+
+def test_off_ci_a_missing_browser_skips_and_says_so_last(tmp_path: Path) -> None:
+    """Off CI with no Chromium the browser tests skip (exit 0) and the run ends saying why."""
+    result = _browser_tests_without_chromium(tmp_path)
+    assert result.returncode == 0, result.stdout
+    assert "5 skipped" in result.stdout, result.stdout
+    assert "BROWSER TESTS SKIPPED: Chromium is not installed" in result.stdout

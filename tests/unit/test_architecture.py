@@ -51,7 +51,7 @@ PURE = (
             for p in PACKAGE.glob("*/*.py")
             if p.parent.name in ("config", "steps") and p.name != "__init__.py"
         )
-        if name != "rotator.steps.probe"
+        if name not in ("rotator.steps.probe", "rotator.steps.probe_wire")
     ),
     "rotator.state.records",
     "rotator.state.codec",
@@ -73,6 +73,7 @@ IO_EDGES = (
     "rotator.state.local",
     "rotator.state.blob",
     "rotator.steps.probe",
+    "rotator.steps.probe_wire",
     "rotator.emulator",
     "azure.identity",
     "azure.keyvault",

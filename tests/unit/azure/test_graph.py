@@ -481,3 +481,42 @@ def test_an_error_message_on_several_lines_becomes_one_line() -> None:
         str(caught.value)
         == "connector c1: Graph answered 400 x: bad rotation.run_completed failed=0"
     )
+
+
+def test_an_application_action_answered_200_with_an_unusable_body_may_have_landed() -> None:
+    """addKey answered 200 with HTML: a GraphError with may_have_landed (the key was added);
+    a refusal is not ambiguous."""
+    graph, _ = client(lambda request: httpx.Response(200, text="<html>busy</html>"))
+    with pytest.raises(GraphError) as raised:
+        graph.application_action("obj", "addKey", {})
+    assert (raised.value.status, raised.value.may_have_landed) == (200, True)
+    refused, _ = client(lambda request: error(400, "BadRequest"))
+    with pytest.raises(GraphError) as raised:
+        refused.application_action("obj", "addKey", {})
+    assert (raised.value.status, raised.value.may_have_landed) == (400, False)
+
+
+def test_the_application_is_read_with_its_key_credentials_once() -> None:
+    """GET /v1.0/applications/{id}?$select=id,keyCredentials, never retried: a 403 (no
+    Application.Read.All) is a GraphError at once."""
+    seen: list[httpx.Request] = []
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        seen.append(request)
+        return httpx.Response(200, json={"id": "obj", "keyCredentials": []})
+
+    graph, _ = client(handler)
+    assert graph.get_application("obj") == {"id": "obj", "keyCredentials": []}
+    (request,) = seen
+    assert (request.method, request.url.path) == ("GET", "/v1.0/applications/obj")
+    assert request.url.params["$select"] == "id,keyCredentials"
+    seen.clear()
+
+    def deny(request: httpx.Request) -> httpx.Response:
+        seen.append(request)
+        return error(403, "Authorization_RequestDenied")
+
+    denied, _ = client(deny)
+    with pytest.raises(GraphError) as raised:
+        denied.get_application("obj")
+    assert (raised.value.status, len(seen)) == (403, 1)

@@ -75,6 +75,23 @@ def test_keep_alive_identity_parses_with_its_object_id_and_grace() -> None:
     assert identity.keep_alive_grace_days == 0
 
 
+def test_two_identities_keeping_one_application_alive_are_refused() -> None:
+    """keepAlive twice for one application (tenant and client id, in any case) would make the
+    two identities add and remove each other's keys: refused, both named."""
+    keeper = {**CERT_APP, "keepAlive": True, "applicationObjectId": OBJECT}
+    twin = {**keeper, "tenantId": TENANT.upper(), "clientId": CLIENT.upper()}
+    assert error_of({"plain": CERT_APP, "a": keeper, "other": CERT_APP, "b": twin}) == (
+        "ROTATOR_CONFIG: identities.b: keepAlive is also set on identity 'a' for the same "
+        "application (tenantId and clientId): set it on one of them only, or they add and "
+        "remove each other's keys"
+    )
+    other_tenant = {**keeper, "tenantId": str(uuid.uuid4())}
+    assert len(parse_identities({"a": keeper, "b": other_tenant}, default_vault=VAULT)) == 2
+    other_app = {**keeper, "clientId": str(uuid.uuid4())}
+    assert len(parse_identities({"a": keeper, "b": other_app}, default_vault=VAULT)) == 2
+    assert len(parse_identities({"a": keeper, "b": CERT_APP}, default_vault=VAULT)) == 2
+
+
 def settings_of(document: dict[str, Any], **env: str) -> Settings:
     return Settings.from_env({"ROTATOR_CONFIG": json.dumps(document), **env})
 

@@ -6,7 +6,7 @@ from typing import Any
 
 import pytest
 
-from rotator.config.identities import parse_identities
+from rotator.config.identities import parse_identities, tenant_id
 from rotator.errors import ConfigurationError
 from rotator.text import truncate
 
@@ -140,3 +140,70 @@ def test_the_upper_bounds_are_accepted() -> None:
     entry = {**CERT_APP, "maxParallel": 64, "keepAliveGraceDays": 365}
     (identity,) = parse_identities({"x": entry}, default_vault=VAULT)
     assert (identity.max_parallel, identity.keep_alive_grace_days) == (64, 365)
+
+
+@pytest.mark.parametrize(
+    "tenant",
+    [
+        "contoso.onmicrosoft.com",
+        "CONTOSO.onmicrosoft.com",
+        "a.io",  # 4 characters, the shortest
+        "login-1.contoso.co.uk",
+        f"{'a' * 63}.com",  # a label of 63 characters
+        f"{'a' * 63}.{'b' * 63}.{'c' * 63}.{'d' * 61}",  # 253 characters
+        "00000000-0000-0000-0000-00000000000a",
+        "ABCDEF01-2345-6789-abcd-ef0123456789",
+    ],
+)
+def test_a_tenant_guid_or_domain_is_accepted(tenant: str) -> None:
+    """A tenant is a GUID (either case) or a dotted domain of 4 to 253 characters."""
+    assert tenant_id(tenant, "tenantId") == tenant
+
+
+@pytest.mark.parametrize(
+    "tenant",
+    [
+        "contoso",  # no dot: not a domain
+        "a.b",  # 3 characters
+        "contoso.c",  # a top-level domain of one letter
+        "contoso.c0m",  # a digit in the top-level domain
+        "contoso..com",
+        ".contoso.com",
+        "contoso.com.",
+        "con_toso.com",
+        "contoso.com/x",
+        "contoso.onmicrosoft.com\n",
+        f"{'a' * 64}.com",  # a label of 64 characters
+        f"{'a' * 63}.{'b' * 63}.{'c' * 63}.{'d' * 62}",  # 254 characters
+        "0000000-0000-0000-0000-00000000000a",  # a GUID one digit short
+        "00000000-0000-0000-0000-00000000000g",
+        "00000000-0000-0000-00000000000a",  # three groups
+        "00000000-0000-0000-0000-0000-00000000000a",  # five groups
+        "000000000000-0000-0000-00000000000a",
+        "{00000000-0000-0000-0000-00000000000a}",
+        "common",
+        "Organizations",
+        "consumers",
+    ],
+)
+def test_anything_else_is_not_a_tenant(tenant: str) -> None:
+    """A name without a dot (``contoso``), a malformed domain or GUID is refused."""
+    with pytest.raises(ConfigurationError, match="tenantId is not a tenant GUID or domain"):
+        tenant_id(tenant, "tenantId")
+
+
+@pytest.mark.parametrize(
+    "client",
+    [
+        "0000000-0000-0000-0000-00000000000a",
+        "00000000-0000-0000-0000-00000000000g",
+        "00000000-0000-0000-00000000000a",
+        "00000000000000000000000000000000a",
+        "contoso.onmicrosoft.com",
+    ],
+)
+def test_a_client_id_must_be_a_guid(client: str) -> None:
+    """An application (client) id that is not exactly a GUID is refused."""
+    assert error_of({"x": {**CERT_APP, "clientId": client}}) == (
+        f"{WHERE}: clientId is not an application (client) id, a GUID (the value is not shown)"
+    )

@@ -260,6 +260,55 @@ def test_a_username_with_spaces_or_non_ascii_letters_is_accepted(username: str) 
     assert target.username == username  # type: ignore[union-attr]
 
 
+@pytest.mark.parametrize(
+    ("username", "code"),
+    [
+        ("svc\u0085", "0085"),  # NEL, a C1 control
+        ("svc\x9b[31m", "009B"),  # CSI, a C1 control
+        ("svc\u2028x", "2028"),  # line separator
+        ("svc\u2029x", "2029"),  # paragraph separator
+        ("s\u200bvc", "200B"),  # zero-width space
+        ("s\u200dvc", "200D"),  # zero-width joiner
+        ("\ufeffsvc", "FEFF"),  # zero-width no-break space (BOM)
+        ("svc\u2060", "2060"),  # word joiner
+        ("svc\u200f", "200F"),  # right-to-left mark
+        ("svc\u202e", "202E"),  # right-to-left override
+        ("svc\u2067x", "2067"),  # right-to-left isolate
+        ("svc\u061c", "061C"),  # Arabic letter mark
+    ],
+)
+def test_a_username_with_an_invisible_or_line_breaking_character_is_refused(
+    username: str, code: str
+) -> None:
+    """C1 controls (NEL among them), line and paragraph separators, zero-width and bidi
+    characters would send a name other than the one shown: refused, the code point named."""
+    assert error_of(config(basic(username=username))) == (
+        f"ROTATOR_CONFIG: connectors[0] (connector 'c2'): basic.username contains "
+        f"U+{code}, a control, line-separator, zero-width or bidirectional character "
+        "(it would send a name other than the one shown)"
+    )
+
+
+@pytest.mark.parametrize("username", [" ", "   ", "\u00a0", " \u3000 "])
+def test_a_username_of_only_spaces_is_refused(username: str) -> None:
+    """A username of spaces alone (any Unicode space) is no name at all."""
+    assert error_of(config(basic(username=username))) == (
+        "ROTATOR_CONFIG: connectors[0] (connector 'c2'): basic.username is only spaces"
+    )
+
+
+def test_connector_ids_that_differ_only_in_case_are_refused() -> None:
+    """Graph's ids are case-insensitive GUIDs: two spellings would race on one connector."""
+    upper = "6B1A0C2E-3F4D-4E5A-8B6C-7D8E9F0A1B2C"
+    assert error_of(
+        config({"id": upper, "certificate": "x"}, {"id": upper.lower(), "certificate": "y"})
+    ) == (
+        f"ROTATOR_CONFIG: connectors[1] (connector {upper.lower()!r}): duplicate connector id: "
+        f"it differs from {upper!r} only in case, and Graph's connector ids are case-insensitive "
+        "(both would rotate one connector)"
+    )
+
+
 # -- config file -----------------------------------------------------------------------------
 
 
@@ -568,3 +617,16 @@ def test_the_default_identity_defined_twice_is_refused_exactly() -> None:
         "both ROTATOR_GRAPH_CREDENTIAL and ROTATOR_CONFIG's identities.default define the default "
         "identity; keep one"
     )
+
+
+@pytest.mark.parametrize(
+    ("spelling", "value"),
+    [
+        *[("1", True), ("true", True), ("Yes", True), (" ON ", True), ("on", True)],
+        *[("0", False), ("false", False), ("No", False), (" OFF ", False), ("off", False)],
+    ],
+)
+def test_every_boolean_spelling_is_read(spelling: str, value: bool) -> None:
+    """A boolean setting reads 1/true/yes/on as true and 0/false/no/off as false, in any case."""
+    parsed = Settings.from_env(env(config(CERT), ROTATOR_PROBE_ALLOW_PRIVATE=spelling))
+    assert parsed.probe_allow_private is value

@@ -147,6 +147,24 @@ def test_every_outside_value_is_escaped() -> None:
     assert all(not name.startswith("on") for _, attrs in tags_of(html) for name in attrs)
 
 
+def test_control_and_bidi_characters_are_written_out_as_the_cli_writes_them() -> None:
+    """A stored reason or a Graph message holding a bidi override, an escape sequence, a C1
+    control or a line break shows them as visible escapes (as `rotator history` does), never
+    raw: the page cannot reorder or hide what an operator reads."""
+    reason = "ok\u202e;reverted \u2066x\u2069 \x1b[31mred\x1b[0m \x85nel\nline \x00"
+    message = "Graph says \u202btrusted\u202c\r\n"
+    target = PageTarget(
+        status(in_sync=None, error=message),
+        history=(entry("failed", reason=reason, requested_by="ops\u202e"),),
+    )
+    html = page(target)
+    hidden = {"\u202e", "\u202b", "\u202c", "\u2066", "\u2069", "\x1b", "\x85", "\x00", "\r"}
+    assert not hidden.intersection(html)
+    assert "ok\\u202e;reverted \\u2066x\\u2069 \\x1b[31mred\\x1b[0m \\x85nel\\nline \\x00" in html
+    assert "Graph says \\u202btrusted\\u202c\\r\\n" in html
+    assert "ops\\u202e" in html
+
+
 def test_the_page_fetches_and_runs_nothing() -> None:
     """No script, no stylesheet link, no image or font URL: one self-contained file with a CSP."""
     html = page(
@@ -157,6 +175,7 @@ def test_the_page_fetches_and_runs_nothing() -> None:
     assert "url(" not in html
     assert "@import" not in html
     assert any(t == "meta" and a.get("http-equiv") == "Content-Security-Policy" for t, a in tags)
+    assert "frame-ancestors" not in html  # a <meta> policy cannot carry it: the header does
     assert re.findall(r'(?:src|href)="', html) == []
 
 
@@ -196,3 +215,9 @@ def test_browsers_get_the_page_and_api_clients_the_json() -> None:
     assert not wants_html("*/*", None)
     assert not wants_html(None, None)
     assert not wants_html("application/json, text/html", None)
+
+
+def test_a_deferred_certificate_is_shown_with_its_date() -> None:
+    """A certificate waiting for its start date (overlap + probe) is a fact on the card."""
+    html = page(PageTarget(status(deferred_until=NOW + 5 * DAY), (version("v2", -1, 300),), ()))
+    assert "<dt>Deferred</dt><dd>a certificate not valid until 2026-12-04 12:00 UTC" in html

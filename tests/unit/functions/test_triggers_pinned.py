@@ -7,7 +7,6 @@ from typing import Any
 import pytest
 
 from rotator.functions.triggers import (
-    MAX_BODY_BYTES,
     EventError,
     EventKind,
     RequestError,
@@ -181,15 +180,13 @@ def test_bad_rotate_requests_say_exactly_what_is_wrong(
 
 
 def test_a_body_of_exactly_the_maximum_size_is_read() -> None:
-    """A body of exactly MAX_BODY_BYTES is parsed; one byte more is refused with 413."""
+    """A body of exactly 64 KiB (65536 bytes) is parsed; one byte more is refused with 413."""
     raw = body(connectorId="c1")
-    padded = raw + b" " * (MAX_BODY_BYTES - len(raw))
+    padded = raw + b" " * (65536 - len(raw))
     assert parse_rotate_request(padded, {}, ["c1"]).connector_ids == ("c1",)
     error = request_error(padded + b" ")
     assert error.status == 413
-    assert (
-        str(error) == f"the body is larger than {MAX_BODY_BYTES} bytes ({MAX_BODY_BYTES + 1} bytes)"
-    )
+    assert str(error) == "the body is larger than 65536 bytes (65537 bytes)"
 
 
 def test_a_date_out_of_range_is_refused_showing_it() -> None:

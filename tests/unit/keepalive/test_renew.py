@@ -8,6 +8,7 @@ import contextlib
 import datetime as dt
 import hashlib
 import json
+import logging
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass, field, replace
@@ -17,9 +18,11 @@ import pytest
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import padding
 
+from rotator.azure.graph_answers import registered_key_ids
 from rotator.azure.keyvault import SecretValue
 from rotator.config.settings import Settings
 from rotator.emulator import pki
+from rotator.errors import GraphError
 from rotator.keepalive import proof
 from rotator.keepalive.renew import KeepAlive
 from rotator.model import VersionInfo
@@ -107,13 +110,34 @@ class FakeVault:
 @dataclass
 class FakeGraph:
     calls: list[tuple[str, dict[str, Any]]] = field(default_factory=list)
+    on_application: dict[str, str] = field(default_factory=dict)  # thumbprint -> keyId
+    readable: bool = True  # False: reading the application is refused (403)
+    reads: int = 0
 
     def application_action(
         self, object_id: str, action: str, body: dict[str, Any]
     ) -> dict[str, Any] | None:
         assert object_id == OBJECT
         self.calls.append((action, body))
-        return {"keyId": f"key-{len(self.calls)}"} if action == "addKey" else None
+        if action != "addKey":
+            return None
+        key_id = f"key-{len(self.calls)}"
+        der = base64.b64decode(body["keyCredential"]["key"])
+        self.on_application[hashlib.sha1(der).hexdigest().upper()] = key_id  # noqa: S324
+        return {"keyId": key_id}
+
+    def get_application(self, object_id: str) -> dict[str, Any]:
+        assert object_id == OBJECT
+        self.reads += 1
+        if not self.readable:
+            raise GraphError("application: Microsoft Graph refused a read (403)", status=403)
+        return {
+            "id": OBJECT,
+            "keyCredentials": [
+                {"keyId": key_id, "customKeyIdentifier": thumbprint}
+                for thumbprint, key_id in self.on_application.items()
+            ],
+        }
 
 
 @dataclass
@@ -317,10 +341,8 @@ def test_a_pending_key_is_never_removed_by_the_key_that_signed_for_it() -> None:
 
 
 def test_a_lost_add_key_answer_is_not_sent_again() -> None:
-    """addKey whose answer never arrives: the run fails, the next one waits for that key
-    instead of adding it again, and says the keyId must be removed by hand later."""
-    from rotator.errors import GraphError
-
+    """addKey whose answer never arrives (it landed): the run fails, the next one does not add
+    it again and learns its keyId from the application's keys."""
     vault, old, new = two_versions()
     store = FakeStore()
 
@@ -328,7 +350,7 @@ def test_a_lost_add_key_answer_is_not_sent_again() -> None:
         def application_action(
             self, object_id: str, action: str, body: dict[str, Any]
         ) -> dict[str, Any] | None:
-            self.calls.append((action, body))
+            super().application_action(object_id, action, body)
             raise GraphError("no answer", may_have_landed=True)
 
     graph = LostGraph()
@@ -338,4 +360,102 @@ def test_a_lost_add_key_answer_is_not_sent_again() -> None:
     assert second.status == "current"
     assert [action for action, _ in graph.calls] == ["addKey"]
     (key,) = store.read("identity.b2c-prod").added_keys
+    assert (key.thumbprint, key.key_id) == (new.thumbprint, "key-1")
+
+
+class UnusableAnswerGraph(FakeGraph):
+    """addKey lands, but Graph's 200 carries a body that is not a JSON object."""
+
+    def application_action(
+        self, object_id: str, action: str, body: dict[str, Any]
+    ) -> dict[str, Any] | None:
+        super().application_action(object_id, action, body)
+        if action == "addKey":
+            raise GraphError("answered 200 with HTML", status=200, may_have_landed=True)
+        return None
+
+
+def test_an_add_key_answered_with_an_unusable_body_is_remembered_and_reconciled() -> None:
+    """addKey succeeds but its body is unusable: the key sent (thumbprint, time) stays in the
+    store, the run goes on (pending, not failed); the next run reads the application, finds the
+    key by its thumbprint and records its keyId, so it can be removed later."""
+    vault, old, new = two_versions()
+    graph, store = UnusableAnswerGraph(), FakeStore()
+    first = job(vault, graph, store, {old.thumbprint}).run()
+    (kept,) = store.read("identity.b2c-prod").added_keys
+    assert first.status == "pending"
+    assert (kept.thumbprint, kept.key_id, kept.added_at) == (new.thumbprint, "", now_iso(NOW))
+    assert graph.reads == 0
+    second = job(vault, graph, store, {old.thumbprint, new.thumbprint}).run()
+    assert second.status == "current"
+    (known,) = store.read("identity.b2c-prod").added_keys
+    assert (known.thumbprint, known.key_id) == (new.thumbprint, "key-1")
+    assert [action for action, _ in graph.calls] == ["addKey"]
+    third = job(vault, graph, store, {old.thumbprint, new.thumbprint}).run()
+    assert (third.status, graph.reads) == ("current", 1)  # known now: not read again
+
+
+def test_a_key_the_application_cannot_be_read_for_stays_to_be_removed_by_hand(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """Without the right to read the application (403) the unknown key stays as it is, with a
+    WARNING event, and the run goes on as before."""
+    vault, old, new = two_versions()
+    graph, store = UnusableAnswerGraph(readable=False), FakeStore()
+    job(vault, graph, store, {old.thumbprint}).run()
+    with caplog.at_level(logging.INFO, logger="rotator"):
+        second = job(vault, graph, store, {old.thumbprint, new.thumbprint}).run()
+    assert second.status == "current"
+    (event,) = [
+        r for r in caplog.records if r.getMessage().startswith("rotation.identity_key_reconciled")
+    ]
+    assert event.levelno == logging.WARNING
+    assert event.__dict__["rotator"]["found"] == "unknown"
+    assert event.__dict__["rotator"]["thumbprint"] == new.thumbprint
+    (key,) = store.read("identity.b2c-prod").added_keys
     assert (key.thumbprint, key.key_id) == (new.thumbprint, "")
+
+
+@pytest.mark.parametrize(("minutes_ago", "added_again"), [(11, True), (9, False)])
+def test_a_key_the_application_does_not_hold_was_never_added(
+    minutes_ago: int, added_again: bool
+) -> None:
+    """An addKey whose answer was lost and whose key the application does not show after
+    10 minutes never landed: its record goes and it is added again; sooner, the run waits
+    (Graph's reads may lag its writes)."""
+    vault, old, new = two_versions()
+    graph, store = FakeGraph(), FakeStore()
+    sent = AddedKey(
+        "",
+        new.thumbprint,
+        "b" * 32,
+        now_iso(NOW - minutes_ago * dt.timedelta(minutes=1)),
+        now_iso(NOW + 365 * DAY),
+    )
+    store.records["identity.b2c-prod"] = ConnectorRecord("identity.b2c-prod", added_keys=(sent,))
+    report = job(vault, graph, store, {old.thumbprint}).run()
+    assert report.status == "pending"
+    assert [action for action, _ in graph.calls] == (["addKey"] if added_again else [])
+    (key,) = store.read("identity.b2c-prod").added_keys
+    assert key.key_id == ("key-1" if added_again else "")
+
+
+def test_the_application_keys_are_known_by_thumbprint_in_hex_or_base64() -> None:
+    """customKeyIdentifier holds the SHA-1 thumbprint, as hex or as base64 of its 20 bytes;
+    entries of another shape are skipped."""
+    raw = bytes(range(20))
+    application = {
+        "keyCredentials": [
+            {"keyId": "k1", "customKeyIdentifier": raw.hex()},
+            {"keyId": "k2", "customKeyIdentifier": base64.b64encode(raw[::-1]).decode()},
+            {"keyId": "k3", "customKeyIdentifier": "not a thumbprint"},
+            {"keyId": 4, "customKeyIdentifier": "A" * 40},
+            {"keyId": "k5", "customKeyIdentifier": None},
+            "junk",
+        ]
+    }
+    assert registered_key_ids(application) == {
+        raw.hex().upper(): "k1",
+        raw[::-1].hex().upper(): "k2",
+    }
+    assert registered_key_ids({"keyCredentials": "junk"}) == {}

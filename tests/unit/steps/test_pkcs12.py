@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import datetime as dt
+import re
 import subprocess
 
 import pytest
@@ -412,3 +413,57 @@ def test_empty_password_message_is_exact(leaf: pki.Issued) -> None:
     bundle = pkcs12.load_secret(pfx_secret(leaf.key, leaf), "application/x-pkcs12", source=SRC)
     with pytest.raises(ValueError, match=r"^a PKCS#12 for Graph needs a non-empty password$"):
         pkcs12.to_pkcs12(bundle, "", Pkcs12Profile.AES256)
+
+
+def kdf_iterations(info: str) -> list[int]:
+    """The iteration counts openssl reports for the encrypted certificates and the key bag."""
+    return [
+        int(count)
+        for line in info.splitlines()
+        if line.startswith(("PKCS7 Encrypted data:", "Shrouded Keybag:"))
+        for count in re.findall(r"Iteration (\d+)", line)
+    ]
+
+
+def test_legacy_profile_derives_its_keys_with_2048_iterations(leaf: pki.Issued) -> None:
+    """The 3DES PKCS#12 Graph receives says 2048 KDF iterations for its certificates and key."""
+    bundle = pkcs12.load_secret(pfx_secret(leaf.key, leaf), "application/x-pkcs12", source=SRC)
+    password = pkcs12.new_password()
+    info = openssl_info(pkcs12.to_pkcs12(bundle, password, Pkcs12Profile.LEGACY_3DES), password)
+    assert kdf_iterations(info) == [2048, 2048]
+
+
+def test_aes_profile_derives_its_keys_with_20000_iterations(leaf: pki.Issued) -> None:
+    """The AES-256 PKCS#12 says 20000 PBKDF2 iterations for its certificates and key."""
+    bundle = pkcs12.load_secret(pfx_secret(leaf.key, leaf), "application/x-pkcs12", source=SRC)
+    password = pkcs12.new_password()
+    info = openssl_info(pkcs12.to_pkcs12(bundle, password, Pkcs12Profile.AES256), password)
+    assert kdf_iterations(info) == [20000, 20000]
+
+
+def test_a_traditional_ec_pem_key_is_refused_as_elliptic_curve() -> None:
+    """A key in an ``EC PRIVATE KEY`` block is read and refused as elliptic-curve, not as a
+    broken block."""
+    ec_leaf = pki.make_leaf("ec.test", key=pki.new_ec_key())
+    key = ec_leaf.key.private_bytes(
+        serialization.Encoding.PEM,
+        serialization.PrivateFormat.TraditionalOpenSSL,
+        serialization.NoEncryption(),
+    ).decode()
+    assert key.startswith("-----BEGIN EC ")
+    cert = ec_leaf.certificate.public_bytes(serialization.Encoding.PEM).decode()
+    with pytest.raises(CredentialError, match=r"elliptic-curve \(EC\) key.*RSA"):
+        pkcs12.load_secret(key + cert, "application/x-pem-file", source=SRC)
+
+
+def test_a_traditional_rsa_pem_key_is_read(leaf: pki.Issued) -> None:
+    """A key in an ``RSA PRIVATE KEY`` block loads like a PKCS#8 one."""
+    key = leaf.key.private_bytes(
+        serialization.Encoding.PEM,
+        serialization.PrivateFormat.TraditionalOpenSSL,
+        serialization.NoEncryption(),
+    ).decode()
+    assert key.startswith("-----BEGIN RSA ")
+    cert = leaf.certificate.public_bytes(serialization.Encoding.PEM).decode()
+    bundle = pkcs12.load_secret(key + cert, "application/x-pem-file", source=SRC)
+    assert pkcs12.thumbprint(bundle.leaf) == leaf.thumbprint

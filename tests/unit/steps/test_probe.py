@@ -12,7 +12,7 @@ from rotator.config.settings import Settings
 from rotator.errors import ConfigurationError
 from rotator.functions.triggers import RequestError, parse_rotate_request
 from rotator.model import DEFAULT_BODY, ProbeConfig
-from rotator.steps import probe
+from rotator.steps import probe, probe_wire
 
 WHERE = "ROTATOR_CONFIG: connectors[0]"
 
@@ -159,6 +159,33 @@ def test_address_classes_the_probe_refuses(address: str, kind: str | None) -> No
     assert probe.address_class(address) == kind
 
 
+@pytest.mark.parametrize(
+    ("address", "kind"),
+    [
+        ("2002:7f00:1::1", "loopback"),  # 6to4 of 127.0.0.1
+        ("2002:a9fe:a9fe::1", "link-local"),  # 6to4 of the metadata service
+        ("2002:a00:1::1", "private"),  # 6to4 of 10.0.0.1
+        ("64:ff9b::7f00:1", "loopback"),  # NAT64, well-known prefix
+        ("64:ff9b::a9fe:a9fe", "link-local"),
+        ("64:ff9b::c0a8:101", "private"),  # 192.168.1.1
+        ("64:ff9b:1::7f00:1", "loopback"),  # NAT64, local-use prefix
+        ("64:ff9b:1::1414:1414", "private"),  # a site's own translator, even to a public host
+        ("2001:0:4136:e378:8000:63bf:80ff:fffe", "loopback"),  # Teredo, client 127.0.0.1
+        ("2001:0:4136:e378:8000:63bf:5601:5601", "link-local"),  # client 169.254.169.254
+        ("::127.0.0.1", "loopback"),  # IPv4-compatible
+        ("::a9fe:a9fe", "link-local"),
+        ("::ffff:a9fe:a9fe", "link-local"),  # IPv4-mapped
+        ("2002:1414:1414::1", None),  # 6to4 of a public address
+        ("64:ff9b::1414:1414", None),  # NAT64 to a public address: that host alone
+        ("::ffff:20.20.20.20", None),
+    ],
+)
+def test_an_ipv4_address_inside_ipv6_is_judged_as_ipv4(address: str, kind: str | None) -> None:
+    """6to4, NAT64 (well-known and local-use), Teredo's client, IPv4-compatible and IPv4-mapped
+    addresses carrying a loopback, link-local or private IPv4 address are refused as that."""
+    assert probe.address_class(address) == kind
+
+
 def test_a_private_address_is_refused_before_any_connection() -> None:
     """A name resolving to loopback is refused with the class named, unless allowed (tests)."""
     with pytest.raises(
@@ -209,4 +236,4 @@ def test_review_findings_on_the_probe_stay_fixed() -> None:
     )
     assert "percent-encode" in error_of({"url": "https://api.contoso.com/signüp"})
     assert "cannot carry" in error_of({"headers": {"x-probe": "rotator ✓"}})
-    assert "ALERT_HANDSHAKE_FAILURE" not in "".join(probe._CLIENT_CERT_ALERTS)
+    assert "ALERT_HANDSHAKE_FAILURE" not in "".join(probe_wire.CLIENT_CERT_ALERTS)

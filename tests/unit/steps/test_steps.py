@@ -19,6 +19,7 @@ from rotator.model import (
     InstallMode,
     Outcome,
     Pkcs12Profile,
+    ProbeConfig,
     RotationReport,
     RotationRequest,
     StatusReport,
@@ -150,6 +151,45 @@ def test_overlap_plan_pre_stages_a_future_version() -> None:
     assert not planned.in_sync
     both = plan.make(OVERLAP, choice, versions, NONE, holding("AAAA", "FFFF"), REQUEST, NOW)
     assert both.in_sync
+
+
+def test_overlap_with_a_probe_defers_a_future_version() -> None:
+    """Overlap + probe: a version not valid yet is not planned (no server accepts it before its
+    notBefore); it is the plan's ``deferred``, with a reason naming it and its date."""
+    probed = CertificateTarget("c1", VAULT, "api-cert", InstallMode.OVERLAP, ProbeConfig())
+    versions = [version("a", created=-9), version("f", created=-1, nbf=5)]
+    choice = plan.choose(probed, versions, REQUEST, NONE, NOW)
+    planned = plan.make(probed, choice, versions, NONE, holding("AAAA"), REQUEST, NOW)
+    assert [v.version for v in planned.versions] == ["a"]
+    assert planned.pending is None
+    assert planned.deferred is not None
+    assert planned.deferred.version == "f"
+    assert planned.in_sync
+    assert planned.deferred_reason() == (
+        "certificate FFFF (version f) is not valid until 2026-12-02 12:00 UTC: not pre-staged, "
+        "since the API cannot be probed with it before then; the first run after that date "
+        "probes it"
+    )
+    unprobed = plan.make(OVERLAP, choice, versions, NONE, holding("AAAA"), REQUEST, NOW)
+    assert unprobed.deferred is None
+    assert unprobed.deferred_reason() == ""
+
+
+def test_a_deferred_version_reaches_the_outcome() -> None:
+    """Progress.defer: the outcome carries ``deferredUntil`` and, once packaged, the note."""
+    future = version("f", created=-1, nbf=5)
+    run = Progress(OVERLAP)
+    run.defer(future, "waits")
+    outcome = run.outcome(Outcome.DEFERRED, "waits")
+    assert outcome.deferred_until == NOW + 5 * DAY
+    assert outcome.to_json()["deferredUntil"] == "2026-12-02T12:00:00Z"
+    assert Outcome.DEFERRED.ok
+    assert Progress(OVERLAP).outcome(Outcome.ROTATED, None).deferred_until is None
+    info = version("p", created=-1, thumbprint=None)
+    choice = plan.choose(BASIC, [info], REQUEST, NONE, NOW)
+    wanted = plan.make(BASIC, choice, [info], NONE, basic_connector(), REQUEST, NOW)
+    run.packaged(package.PasswordChange(wanted, "api-user", "pw", notes=("first",)))
+    assert run.notes == ["first", "waits"]
 
 
 def test_overlap_with_expired_entries_compacts_by_replacing() -> None:
