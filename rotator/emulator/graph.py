@@ -30,6 +30,7 @@ from rotator.emulator.entra import EntraDirectory
 from rotator.emulator.identity import GRAPH_ROLE
 from rotator.emulator.keysets import KeySetStore
 from rotator.emulator.keysets_api import KeySetProblem, KeySetsApi
+from rotator.emulator.lag import use_stale_read
 from rotator.emulator.server import Request, Response, json_body
 from rotator.emulator.tokens import InvalidToken, TokenMinter, bearer_token
 
@@ -294,14 +295,9 @@ class GraphStore:
         """A copy of the connector as a lagging Graph read would show it (uses up one stale read)."""
         key = connector_id.lower()
         with self._lock:
-            stale = self._stale.get(key)
+            stale = use_stale_read(self._stale, key)
             if stale is not None:
-                state, remaining = stale
-                if remaining <= 1:
-                    del self._stale[key]
-                else:
-                    self._stale[key] = (state, remaining - 1)
-                return copy.deepcopy(state)
+                return copy.deepcopy(stale)
             connector = self._connectors.get(key)
             return copy.deepcopy(connector) if connector else None
 

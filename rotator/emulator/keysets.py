@@ -31,6 +31,7 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 
 from rotator.emulator import pki
+from rotator.emulator.lag import use_stale_read
 
 KeyType = Literal["RSA", "oct"]
 PREFIX = "B2C_1A_"  # B2C puts it before the id a create asks for (trustframework-post-keysets.md)
@@ -399,14 +400,9 @@ class KeySetStore:
         """A copy of the set as a lagging Graph read shows it (uses up one stale read)."""
         key = keyset_id.lower()
         with self._lock:
-            stale = self._stale.get(key)
+            stale = use_stale_read(self._stale, key)
             if stale is not None:
-                state, remaining = stale
-                if remaining <= 1:
-                    del self._stale[key]
-                else:
-                    self._stale[key] = (state, remaining - 1)
-                return copy.deepcopy(state)
+                return copy.deepcopy(stale)
             keyset = self._sets.get(key)
             return copy.deepcopy(keyset) if keyset else None
 
