@@ -34,11 +34,14 @@ PROBE_TLS_FIX = (
 # The file name of `rotator emulator`'s CA (rotator/emulator/app.py writes it; a test pins both).
 EMULATOR_CA_FILE = "emulator-ca.pem"
 START_EMULATOR = (
-    "start it again (`./dev emulator`, or `.venv/bin/rotator emulator --env-file .emulator.env`) "
-    "and source the env file it writes"
+    "start it (`./dev emulator`, or `.venv/bin/rotator emulator --env-file .emulator.env`) and "
+    "source the env file it writes"
 )
 NOT_LISTENING = "nothing is listening at "
-_NOT_LISTENING = re.compile(re.escape(NOT_LISTENING) + r"(\S+)")
+# scheme://host[:port], the host a name, an IPv4 or a bracketed IPv6 address
+_NOT_LISTENING = re.compile(
+    re.escape(NOT_LISTENING) + r"(\w+://(?:\[[^\]\s]*\]|[^\s/:\[]+)(?::\d+)?)"
+)
 # The managed identity of App Service and Functions: azure-identity needs both, or ignores both.
 MANAGED_IDENTITY_VARIABLES = ("IDENTITY_ENDPOINT", "IDENTITY_HEADER")
 NO_CREDENTIAL_FIX = (
@@ -90,8 +93,14 @@ def not_listening(url: str, setting: str | None = None) -> str:
     parts = urlsplit(url)
     origin = f"{parts.scheme}://{parts.netloc}" if parts.netloc else url
     return (
-        f"{NOT_LISTENING}{origin}" + (f" ({setting})" if setting else "") + " (connection refused)"
+        f"{NOT_LISTENING}{origin}" + (f" ({setting})" if setting else "") + ": connection refused"
     )
+
+
+def refused_url(message: str) -> str | None:
+    """The address a :func:`not_listening` message names, or None."""
+    found = _NOT_LISTENING.search(message)
+    return found.group(1) if found else None
 
 
 def managed_identity_gap(env: Mapping[str, str]) -> str | None:
@@ -108,13 +117,14 @@ def managed_identity_gap(env: Mapping[str, str]) -> str | None:
 
 
 def _listening_fix(error: str) -> str | None:
-    found = _NOT_LISTENING.search(error)
-    if found is None:
+    if (url := refused_url(error)) is None:
         return None
-    host = urlsplit(found.group(1)).hostname or ""
+    host = urlsplit(url).hostname or ""
     if _is_loopback(host):
-        return f"a service on this machine is expected there: is the emulator running? {START_EMULATOR}"
-    return "check that URL setting and that the service is up and reachable from this host"
+        fix = f"is the emulator (or the local service) running? {START_EMULATOR}"
+    else:
+        fix = "check that URL setting and that the service is up and reachable from this host"
+    return None if fix in error else fix  # already said (inline in the message)
 
 
 def _is_loopback(host: str) -> bool:

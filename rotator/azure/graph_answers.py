@@ -253,3 +253,16 @@ def _thumbprint(custom: str) -> str | None:
         if len(raw) == 20:
             return raw.hex().upper()
     return None
+
+
+def request_secrets(body: Mapping[str, Any] | None) -> list[str]:
+    """The secrets a request body carries (a password, a PKCS#12 and its password)."""
+    if not body:
+        return []
+    inner = body.get("authenticationConfiguration", body)
+    found = (
+        [inner.get(key) for key in ("password", "pkcs12Value", "key", "k")]
+        if isinstance(inner, Mapping)
+        else []
+    )
+    return [value for value in found if isinstance(value, str) and value]
