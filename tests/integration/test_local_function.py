@@ -110,6 +110,8 @@ def test_the_env_file_and_the_local_settings_hold_the_same_values(
     values = json.loads(settings.read_text())["Values"]
     assert {k: values[k] for k in exports} == exports
     assert Path(exports["ROTATOR_STATE_DIR"]).is_absolute()
+    example = json.loads((REPO / "local.settings.json.example").read_text())
+    assert set(example["Values"]) == set(values), "the example shows the generated file's keys"
 
 
 def test_the_printed_hint_names_a_rotator_the_shell_can_run(
