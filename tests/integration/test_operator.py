@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import signal
 import socket
 import ssl
@@ -405,10 +406,14 @@ def test_dev_finds_the_uv_it_installed_in_the_user_bin(tmp_path: Path) -> None:
     user_bin.mkdir(parents=True)
     calls = tmp_path / "uv-calls"
     fake_uv = user_bin / "uv"
-    fake_uv.write_text(f'#!/bin/sh\necho "$@" >> {calls}\n')
+    fake_uv.write_text(f'#!/bin/sh\necho "$@" >> {calls}\nmkdir -p .venv\n')
     fake_uv.chmod(0o755)
+    clone = tmp_path / "clone"  # a copy: the repository's own .venv may be up to date (no uv)
+    clone.mkdir()
+    for name in ("dev", "requirements-dev.txt", "pyproject.toml"):
+        shutil.copy2(REPO / name, clone / name)
     result = subprocess.run(
-        [str(REPO / "dev"), "setup"],
+        [str(clone / "dev"), "setup"],
         env={"HOME": str(tmp_path), "PATH": "/usr/bin:/bin"},
         capture_output=True,
         text=True,
