@@ -43,6 +43,10 @@ def default_credential(
     return _ExplainedChain(chain, os.environ if environ is None else environ)
 
 
+# azure-identity's words when the managed identity's environment names no endpoint it can use
+_NO_MANAGED_IDENTITY = "No managed identity endpoint found"
+
+
 class _ExplainedChain:
     """``DefaultAzureCredential`` whose "nothing is set up here" error is one line, not the
     1,500 characters of the chain's report (kept as the cause, and logged by azure-identity);
@@ -85,7 +89,10 @@ class _ExplainedChain:
                 )
                 short: str | None = not_listening(url, setting)
             else:
-                short = self._gap or no_credential(message)
+                short = no_credential(message)
+                # half a managed identity: said only when no credential of the chain got further
+                if self._gap and (short is not None or _NO_MANAGED_IDENTITY in message):
+                    short = self._gap
             if short is None:
                 raise
             raise CredentialUnavailableError(message=short) from exc
