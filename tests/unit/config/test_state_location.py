@@ -11,6 +11,7 @@ import pytest
 
 from rotator.config.settings import Settings
 from rotator.config.state_location import StateLocation, state_location
+from rotator.config.targets import load_config
 from rotator.errors import ConfigurationError
 from rotator.hints import EMULATOR_CA_FILE
 from rotator.text import JsonLimitError, load_json
@@ -100,3 +101,24 @@ def test_the_emulator_writes_its_ca_under_the_name_the_hint_knows() -> None:
     from rotator.emulator.app import CA_FILE
 
     assert CA_FILE == EMULATOR_CA_FILE
+
+
+@pytest.mark.parametrize(
+    ("storage", "uri"),
+    [
+        ({"AzureWebJobsStorage__accountName": "fn"}, "https://fn.blob.core.windows.net"),
+        ({"AzureWebJobsStorage__blobServiceUri": "https://b.example/"}, "https://b.example"),
+    ],
+)
+def test_the_blob_store_keeps_the_per_user_directory_beside_it(
+    storage: dict[str, str], uri: str
+) -> None:
+    """With the identity-based storage settings the directory is still the per-user one."""
+    found = state_location({**storage, "XDG_DATA_HOME": "/d"})
+    assert found == StateLocation(Path("/d/rotator"), blob_uri=uri)
+
+
+def test_load_config_reads_json_after_leading_blanks_itself() -> None:
+    """load_config, called with the raw value, skips blanks before the ``[`` or ``{``."""
+    assert load_config("\n  [1]") == [1]
+    assert load_config('  {"a": 1}') == {"a": 1}
