@@ -8,7 +8,8 @@ from typing import Any
 
 from rotator.check.report import CheckReport, Finding, Identity
 from rotator.hints import fix_for
-from rotator.model import Outcome, RotationReport, StatusReport, TargetKind, TargetOutcome
+from rotator.model import Outcome, RotationReport, TargetKind, TargetOutcome
+from rotator.standing import StatusReport
 from rotator.state.records import ConnectorRecord
 from rotator.text import printable
 

@@ -11,7 +11,8 @@ from dataclasses import dataclass
 from html import escape
 
 from rotator.hints import fix_for
-from rotator.model import CredentialKind, StatusReport, TargetKind, TargetStatus, VersionInfo
+from rotator.model import CredentialKind, TargetKind, VersionInfo
+from rotator.standing import StatusReport, TargetStatus
 from rotator.state.records import HistoryEntry
 from rotator.text import printable
 

@@ -19,7 +19,8 @@ import pytest
 from rotator.emulator import Emulator
 from rotator.faces.demo import seed_demo
 from rotator.faces.render_html import PageTarget, StatusPage, render_status_page
-from rotator.model import CredentialKind, StatusReport, TargetStatus
+from rotator.model import CredentialKind
+from rotator.standing import StatusReport, TargetStatus
 from rotator.state.records import HistoryEntry
 from rotator.steps.context import utcnow
 

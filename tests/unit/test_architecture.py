@@ -22,7 +22,7 @@ def module_name(path: Path) -> str:
 
 # The rooms of ``rotator/``, lowest first: a room may import only the rooms before it. The top
 # level holds the vocabulary (one room) and the two use cases (``rotation``, ``status``).
-VOCABULARY = ("model", "errors", "events", "text", "hints")
+VOCABULARY = ("model", "standing", "errors", "events", "text", "hints")
 USE_CASES = ("rotation", "status")
 LAYERS = (
     "vocabulary",

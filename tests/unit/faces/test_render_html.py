@@ -14,7 +14,8 @@ from rotator.faces.render_html import (
     timeline,
     version_label,
 )
-from rotator.model import CredentialKind, StatusReport, TargetStatus, VersionInfo
+from rotator.model import CredentialKind, VersionInfo
+from rotator.standing import StatusReport, TargetStatus
 from rotator.state.records import HistoryEntry
 
 NOW = dt.datetime(2026, 11, 29, 12, 0, tzinfo=dt.UTC)

@@ -7,15 +7,8 @@ import datetime as dt
 
 from rotator.faces.render import render_report, render_status
 from rotator.faces.render_html import PageTarget, StatusPage, render_status_page
-from rotator.model import (
-    CredentialKind,
-    Outcome,
-    RotationReport,
-    StatusReport,
-    TargetKind,
-    TargetOutcome,
-    TargetStatus,
-)
+from rotator.model import CredentialKind, Outcome, RotationReport, TargetKind, TargetOutcome
+from rotator.standing import StatusReport, TargetStatus
 
 NOW = dt.datetime(2026, 12, 3, 12, 0, tzinfo=dt.UTC)
 CONNECTOR = TargetOutcome("c1", CredentialKind.BASIC, Outcome.ROTATED, "pw")
