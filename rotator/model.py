@@ -283,12 +283,14 @@ class TargetOutcome:
     deferred_until: dt.datetime | None = None  # a probed certificate waits for this notBefore
     target_kind: TargetKind = TargetKind.CONNECTOR  # policyKey: connector_id is the key set id
     key_id: str | None = None  # policy keys: the kid of the key written or found active
+    display_name: str | None = None  # Graph's displayName, once the run read it; a key set's id
 
     def to_json(self) -> dict[str, Any]:
         """The camelCase JSON object of ``--json`` and the HTTP trigger."""
         data: dict[str, Any] = {
             "targetKind": self.target_kind.value,
             NAME_KEY[self.target_kind]: self.connector_id,
+            "displayName": self.display_name,
             "kind": self.kind.value,
             "outcome": self.outcome.value,
             "keyVaultObject": self.key_vault_object,

@@ -173,7 +173,7 @@ def _status(args: argparse.Namespace, out: TextIO) -> int:
         out.write("\n")
     else:
         out.write(render_status(report))
-    return EXIT_OK if report.ok else EXIT_FAILED
+    return EXIT_FAILED if report.needs_action else EXIT_OK
 
 
 def _check(args: argparse.Namespace, out: TextIO) -> int:

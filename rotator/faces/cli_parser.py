@@ -48,7 +48,17 @@ exit codes: 0 every target rotated, up to date, dry run or skipped (being rotate
             2 usage or configuration error.
 """
 _STATUS_EPILOG = """\
-exit codes: 0 every target in sync; 1 a target out of sync or unreadable; 2 usage or configuration error.
+attention (first column, most urgent first; upper case when it needs someone):
+  failing   unreadable, or the last rotation failed and Graph is still not right
+  refused   the last rotation was refused, or Key Vault holds nothing usable
+  behind    Graph does not hold what a rotation would install now
+  expiring  what Graph holds expires within ROTATOR_EXPIRY_WARNING_DAYS (default 30)
+  deferred  a certificate waits for its notBefore; nothing to do
+  ok
+
+exit codes: 0 every target is ok or deferred;
+            1 a target is failing, refused, behind or expiring;
+            2 usage or configuration error.
 """
 
 
@@ -130,8 +140,11 @@ def build_parser() -> argparse.ArgumentParser:
         "status",
         parents=[common, selection],
         help="show what each connector holds against Key Vault",
-        description="For each target: what Graph holds, the newest usable Key Vault version "
-        "(and a pinned one), whether they are in sync, and days to expiry. Changes nothing.",
+        description="For each target, most urgent first: its word of attention, its id and "
+        "display name, the last outcome in its history (when, trigger, reason), what Graph "
+        "holds, the newest usable Key Vault version (and a pinned one) and days to expiry. "
+        "--json keeps configuration order and adds displayName, lastOutcome and attention to "
+        "every target. Changes nothing.",
         epilog=_STATUS_EPILOG,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
