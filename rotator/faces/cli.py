@@ -10,6 +10,7 @@ import logging
 import os
 import sys
 from collections.abc import Sequence
+from dataclasses import replace
 from pathlib import Path
 from typing import TextIO
 
@@ -25,6 +26,7 @@ from rotator.faces.cli_parser import (
 from rotator.faces.render import (
     history_to_json,
     render_check,
+    render_fleet_history,
     render_history,
     render_report,
     render_status,
@@ -140,16 +142,31 @@ def _unpin(args: argparse.Namespace, out: TextIO) -> int:
 
 def _history(args: argparse.Namespace, out: TextIO) -> int:
     from rotator.config.settings import Settings
+    from rotator.faces import history
     from rotator.rotation import Rotator
 
     with Rotator.from_settings(Settings.from_env()) as rotator:
+        if args.connector is None and args.key_set is None:
+            fleet = history.gather(rotator, since=args.since, limit=args.limit)
+            out.write(
+                json.dumps(fleet.to_json(), indent=2) + "\n"
+                if args.json
+                else render_fleet_history(fleet)
+            )
+            return EXIT_FAILED if fleet.errors else EXIT_OK
+        target = history.configured(rotator, args.connector, args.key_set)
         record = rotator.history(args.connector, key_set=args.key_set)
+        display = history.display_name(rotator, target)
+    lines = history.newest_first(record.history, since=args.since, limit=args.limit)
+    record = replace(record, history=tuple(reversed(lines)))  # as stored: oldest first
+    name = args.connector or args.key_set
     if args.json:
-        document = history_to_json(args.connector or args.key_set, record, key_set=args.key_set)
+        document = history_to_json(name, record, key_set=args.key_set, display_name=display)
         json.dump(document, out, indent=2)
         out.write("\n")
         return EXIT_OK
-    out.write(render_history(args.connector or f"key set {args.key_set}", record))
+    label = args.connector or f"key set {args.key_set}"
+    out.write(render_history(label, record, None if args.key_set else display))
     return EXIT_OK
 
 

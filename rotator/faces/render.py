@@ -8,8 +8,9 @@ from collections.abc import Sequence
 from typing import Any
 
 from rotator.check.report import CheckReport, Finding, Identity
+from rotator.faces.history import FleetHistory, entry_json
 from rotator.hints import fix_for
-from rotator.model import Outcome, RotationReport, TargetKind, TargetOutcome
+from rotator.model import Outcome, RotationReport, TargetKind, TargetOutcome, target_name
 from rotator.standing import Attention, LastOutcome, StatusReport
 from rotator.state.records import ConnectorRecord
 from rotator.text import printable
@@ -210,9 +211,12 @@ def _finding_lines(findings: Sequence[Finding]) -> list[str]:
     return lines
 
 
-def render_history(connector_id: str, record: ConnectorRecord) -> str:
-    """The human form of a connector's state record: applied version, pin, history newest first."""
-    lines = [connector_id]
+def render_history(
+    connector_id: str, record: ConnectorRecord, display_name: str | None = None
+) -> str:
+    """The human form of a connector's state record: applied version, pin, history newest first
+    (``record.history`` as stored, oldest first; the caller may have cut it)."""
+    lines = [f'{connector_id}  "{display_name}"' if display_name else connector_id]
     applied = record.applied
     if applied:
         lines.append(
@@ -232,6 +236,36 @@ def render_history(connector_id: str, record: ConnectorRecord) -> str:
     return _joined(lines)
 
 
+def render_fleet_history(history: FleetHistory) -> str:
+    """Every target's history in one list, newest first: time, outcome, target (and its display
+    name), trigger, version, who asked; the reason under it; then what was left out."""
+    lines: list[str] = []
+    for line in history.lines:
+        e = line.entry
+        who = f" by {e.requested_by}" if e.requested_by else ""
+        name = _named(line.target_kind, line.name, line.display_name)
+        lines.append(
+            f"{e.at}  {e.outcome:<10} {name}  {e.trigger}  {e.key_vault_version or '-'}{who}"
+        )
+        if e.reason:
+            lines.append(f"{'':<22}{e.reason}")
+    for target, error in history.errors:
+        lines.append(
+            f"{_named(target.target_kind, target_name(target))}: history unreadable: {error}"
+        )
+    since = f" since {history.since:%Y-%m-%d %H:%M} UTC" if history.since else ""
+    if not history.lines:
+        lines.append(f"no rotation recorded{since} for {history.targets} target(s)")
+    elif history.truncated:
+        lines.append(
+            f"the newest {len(history.lines)} line(s){since} of {history.targets} target(s); "
+            "--limit N shows more"
+        )
+    else:
+        lines.append(f"{len(history.lines)} line(s){since} of {history.targets} target(s)")
+    return _joined(lines)
+
+
 def _joined(lines: list[str]) -> str:
     """One text line per entry of ``lines``: nothing from outside may start another line or
     reach the terminal as a control sequence."""
@@ -239,16 +273,21 @@ def _joined(lines: list[str]) -> str:
 
 
 def history_to_json(
-    connector_id: str, record: ConnectorRecord, *, key_set: str | None = None
+    connector_id: str,
+    record: ConnectorRecord,
+    *,
+    key_set: str | None = None,
+    display_name: str | None = None,
 ) -> dict[str, Any]:
     """``history --json``: camelCase like every other JSON output, the history newest first
     (as the text shows it); ``targetKind``, and ``keySet`` in place of ``connectorId`` for a
-    policy key."""
+    policy key; ``displayName`` (a key set's is its id; null when Graph did not answer)."""
     applied, pin = record.applied, record.pin
     kind = TargetKind.POLICY_KEY if key_set else TargetKind.CONNECTOR
     return {
         "targetKind": kind.value,
         **({"keySet": key_set} if key_set else {"connectorId": connector_id}),
+        "displayName": key_set or display_name,
         "applied": {
             "keyVaultUrl": applied.key_vault_url,
             "keyVaultObject": applied.key_vault_object,
@@ -266,16 +305,5 @@ def history_to_json(
         }
         if pin
         else None,
-        "history": [
-            {
-                "at": entry.at,
-                "trigger": entry.trigger,
-                "outcome": entry.outcome,
-                "keyVaultVersion": entry.key_vault_version,
-                "thumbprint": entry.thumbprint,
-                "reason": entry.reason,
-                "requestedBy": entry.requested_by,
-            }
-            for entry in reversed(record.history)
-        ],
+        "history": [entry_json(entry) for entry in reversed(record.history)],
     }

@@ -4,6 +4,7 @@ the display name of every target, and an exit code that is 1 exactly when someon
 from __future__ import annotations
 
 import json
+import time
 from pathlib import Path
 from typing import Any
 
@@ -107,3 +108,114 @@ def test_status_help_documents_the_exit_codes() -> None:
     text = run({}, "status", "--help").stdout
     assert "1 a target is failing, refused, behind or expiring" in text
     assert "0 every target is ok or deferred" in text
+
+
+# -- history of every target (issue 21 item 4) --------------------------------------------------
+
+
+@pytest.fixture
+def two_rotated(emu: Emulator, ca: pki.Issued, tmp_path: Path) -> tuple[dict[str, str], str, str]:
+    """Two connectors, the first rotated, then the second (each leaves one history line)."""
+    seed_certificate(emu, "api-cert", ca, [{"age": 1}])
+    first = emu.graph.add_connector("First API", "https://one.test")
+    second = emu.graph.add_connector("Second API", "https://two.test")
+    env = environment(
+        emu,
+        tmp_path,
+        {"id": first, "certificate": "api-cert"},
+        {"id": second, "certificate": "api-cert"},
+    )
+    assert run(env, "rotate", "--connector", first).returncode == 0
+    assert run(env, "rotate", "--connector", second).returncode == 0
+    return env, first, second
+
+
+def test_history_without_an_id_merges_every_target_newest_first(
+    two_rotated: tuple[dict[str, str], str, str],
+) -> None:
+    """`history` alone lists both connectors' lines, the newest first, each naming its target
+    (id and display name); --json's entries carry targetKind, connectorId, displayName."""
+    env, first, second = two_rotated
+    text = run(env, "history")
+    assert text.returncode == 0, text.stderr
+    lines = text.stdout.splitlines()
+    assert f'{second}  "Second API"' in lines[0]
+    assert f'{first}  "First API"' in lines[2]  # under each line: its reason
+    assert lines[-1] == "2 line(s) of 2 target(s)"
+    document = json.loads(run(env, "history", "--json").stdout)
+    entries = document["entries"]
+    assert [(e["targetKind"], e["connectorId"], e["displayName"]) for e in entries] == [
+        ("connector", second, "Second API"),
+        ("connector", first, "First API"),
+    ]
+    assert entries[0]["outcome"] == "rotated"
+    assert (document["limit"], document["truncated"]) == (50, False)
+
+
+def test_history_limit_and_since_cut_the_list(
+    two_rotated: tuple[dict[str, str], str, str],
+) -> None:
+    """--limit 1 keeps the newest line and says more exist; --since tomorrow keeps none; the
+    per-target form takes them too."""
+    env, first, second = two_rotated
+    one = json.loads(run(env, "history", "--limit", "1", "--json").stdout)
+    assert [e["connectorId"] for e in one["entries"]] == [second]
+    assert one["truncated"] is True
+    assert "--limit N shows more" in run(env, "history", "--limit", "1").stdout
+    later = run(env, "history", "--since", "2999-01-01")
+    assert later.returncode == 0
+    assert later.stdout.startswith("no rotation recorded since 2999-01-01 00:00 UTC")
+    single = json.loads(
+        run(
+            env, "history", "--connector", first, "--since", "2999-01-01T00:00:00Z", "--json"
+        ).stdout
+    )
+    assert (single["history"], single["displayName"]) == ([], "First API")
+
+
+@pytest.mark.parametrize(
+    ("flag", "value"), [("--since", "yesterday"), ("--since", "2026-13-01"), ("--limit", "0")]
+)
+def test_a_bad_since_or_limit_is_one_clear_usage_error(
+    emu: Emulator, tmp_path: Path, flag: str, value: str
+) -> None:
+    """A --since that is not an ISO date or a --limit under 1 exits 2 with one line naming it."""
+    env = environment(emu, tmp_path, {"id": "c1", "certificate": "api-cert"})
+    result = run(env, "history", flag, value)
+    assert result.returncode == 2
+    (error,) = [line for line in result.stderr.splitlines() if "usage error" in line]
+    assert flag in error
+    assert "Traceback" not in result.stderr
+
+
+def test_history_prints_with_graph_hanging(
+    emu: Emulator, two_rotated: tuple[dict[str, str], str, str]
+) -> None:
+    """Graph does not answer: history still prints from the state store within seconds,
+    the display names left out."""
+    env, first, second = two_rotated
+    emu.faults.add(service="graph", delay=30)
+    started = time.monotonic()
+    result = run(env, "history", "--json")
+    assert time.monotonic() - started < 20
+    assert result.returncode == 0, result.stderr
+    entries = json.loads(result.stdout)["entries"]
+    assert [(e["connectorId"], e["displayName"]) for e in entries] == [
+        (second, None),
+        (first, None),
+    ]
+
+
+def test_an_unknown_id_lists_the_known_ones_escaped(
+    two_rotated: tuple[dict[str, str], str, str],
+) -> None:
+    """`history --connector nope` exits 2 naming every known connector and key set; a hostile
+    id cannot drive the terminal."""
+    env, first, second = two_rotated
+    result = run(env, "history", "--connector", "nope\x1b[2J")
+    assert result.returncode == 2
+    (line,) = result.stderr.splitlines()
+    assert "'nope\\x1b[2J' is not configured" in line
+    assert f"connectors: {first}, {second}" in line
+    assert "key sets: none" in line
+    assert "\x1b" not in result.stderr
