@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 from collections import Counter
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any, ClassVar
@@ -220,6 +220,13 @@ class RotationRequest:
     requested_by: str | None = None
     skip_probe: bool = False  # an emergency: switch without asking the API (needs force + reason)
     key_sets: tuple[str, ...] = ()  # policy keys named (with connector_ids: both kinds named)
+    # who Graph sees asking, per Graph identity (the CLI: from the token it holds); None: nobody
+    requester: Callable[[str], str | None] | None = field(default=None, compare=False, repr=False)
+
+    def asking(self, identity: str) -> str | None:
+        """Who asked, as a history line of a target of Graph identity ``identity`` records it:
+        the ``requester``'s name for it, else ``requested_by``."""
+        return (self.requester(identity) if self.requester else None) or self.requested_by
 
 
 class Verdict(StrEnum):

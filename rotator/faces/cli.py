@@ -4,10 +4,8 @@ emulator`` (the arguments are in ``cli_parser.py``)."""
 from __future__ import annotations
 
 import argparse
-import getpass
 import json
 import logging
-import os
 import sys
 from collections.abc import Sequence
 from dataclasses import replace
@@ -15,6 +13,7 @@ from pathlib import Path
 from typing import TextIO
 
 from rotator.errors import ConfigurationError, RotatorError
+from rotator.faces import requester
 from rotator.faces.cli_parser import (
     EXIT_USAGE,
     UsageError,
@@ -111,7 +110,8 @@ def _rotate(args: argparse.Namespace, out: TextIO) -> int:
         raise UsageError("rotate", "--skip-probe needs --force and --reason (an emergency)")
     settings = Settings.from_env()
     with Rotator.from_settings(settings) as rotator:
-        report = rotator.rotate(request)
+        # requestedBy: the caller Graph sees (from the token the run holds), else the OS user
+        report = rotator.rotate(replace(request, requester=requester.from_tokens(rotator)))
     if args.json:
         json.dump(report.to_json(), out, indent=2)
         out.write("\n")
@@ -213,11 +213,9 @@ def _check(args: argparse.Namespace, out: TextIO) -> int:
 
 
 def operator() -> str | None:
-    """Who runs this command: the OS user (``requestedBy`` in the history)."""
-    try:
-        return getpass.getuser()
-    except (OSError, KeyError):  # no USER/LOGNAME and no passwd entry (a bare container)
-        return os.environ.get("USERNAME")
+    """Who runs this command: the OS user (``requestedBy`` of an unpin, and of a rotation whose
+    Graph token names nobody)."""
+    return requester.os_user()
 
 
 def _write_page(path: Path, html: str) -> None:
