@@ -11,6 +11,7 @@ from typing import Any
 import pytest
 
 from rotator.emulator import Emulator, pki
+from rotator.state.records import blob_stem
 
 from .support import deferred_target, environment, seed_certificate
 from .test_cli import run
@@ -219,3 +220,22 @@ def test_an_unknown_id_lists_the_known_ones_escaped(
     assert f"connectors: {first}, {second}" in line
     assert "key sets: none" in line
     assert "\x1b" not in result.stderr
+
+
+def test_an_unreadable_record_is_named_and_the_others_still_listed(
+    two_rotated: tuple[dict[str, str], str, str], tmp_path: Path
+) -> None:
+    """One target's record is damaged: history lists the other's lines, names the damaged one
+    in one line, and exits 1."""
+    env, first, second = two_rotated
+    damaged = tmp_path / "connectors" / f"{blob_stem(first)}.json"  # the local store's file
+    assert damaged.exists()
+    damaged.write_bytes(b"\x00 not a record")
+    result = run(env, "history")
+    assert result.returncode == 1
+    assert second in result.stdout.splitlines()[0]
+    assert any(
+        line.startswith(f"{first}: history unreadable: ") for line in result.stdout.splitlines()
+    )
+    document = json.loads(run(env, "history", "--json").stdout)
+    assert [e["connectorId"] for e in document["errors"]] == [first]
