@@ -720,7 +720,7 @@ def test_rotation_status_answers_the_page_to_a_browser(
     assert "default-src 'none'" in response.headers["Content-Security-Policy"]
     page = response.get_body().decode()
     assert page.startswith("<!DOCTYPE html>")
-    assert f'data-connector="{connector}" data-state="in-sync"' in page
+    assert f'data-connector="{connector}" data-attention="ok"' in page
     assert "page-canary-password" not in page
 
 
