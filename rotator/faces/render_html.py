@@ -18,7 +18,13 @@ from rotator.faces.page_parts import (
 )
 from rotator.faces.page_parts import day as _day
 from rotator.faces.page_parts import page_text as _e
-from rotator.faces.render_overview import attention_badge, name_of, overview, summary
+from rotator.faces.render_overview import (
+    attention_badge,
+    days_words,
+    name_of,
+    overview,
+    summary,
+)
 from rotator.hints import fix_for
 from rotator.model import CredentialKind, TargetKind, VersionInfo
 from rotator.standing import Attention
@@ -199,7 +205,7 @@ def _facts(target: PageTarget, now: dt.datetime) -> str:
         soon = " soon" if days is not None and days < SOON_DAYS else ""
         html.append(
             f'<dt>Next expiry</dt><dd class="expiry{soon}">{_day(status.expires_on)} '
-            f"(in {_e(days)} day{'s' if days != 1 else ''})</dd>"
+            f"({days_words(days)})</dd>"
         )
     if status.error:
         html.append(f'<dt>Error</dt><dd class="error">{_e(status.error)}</dd>')

@@ -40,16 +40,21 @@ def kind_of(status: TargetStatus) -> str:
     return f"{kind}, {status.kind.value}"
 
 
-def expiry_of(status: TargetStatus) -> str:
-    """``in 12 days``, ``today``, ``3 days ago`` (its date in ``title``), or ``-``."""
-    days = status.days_to_expiry
-    if status.expires_on is None or days is None:
+def days_words(days: int | None) -> str:
+    """``in 12 days``, ``in 1 day``, ``today``, ``3 days ago``, or ``-`` when unknown."""
+    if days is None:
         return "-"
     plural = "s" if abs(days) != 1 else ""
-    words = (
-        f"in {days} day{plural}" if days > 0 else f"{-days} day{plural} ago" if days else "today"
+    return f"in {days} day{plural}" if days > 0 else f"{-days} day{plural} ago" if days else "today"
+
+
+def expiry_of(status: TargetStatus) -> str:
+    """``days_words`` of the next expiry, its date in ``datetime``, or ``-``."""
+    if status.expires_on is None or status.days_to_expiry is None:
+        return "-"
+    return (
+        f'<time datetime="{status.expires_on:%Y-%m-%d}">{days_words(status.days_to_expiry)}</time>'
     )
-    return f'<time datetime="{status.expires_on:%Y-%m-%d}">{words}</time>'
 
 
 def last_outcome_of(status: TargetStatus) -> str:

@@ -239,3 +239,12 @@ def test_each_label_of_the_timeline_has_a_line_of_its_own() -> None:
     late = re.search(r'<g class="version future".*?</g>', svg)
     assert late
     assert 'text-anchor="end"' in late.group(0)
+
+
+def test_an_expiry_reads_in_days_today_or_days_ago() -> None:
+    """The overview and the card say "in 1 day", "today" or "3 days ago" (the card said
+    "in -3 days" of an expired credential)."""
+    for days, words in ((1, "in 1 day"), (0, "today"), (-3, "3 days ago")):
+        html = render(status("c", expires_on=NOW + days * DAY, days_to_expiry=days))
+        assert f">{words}</time></td>" in html
+        assert f"({words})</dd>" in html
