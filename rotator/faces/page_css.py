@@ -39,7 +39,7 @@ table.overview tr{display:block;padding:6px 8px;border-bottom:1px solid var(--li
 table.overview td{display:inline;border:0;padding:0 6px 0 0}
 table.overview td.name,table.overview td:nth-child(5){display:block;padding-top:2px}
 table.overview td.id,table.overview td.identity{min-width:0}
-table.overview td:nth-child(n+6)::before,table.overview td:nth-child(4)::before{content:"· ";
+table.overview td:nth-child(n+7)::before,table.overview td:nth-child(4)::before{content:"· ";
 color:var(--muted)}}
 .facts{display:grid;grid-template-columns:max-content 1fr;gap:3px 14px;margin:10px 0}
 .facts dt{color:var(--muted)}.facts dd{margin:0;overflow-wrap:anywhere}
