@@ -6,6 +6,7 @@ import datetime as dt
 import json
 import logging
 import os
+import re
 import subprocess
 import sys
 import threading
@@ -720,8 +721,34 @@ def test_rotation_status_answers_the_page_to_a_browser(
     assert "default-src 'none'" in response.headers["Content-Security-Policy"]
     page = response.get_body().decode()
     assert page.startswith("<!DOCTYPE html>")
-    assert f'data-connector="{connector}" data-state="in-sync"' in page
+    assert f'data-connector="{connector}" data-attention="ok"' in page
     assert "page-canary-password" not in page
+
+
+def test_the_http_status_page_has_the_overview_most_urgent_first(
+    emu: Emulator, functions: dict[str, Any], configure: Callable[..., None]
+) -> None:
+    """GET /api/status?format=html renders the same overview as `status --html`: the connector
+    that is behind first, each row named by Graph's display name and linking to its card."""
+    seed_secret(emu, "pw-a", [{"value": "a" * 20, "age": 1}])
+    seed_secret(emu, "pw-b", [{"value": "b" * 20, "age": 1}])
+    ok = emu.graph.add_connector("Orders API", "https://a.test", username="svc", password="old")
+    behind = emu.graph.add_connector("Profile API", "https://b.test", username="svc", password="o")
+    configure(
+        {"id": ok, "basic": {"username": "svc", "passwordSecret": "pw-a"}},
+        {"id": behind, "basic": {"username": "svc", "passwordSecret": "pw-b"}},
+    )
+    call(functions, "rotate_now", http("POST", "rotate", {"connectorId": ok}))
+    page = call(functions, "rotation_status", http("GET", "status", params={"format": "html"}))
+    text = page.get_body().decode()
+    rows = re.findall(r'<tr class="\w+" data-attention="(\w+)" data-target="([^"]+)">', text)
+    assert rows == [("behind", behind), ("ok", ok)]
+    cards = re.findall(r'<section class="card \w+" id="([\w-]+)" data-connector="([^"]+)"', text)
+    assert [c for _, c in cards] == [behind, ok]
+    for anchor, _ in cards:
+        assert f'<a href="#{anchor}">' in text
+    assert f'<a href="#connector-{behind}">Profile API</a>' in text
+    assert f'<a href="#connector-{ok}">Orders API</a>' in text
 
 
 def test_rotation_status_format_parameter_chooses_html_or_json(
