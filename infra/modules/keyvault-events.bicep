@@ -27,11 +27,21 @@
 // Either endpoint is validated when the subscription is created, so the function (and, for
 // WebHook, its system key) must already exist: deploy the infrastructure, publish the code, then
 // deploy again with deployEventSubscription=true (see infra/README.md).
+//
+// - StorageQueue (eventDelivery=storageQueue, always with vnetEnabled): the same events, filter,
+//   retry and dead-lettering, delivered to the queue `keyvault-events` WITH THE TOPIC'S
+//   SYSTEM-ASSIGNED IDENTITY (deliveryWithResourceIdentity, which replaces `destination`;
+//   StorageQueue properties resourceId = the account, queueName, queueMessageTimeToLiveInSeconds:
+//   learn.microsoft.com/azure/templates/microsoft.eventgrid/systemtopics/eventsubscriptions and
+//   learn.microsoft.com/azure/event-grid/handler-storage-queues). A queue needs no code to exist,
+//   so this subscription is created on the first deployment. A firewalled account accepts only
+//   the system-assigned identity, through the trusted-services exception (same page).
+//   Event Grid writes the event as the message body, Base64-encoded; the host decodes it.
 
 param systemTopicName string
 
-@description('AzureFunction: Event Grid resolves the function by resource id. WebHook: the Event Grid extension URL with its system key.')
-@allowed(['AzureFunction', 'WebHook'])
+@description('AzureFunction: Event Grid resolves the function by resource id. WebHook: the Event Grid extension URL with its system key. StorageQueue: the queue queueName on storageAccountId, with the topic\'s identity.')
+@allowed(['AzureFunction', 'WebHook', 'StorageQueue'])
 param endpointType string = 'AzureFunction'
 
 @description('Resource id of the Function App.')
@@ -45,6 +55,9 @@ param functionName string = 'rotate_on_keyvault_event'
 
 param storageAccountId string
 param deadLetterContainerName string
+
+@description('Queue the StorageQueue endpoint delivers to.')
+param queueName string = 'keyvault-events'
 
 @description('Delivery attempts before an event is dead-lettered (Event Grid allows 1-30).')
 @minValue(1)
@@ -70,6 +83,7 @@ var azureFunctionDestination = {
 }
 
 var webHookMode = endpointType == 'WebHook'
+var queueMode = endpointType == 'StorageQueue'
 
 // Bicep inlines a variable that calls list* where it is used: the key is read only inside the
 // WebHook branch below, and passes through no parameter or output.
@@ -83,39 +97,71 @@ var webHookDestination = {
   }
 }
 
-resource rotateOnKeyVaultEvent 'Microsoft.EventGrid/systemTopics/eventSubscriptions@2022-06-15' = {
+// What both subscriptions share: the six event types the code handles, the retry policy and
+// dead-lettering with the topic's identity.
+var handledEventTypes = {
+  includedEventTypes: [
+    'Microsoft.KeyVault.CertificateNewVersionCreated'
+    'Microsoft.KeyVault.CertificateNearExpiry'
+    'Microsoft.KeyVault.CertificateExpired'
+    'Microsoft.KeyVault.SecretNewVersionCreated'
+    'Microsoft.KeyVault.SecretNearExpiry'
+    'Microsoft.KeyVault.SecretExpired'
+  ]
+}
+var retryPolicy = {
+  maxDeliveryAttempts: maxDeliveryAttempts
+  eventTimeToLiveInMinutes: eventTimeToLiveInMinutes
+}
+var deadLetterWithTopicIdentity = {
+  identity: {
+    type: 'SystemAssigned'
+  }
+  deadLetterDestination: {
+    endpointType: 'StorageBlob'
+    properties: {
+      resourceId: storageAccountId
+      blobContainerName: deadLetterContainerName
+    }
+  }
+}
+
+resource rotateOnKeyVaultEvent 'Microsoft.EventGrid/systemTopics/eventSubscriptions@2022-06-15' = if (!queueMode) {
   parent: systemTopic
   name: 'rotator-keyvault-events'
   properties: {
     destination: webHookMode ? webHookDestination : azureFunctionDestination
     eventDeliverySchema: 'EventGridSchema'
-    filter: {
-      includedEventTypes: [
-        'Microsoft.KeyVault.CertificateNewVersionCreated'
-        'Microsoft.KeyVault.CertificateNearExpiry'
-        'Microsoft.KeyVault.CertificateExpired'
-        'Microsoft.KeyVault.SecretNewVersionCreated'
-        'Microsoft.KeyVault.SecretNearExpiry'
-        'Microsoft.KeyVault.SecretExpired'
-      ]
-    }
-    retryPolicy: {
-      maxDeliveryAttempts: maxDeliveryAttempts
-      eventTimeToLiveInMinutes: eventTimeToLiveInMinutes
-    }
-    deadLetterWithResourceIdentity: {
-      identity: {
-        type: 'SystemAssigned'
-      }
-      deadLetterDestination: {
-        endpointType: 'StorageBlob'
-        properties: {
-          resourceId: storageAccountId
-          blobContainerName: deadLetterContainerName
-        }
-      }
-    }
+    filter: handledEventTypes
+    retryPolicy: retryPolicy
+    deadLetterWithResourceIdentity: deadLetterWithTopicIdentity
   }
 }
 
-output name string = rotateOnKeyVaultEvent.name
+// The same subscription name: switching eventDelivery replaces the destination in place.
+resource keyVaultEventsToQueue 'Microsoft.EventGrid/systemTopics/eventSubscriptions@2022-06-15' = if (queueMode) {
+  parent: systemTopic
+  name: 'rotator-keyvault-events'
+  properties: {
+    deliveryWithResourceIdentity: {
+      identity: {
+        type: 'SystemAssigned'
+      }
+      destination: {
+        endpointType: 'StorageQueue'
+        properties: {
+          resourceId: storageAccountId
+          queueName: queueName
+          // -1: the message never expires in the queue (Event Grid's TTL has already bounded delivery)
+          queueMessageTimeToLiveInSeconds: -1
+        }
+      }
+    }
+    eventDeliverySchema: 'EventGridSchema'
+    filter: handledEventTypes
+    retryPolicy: retryPolicy
+    deadLetterWithResourceIdentity: deadLetterWithTopicIdentity
+  }
+}
+
+output name string = 'rotator-keyvault-events'

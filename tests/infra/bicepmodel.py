@@ -289,12 +289,22 @@ def module_file(parent: BicepFile, module: dict[str, Any]) -> Path:
     return (parent.path.parent / module["detail"]["path"]).resolve()
 
 
+def body(declaration: dict[str, Any]) -> dict[str, Any]:
+    """A resource's or module's body: pycep nests it one level deeper under a condition or a loop."""
+    config = declaration["config"]
+    while "condition" in config or "loop_type" in config:
+        config = config["config"]
+    return dict(config)
+
+
+def condition(declaration: dict[str, Any]) -> Any:
+    """A resource's or module's ``if (...)`` condition as pycep renders it; ``None`` without one."""
+    return declaration["config"].get("condition")
+
+
 def module_params(module: dict[str, Any]) -> dict[str, Any]:
     """The ``params`` a module declaration passes (conditional modules nest one level deeper)."""
-    config = module["config"]
-    if "condition" in config:
-        config = config["config"]
-    return dict(config.get("params") or {})
+    return dict(body(module).get("params") or {})
 
 
 def interpolate(template: str, values: dict[str, Any]) -> str:
@@ -321,12 +331,17 @@ def role_assignments(files: dict[str, BicepFile]) -> list[RoleAssignment]:
     for bicep in files.values():
         resources = bicep.resources()
         for symbol, resource in bicep.resources(ROLE_ASSIGNMENT).items():
-            config = resource["config"]
+            config = body(resource)
             role = config["properties"]["roleDefinitionId"]
             role_id = role
             if isinstance(role, dict) and "function" in role:
                 role_id = bicep.resolve(role["function"]["parameters"]["resource_name_1"])
             scope = config.get("scope")
+            if (
+                isinstance(scope, dict)
+                and scope.get("operator", {}).get("type") == "index_accessor"
+            ):
+                scope = scope["operator"]["operands"]["operand_1"]  # a loop's scope: symbol[i]
             scope_symbol = scope if isinstance(scope, str) else None
             scope_type = resources[scope_symbol]["type"] if scope_symbol in resources else None
             name = config.get("name")
