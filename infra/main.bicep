@@ -247,8 +247,9 @@ var createEventSubscription = queueDelivery || deployEventSubscription
 
 // Private network: the subnets created here or given.
 var createNetwork = vnetEnabled && empty(existingSubnetId)
-var grantVaultRoles = createRoleAssignments && roleScope == 'vault'
-var grantObjectRoles = createRoleAssignments && roleScope == 'objects'
+var vaultWideRoles = roleScope == 'vault'
+var grantVaultRoles = createRoleAssignments && vaultWideRoles
+var grantObjectRoles = createRoleAssignments && !vaultWideRoles
 
 // The existing vault, read here only for its region (handed to the system topic's module).
 resource vault 'Microsoft.KeyVault/vaults@2023-07-01' existing = {
@@ -579,7 +580,7 @@ var queueRoleGrants = [
     roleDefinitionId: '974c5e8b-45b9-4653-ba55-5f855dd0fb88'
   })
 ]
-var keyVaultRoleGrants = roleScope == 'vault' ? vaultRoleGrants : concat(secretRoleGrants, certificateRoleGrants)
+var keyVaultRoleGrants = vaultWideRoles ? vaultRoleGrants : concat(secretRoleGrants, certificateRoleGrants)
 var allRoleGrants = concat(keyVaultRoleGrants, storageRoleGrants, queueDelivery ? queueRoleGrants : [])
 
 // Microsoft Graph extension in its own module (see the module's header for why).

@@ -110,7 +110,7 @@ resource poisonMessage 'Microsoft.Insights/scheduledQueryRules@2021-08-01' = if 
     criteria: {
       allOf: [
         {
-          query: 'traces\n| where message has "MaxDequeueCount" and message contains "queue \'${poisonQueueName}\'"\n'
+          query: 'traces | where message has "MaxDequeueCount" and message contains "${poisonQueueName}"'
           timeAggregation: 'Count'
           operator: 'GreaterThan'
           threshold: 0
