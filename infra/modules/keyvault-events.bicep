@@ -126,42 +126,40 @@ var deadLetterWithTopicIdentity = {
   }
 }
 
-resource rotateOnKeyVaultEvent 'Microsoft.EventGrid/systemTopics/eventSubscriptions@2022-06-15' = if (!queueMode) {
-  parent: systemTopic
-  name: 'rotator-keyvault-events'
-  properties: {
-    destination: webHookMode ? webHookDestination : azureFunctionDestination
-    eventDeliverySchema: 'EventGridSchema'
-    filter: handledEventTypes
-    retryPolicy: retryPolicy
-    deadLetterWithResourceIdentity: deadLetterWithTopicIdentity
-  }
+// The destination: the function (AzureFunction or WebHook) or the queue, where Event Grid
+// authenticates with the topic's identity (deliveryWithResourceIdentity replaces destination).
+// One resource, not two conditional ones with the same name, which ARM refuses or half-ignores
+// (Azure/bicep#7561, #11290). ARM's if() evaluates only the branch it takes, so the queue mode
+// reads no key either.
+var functionDelivery = {
+  destination: webHookMode ? webHookDestination : azureFunctionDestination
 }
-
-// The same subscription name: switching eventDelivery replaces the destination in place.
-resource keyVaultEventsToQueue 'Microsoft.EventGrid/systemTopics/eventSubscriptions@2022-06-15' = if (queueMode) {
-  parent: systemTopic
-  name: 'rotator-keyvault-events'
-  properties: {
-    deliveryWithResourceIdentity: {
-      identity: {
-        type: 'SystemAssigned'
-      }
-      destination: {
-        endpointType: 'StorageQueue'
-        properties: {
-          resourceId: storageAccountId
-          queueName: queueName
-          // -1: the message never expires in the queue (Event Grid's TTL has already bounded delivery)
-          queueMessageTimeToLiveInSeconds: -1
-        }
+var queueDelivery = {
+  deliveryWithResourceIdentity: {
+    identity: {
+      type: 'SystemAssigned'
+    }
+    destination: {
+      endpointType: 'StorageQueue'
+      properties: {
+        resourceId: storageAccountId
+        queueName: queueName
+        // -1: the message never expires in the queue (Event Grid's TTL already bounds delivery)
+        queueMessageTimeToLiveInSeconds: -1
       }
     }
+  }
+}
+
+resource rotateOnKeyVaultEvent 'Microsoft.EventGrid/systemTopics/eventSubscriptions@2022-06-15' = {
+  parent: systemTopic
+  name: 'rotator-keyvault-events'
+  properties: union(queueMode ? queueDelivery : functionDelivery, {
     eventDeliverySchema: 'EventGridSchema'
     filter: handledEventTypes
     retryPolicy: retryPolicy
     deadLetterWithResourceIdentity: deadLetterWithTopicIdentity
-  }
+  })
 }
 
-output name string = 'rotator-keyvault-events'
+output name string = rotateOnKeyVaultEvent.name

@@ -75,6 +75,7 @@ TYPES_WITHOUT_LOCATION = {
 # What a deployment hands the templates, for evaluating them (bicepmodel.evaluate).
 APP_ID = "/subscriptions/0000/resourceGroups/rg-rotator/providers/Microsoft.Web/sites/rotator-app"
 APP_HOST = "rotator-app.azurewebsites.net"
+STORAGE_ACCOUNT_ID = "/subscriptions/0000/resourceGroups/rg-rotator/providers/Microsoft.Storage/storageAccounts/strotatorabc"
 IDENTITY_CLIENT_ID = "11111111-2222-3333-4444-555555555555"
 STORAGE_ACCOUNT_NAME = "strotatorabc"
 TARGETS = {
@@ -182,24 +183,24 @@ def _main_value(files: dict[str, BicepFile], value: Any, **parameters: Any) -> A
 
 
 def _event_subscription(
-    files: dict[str, BicepFile], symbol: str = "rotateOnKeyVaultEvent"
+    files: dict[str, BicepFile], endpoint_type: str = "AzureFunction"
 ) -> dict[str, Any]:
-    """The properties of the function's subscription, or of the queue's (``keyVaultEventsToQueue``)."""
-    resource = files[KEYVAULT_EVENTS].resources(EVENT_SUBSCRIPTION)[symbol]
-    properties = bicepmodel.body(resource)["properties"]
-    return {k: files[KEYVAULT_EVENTS].resolve(v) for k, v in properties.items()}
-
-
-def _destination(files: dict[str, BicepFile], endpoint_type: str) -> dict[str, Any]:
-    """The subscription's destination as deployed with ``endpointType`` for this app."""
+    """The subscription's properties as deployed with ``endpointType`` for this app."""
     given = {
         "endpointType": endpoint_type,
         "functionAppId": APP_ID,
         "functionAppHostName": APP_HOST,
         "functionName": _module_argument(files, KEYVAULT_EVENTS, "functionName"),
+        "storageAccountId": STORAGE_ACCOUNT_ID,
+        "deadLetterContainerName": "eventgrid-deadletter",
     }
-    destination = _event_subscription(files)["destination"]
-    return dict(bicepmodel.evaluate(files[KEYVAULT_EVENTS], destination, given))
+    subscription = _one(files[KEYVAULT_EVENTS], EVENT_SUBSCRIPTION)
+    return dict(bicepmodel.evaluate(files[KEYVAULT_EVENTS], subscription["properties"], given))
+
+
+def _destination(files: dict[str, BicepFile], endpoint_type: str) -> dict[str, Any]:
+    """The subscription's destination as deployed with ``endpointType`` for this app."""
+    return dict(_event_subscription(files, endpoint_type)["destination"])
 
 
 def _host_settings(
@@ -418,10 +419,11 @@ def test_event_subscription_retries_a_bounded_number_of_times(bicep: dict[str, B
     """Delivery is retried 10 times within a day, then the event is dead-lettered."""
     retry = _event_subscription(bicep)["retryPolicy"]
     events = bicep[KEYVAULT_EVENTS]
-    assert retry == {
+    assert events.variables()["retryPolicy"] == {
         "maxDeliveryAttempts": "maxDeliveryAttempts",
         "eventTimeToLiveInMinutes": "eventTimeToLiveInMinutes",
     }
+    assert retry == {"maxDeliveryAttempts": 10, "eventTimeToLiveInMinutes": 1440}
     assert events.parameters()["maxDeliveryAttempts"]["type"] == "int"
     assert _module_argument(bicep, KEYVAULT_EVENTS, "maxDeliveryAttempts") == 10
     assert _module_argument(bicep, KEYVAULT_EVENTS, "eventTimeToLiveInMinutes") == 1440
