@@ -7,6 +7,7 @@ that Event Grid passes a firewall) is in infra/README.md, "What cannot be verifi
 
 from __future__ import annotations
 
+import json
 from collections import Counter
 from typing import Any
 
@@ -410,6 +411,17 @@ def test_poison_alert_exists_only_with_the_queue_and_reads_the_hosts_poison_log(
     assert "MaxDequeueCount" in query
     assert '"keyvault-events-poison"' in query
     assert not [d for d in _deploy(bicep) if d.symbol == "poisonMessage"]
+
+
+def test_host_json_lets_the_hosts_poison_warning_reach_application_insights() -> None:
+    """The poison alert reads a host Warning: host.json's default level must keep Warnings and
+    must not sample traces away."""
+    host = json.loads((bicepmodel.REPO / "host.json").read_text(encoding="utf-8"))
+    levels = ["Trace", "Debug", "Information", "Warning", "Error", "Critical", "None"]
+    default = host["logging"]["logLevel"]["default"]
+    assert levels.index(default) <= levels.index("Warning")
+    sampling = host["logging"]["applicationInsights"]["samplingSettings"]
+    assert not sampling["isEnabled"] or "Trace" in sampling["excludedTypes"].split(";")
 
 
 def test_system_topic_diagnostics_send_delivery_failures(bicep: dict[str, BicepFile]) -> None:
