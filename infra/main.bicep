@@ -247,11 +247,12 @@ var createEventSubscription = queueDelivery || deployEventSubscription
 
 // Private network: the subnets created here or given.
 var createNetwork = vnetEnabled && empty(existingSubnetId)
+// Key Vault read roles: on the whole vault, or per secret and certificate.
 var vaultWideRoles = roleScope == 'vault'
 var grantVaultRoles = createRoleAssignments && vaultWideRoles
 var grantObjectRoles = createRoleAssignments && !vaultWideRoles
 
-// The existing vault, read here only for its region (handed to the system topic's module).
+// The existing vault: its region (for the system topic), its id (private endpoint, role grants).
 resource vault 'Microsoft.KeyVault/vaults@2023-07-01' existing = {
   name: keyVaultName
   scope: resourceGroup(keyVaultResourceGroupName)
@@ -520,68 +521,78 @@ module storageDiagnostics 'modules/diagnostics.bicep' = if (diagnosticsEnabled) 
 }
 
 // Every role assignment the template makes (or, with createRoleAssignments=false, would make), for
-// roleAssignmentsToGrant. Role ids as in the modules (tests/infra checks they agree).
-var appPrincipal = {
-  principalId: identity.properties.principalId
-  principalType: 'ServicePrincipal'
-}
-var topicPrincipal = {
-  principalId: keyVaultAccess.outputs.systemTopicPrincipalId
-  principalType: 'ServicePrincipal'
-}
+// roleAssignmentsToGrant. Role ids as in the modules (tests/infra checks they agree). Built from
+// values known when the deployment starts (resourceId(), parameters), because Bicep allows nothing
+// else in a variable's for-body (BCP182); the principal ids, known only later, are added in the
+// output's own loop through `grantPrincipalIds`.
+var storageAccountId = resourceId('Microsoft.Storage/storageAccounts', storageAccountName)
 var vaultRoleGrants = [
-  union(appPrincipal, {
+  {
+    principal: 'app'
     scope: vault.id
     roleName: 'Key Vault Secrets User'
     roleDefinitionId: '4633458b-17de-408a-b874-0445c86b69e6'
-  })
-  union(appPrincipal, {
+  }
+  {
+    principal: 'app'
     scope: vault.id
     roleName: 'Key Vault Certificate User'
     roleDefinitionId: 'db79e9a7-68ee-4b58-9aeb-b90e7c24fcba'
-  })
+  }
 ]
-var secretRoleGrants = [for name in objectSecretNames: union(appPrincipal, {
+var secretRoleGrants = [for name in objectSecretNames: {
+  principal: 'app'
   scope: '${vault.id}/secrets/${name}'
   roleName: 'Key Vault Secrets User'
   roleDefinitionId: '4633458b-17de-408a-b874-0445c86b69e6'
-})]
-var certificateRoleGrants = [for name in objectCertificateNames: union(appPrincipal, {
+}]
+var certificateRoleGrants = [for name in objectCertificateNames: {
+  principal: 'app'
   scope: '${vault.id}/certificates/${name}'
   roleName: 'Key Vault Certificate User'
   roleDefinitionId: 'db79e9a7-68ee-4b58-9aeb-b90e7c24fcba'
-})]
+}]
 var storageRoleGrants = [
-  union(appPrincipal, {
-    scope: storage.outputs.id
+  {
+    principal: 'app'
+    scope: storageAccountId
     roleName: 'Storage Blob Data Owner'
     roleDefinitionId: 'b7e6dc6d-f1e8-4753-8033-0f276bb0955b'
-  })
-  union(appPrincipal, {
-    scope: monitoring.outputs.applicationInsightsId
+  }
+  {
+    principal: 'app'
+    scope: resourceId('Microsoft.Insights/components', '${namePrefix}-insights')
     roleName: 'Monitoring Metrics Publisher'
     roleDefinitionId: '3913510d-42f4-4e42-8a64-420c390055eb'
-  })
-  union(topicPrincipal, {
-    scope: '${storage.outputs.id}/blobServices/default/containers/${deadLetterContainerName}'
+  }
+  {
+    principal: 'topic'
+    scope: '${storageAccountId}/blobServices/default/containers/${deadLetterContainerName}'
     roleName: 'Storage Blob Data Contributor'
     roleDefinitionId: 'ba92f5b4-2d11-453d-a403-e96b0029c9fe'
-  })
+  }
 ]
 var queueRoleGrants = [
-  union(topicPrincipal, {
-    scope: '${storage.outputs.id}/queueServices/default/queues/${keyVaultEventsQueueName}'
+  {
+    principal: 'topic'
+    scope: '${storageAccountId}/queueServices/default/queues/${keyVaultEventsQueueName}'
     roleName: 'Storage Queue Data Message Sender'
     roleDefinitionId: 'c6a89b2d-59bc-44d0-9896-0f6e12d7b80a'
-  })
-  union(appPrincipal, {
-    scope: storage.outputs.id
+  }
+  {
+    principal: 'app'
+    scope: storageAccountId
     roleName: 'Storage Queue Data Contributor'
     roleDefinitionId: '974c5e8b-45b9-4653-ba55-5f855dd0fb88'
-  })
+  }
 ]
 var keyVaultRoleGrants = vaultWideRoles ? vaultRoleGrants : concat(secretRoleGrants, certificateRoleGrants)
 var allRoleGrants = concat(keyVaultRoleGrants, storageRoleGrants, queueDelivery ? queueRoleGrants : [])
+var roleGrantsToList = createRoleAssignments ? [] : allRoleGrants
+var grantPrincipalIds = {
+  app: identity.properties.principalId
+  topic: keyVaultAccess.outputs.systemTopicPrincipalId
+}
 
 // Microsoft Graph extension in its own module (see the module's header for why).
 module graphPermission 'modules/graph-permission.bicep' = if (grantGraphPermission) {
@@ -604,4 +615,10 @@ output eventDelivery string = effectiveEventDelivery
 @description('The queue Key Vault events are delivered to (used with eventDelivery=storageQueue); its poison queue is this name + -poison.')
 output keyVaultEventsQueueName string = keyVaultEventsQueueName
 @description('createRoleAssignments=false: the role assignments to grant (scope, roleName, roleDefinitionId, principalId, principalType); empty when the template made them.')
-output roleAssignmentsToGrant array = createRoleAssignments ? [] : allRoleGrants
+output roleAssignmentsToGrant array = [for grant in roleGrantsToList: {
+  scope: grant.scope
+  roleName: grant.roleName
+  roleDefinitionId: grant.roleDefinitionId
+  principalId: grantPrincipalIds[grant.principal]
+  principalType: 'ServicePrincipal'
+}]

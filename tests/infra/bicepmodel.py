@@ -215,6 +215,14 @@ class _Evaluator:
             return f"<{call_parameters['func_name']}({self.eval(call_parameters['resource_identifier'])})>"
         if kind == "contains":  # an object's key, an array's item, a string's substring
             return args[1] in args[0]
+        if (
+            kind == "resource_id"
+        ):  # in this resource group: /providers/<ns>/<type>/<name>/<child>/<name>
+            parameters = call["parameters"]
+            namespace, *types = str(self.eval(parameters["resource_type"])).split("/")
+            names = [self.eval(parameters[k]) for k in ("resource_name_1", "resource_name_2")]
+            path = "/".join(f"{t}/{n}" for t, n in zip(types, names, strict=False) if n is not None)
+            return f"{_RESOURCE_GROUP['id']}/providers/{namespace}/{path}"
         if kind == "starts_with":
             return str(args[0]).startswith(str(args[1]))
         if kind == "split":

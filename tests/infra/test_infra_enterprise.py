@@ -510,8 +510,32 @@ def test_roles_to_grant_list_exactly_what_would_be_created(
     created = _role_ids(_deploy(bicep, **parameters), bicep)
     assert Counter(g["roleDefinitionId"] for g in listed) == created
     assert {g["principalType"] for g in listed} == {"ServicePrincipal"}
-    assert all(g["scope"] and g["principalId"] and g["roleName"] for g in listed)
+    assert all(g["scope"] and g["roleName"] for g in listed)
+    topic = "<keyVaultAccess.outputs.systemTopicPrincipalId>"
+    app = "<identity.properties.principalId>"
+    by_role = {(g["roleName"], g["principalId"]) for g in listed}
+    assert ("Storage Blob Data Contributor", topic) in by_role
+    assert ("Storage Blob Data Owner", app) in by_role
+    assert {g["principalId"] for g in listed} <= {app, topic}
     assert _output(bicep, "roleAssignmentsToGrant", **parameters) == []
+
+
+def test_roles_to_grant_name_the_scopes_the_modules_use(bicep: dict[str, BicepFile]) -> None:
+    """The listed scopes are the account, its dead-letter container and queue, the component and the vault."""
+    listed = _output(bicep, "roleAssignmentsToGrant", createRoleAssignments=False, vnetEnabled=True)
+    account = f"{bicepmodel._RESOURCE_GROUP['id']}/providers/Microsoft.Storage/storageAccounts/"
+    scopes = {g["roleName"]: g["scope"] for g in listed}
+    assert scopes["Storage Blob Data Owner"].startswith(account)
+    assert scopes["Storage Blob Data Contributor"].endswith(
+        "/blobServices/default/containers/eventgrid-deadletter"
+    )
+    assert scopes["Storage Queue Data Message Sender"].endswith(
+        "/queueServices/default/queues/keyvault-events"
+    )
+    assert scopes["Monitoring Metrics Publisher"].endswith(
+        "/providers/Microsoft.Insights/components/rotator-insights"
+    )
+    assert scopes["Key Vault Secrets User"] == "<vault.id>"
 
 
 def test_object_scope_grants_per_secret_and_certificate_instead_of_the_vault(
