@@ -11,7 +11,9 @@
 //   Vault Certificate User (db79e9a7-68ee-4b58-9aeb-b90e7c24fcba) on `certificates/<name>`, AND its
 //   private key from the secret of the same name and version (a certificate's key is readable only
 //   as that secret: learn.microsoft.com/azure/key-vault/certificates/about-certificates,
-//   "Composition of a Certificate") -> Secrets User on `secrets/<name>` as well. A role on the
+//   "Composition of a Certificate"; the rbac-guide's role table: Secrets User "Read secret
+//   contents including secret portion of a certificate with private key") -> Secrets User on
+//   `secrets/<name>` as well. A role on the
 //   certificate does not reach the secret: RBAC inherits down a scope path, and
 //   `certificates/<name>` and `secrets/<name>` are siblings.
 // `Microsoft.KeyVault/vaults/secrets` is an ARM resource type; certificates are not (Bicep has no
