@@ -92,6 +92,14 @@ GRAPH_IDENTITY_PARAMETERS = {
 }
 
 
+# Run a test once in Azure's public cloud and once in Azure Government (``environment``).
+EVERY_CLOUD = pytest.mark.parametrize(
+    "environment",
+    [bicepmodel.PUBLIC_CLOUD, bicepmodel.US_GOVERNMENT_CLOUD],
+    ids=["public", "usgov"],
+)
+
+
 # --- fixtures and helpers ---------------------------------------------------------------------
 
 
@@ -528,11 +536,7 @@ def test_host_storage_is_named_by_this_clouds_service_uris_in_a_national_cloud(
         )
 
 
-@pytest.mark.parametrize(
-    "environment",
-    [bicepmodel.PUBLIC_CLOUD, bicepmodel.US_GOVERNMENT_CLOUD],
-    ids=["public", "usgov"],
-)
+@EVERY_CLOUD
 def test_state_store_uses_the_host_storage_account_in_every_cloud(
     bicep: dict[str, BicepFile], environment: dict[str, Any]
 ) -> None:

@@ -15,10 +15,10 @@ import pytest
 
 from tests.infra import bicepmodel
 from tests.infra.bicepmodel import BicepFile, Deployed
+from tests.infra.test_infra import EVERY_CLOUD, TARGETS
 from tests.infra.test_infra import STORAGE_QUEUE as QUEUE
 from tests.infra.test_infra import STORAGE_QUEUE_DATA_CONTRIBUTOR as QUEUE_CONTRIBUTOR
 from tests.infra.test_infra import STORAGE_QUEUE_DATA_MESSAGE_SENDER as QUEUE_SENDER
-from tests.infra.test_infra import TARGETS
 
 MAIN = "infra/main.bicep"
 ROLE_ASSIGNMENT = "Microsoft.Authorization/roleAssignments"
@@ -354,11 +354,7 @@ def test_queue_roles_are_sender_for_the_topic_and_contributor_for_the_app(
     )
 
 
-@pytest.mark.parametrize(
-    "environment",
-    [bicepmodel.PUBLIC_CLOUD, bicepmodel.US_GOVERNMENT_CLOUD],
-    ids=["public", "usgov"],
-)
+@EVERY_CLOUD
 def test_queue_connection_settings_are_identity_based(
     bicep: dict[str, BicepFile], environment: dict[str, Any]
 ) -> None:
