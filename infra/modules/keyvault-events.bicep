@@ -36,7 +36,9 @@
 //   learn.microsoft.com/azure/event-grid/handler-storage-queues). A queue needs no code to exist,
 //   so this subscription is created on the first deployment. A firewalled account accepts only
 //   the system-assigned identity, through the trusted-services exception (same page).
-//   Event Grid writes the event as the message body, Base64-encoded; the host decodes it.
+//   Message encoding: Event Grid writes the event Base64-encoded (MicrosoftDocs/azure-docs#102923,
+//   2022; plain text before, #69702), which is the queue trigger's default
+//   (host.json extensions.queues.messageEncoding "base64"); not verified here (infra/README.md).
 
 param systemTopicName string
 
