@@ -388,7 +388,9 @@ module functionApp 'modules/function-app.bicep' = {
     instanceMemoryMB: instanceMemoryMB
     pythonVersion: pythonVersion
     virtualNetworkSubnetId: vnetEnabled ? appSubnetId : ''
-    keyVaultEventsQueueName: queueDelivery ? keyVaultEventsQueueName : ''
+    // always: the queue trigger is indexed on either route, and a trigger without its connection
+    // is an indexing error even when disabled (Azure/azure-functions-host#6885)
+    keyVaultEventsQueueName: keyVaultEventsQueueName
     rotatorSettings: union(rotatorSettings, graphTenantSetting, graphClientSetting, graphCertificateSetting, graphSecretSetting, graphKeyVaultSetting, authorityHostSetting)
   }
   // In private mode the host reaches its storage only through the private endpoints.
@@ -454,13 +456,14 @@ module deadLetterAccess 'modules/deadletter-access.bicep' = {
   }
 }
 
-module queueEvents 'modules/queue-events.bicep' = if (queueDelivery) {
+module queueEvents 'modules/queue-events.bicep' = {
   name: 'rotator-queue-events'
   params: {
     storageAccountName: storage.outputs.name
     queueName: keyVaultEventsQueueName
     systemTopicPrincipalId: keyVaultAccess.outputs.systemTopicPrincipalId
     functionPrincipalId: identity.properties.principalId
+    topicDelivers: queueDelivery
     createRoleAssignments: createRoleAssignments
   }
 }
@@ -587,7 +590,7 @@ var queueRoleGrants = [
   }
 ]
 var keyVaultRoleGrants = vaultWideRoles ? vaultRoleGrants : concat(secretRoleGrants, certificateRoleGrants)
-var allRoleGrants = concat(keyVaultRoleGrants, storageRoleGrants, queueDelivery ? queueRoleGrants : [])
+var allRoleGrants = concat(keyVaultRoleGrants, storageRoleGrants, queueDelivery ? queueRoleGrants : [queueRoleGrants[1]])
 var roleGrantsToList = createRoleAssignments ? [] : allRoleGrants
 var grantPrincipalIds = {
   app: identity.properties.principalId

@@ -121,8 +121,8 @@ var hostSettings = concat(publicCloudStorage ? hostStorageByAccountName : hostSt
   }
 ])
 
-// The queue trigger's identity-based connection "KeyVaultEventsQueue" (function_app.py), only when
-// the events come through the queue: <CONNECTION>__queueServiceUri + __credential + __clientId
+// The queue trigger's identity-based connection "KeyVaultEventsQueue" (function_app.py), on either
+// route (see queue-events.bicep for why): <CONNECTION>__queueServiceUri + __credential + __clientId
 // (learn.microsoft.com/azure/azure-functions/functions-reference#configure-an-identity-based-connection,
 // "Azure Queues" row: queueServiceUri; credential managedidentity and clientId for a user-assigned
 // identity). The queue's URI uses this cloud's storage suffix, as host storage does.

@@ -1,10 +1,14 @@
 // Key Vault events through a Storage queue (eventDelivery=storageQueue, always with vnetEnabled):
 // the vault's system topic delivers each event to the queue `keyvault-events` with its own
-// system-assigned identity, and the Function App's queue trigger (connection
+// system-assigned identity (only then the topic's sender role, `topicDelivers`), and the Function App's queue trigger (connection
 // "KeyVaultEventsQueue", identity-based) reads it. A message the trigger fails on five times is
 // moved by the Functions host to `keyvault-events-poison` (the `<queue>-poison` convention,
 // learn.microsoft.com/azure/azure-functions/functions-bindings-storage-queue-trigger#poison-messages);
-// both queues are created here so that neither depends on the host creating it.
+// both queues are created here so that neither depends on the host creating it. The queues, the
+// app's role and its connection exist on the functionWebhook route too (then the queue stays
+// empty): the trigger is indexed whatever the route, and a queue trigger without its connection
+// is an indexing error even when the function is disabled (Azure/azure-functions-host#6885);
+// without the role its listener's polls would log 403s.
 //
 // Roles (learn.microsoft.com/azure/role-based-access-control/built-in-roles/storage):
 // - system topic identity: Storage Queue Data Message Sender (c6a89b2d-59bc-44d0-9896-0f6e12d7b80a)
@@ -29,6 +33,9 @@ param systemTopicPrincipalId string
 
 @description('Principal id of the Function App user-assigned identity.')
 param functionPrincipalId string
+
+@description('The system topic delivers to the queue (eventDelivery storageQueue): grant it Message Sender.')
+param topicDelivers bool = true
 
 @description('Create the two role assignments (false: main.bicep lists them in roleAssignmentsToGrant).')
 param createRoleAssignments bool = true
@@ -55,7 +62,7 @@ resource poisonQueue 'Microsoft.Storage/storageAccounts/queueServices/queues@202
   name: '${queueName}-poison'
 }
 
-resource topicMessageSender 'Microsoft.Authorization/roleAssignments@2022-04-01' = if (createRoleAssignments) {
+resource topicMessageSender 'Microsoft.Authorization/roleAssignments@2022-04-01' = if (createRoleAssignments && topicDelivers) {
   name: guid(eventsQueue.id, systemTopicPrincipalId, storageQueueDataMessageSender)
   scope: eventsQueue
   properties: {
