@@ -102,7 +102,7 @@ class QueueHost:
         try:
             body = self._decode(text)
             self.function(
-                QueueMessage(
+                QueueMessage(  # type: ignore[no-untyped-call]  # the worker's class, untyped
                     id=message.id,
                     body=body,
                     dequeue_count=message.dequeue_count,
@@ -114,7 +114,7 @@ class QueueHost:
             delivery = self._failed(message, text, exc)
         else:
             self.queue.delete_message(message.id, message.pop_receipt)
-            delivery = Delivery(message.id, message.dequeue_count, None)
+            delivery = Delivery(message.id, int(message.dequeue_count or 0), None)
         self.deliveries.append(delivery)
         return delivery
 
@@ -135,7 +135,7 @@ class QueueHost:
         return base64.b64decode(text, validate=True)  # binding fails: counts as a failed run
 
     def _failed(self, message: Any, text: str, exc: BaseException) -> Delivery:
-        if message.dequeue_count >= self.settings.max_dequeue_count:
+        if int(message.dequeue_count or 0) >= self.settings.max_dequeue_count:
             poison = self.poison_queue
             try:
                 poison.create_queue()
