@@ -9,6 +9,7 @@
 #
 # --wake: one GET /api/status (no check), whatever it answers: it starts the host, which loads its
 # extensions and creates the Event Grid extension's system key that a WebHook subscription reads.
+# STATUS_CHECK_TRIES (10) and STATUS_CHECK_WAIT (15 s): how long to wait for a starting host.
 #
 # The key never reaches a command line (curl reads the header from stdin) and is masked in
 # GitHub Actions logs.
@@ -45,10 +46,11 @@ fi
 
 body=$(mktemp)
 trap 'rm -f "$body"' EXIT
-get() { # get PATH: the HTTP status of GET https://$host/PATH, the body in $body
-    printf 'x-functions-key: %s\n' "$key" |
+get() { # get PATH: the HTTP status of GET https://$host/PATH (000: none), the body in $body
+    status=$(printf 'x-functions-key: %s\n' "$key" |
         curl --silent --show-error --max-time 240 --header @- --output "$body" \
-            --write-out '%{http_code}' "https://$host/$1" || echo 000
+            --write-out '%{http_code}' "https://$host/$1") || status=000
+    echo "$status"
 }
 
 if [ "$wake" = true ]; then
@@ -57,6 +59,8 @@ if [ "$wake" = true ]; then
 fi
 
 # Right after a deployment the host may still be starting: retry what a restart answers.
+tries=${STATUS_CHECK_TRIES:-10}
+wait_seconds=${STATUS_CHECK_WAIT:-15}
 attempt=1
 while :; do
     code=$(get 'api/status?check=true')
@@ -65,9 +69,9 @@ while :; do
         000 | 404 | 502 | 503 | 504) ;;
         *) fail "GET /api/status?check=true answered HTTP $code" ;;
     esac
-    [ "$attempt" -lt 10 ] || fail "GET /api/status?check=true still answers HTTP $code after $attempt tries"
-    printf 'status-check: HTTP %s, the host may still be starting; trying again in 15 s\n' "$code" >&2
+    [ "$attempt" -lt "$tries" ] || fail "GET /api/status?check=true still answers HTTP $code after $attempt tries"
+    printf 'status-check: HTTP %s, the host may still be starting; trying again in %s s\n' "$code" "$wait_seconds" >&2
     attempt=$((attempt + 1))
-    sleep 15
+    sleep "$wait_seconds"
 done
 "$python" infra/hooks/deploy_helper.py status-summary <"$body"

@@ -205,6 +205,7 @@ while [ $# -gt 0 ]; do
 done
 cp "$STUB_BODY" "$out"
 printf '%s' "${STUB_CODE:-200}"
+exit "${STUB_CURL_EXIT:-0}"
 """
 
 
@@ -372,6 +373,21 @@ def test_status_check_reports_a_configuration_error_of_the_app(stubs: dict[str, 
     result = run_hook("status-check.sh", {**stubs, "STUB_CODE": "500"}, "rg-rotator", "app1")
     assert result.returncode == 1
     assert "status check: ROTATOR_CONFIG is not set" in result.stderr
+
+
+def test_status_check_retries_while_the_host_does_not_answer(stubs: dict[str, str]) -> None:
+    """No answer at all (curl fails, 000) is tried again, then reported with the count."""
+    env = {
+        **stubs,
+        "STUB_CODE": "000",
+        "STUB_CURL_EXIT": "7",
+        "STATUS_CHECK_TRIES": "3",
+        "STATUS_CHECK_WAIT": "0",
+    }
+    result = run_hook("status-check.sh", env, "rg-rotator", "app1")
+    assert result.returncode == 1
+    assert "still answers HTTP 000 after 3 tries" in result.stderr
+    assert len([c for c in log(env) if c.startswith("curl ")]) == 3
 
 
 def test_status_check_stops_on_an_answer_it_cannot_use(stubs: dict[str, str]) -> None:
