@@ -308,3 +308,13 @@ def test_listener_without_a_poison_queue_creates_it(queues: QueueServiceClient) 
     assert calls == [1, 2]
     assert deliveries[-1].poisoned
     assert messages(queues, POISON) == ["x"]
+
+
+def test_a_host_that_decodes_base64_itself_still_rotates(scene: Scene) -> None:
+    """Were host.json's messageEncoding ignored (the default base64), the function would get the
+    decoded JSON of Event Grid's base64 message and rotate all the same."""
+    scene.host.settings = QueueSettings(5, 0, "base64")
+    scene.put(scene.event(1), encoding="base64")
+    (delivery,) = scene.host.run_until_idle()
+    assert delivery.error is None
+    assert scene.installed() == [scene.leaves[1].thumbprint]
