@@ -9,7 +9,7 @@
 #   KEY_VAULT_RESOURCE_GROUP  default: AZURE_RESOURCE_GROUP
 #
 # azd passes its environment to the hook and reads it again afterwards (Azure/azure-dev#1714,
-# #3973, both fixed), so the values set here
+# #3973, both closed as fixed bugs; not tried here), so the values set here
 # with `azd env set` reach this provision's parameters. Object and array parameters given as a
 # JSON string need azd 1.23.4 or later (Azure/azure-dev#6694; azure.yaml requiredVersions).
 # POSIX sh; there is no PowerShell variant (on Windows run azd from Git Bash or WSL).
