@@ -9,7 +9,6 @@ import os
 import re
 import subprocess
 import sys
-import threading
 import uuid
 from collections.abc import Callable
 from pathlib import Path
@@ -24,7 +23,14 @@ from rotator.emulator import Emulator, pki
 from rotator.functions.service import RotationFailedError
 from rotator.state.local import LocalStateStore
 
-from .support import environment, graph_writes, requests, seed_certificate, seed_secret
+from .support import (
+    InvocationContext,
+    environment,
+    graph_writes,
+    requests,
+    seed_certificate,
+    seed_secret,
+)
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -53,38 +59,6 @@ def configure(
             monkeypatch.setenv(key, value)
 
     return apply
-
-
-class InvocationContext(func.Context):
-    """What the Python worker hands a function as ``context``."""
-
-    def __init__(self) -> None:
-        self._id = str(uuid.uuid4())
-        self._local = threading.local()
-
-    @property
-    def invocation_id(self) -> str:
-        return self._id
-
-    @property
-    def thread_local_storage(self) -> Any:
-        return self._local
-
-    @property
-    def function_name(self) -> str:
-        return "test"
-
-    @property
-    def function_directory(self) -> str:
-        return str(REPO)
-
-    @property
-    def trace_context(self) -> Any:
-        return None
-
-    @property
-    def retry_context(self) -> Any:
-        return None
 
 
 def call(functions: dict[str, Any], name: str, *args: Any) -> Any:
@@ -165,11 +139,12 @@ def cert_setup(
 # -- what the host indexes -----------------------------------------------------------------
 
 
-def test_host_indexes_the_four_functions_with_their_triggers(functions: dict[str, Any]) -> None:
+def test_host_indexes_the_five_functions_with_their_triggers(functions: dict[str, Any]) -> None:
     """Names, trigger types, routes, methods, auth levels and the schedule are what operators rely on."""
     assert set(functions) == {
         "rotate_on_schedule",
         "rotate_on_keyvault_event",
+        "rotate_on_keyvault_queue",
         "rotate_now",
         "rotation_status",
     }
@@ -184,6 +159,14 @@ def test_host_indexes_the_four_functions_with_their_triggers(functions: dict[str
         False,
     )
     assert bindings["rotate_on_keyvault_event"][0]["type"] == "eventGridTrigger"
+    queue = bindings["rotate_on_keyvault_queue"][0]
+    # the names infra/main.bicep creates: the queue, and the KeyVaultEventsQueue__* settings
+    assert (queue["type"], queue["queueName"], queue["connection"], queue["name"]) == (
+        "queueTrigger",
+        "keyvault-events",
+        "KeyVaultEventsQueue",
+        "msg",
+    )
     for name, route, method in (
         ("rotate_now", "rotate", "POST"),
         ("rotation_status", "status", "GET"),
@@ -567,7 +550,7 @@ def test_transient_failure_raises_so_event_grid_redelivers(
     connector, versions, _ = cert_setup(emu, ca)
     configure({"id": connector, "certificate": "api-cert"})
     emu.faults.add(service="graph", method="GET", status=503, retry_after="0")
-    with pytest.raises(RotationFailedError, match="Event Grid will retry"):
+    with pytest.raises(RotationFailedError, match="delivery will be retried"):
         call(
             functions,
             "rotate_on_keyvault_event",

@@ -57,6 +57,7 @@ PURE = (
     "rotator.state.records",
     "rotator.state.codec",
     "rotator.functions.triggers",
+    "rotator.functions.queue_message",
     "rotator.faces.render",
     "rotator.faces.render_html",
     "rotator.faces.render_overview",
