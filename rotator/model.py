@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 from collections import Counter
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any, ClassVar
@@ -220,6 +220,13 @@ class RotationRequest:
     requested_by: str | None = None
     skip_probe: bool = False  # an emergency: switch without asking the API (needs force + reason)
     key_sets: tuple[str, ...] = ()  # policy keys named (with connector_ids: both kinds named)
+    # who Graph sees asking, per Graph identity (the CLI: from the token it holds); None: nobody
+    requester: Callable[[str], str | None] | None = field(default=None, compare=False, repr=False)
+
+    def asking(self, identity: str) -> str | None:
+        """Who asked, as a history line of a target of Graph identity ``identity`` records it:
+        the ``requester``'s name for it, else ``requested_by``."""
+        return (self.requester(identity) if self.requester else None) or self.requested_by
 
 
 class Verdict(StrEnum):
@@ -283,12 +290,14 @@ class TargetOutcome:
     deferred_until: dt.datetime | None = None  # a probed certificate waits for this notBefore
     target_kind: TargetKind = TargetKind.CONNECTOR  # policyKey: connector_id is the key set id
     key_id: str | None = None  # policy keys: the kid of the key written or found active
+    display_name: str | None = None  # Graph's displayName, once the run read it; a key set's id
 
     def to_json(self) -> dict[str, Any]:
         """The camelCase JSON object of ``--json`` and the HTTP trigger."""
         data: dict[str, Any] = {
             "targetKind": self.target_kind.value,
             NAME_KEY[self.target_kind]: self.connector_id,
+            "displayName": self.display_name,
             "kind": self.kind.value,
             "outcome": self.outcome.value,
             "keyVaultObject": self.key_vault_object,

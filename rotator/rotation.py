@@ -108,7 +108,7 @@ def _rotate(steps: Steps, target: Target, request: RotationRequest, run: Progres
     choice = plan.choose(target, versions, request, stored, steps.clock())
     record.pin_cleared(target, choice)
     connector = steps.graph(target).get_connector(target.connector_id)
-    now = steps.clock()
+    now, run.display_name = steps.clock(), connector.display_name  # the report names it
     wanted = plan.make(target, choice, versions, stored, connector, request, now)
     run.at(wanted.versions[-1])
     run.defer(wanted.deferred, wanted.deferred_reason())

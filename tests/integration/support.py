@@ -133,6 +133,17 @@ def run_cli(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]
     )
 
 
+def deferred_target(emu: Emulator, ca: pki.Issued) -> dict[str, Any]:
+    """An overlap connector with a probe holding Key Vault's current certificate while a newer
+    one is valid only in 5 days (a run defers it); its ROTATOR_CONFIG entry."""
+    seeded = seed_certificate(
+        emu, "api-cert", ca, [{"age": 9, "valid": (-9, 300)}, {"age": 1, "valid": (5, 400)}]
+    )
+    connector = emu.graph.add_connector("Cert API", emu.api_url_for("overlap-api"))
+    emu.graph.install_certificate(connector, seeded.leaves[0], chain=[ca.certificate])
+    return {"id": connector, "certificate": "api-cert", "mode": "overlap", "probe": {}}
+
+
 class InvocationContext(func.Context):
     """What the Python worker hands a function as ``context``."""
 

@@ -686,6 +686,33 @@ def test_rotation_status_reports_without_secrets(
     assert "status-canary-password" not in text
 
 
+def test_http_answers_carry_the_fields_of_the_command_lines_json(
+    emu: Emulator, ca: pki.Issued, functions: dict[str, Any], configure: Callable[..., None]
+) -> None:
+    """POST /api/rotate names the connector (displayName); GET /api/status carries the same
+    fields as `status --json` (displayName, lastOutcome, attention), still 200."""
+    from .test_cli import run
+
+    connector, _, _ = cert_setup(emu, ca)
+    configure({"id": connector, "certificate": "api-cert"})
+    rotated = call(functions, "rotate_now", http("POST", "rotate", {"connectorId": connector}))
+    assert json.loads(rotated.get_body())["outcomes"][0]["displayName"] == "API"
+    response = call(functions, "rotation_status", http("GET", "status"))
+    assert response.status_code == 200
+    (target,) = json.loads(response.get_body())["targets"]
+    assert target["displayName"] == "API"
+    assert (target["lastOutcome"]["outcome"], target["lastOutcome"]["trigger"]) == (
+        "rotated",
+        "http",
+    )
+    assert target["attention"] == "ok"
+    cli = run(dict(os.environ), "status", "--json")
+    assert cli.returncode == 0, cli.stderr
+    (from_cli,) = json.loads(cli.stdout)["targets"]
+    assert set(from_cli) == set(target)
+    assert from_cli["lastOutcome"] == target["lastOutcome"]
+
+
 def test_rotation_status_answers_the_page_to_a_browser(
     emu: Emulator, functions: dict[str, Any], configure: Callable[..., None]
 ) -> None:

@@ -43,7 +43,7 @@ def test_status_names_the_key_set() -> None:
     status = TargetStatus(
         "B2C_1A_Pw", CredentialKind.SECRET, "kspw", True, target_kind=TargetKind.POLICY_KEY
     )
-    assert "in sync     key set B2C_1A_Pw  (secret: kspw)" in render_status(StatusReport((status,)))
+    assert "ok          key set B2C_1A_Pw  (secret: kspw)" in render_status(StatusReport((status,)))
 
 
 def test_the_status_page_counts_policy_key_sets() -> None:
