@@ -1,4 +1,5 @@
-"""Azure Functions bindings (Python v2 model): timer, Key Vault events via Event Grid, HTTP.
+"""Azure Functions bindings (Python v2 model): timer, Key Vault events (Event Grid or a Storage
+queue), HTTP.
 
 Thin on purpose: each function turns the host's input into arguments for ``rotator.functions.service``
 and its result into a log line or an HTTP response. rotator itself (and the Azure SDK behind it)
@@ -19,6 +20,13 @@ if TYPE_CHECKING:
     from rotator.rotation import Rotator
 
 DEFAULT_SCHEDULE = "0 0 */6 * * *"  # every 6 hours
+# The queue the vault's system topic writes to when infra/main.bicep's eventDelivery is
+# 'storageQueue', and the prefix of its identity-based connection settings
+# (KeyVaultEventsQueue__queueServiceUri, __credential=managedidentity, __clientId):
+# learn.microsoft.com/azure/azure-functions/functions-bindings-storage-queue-trigger
+# ("Identity-based connections"). Failed messages go to "<queue>-poison" (same page).
+KEYVAULT_EVENTS_QUEUE = "keyvault-events"
+KEYVAULT_EVENTS_CONNECTION = "KeyVaultEventsQueue"
 
 app = func.FunctionApp(http_auth_level=func.AuthLevel.FUNCTION)
 
@@ -103,6 +111,25 @@ def rotate_on_keyvault_event(event: func.EventGridEvent, context: func.Context) 
         event_id=event.id,
         event_type=event_type,
         data=event.get_json(),
+        worker_init=_worker_init(context),
+    )
+
+
+@app.function_name("rotate_on_keyvault_queue")
+@app.queue_trigger(
+    arg_name="msg", queue_name=KEYVAULT_EVENTS_QUEUE, connection=KEYVAULT_EVENTS_CONNECTION
+)
+def rotate_on_keyvault_queue(msg: func.QueueMessage, context: func.Context) -> None:
+    """The same handling as ``rotate_on_keyvault_event``, for the events Event Grid writes to the
+    queue. A message that holds no Key Vault event raises: the host retries it and then moves it
+    to ``keyvault-events-poison`` (host.json ``extensions.queues``)."""
+    from rotator.functions import service
+
+    service.run_queue_message(
+        _rotator(),
+        msg.get_body(),
+        message_id=msg.id,
+        dequeue_count=msg.dequeue_count,
         worker_init=_worker_init(context),
     )
 

@@ -3,16 +3,31 @@
 //
 // Deploys into the current resource group: a user-assigned identity, a storage account (host
 // storage, Flex deployment package, state store, Event Grid dead letters; no account keys), Log
-// Analytics + workspace-based Application Insights (Entra-authenticated telemetry only), a Flex
-// Consumption (FC1) Python 3.11 Function App, an action group and three log alerts. Into the
-// vault's resource group: the identity's two read roles on the vault, the vault's Event Grid
-// system topic and (second pass, once the code is published) the event subscription to
-// `rotate_on_keyvault_event`. Optionally, in the identity's
-// own tenant: the Microsoft Graph application permission APIConnectors.ReadWrite.All.
+// Analytics (or existingLogAnalyticsWorkspaceId) + workspace-based Application Insights
+// (Entra-authenticated telemetry only), a Flex Consumption (FC1) Python 3.11/3.12 Function App, an
+// action group (or existingActionGroupId) and four log alerts; with diagnosticsEnabled (default)
+// also three metric alerts on event delivery and the storage account's diagnostic settings.
+// Into the vault's resource group: the identity's two read roles on the vault (roleScope=vault) or
+// on each named secret and certificate (roleScope=objects), the vault's Event Grid system topic
+// (or the existing one, existingSystemTopic) and the event subscription.
+// Optionally, in the identity's own tenant: the Microsoft Graph permission APIConnectors.ReadWrite.All.
 //
-// Every role assignment is scoped to one resource (the vault, the storage account, or its
-// dead-letter container), named guid(scope, principalId, roleId), principalType ServicePrincipal.
-// See infra/README.md for the deploy commands and the role table.
+// Key Vault events reach the app one of two ways (eventDelivery):
+// - functionWebhook (default without a VNet): Event Grid calls `rotate_on_keyvault_event`; its
+//   subscription is created on a second pass (deployEventSubscription=true) once the code exists.
+// - storageQueue (ALWAYS with vnetEnabled, since VNet integration is outbound only and Event Grid
+//   cannot reach a private app): Event Grid writes to the queue `keyvault-events` with the topic's
+//   identity and the queue trigger reads it; this subscription is created on the first pass.
+//
+// vnetEnabled=true adds a VNet (or uses existingSubnetId / existingPrivateEndpointSubnetId), Flex
+// VNet integration, private endpoints + private DNS zones (or existingPrivateDnsZoneIds) for blob,
+// queue and the vault, and closes the storage account's public endpoint to all but trusted Azure
+// services. The vault's own public access is its owner's to close (infra/README.md).
+//
+// Every role assignment is scoped to one resource (the vault or a vault object, the storage
+// account, a container or a queue, Application Insights), named guid(scope, principalId, roleId),
+// principalType ServicePrincipal. createRoleAssignments=false creates none and outputs them as
+// roleAssignmentsToGrant. See infra/README.md for the deploy commands and the role table.
 
 targetScope = 'resourceGroup'
 
@@ -69,6 +84,63 @@ param eventSubscriptionEndpoint string = 'AzureFunction'
 
 @description('Grant the managed identity the Graph application permission APIConnectors.ReadWrite.All in its own tenant (workforce / Entra External ID tenant that owns the connectors). False for Azure AD B2C, a separate directory: use ROTATOR_GRAPH_CREDENTIAL=client-certificate there. Public cloud only (the Microsoft Graph Bicep extension).')
 param grantGraphPermission bool = false
+
+@description('Runtime of the Function App (functionAppConfig.runtime.version).')
+@allowed(['3.11', '3.12'])
+param pythonVersion string = '3.11'
+
+// ---------------------------------------------------------------------------------------------
+// Key Vault events, private network
+
+@description('How Key Vault events reach the app: functionWebhook (Event Grid calls rotate_on_keyvault_event; second pass, see deployEventSubscription) or storageQueue (Event Grid writes to the queue keyvault-events with the system topic\'s identity; the queue trigger reads it; created on the first pass). With vnetEnabled=true the queue is ALWAYS used, whatever this says: Event Grid cannot reach a private app.')
+@allowed(['functionWebhook', 'storageQueue'])
+param eventDelivery string = 'functionWebhook'
+
+@description('Private network: Flex VNet integration, private endpoints and private DNS zones for blob, queue and the Key Vault, the storage account\'s public endpoint closed to all but trusted Azure services, Key Vault events through the queue. The vault\'s own public access is left to its owner (infra/README.md).')
+param vnetEnabled bool = false
+
+@description('vnetEnabled: an existing subnet delegated to Microsoft.App/environments for the app\'s VNet integration (empty: create a VNet). Give existingPrivateEndpointSubnetId with it.')
+param existingSubnetId string = ''
+
+@description('vnetEnabled with existingSubnetId: an existing subnet (not delegated) for the private endpoints.')
+param existingPrivateEndpointSubnetId string = ''
+
+@description('vnetEnabled without existingSubnetId: address space of the VNet created here.')
+param vnetAddressPrefix string = '10.60.0.0/24'
+
+@description('Subnet of the created VNet delegated to Microsoft.App/environments (inside vnetAddressPrefix).')
+param appSubnetAddressPrefix string = '10.60.0.0/25'
+
+@description('Subnet of the created VNet for the private endpoints (inside vnetAddressPrefix).')
+param privateEndpointSubnetAddressPrefix string = '10.60.0.128/26'
+
+@description('vnetEnabled: existing private DNS zones by resource id, keyed blob, queue and vault (e.g. a hub\'s central zones, already linked). A key left out gets its zone created here and linked to the VNet.')
+param existingPrivateDnsZoneIds object = {}
+
+// ---------------------------------------------------------------------------------------------
+// Governance
+
+@description('Use the vault\'s existing system topic systemTopicName as is: no tags set, no identity turned on. It must live in the vault\'s resource group and already have a system-assigned identity (dead-lettering and queue delivery use it).')
+param existingSystemTopic bool = false
+
+@description('Create the role assignments. false: create none and output them as roleAssignmentsToGrant for whoever holds the rights.')
+param createRoleAssignments bool = true
+
+@description('Where the two Key Vault read roles apply: vault (the whole vault) or objects (each secret and certificate rotatorConfig names in keyVaultName, plus keyVaultObjectNames).')
+@allowed(['vault', 'objects'])
+param roleScope string = 'vault'
+
+@description('roleScope=objects: more objects to grant than rotatorConfig\'s connectors and policyKeys name, as {"certificates": [...], "secrets": [...]} (e.g. the "identities" credentials).')
+param keyVaultObjectNames object = {}
+
+@description('Resource id of an existing Log Analytics workspace (empty: create one).')
+param existingLogAnalyticsWorkspaceId string = ''
+
+@description('Resource id of an existing action group for every alert (empty: create one with alertEmails).')
+param existingActionGroupId string = ''
+
+@description('Alerts on Key Vault event delivery (DeliveryAttemptFailCount, DroppedEventCount, DeadLetteredCount; poison messages with the queue) and diagnostic settings of the system topic and the storage account, to the workspace. false: neither (the resources of earlier versions only).')
+param diagnosticsEnabled bool = true
 
 // ---------------------------------------------------------------------------------------------
 // Alerts
@@ -165,7 +237,22 @@ var allTags = union(tags, {
   application: 'rotator'
 })
 
-// The existing vault, read here only for its region (handed to the system topic's module).
+// The delivery actually used: the queue whenever the app is private (enforced here, whatever
+// eventDelivery says), else what was asked.
+var effectiveEventDelivery = vnetEnabled ? 'storageQueue' : eventDelivery
+var queueDelivery = effectiveEventDelivery == 'storageQueue'
+var keyVaultEventsQueueName = 'keyvault-events'
+// The event subscription: the queue's on the first pass; the function's only once asked.
+var createEventSubscription = queueDelivery || deployEventSubscription
+
+// Private network: the subnets created here or given.
+var createNetwork = vnetEnabled && empty(existingSubnetId)
+// Key Vault read roles: on the whole vault, or per secret and certificate.
+var vaultWideRoles = roleScope == 'vault'
+var grantVaultRoles = createRoleAssignments && vaultWideRoles
+var grantObjectRoles = createRoleAssignments && !vaultWideRoles
+
+// The existing vault: its region (for the system topic), its id (private endpoint, role grants).
 resource vault 'Microsoft.KeyVault/vaults@2023-07-01' existing = {
   name: keyVaultName
   scope: resourceGroup(keyVaultResourceGroupName)
@@ -185,8 +272,27 @@ module monitoring 'modules/monitoring.bicep' = {
     location: location
     tags: allTags
     functionPrincipalId: identity.properties.principalId
+    existingWorkspaceId: existingLogAnalyticsWorkspaceId
+    createRoleAssignments: createRoleAssignments
   }
 }
+
+module network 'modules/network.bicep' = if (createNetwork) {
+  name: 'rotator-network'
+  params: {
+    name: '${namePrefix}-vnet'
+    location: location
+    tags: allTags
+    addressPrefix: vnetAddressPrefix
+    appSubnetPrefix: appSubnetAddressPrefix
+    privateEndpointSubnetPrefix: privateEndpointSubnetAddressPrefix
+  }
+}
+
+// The subnets and VNet in use: created above, or given (the VNet is the subnet id's parent).
+var appSubnetId = createNetwork ? network.outputs.appSubnetId : existingSubnetId
+var privateEndpointSubnetId = createNetwork ? network.outputs.privateEndpointSubnetId : existingPrivateEndpointSubnetId
+var linkedVnetId = createNetwork ? network.outputs.id : split(existingSubnetId, '/subnets/')[0]
 
 module storage 'modules/storage.bicep' = {
   name: 'rotator-storage'
@@ -199,6 +305,22 @@ module storage 'modules/storage.bicep' = {
     stateContainerName: stateContainerName
     deadLetterContainerName: deadLetterContainerName
     functionPrincipalId: identity.properties.principalId
+    privateNetwork: vnetEnabled
+    createRoleAssignments: createRoleAssignments
+  }
+}
+
+module privateEndpoints 'modules/private-endpoints.bicep' = if (vnetEnabled) {
+  name: 'rotator-private-endpoints'
+  params: {
+    namePrefix: namePrefix
+    location: location
+    tags: allTags
+    subnetId: privateEndpointSubnetId
+    vnetId: linkedVnetId
+    storageAccountId: storage.outputs.id
+    keyVaultId: vault.id
+    existingPrivateDnsZoneIds: existingPrivateDnsZoneIds
   }
 }
 
@@ -264,8 +386,17 @@ module functionApp 'modules/function-app.bicep' = {
     applicationInsightsName: monitoring.outputs.applicationInsightsName
     maximumInstanceCount: maximumInstanceCount
     instanceMemoryMB: instanceMemoryMB
+    pythonVersion: pythonVersion
+    virtualNetworkSubnetId: vnetEnabled ? appSubnetId : ''
+    // always: the queue trigger is indexed on either route, and a trigger without its connection
+    // is an indexing error even when disabled (Azure/azure-functions-host#6885)
+    keyVaultEventsQueueName: keyVaultEventsQueueName
     rotatorSettings: union(rotatorSettings, graphTenantSetting, graphClientSetting, graphCertificateSetting, graphSecretSetting, graphKeyVaultSetting, authorityHostSetting)
   }
+  // In private mode the host reaches its storage only through the private endpoints.
+  dependsOn: [
+    privateEndpoints
+  ]
 }
 
 module keyVaultAccess 'modules/keyvault-access.bicep' = {
@@ -277,6 +408,41 @@ module keyVaultAccess 'modules/keyvault-access.bicep' = {
     systemTopicName: systemTopicName
     location: vault.location
     tags: allTags
+    existingSystemTopic: existingSystemTopic
+    grantVaultRoles: grantVaultRoles
+    workspaceId: diagnosticsEnabled ? monitoring.outputs.workspaceId : ''
+  }
+}
+
+// roleScope=objects: the Key Vault objects rotatorConfig names, derived here. An entry's objects
+// are in keyVaultName when its own keyVaultUrl (else the top-level one) is this vault's URL.
+// A certificate's private key is read as the secret of the same name, so every certificate is a
+// secret too. ARM's if() evaluates only the branch it takes, so a missing key is never read.
+var vaultUrlPrefix = 'https://${toLower(keyVaultName)}.'
+var topLevelVaultUrl = contains(rotatorConfig, 'keyVaultUrl') ? rotatorConfig.keyVaultUrl : vaultUrlPrefix
+var configConnectors = contains(rotatorConfig, 'connectors') ? rotatorConfig.connectors : []
+var configPolicyKeys = contains(rotatorConfig, 'policyKeys') ? rotatorConfig.policyKeys : []
+var entriesInThisVault = filter(concat(configConnectors, configPolicyKeys), e => startsWith(toLower(contains(e, 'keyVaultUrl') ? e.keyVaultUrl : topLevelVaultUrl), vaultUrlPrefix))
+var configCertificateNames = [for e in filter(entriesInThisVault, e => contains(e, 'certificate')): e.certificate]
+var configPasswordNames = [for e in filter(entriesInThisVault, e => contains(e, 'basic')): e.basic.passwordSecret]
+var configPolicySecretNames = [for e in filter(entriesInThisVault, e => contains(e, 'secret')): e.secret]
+// rotator's own Graph credential (client modes), when it lives in this vault.
+var graphObjectsInThisVault = startsWith(toLower(empty(graphKeyVaultUrl) ? topLevelVaultUrl : graphKeyVaultUrl), vaultUrlPrefix)
+var graphCertificateNames = (graphCertificateMode && graphObjectsInThisVault && !empty(graphClientCertificate)) ? [graphClientCertificate] : []
+var graphSecretNames = (graphSecretMode && graphObjectsInThisVault && !empty(graphClientSecretName)) ? [graphClientSecretName] : []
+var extraCertificateNames = contains(keyVaultObjectNames, 'certificates') ? keyVaultObjectNames.certificates : []
+var extraSecretNames = contains(keyVaultObjectNames, 'secrets') ? keyVaultObjectNames.secrets : []
+var objectCertificateNames = union(configCertificateNames, graphCertificateNames, extraCertificateNames)
+var objectSecretNames = union(objectCertificateNames, configPasswordNames, configPolicySecretNames, graphSecretNames, extraSecretNames)
+
+module keyVaultObjectAccess 'modules/keyvault-object-access.bicep' = if (grantObjectRoles) {
+  name: 'rotator-keyvault-object-access'
+  scope: resourceGroup(keyVaultResourceGroupName)
+  params: {
+    keyVaultName: keyVaultName
+    functionPrincipalId: identity.properties.principalId
+    secretNames: objectSecretNames
+    certificateNames: objectCertificateNames
   }
 }
 
@@ -286,23 +452,38 @@ module deadLetterAccess 'modules/deadletter-access.bicep' = {
     storageAccountName: storage.outputs.name
     deadLetterContainerName: deadLetterContainerName
     systemTopicPrincipalId: keyVaultAccess.outputs.systemTopicPrincipalId
+    createRoleAssignments: createRoleAssignments
   }
 }
 
-module keyVaultEvents 'modules/keyvault-events.bicep' = if (deployEventSubscription) {
+module queueEvents 'modules/queue-events.bicep' = {
+  name: 'rotator-queue-events'
+  params: {
+    storageAccountName: storage.outputs.name
+    queueName: keyVaultEventsQueueName
+    systemTopicPrincipalId: keyVaultAccess.outputs.systemTopicPrincipalId
+    functionPrincipalId: identity.properties.principalId
+    topicDelivers: queueDelivery
+    createRoleAssignments: createRoleAssignments
+  }
+}
+
+module keyVaultEvents 'modules/keyvault-events.bicep' = if (createEventSubscription) {
   name: 'rotator-keyvault-events'
   scope: resourceGroup(keyVaultResourceGroupName)
   dependsOn: [
     deadLetterAccess
+    queueEvents
   ]
   params: {
     systemTopicName: keyVaultAccess.outputs.systemTopicName
-    endpointType: eventSubscriptionEndpoint
+    endpointType: queueDelivery ? 'StorageQueue' : eventSubscriptionEndpoint
     functionAppId: functionApp.outputs.id
     functionAppHostName: functionApp.outputs.defaultHostName
     functionName: 'rotate_on_keyvault_event'
     storageAccountId: storage.outputs.id
     deadLetterContainerName: deadLetterContainerName
+    queueName: keyVaultEventsQueueName
     maxDeliveryAttempts: 10
     eventTimeToLiveInMinutes: 1440
   }
@@ -317,7 +498,103 @@ module alerts 'modules/alerts.bicep' = {
     applicationInsightsId: monitoring.outputs.applicationInsightsId
     alertEmails: alertEmails
     schedulePeriodHours: schedulePeriodHours
+    existingActionGroupId: existingActionGroupId
   }
+}
+
+module deliveryAlerts 'modules/delivery-alerts.bicep' = if (diagnosticsEnabled) {
+  name: 'rotator-delivery-alerts'
+  params: {
+    namePrefix: namePrefix
+    location: location
+    tags: allTags
+    systemTopicId: keyVaultAccess.outputs.systemTopicId
+    actionGroupId: alerts.outputs.actionGroupId
+    applicationInsightsId: monitoring.outputs.applicationInsightsId
+    poisonQueueName: queueDelivery ? '${keyVaultEventsQueueName}-poison' : ''
+  }
+}
+
+module storageDiagnostics 'modules/diagnostics.bicep' = if (diagnosticsEnabled) {
+  name: 'rotator-storage-diagnostics'
+  params: {
+    storageAccountName: storage.outputs.name
+    workspaceId: monitoring.outputs.workspaceId
+  }
+}
+
+// Every role assignment the template makes (or, with createRoleAssignments=false, would make), for
+// roleAssignmentsToGrant. Role ids as in the modules (tests/infra checks they agree). Built from
+// values known when the deployment starts (resourceId(), parameters), because Bicep allows nothing
+// else in a variable's for-body (BCP182); the principal ids, known only later, are added in the
+// output's own loop through `grantPrincipalIds`.
+var storageAccountId = resourceId('Microsoft.Storage/storageAccounts', storageAccountName)
+var vaultRoleGrants = [
+  {
+    principal: 'app'
+    scope: vault.id
+    roleName: 'Key Vault Secrets User'
+    roleDefinitionId: '4633458b-17de-408a-b874-0445c86b69e6'
+  }
+  {
+    principal: 'app'
+    scope: vault.id
+    roleName: 'Key Vault Certificate User'
+    roleDefinitionId: 'db79e9a7-68ee-4b58-9aeb-b90e7c24fcba'
+  }
+]
+var secretRoleGrants = [for name in objectSecretNames: {
+  principal: 'app'
+  scope: '${vault.id}/secrets/${name}'
+  roleName: 'Key Vault Secrets User'
+  roleDefinitionId: '4633458b-17de-408a-b874-0445c86b69e6'
+}]
+var certificateRoleGrants = [for name in objectCertificateNames: {
+  principal: 'app'
+  scope: '${vault.id}/certificates/${name}'
+  roleName: 'Key Vault Certificate User'
+  roleDefinitionId: 'db79e9a7-68ee-4b58-9aeb-b90e7c24fcba'
+}]
+var storageRoleGrants = [
+  {
+    principal: 'app'
+    scope: storageAccountId
+    roleName: 'Storage Blob Data Owner'
+    roleDefinitionId: 'b7e6dc6d-f1e8-4753-8033-0f276bb0955b'
+  }
+  {
+    principal: 'app'
+    scope: resourceId('Microsoft.Insights/components', '${namePrefix}-insights')
+    roleName: 'Monitoring Metrics Publisher'
+    roleDefinitionId: '3913510d-42f4-4e42-8a64-420c390055eb'
+  }
+  {
+    principal: 'topic'
+    scope: '${storageAccountId}/blobServices/default/containers/${deadLetterContainerName}'
+    roleName: 'Storage Blob Data Contributor'
+    roleDefinitionId: 'ba92f5b4-2d11-453d-a403-e96b0029c9fe'
+  }
+]
+var queueRoleGrants = [
+  {
+    principal: 'topic'
+    scope: '${storageAccountId}/queueServices/default/queues/${keyVaultEventsQueueName}'
+    roleName: 'Storage Queue Data Message Sender'
+    roleDefinitionId: 'c6a89b2d-59bc-44d0-9896-0f6e12d7b80a'
+  }
+  {
+    principal: 'app'
+    scope: storageAccountId
+    roleName: 'Storage Queue Data Contributor'
+    roleDefinitionId: '974c5e8b-45b9-4653-ba55-5f855dd0fb88'
+  }
+]
+var keyVaultRoleGrants = vaultWideRoles ? vaultRoleGrants : concat(secretRoleGrants, certificateRoleGrants)
+var allRoleGrants = concat(keyVaultRoleGrants, storageRoleGrants, queueDelivery ? queueRoleGrants : [queueRoleGrants[1]])
+var roleGrantsToList = createRoleAssignments ? [] : allRoleGrants
+var grantPrincipalIds = {
+  app: identity.properties.principalId
+  topic: keyVaultAccess.outputs.systemTopicPrincipalId
 }
 
 // Microsoft Graph extension in its own module (see the module's header for why).
@@ -336,3 +613,15 @@ output storageAccountName string = storage.outputs.name
 output stateContainerName string = stateContainerName
 output keyVaultUri string = keyVaultAccess.outputs.vaultUri
 output systemTopicName string = keyVaultAccess.outputs.systemTopicName
+@description('How Key Vault events reach the app: storageQueue whenever vnetEnabled, else eventDelivery.')
+output eventDelivery string = effectiveEventDelivery
+@description('The queue Key Vault events are delivered to (used with eventDelivery=storageQueue); its poison queue is this name + -poison.')
+output keyVaultEventsQueueName string = keyVaultEventsQueueName
+@description('createRoleAssignments=false: the role assignments to grant (scope, roleName, roleDefinitionId, principalId, principalType); empty when the template made them.')
+output roleAssignmentsToGrant array = [for grant in roleGrantsToList: {
+  scope: grant.scope
+  roleName: grant.roleName
+  roleDefinitionId: grant.roleDefinitionId
+  principalId: grantPrincipalIds[grant.principal]
+  principalType: 'ServicePrincipal'
+}]

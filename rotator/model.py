@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 from collections import Counter
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any, ClassVar
@@ -49,7 +49,7 @@ class TargetKind(StrEnum):
     POLICY_KEY = "policyKey"
 
 
-_NAME_KEY = {TargetKind.CONNECTOR: "connectorId", TargetKind.POLICY_KEY: "keySet"}  # in JSON
+NAME_KEY = {TargetKind.CONNECTOR: "connectorId", TargetKind.POLICY_KEY: "keySet"}  # in JSON
 
 
 class InstallMode(StrEnum):
@@ -220,6 +220,13 @@ class RotationRequest:
     requested_by: str | None = None
     skip_probe: bool = False  # an emergency: switch without asking the API (needs force + reason)
     key_sets: tuple[str, ...] = ()  # policy keys named (with connector_ids: both kinds named)
+    # who Graph sees asking, per Graph identity (the CLI: from the token it holds); None: nobody
+    requester: Callable[[str], str | None] | None = field(default=None, compare=False, repr=False)
+
+    def asking(self, identity: str) -> str | None:
+        """Who asked, as a history line of a target of Graph identity ``identity`` records it:
+        the ``requester``'s name for it, else ``requested_by``."""
+        return (self.requester(identity) if self.requester else None) or self.requested_by
 
 
 class Verdict(StrEnum):
@@ -283,12 +290,14 @@ class TargetOutcome:
     deferred_until: dt.datetime | None = None  # a probed certificate waits for this notBefore
     target_kind: TargetKind = TargetKind.CONNECTOR  # policyKey: connector_id is the key set id
     key_id: str | None = None  # policy keys: the kid of the key written or found active
+    display_name: str | None = None  # Graph's displayName, once the run read it; a key set's id
 
     def to_json(self) -> dict[str, Any]:
         """The camelCase JSON object of ``--json`` and the HTTP trigger."""
         data: dict[str, Any] = {
             "targetKind": self.target_kind.value,
-            _NAME_KEY[self.target_kind]: self.connector_id,
+            NAME_KEY[self.target_kind]: self.connector_id,
+            "displayName": self.display_name,
             "kind": self.kind.value,
             "outcome": self.outcome.value,
             "keyVaultObject": self.key_vault_object,
@@ -298,8 +307,8 @@ class TargetOutcome:
         }
         if self.kind is CredentialKind.CERTIFICATE:
             data["thumbprint"] = self.thumbprint
-            data["notAfter"] = _iso(self.not_after)
-        data["expiresOn"] = _iso(self.expires_on)
+            data["notAfter"] = iso(self.not_after)
+        data["expiresOn"] = iso(self.expires_on)
         optional = {
             "reason": self.reason,
             "requestId": self.request_id,
@@ -307,7 +316,7 @@ class TargetOutcome:
             "unverified": self.unverified or None,
             "probe": self.probe.to_json() if self.probe is not None else None,
             "leaseStuck": self.lease_stuck or None,
-            "deferredUntil": _iso(self.deferred_until),
+            "deferredUntil": iso(self.deferred_until),
             "kid": self.key_id,
         }
         data.update((key, value) for key, value in optional.items() if value is not None)
@@ -340,81 +349,11 @@ class RotationReport:
             "outcomes": [o.to_json() for o in self.outcomes],
             "counts": self.counts,
             "trigger": self.trigger,
-            "startedAt": _iso(self.started_at),
-            "finishedAt": _iso(self.finished_at),
+            "startedAt": iso(self.started_at),
+            "finishedAt": iso(self.finished_at),
         }
 
 
-@dataclass(frozen=True)
-class TargetStatus:
-    """Where one target stands: what Graph holds against what Key Vault offers."""
-
-    connector_id: str
-    kind: CredentialKind
-    key_vault_object: str
-    in_sync: bool | None  # None when it could not be determined
-    graph: str | None = None  # human description of what Graph holds
-    graph_thumbprints: tuple[str, ...] = ()
-    target_version: str | None = None  # what a rotation installs now (the pinned one, if pinned)
-    target_thumbprint: str | None = None
-    newest_version: str | None = None  # Key Vault's newest usable version
-    applied_version: str | None = None  # basic auth: the version the state store says was applied
-    pinned_version: str | None = None  # a rollback an operator pinned (``rotator unpin`` clears it)
-    expires_on: dt.datetime | None = None  # of the credential the connector uses now (or newest)
-    days_to_expiry: int | None = None
-    error: str | None = None
-    identity: str = "default"  # the Graph identity the connector is read with
-    tenant_id: str | None = None
-    deferred_until: dt.datetime | None = None  # a certificate waiting to be probed at notBefore
-    target_kind: TargetKind = TargetKind.CONNECTOR  # policyKey: connector_id is the key set id
-    key_count: int | None = None  # policy keys: how many keys the set holds (it only grows)
-    active_kid: str | None = None  # policy keys: the key B2C uses now (``expires_on``: its exp)
-    active_x5t: str | None = None
-
-    def to_json(self) -> dict[str, Any]:
-        """``status --json``'s object (``deferredUntil`` when a certificate waits; a key set's)."""
-        data: dict[str, Any] = {
-            "targetKind": self.target_kind.value,
-            _NAME_KEY[self.target_kind]: self.connector_id,
-            "kind": self.kind.value,
-            "keyVaultObject": self.key_vault_object,
-            "inSync": self.in_sync,
-            "graph": self.graph,
-            "graphThumbprints": list(self.graph_thumbprints),
-            "targetKeyVaultVersion": self.target_version,
-            "targetThumbprint": self.target_thumbprint,
-            "newestKeyVaultVersion": self.newest_version,
-            "appliedKeyVaultVersion": self.applied_version,
-            "pinnedKeyVaultVersion": self.pinned_version,
-            "expiresOn": _iso(self.expires_on),
-            "daysToExpiry": self.days_to_expiry,
-            "error": self.error,
-            "identity": self.identity,
-            "tenantId": self.tenant_id,
-        }
-        if self.deferred_until is not None:
-            data["deferredUntil"] = _iso(self.deferred_until)
-        if self.target_kind is TargetKind.POLICY_KEY:
-            data.update(keyCount=self.key_count, activeKid=self.active_kid)
-            data["activeX5t"] = self.active_x5t
-        return data
-
-
-@dataclass(frozen=True)
-class StatusReport:
-    """The status of every requested target."""
-
-    targets: tuple[TargetStatus, ...] = field(default_factory=tuple)
-
-    @property
-    def ok(self) -> bool:
-        """True when every target is in sync and could be read."""
-        return all(t.in_sync and t.error is None for t in self.targets)
-
-    def to_json(self) -> dict[str, Any]:
-        """``{"targets": [...]}``."""
-        return {"targets": [t.to_json() for t in self.targets]}
-
-
-def _iso(value: dt.datetime | None) -> str | None:
+def iso(value: dt.datetime | None) -> str | None:
+    """``value`` as ISO 8601 UTC with a ``Z`` (None stays None), as every JSON form writes it."""
     return value.astimezone(dt.UTC).isoformat().replace("+00:00", "Z") if value else None

@@ -12,6 +12,7 @@ import logging
 import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
+from functools import partial
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from rotator import status
@@ -27,11 +28,11 @@ from rotator.model import (
     PolicyKeyTarget,
     RotationReport,
     RotationRequest,
-    StatusReport,
     Target,
     TargetOutcome,
     target_name,
 )
+from rotator.standing import StatusReport
 from rotator.state.records import ConnectorRecord, Pin, StateStore, state_key
 from rotator.steps import (
     apply,
@@ -107,7 +108,7 @@ def _rotate(steps: Steps, target: Target, request: RotationRequest, run: Progres
     choice = plan.choose(target, versions, request, stored, steps.clock())
     record.pin_cleared(target, choice)
     connector = steps.graph(target).get_connector(target.connector_id)
-    now = steps.clock()
+    now, run.display_name = steps.clock(), connector.display_name  # the report names it
     wanted = plan.make(target, choice, versions, stored, connector, request, now)
     run.at(wanted.versions[-1])
     run.defer(wanted.deferred, wanted.deferred_reason())
@@ -336,9 +337,9 @@ class Rotator:
             ConfigurationError: a named connector or key set is not configured.
         """
         targets = self.select_all(connector_ids, key_sets)
-        return StatusReport(
-            self._each(targets, lambda t: status.target_status(self._steps, t), worker_init)
-        )
+        days = self.settings.expiry_warning_days
+        read = partial(status.target_status, self._steps, warning_days=days)
+        return StatusReport(self._each(targets, read, worker_init))
 
     def keep_alive(self, identities: Sequence[str] = ()) -> tuple[KeepAliveReport, ...]:
         """Keep the Graph credential of each keep-alive identity (those named; all by default)

@@ -13,39 +13,43 @@ from rotator.model import (
     PolicyKeyTarget,
     RotationRequest,
     Target,
-    TargetStatus,
     VersionInfo,
 )
-from rotator.state.records import state_key
+from rotator.standing import DEFAULT_WARNING_DAYS, LastOutcome, TargetStatus
+from rotator.state.records import ConnectorRecord, state_key
 from rotator.steps import keyset_plan, plan, policy
 from rotator.steps.context import Steps
 from rotator.steps.progress import unexpected
 
 
-def connector_status(steps: Steps, target: Target) -> TargetStatus:
+def connector_status(
+    steps: Steps, target: Target, warning_days: int = DEFAULT_WARNING_DAYS
+) -> TargetStatus:
     """Where ``target`` stands; a failure to read is the entry's ``error``, never raised."""
-    try:
-        return _status(steps, target)
-    except Exception as exc:  # status always answers: this entry carries the error
-        return TargetStatus(
-            target.connector_id,
-            target.kind,
-            target.key_vault_object,
-            in_sync=None,
-            error=unexpected(exc),
-            identity=target.identity,
-        )
-
-
-def _status(steps: Steps, target: Target) -> TargetStatus:
-    now = steps.clock()
     base: dict[str, Any] = {
         "connector_id": target.connector_id,
         "kind": target.kind,
         "key_vault_object": target.key_vault_object,
         "identity": target.identity,
-        "tenant_id": steps.tenant(target),
+        "warning_days": warning_days,
     }
+    try:
+        return _status(steps, target, base)
+    except Exception as exc:  # status always answers: this entry carries the error
+        return TargetStatus(**base, in_sync=None, error=unexpected(exc))
+
+
+def last_outcome(record: ConnectorRecord) -> LastOutcome | None:
+    """The newest line of a target's history (None when it has none)."""
+    if not record.history:
+        return None
+    newest = record.history[-1]
+    return LastOutcome(newest.outcome, newest.at, newest.reason, newest.trigger)
+
+
+def _status(steps: Steps, target: Target, base: dict[str, Any]) -> TargetStatus:
+    now = steps.clock()
+    base["tenant_id"] = steps.tenant(target)
     wanted: VersionInfo | None = None
     wanted_error = None
     deferred: VersionInfo | None = None
@@ -53,7 +57,9 @@ def _status(steps: Steps, target: Target) -> TargetStatus:
     try:
         vault = steps.vault(target.key_vault_url)
         record = steps.state.read(target.connector_id)
+        base["last_outcome"] = last_outcome(record)
         connector = steps.graph(target).get_connector(target.connector_id)
+        base["display_name"] = connector.display_name
         versions = (
             vault.list_certificate_versions(target.certificate)
             if isinstance(target, CertificateTarget)
@@ -98,14 +104,18 @@ def _status(steps: Steps, target: Target) -> TargetStatus:
     )
 
 
-def target_status(steps: Steps, target: AnyTarget) -> TargetStatus:
+def target_status(
+    steps: Steps, target: AnyTarget, warning_days: int = DEFAULT_WARNING_DAYS
+) -> TargetStatus:
     """Where a connector or a policy key stands; never raises."""
     if isinstance(target, PolicyKeyTarget):
-        return key_set_status(steps, target)
-    return connector_status(steps, target)
+        return key_set_status(steps, target, warning_days)
+    return connector_status(steps, target, warning_days)
 
 
-def key_set_status(steps: Steps, target: PolicyKeyTarget) -> TargetStatus:
+def key_set_status(
+    steps: Steps, target: PolicyKeyTarget, warning_days: int = DEFAULT_WARNING_DAYS
+) -> TargetStatus:
     """Where a policy key stands: the set's size (it only grows), its active key against the
     version a rotation would upload; a failure to read is the entry's ``error``."""
     base: dict[str, Any] = {
@@ -114,6 +124,8 @@ def key_set_status(steps: Steps, target: PolicyKeyTarget) -> TargetStatus:
         "key_vault_object": target.key_vault_object,
         "identity": target.identity,
         "target_kind": target.target_kind,
+        "display_name": target.key_set,  # a key set has no display name: its id is its name
+        "warning_days": warning_days,
     }
     try:
         return _key_set_status(steps, target, base)
@@ -129,6 +141,7 @@ def _key_set_status(steps: Steps, target: PolicyKeyTarget, base: dict[str, Any])
     try:
         vault = steps.vault(target.key_vault_url)
         record = steps.state.read(state_key(target.target_kind, target.key_set))
+        base["last_outcome"] = last_outcome(record)
         client = KeySetClient(steps.graph(target))
         key_set, active = client.get_key_set(target.key_set), client.get_active_key(target.key_set)
         versions = plan.versions_of(vault, target)

@@ -37,7 +37,10 @@ param alertEmails array
 @maxValue(24)
 param schedulePeriodHours int = 6
 
-resource actionGroup 'Microsoft.Insights/actionGroups@2023-01-01' = {
+@description('Resource id of an existing action group to notify instead of creating one (alertEmails is then unused).')
+param existingActionGroupId string = ''
+
+resource actionGroup 'Microsoft.Insights/actionGroups@2023-01-01' = if (empty(existingActionGroupId)) {
   name: '${namePrefix}-alerts'
   location: 'global'
   tags: tags
@@ -53,6 +56,8 @@ resource actionGroup 'Microsoft.Insights/actionGroups@2023-01-01' = {
     ]
   }
 }
+
+var notifiedActionGroupId = empty(existingActionGroupId) ? actionGroup.id : existingActionGroupId
 
 // (1) A rotation failed or was refused: the run summary at Error, or a target whose outcome is
 // failed/refused (read from the message, or from customDimensions where it is kept).
@@ -96,7 +101,7 @@ traces
     autoMitigate: true
     actions: {
       actionGroups: [
-        actionGroup.id
+        notifiedActionGroupId
       ]
     }
   }
@@ -140,7 +145,7 @@ traces
     autoMitigate: true
     actions: {
       actionGroups: [
-        actionGroup.id
+        notifiedActionGroupId
       ]
     }
   }
@@ -186,7 +191,7 @@ traces
     autoMitigate: true
     actions: {
       actionGroups: [
-        actionGroup.id
+        notifiedActionGroupId
       ]
     }
   }
@@ -231,10 +236,10 @@ traces
     autoMitigate: true
     actions: {
       actionGroups: [
-        actionGroup.id
+        notifiedActionGroupId
       ]
     }
   }
 }
 
-output actionGroupId string = actionGroup.id
+output actionGroupId string = notifiedActionGroupId

@@ -11,6 +11,9 @@ param deadLetterContainerName string
 @description('Principal id of the Event Grid system topic (its system-assigned identity).')
 param systemTopicPrincipalId string
 
+@description('Create the role assignment (false: main.bicep lists it in roleAssignmentsToGrant).')
+param createRoleAssignments bool = true
+
 var storageBlobDataContributor = 'ba92f5b4-2d11-453d-a403-e96b0029c9fe'
 
 resource account 'Microsoft.Storage/storageAccounts@2023-05-01' existing = {
@@ -27,7 +30,7 @@ resource deadLetterContainer 'Microsoft.Storage/storageAccounts/blobServices/con
   name: deadLetterContainerName
 }
 
-resource eventGridDeadLetter 'Microsoft.Authorization/roleAssignments@2022-04-01' = {
+resource eventGridDeadLetter 'Microsoft.Authorization/roleAssignments@2022-04-01' = if (createRoleAssignments) {
   name: guid(deadLetterContainer.id, systemTopicPrincipalId, storageBlobDataContributor)
   scope: deadLetterContainer
   properties: {

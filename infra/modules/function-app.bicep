@@ -1,4 +1,4 @@
-// The Function App on the Flex Consumption plan (FC1), Linux, Python 3.11, running as the
+// The Function App on the Flex Consumption plan (FC1), Linux, Python 3.11 or 3.12, running as the
 // user-assigned identity: host storage, the deployment package, Key Vault and (where the identity
 // lives in the connectors' tenant) Microsoft Graph are all reached with that identity, never a key.
 //
@@ -33,6 +33,16 @@ param maximumInstanceCount int = 40
 @description('Memory per instance (MB).')
 @allowed([512, 2048, 4096])
 param instanceMemoryMB int = 2048
+
+@description('Python version of the Flex runtime (functionAppConfig.runtime.version); 3.11 and 3.12 are what the project tests.')
+@allowed(['3.11', '3.12'])
+param pythonVersion string = '3.11'
+
+@description('Subnet delegated to Microsoft.App/environments for Flex VNet integration (empty: none).')
+param virtualNetworkSubnetId string = ''
+
+@description('Name of the Key Vault events queue the queue trigger reads (empty: Event Grid calls the function, no queue settings).')
+param keyVaultEventsQueueName string = ''
 
 @description('The rotator settings (ROTATOR_* and AZURE_CLIENT_ID), name to value; main.bicep leaves out the optional ones that are empty so the code applies its own default.')
 param rotatorSettings object
@@ -111,6 +121,26 @@ var hostSettings = concat(publicCloudStorage ? hostStorageByAccountName : hostSt
   }
 ])
 
+// The queue trigger's identity-based connection "KeyVaultEventsQueue" (function_app.py), on either
+// route (see queue-events.bicep for why): <CONNECTION>__queueServiceUri + __credential + __clientId
+// (learn.microsoft.com/azure/azure-functions/functions-reference#configure-an-identity-based-connection,
+// "Azure Queues" row: queueServiceUri; credential managedidentity and clientId for a user-assigned
+// identity). The queue's URI uses this cloud's storage suffix, as host storage does.
+var keyVaultEventsQueueSettings = empty(keyVaultEventsQueueName) ? [] : [
+  {
+    name: 'KeyVaultEventsQueue__queueServiceUri'
+    value: 'https://${storageAccountName}.queue.${storageSuffix}'
+  }
+  {
+    name: 'KeyVaultEventsQueue__credential'
+    value: 'managedidentity'
+  }
+  {
+    name: 'KeyVaultEventsQueue__clientId'
+    value: identityClientId
+  }
+]
+
 var rotatorAppSettings = [
   for setting in items(rotatorSettings): {
     name: setting.key
@@ -119,7 +149,7 @@ var rotatorAppSettings = [
 ]
 
 resource site 'Microsoft.Web/sites@2024-04-01' = {
-  //checkov:skip=CKV_AZURE_222:Event Grid delivers Key Vault events to the function over the public endpoint; without a VNet there is no private path. Every function is behind a function key or the Event Grid system key.
+  //checkov:skip=CKV_AZURE_222:The HTTP functions (status, manual rotation) and publishing use the public endpoint, behind function keys and Entra sign-in; with eventDelivery=functionWebhook Event Grid calls it too. In private mode (vnetEnabled) events come through the queue and the app's outbound traffic uses the VNet.
   //checkov:skip=CKV_AZURE_212:Flex Consumption scales from zero by design; a minimum instance count (always ready) would pay for idle instances of a job that runs every few hours and is idempotent.
   //checkov:skip=CKV_AZURE_213:Health check probes a path to evict bad instances behind App Service's load balancer; Flex Consumption manages its on-demand instances itself and this app has no health endpoint.
   //checkov:skip=CKV_AZURE_78:Flex Consumption has no FTP(S) endpoint and deprecates siteConfig.ftpsState ("FTPS not supported"; some regions reject it); FTP basic publishing credentials are disabled by the basicPublishingCredentialsPolicies below.
@@ -136,9 +166,12 @@ resource site 'Microsoft.Web/sites@2024-04-01' = {
   }
   properties: {
     serverFarmId: plan.id
+    // Flex Consumption VNet integration: the site's virtualNetworkSubnetId, a subnet delegated to
+    // Microsoft.App/environments (Azure-Samples/functions-quickstart-python-http-azd, infra/app/api.bicep
+    // -> virtualNetworkSubnetId; learn.microsoft.com/azure/azure-functions/flex-consumption-how-to#enable-virtual-network-integration).
+    virtualNetworkSubnetId: empty(virtualNetworkSubnetId) ? null : virtualNetworkSubnetId
     httpsOnly: true
     clientCertEnabled: false
-    keyVaultReferenceIdentity: identityId
     publicNetworkAccess: 'Enabled'
     siteConfig: {
       // no ftpsState: Flex Consumption has no FTP(S) endpoint and lists the property as deprecated
@@ -146,7 +179,7 @@ resource site 'Microsoft.Web/sites@2024-04-01' = {
       minTlsVersion: '1.2'
       scmMinTlsVersion: '1.2'
       http20Enabled: true
-      appSettings: concat(hostSettings, rotatorAppSettings)
+      appSettings: concat(hostSettings, keyVaultEventsQueueSettings, rotatorAppSettings)
     }
     functionAppConfig: {
       deployment: {
@@ -165,7 +198,7 @@ resource site 'Microsoft.Web/sites@2024-04-01' = {
       }
       runtime: {
         name: 'python'
-        version: '3.11'
+        version: pythonVersion
       }
     }
   }

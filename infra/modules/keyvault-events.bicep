@@ -27,11 +27,23 @@
 // Either endpoint is validated when the subscription is created, so the function (and, for
 // WebHook, its system key) must already exist: deploy the infrastructure, publish the code, then
 // deploy again with deployEventSubscription=true (see infra/README.md).
+//
+// - StorageQueue (eventDelivery=storageQueue, always with vnetEnabled): the same events, filter,
+//   retry and dead-lettering, delivered to the queue `keyvault-events` WITH THE TOPIC'S
+//   SYSTEM-ASSIGNED IDENTITY (deliveryWithResourceIdentity, which replaces `destination`;
+//   StorageQueue properties resourceId = the account, queueName, queueMessageTimeToLiveInSeconds:
+//   learn.microsoft.com/azure/templates/microsoft.eventgrid/systemtopics/eventsubscriptions and
+//   learn.microsoft.com/azure/event-grid/handler-storage-queues). A queue needs no code to exist,
+//   so this subscription is created on the first deployment. A firewalled account accepts only
+//   the system-assigned identity, through the trusted-services exception (same page).
+//   Message encoding: Event Grid writes the event Base64-encoded (MicrosoftDocs/azure-docs#102923,
+//   2022; plain text before, #69702), which is the queue trigger's default
+//   (host.json extensions.queues.messageEncoding "base64"); not verified here (infra/README.md).
 
 param systemTopicName string
 
-@description('AzureFunction: Event Grid resolves the function by resource id. WebHook: the Event Grid extension URL with its system key.')
-@allowed(['AzureFunction', 'WebHook'])
+@description('AzureFunction: Event Grid resolves the function by resource id. WebHook: the Event Grid extension URL with its system key. StorageQueue: the queue queueName on storageAccountId, with the topic\'s identity.')
+@allowed(['AzureFunction', 'WebHook', 'StorageQueue'])
 param endpointType string = 'AzureFunction'
 
 @description('Resource id of the Function App.')
@@ -45,6 +57,9 @@ param functionName string = 'rotate_on_keyvault_event'
 
 param storageAccountId string
 param deadLetterContainerName string
+
+@description('Queue the StorageQueue endpoint delivers to.')
+param queueName string = 'keyvault-events'
 
 @description('Delivery attempts before an event is dead-lettered (Event Grid allows 1-30).')
 @minValue(1)
@@ -70,6 +85,7 @@ var azureFunctionDestination = {
 }
 
 var webHookMode = endpointType == 'WebHook'
+var queueMode = endpointType == 'StorageQueue'
 
 // Bicep inlines a variable that calls list* where it is used: the key is read only inside the
 // WebHook branch below, and passes through no parameter or output.
@@ -83,39 +99,69 @@ var webHookDestination = {
   }
 }
 
-resource rotateOnKeyVaultEvent 'Microsoft.EventGrid/systemTopics/eventSubscriptions@2022-06-15' = {
-  parent: systemTopic
-  name: 'rotator-keyvault-events'
-  properties: {
-    destination: webHookMode ? webHookDestination : azureFunctionDestination
-    eventDeliverySchema: 'EventGridSchema'
-    filter: {
-      includedEventTypes: [
-        'Microsoft.KeyVault.CertificateNewVersionCreated'
-        'Microsoft.KeyVault.CertificateNearExpiry'
-        'Microsoft.KeyVault.CertificateExpired'
-        'Microsoft.KeyVault.SecretNewVersionCreated'
-        'Microsoft.KeyVault.SecretNearExpiry'
-        'Microsoft.KeyVault.SecretExpired'
-      ]
+// What both subscriptions share: the six event types the code handles, the retry policy and
+// dead-lettering with the topic's identity.
+var handledEventTypes = {
+  includedEventTypes: [
+    'Microsoft.KeyVault.CertificateNewVersionCreated'
+    'Microsoft.KeyVault.CertificateNearExpiry'
+    'Microsoft.KeyVault.CertificateExpired'
+    'Microsoft.KeyVault.SecretNewVersionCreated'
+    'Microsoft.KeyVault.SecretNearExpiry'
+    'Microsoft.KeyVault.SecretExpired'
+  ]
+}
+var retryPolicy = {
+  maxDeliveryAttempts: maxDeliveryAttempts
+  eventTimeToLiveInMinutes: eventTimeToLiveInMinutes
+}
+var deadLetterWithTopicIdentity = {
+  identity: {
+    type: 'SystemAssigned'
+  }
+  deadLetterDestination: {
+    endpointType: 'StorageBlob'
+    properties: {
+      resourceId: storageAccountId
+      blobContainerName: deadLetterContainerName
     }
-    retryPolicy: {
-      maxDeliveryAttempts: maxDeliveryAttempts
-      eventTimeToLiveInMinutes: eventTimeToLiveInMinutes
+  }
+}
+
+// The destination: the function (AzureFunction or WebHook) or the queue, where Event Grid
+// authenticates with the topic's identity (deliveryWithResourceIdentity replaces destination).
+// One resource, not two conditional ones with the same name, which ARM refuses or half-ignores
+// (Azure/bicep#7561, #11290). ARM's if() evaluates only the branch it takes, so the queue mode
+// reads no key either.
+var functionDelivery = {
+  destination: webHookMode ? webHookDestination : azureFunctionDestination
+}
+var queueDelivery = {
+  deliveryWithResourceIdentity: {
+    identity: {
+      type: 'SystemAssigned'
     }
-    deadLetterWithResourceIdentity: {
-      identity: {
-        type: 'SystemAssigned'
-      }
-      deadLetterDestination: {
-        endpointType: 'StorageBlob'
-        properties: {
-          resourceId: storageAccountId
-          blobContainerName: deadLetterContainerName
-        }
+    destination: {
+      endpointType: 'StorageQueue'
+      properties: {
+        resourceId: storageAccountId
+        queueName: queueName
+        // -1: the message never expires in the queue (Event Grid's TTL already bounds delivery)
+        queueMessageTimeToLiveInSeconds: -1
       }
     }
   }
+}
+
+resource rotateOnKeyVaultEvent 'Microsoft.EventGrid/systemTopics/eventSubscriptions@2022-06-15' = {
+  parent: systemTopic
+  name: 'rotator-keyvault-events'
+  properties: union(queueMode ? queueDelivery : functionDelivery, {
+    eventDeliverySchema: 'EventGridSchema'
+    filter: handledEventTypes
+    retryPolicy: retryPolicy
+    deadLetterWithResourceIdentity: deadLetterWithTopicIdentity
+  })
 }
 
 output name string = rotateOnKeyVaultEvent.name

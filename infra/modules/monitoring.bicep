@@ -24,12 +24,18 @@ param tags object
 @description('Principal id of the Function App user-assigned identity (it publishes the telemetry).')
 param functionPrincipalId string
 
+@description('Resource id of an existing Log Analytics workspace to use instead of creating one.')
+param existingWorkspaceId string = ''
+
+@description('Create the telemetry role (false: main.bicep lists it in roleAssignmentsToGrant).')
+param createRoleAssignments bool = true
+
 @description('Days the workspace keeps logs (rotation history is also kept in the state store).')
 @minValue(30)
 @maxValue(730)
 param retentionInDays int = 90
 
-resource workspace 'Microsoft.OperationalInsights/workspaces@2023-09-01' = {
+resource workspace 'Microsoft.OperationalInsights/workspaces@2023-09-01' = if (empty(existingWorkspaceId)) {
   name: workspaceName
   location: location
   tags: tags
@@ -44,6 +50,8 @@ resource workspace 'Microsoft.OperationalInsights/workspaces@2023-09-01' = {
   }
 }
 
+var logAnalyticsWorkspaceId = empty(existingWorkspaceId) ? workspace.id : existingWorkspaceId
+
 resource appInsights 'Microsoft.Insights/components@2020-02-02' = {
   name: applicationInsightsName
   location: location
@@ -51,7 +59,7 @@ resource appInsights 'Microsoft.Insights/components@2020-02-02' = {
   kind: 'web'
   properties: {
     Application_Type: 'web'
-    WorkspaceResourceId: workspace.id
+    WorkspaceResourceId: logAnalyticsWorkspaceId
     IngestionMode: 'LogAnalytics'
     RetentionInDays: retentionInDays
     DisableLocalAuth: true
@@ -63,7 +71,7 @@ resource appInsights 'Microsoft.Insights/components@2020-02-02' = {
 // ingestion of the app's telemetry, on this component only.
 var monitoringMetricsPublisher = '3913510d-42f4-4e42-8a64-420c390055eb'
 
-resource functionTelemetryPublisher 'Microsoft.Authorization/roleAssignments@2022-04-01' = {
+resource functionTelemetryPublisher 'Microsoft.Authorization/roleAssignments@2022-04-01' = if (createRoleAssignments) {
   name: guid(appInsights.id, functionPrincipalId, monitoringMetricsPublisher)
   scope: appInsights
   properties: {
@@ -74,6 +82,6 @@ resource functionTelemetryPublisher 'Microsoft.Authorization/roleAssignments@202
   }
 }
 
-output workspaceId string = workspace.id
+output workspaceId string = logAnalyticsWorkspaceId
 output applicationInsightsId string = appInsights.id
 output applicationInsightsName string = appInsights.name

@@ -33,13 +33,31 @@ param deadLetterContainerName string
 @description('Principal id of the Function App user-assigned identity.')
 param functionPrincipalId string
 
+@description('Private mode (vnetEnabled): the public endpoint refuses every caller except Azure\'s trusted services (Event Grid delivering to the queue and dead-lettering with the system topic\'s identity); the app reaches the account through its private endpoints.')
+param privateNetwork bool = false
+
+@description('Create the Function identity\'s role on the account (false: main.bicep lists it in roleAssignmentsToGrant instead).')
+param createRoleAssignments bool = true
+
 // Storage Blob Data Owner (b7e6dc6d-f1e8-4753-8033-0f276bb0955b), learn.microsoft.com/azure/
 // role-based-access-control/built-in-roles/storage#storage-blob-data-owner.
 var storageBlobDataOwner = 'b7e6dc6d-f1e8-4753-8033-0f276bb0955b'
 
+// Network access. Without a VNet (the default) the account is reached over its public endpoint,
+// every request Entra-authenticated. With vnetEnabled the default action is Deny with no IP or
+// VNet rule, so the public endpoint answers only Azure's trusted services, and the app uses the
+// blob and queue private endpoints (private-endpoints.bicep). publicNetworkAccess stays 'Enabled'
+// on purpose: Event Grid delivers to the queue and dead-letters from outside any VNet, which a
+// storage firewall lets through only as a trusted service with the topic's SYSTEM-assigned
+// identity and "Allow Azure services on the trusted services list" (bypass AzureServices)
+// (learn.microsoft.com/azure/event-grid/handler-storage-queues, note on firewalls; the CIS
+// benchmark's trusted-services control applies to "Enabled from selected virtual networks and IP
+// addresses", ce.prod.cloudaware.com/ce/ca/azure/storage/trusted-azure-services-exceptions).
+// 'Disabled' would close that exception too, as far as Microsoft's pages say, and the queue route
+// that private mode depends on would stop (see infra/README.md, "Private network").
 resource account 'Microsoft.Storage/storageAccounts@2023-05-01' = {
-  //checkov:skip=CKV_AZURE_35:Flex Consumption without VNet integration reaches its host storage over the public endpoint; every request is still Entra-authenticated (shared key off).
-  //checkov:skip=CKV_AZURE_59:Same reason as CKV_AZURE_35: the Functions host, the Flex deployment service and Event Grid dead-lettering need the public endpoint when no VNet is deployed.
+  //checkov:skip=CKV_AZURE_35:Default action is Deny with vnetEnabled; without a VNet (the default) Flex Consumption reaches its host storage over the public endpoint, every request Entra-authenticated (shared key off).
+  //checkov:skip=CKV_AZURE_59:publicNetworkAccess stays Enabled so that Event Grid (a trusted service, outside any VNet) can deliver to the queue and dead-letter; with vnetEnabled the firewall (Deny, bypass AzureServices, no rules) admits nothing else. See the comment above.
   //checkov:skip=CKV_AZURE_206:Replication is the skuName parameter, zone-redundant by default; geo-replication buys little here: host state and the package are re-created by a deploy, and every rotation is also logged to Application Insights.
   name: name
   location: location
@@ -61,7 +79,7 @@ resource account 'Microsoft.Storage/storageAccounts@2023-05-01' = {
     supportsHttpsTrafficOnly: true
     networkAcls: {
       bypass: 'AzureServices'
-      defaultAction: 'Allow'
+      defaultAction: privateNetwork ? 'Deny' : 'Allow'
     }
     encryption: {
       keySource: 'Microsoft.Storage'
@@ -128,11 +146,11 @@ resource deadLetterContainer 'Microsoft.Storage/storageAccounts/blobServices/con
 //   per-connector lock; already covered by the same role, so no second assignment is made.
 // Not assigned, on purpose:
 // - Storage Queue Data Contributor: only queue-based triggers/bindings, Durable Functions and the
-//   blob trigger's poison queue use host-storage queues; this app has timer, Event Grid and HTTP
-//   triggers only.
+//   blob trigger's poison queue use host-storage queues. The Key Vault events queue
+//   (eventDelivery=storageQueue) gets its own assignment in queue-events.bicep.
 // - Storage Table Data Contributor: only Durable Functions and the optional persistence of host
 //   diagnostic events use tables; the app works without it.
-resource functionBlobDataOwner 'Microsoft.Authorization/roleAssignments@2022-04-01' = {
+resource functionBlobDataOwner 'Microsoft.Authorization/roleAssignments@2022-04-01' = if (createRoleAssignments) {
   name: guid(account.id, functionPrincipalId, storageBlobDataOwner)
   scope: account
   properties: {
@@ -146,3 +164,4 @@ resource functionBlobDataOwner 'Microsoft.Authorization/roleAssignments@2022-04-
 output id string = account.id
 output name string = account.name
 output blobEndpoint string = account.properties.primaryEndpoints.blob
+output queueEndpoint string = account.properties.primaryEndpoints.queue

@@ -7,7 +7,6 @@ logged or put into an exception; errors carry Graph's status, code and ``request
 from __future__ import annotations
 
 import datetime as dt
-import email.utils
 import logging
 import random
 import ssl
@@ -26,11 +25,13 @@ from rotator.azure.graph_answers import (
     graph_error,
     header,
     parse_connector,
+    parse_retry_after,
     request_secrets,
     response_detail,
     response_json,
 )
 from rotator.azure.refused import is_refused
+from rotator.azure.token_claims import decode_claims
 from rotator.config.settings import ENV_GRAPH_ENDPOINT
 from rotator.errors import GraphError, one_line
 from rotator.events import emit
@@ -227,6 +228,12 @@ class GraphConnectorClient:
             errors=errors,
         )
 
+    def held_token_claims(self) -> dict[str, Any]:
+        """The claims of the token this client holds ({} before its first call): never asks for
+        one; decoded for display only (unverified, never logged, the token itself not kept)."""
+        token = self._token
+        return decode_claims(token.token) if token is not None else {}
+
     def close(self) -> None:
         """Close the connection pool."""
         self._http.close()
@@ -381,25 +388,10 @@ class GraphConnectorClient:
         """
         header = response.headers.get("Retry-After")
         if header:
-            seconds = _parse_retry_after(header)
+            seconds = parse_retry_after(header, dt.datetime.now(dt.UTC))
             if seconds is not None:
                 return max(seconds, 0.0), True
         return self._backoff(attempt), False
-
-
-def _parse_retry_after(value: str) -> float | None:
-    value = value.strip()
-    try:
-        return float(value)
-    except ValueError:
-        pass
-    try:
-        when = email.utils.parsedate_to_datetime(value)
-    except (TypeError, ValueError):
-        return None
-    if when.tzinfo is None:
-        when = when.replace(tzinfo=dt.UTC)
-    return (when - dt.datetime.now(dt.UTC)).total_seconds()
 
 
 def connector_path(connector_id: str) -> str:

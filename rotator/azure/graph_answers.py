@@ -9,6 +9,7 @@ import base64
 import binascii
 import contextlib
 import datetime as dt
+import email.utils
 import string
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
@@ -253,6 +254,23 @@ def _thumbprint(custom: str) -> str | None:
         if len(raw) == 20:
             return raw.hex().upper()
     return None
+
+
+def parse_retry_after(value: str, now: dt.datetime) -> float | None:
+    """Seconds to wait from a ``Retry-After`` header: a number of seconds, or an HTTP date
+    (counted from ``now``); None when it is neither."""
+    value = value.strip()
+    try:
+        return float(value)
+    except ValueError:
+        pass
+    try:
+        when = email.utils.parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=dt.UTC)
+    return (when - now).total_seconds()
 
 
 def request_secrets(body: Mapping[str, Any] | None) -> list[str]:

@@ -5,9 +5,14 @@ from __future__ import annotations
 
 import base64
 import binascii
-import json
 import threading
+from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
+
+from rotator.text import load_json, printable
+
+MAX_TOKEN_CHARS = 16_384  # Entra's access tokens are a few kB; a larger one is not read
+MAX_CALLER_CHARS = 120
 
 if TYPE_CHECKING:
     from azure.core.credentials import AccessToken, TokenCredential
@@ -42,12 +47,26 @@ class ClaimsRecorder:
 
 
 def decode_claims(token: str) -> dict[str, Any]:
-    """The payload of a JWT, decoded without verification ({} when it is not a JWT)."""
-    parts = token.split(".")
+    """The payload of a JWT, decoded without verification ({} when it is not a JWT, or one
+    larger than ``MAX_TOKEN_CHARS``: Microsoft's tokens may be opaque, so nothing depends on it)."""
+    parts = token.split(".") if len(token) <= MAX_TOKEN_CHARS else []
     if len(parts) != 3:
         return {}
     try:
-        payload = json.loads(base64.urlsafe_b64decode(parts[1] + "=" * (-len(parts[1]) % 4)))
-    except (ValueError, binascii.Error):
+        raw = base64.urlsafe_b64decode(parts[1] + "=" * (-len(parts[1]) % 4))
+        payload = load_json(raw, max_bytes=MAX_TOKEN_CHARS, max_depth=8)
+    except (ValueError, binascii.Error):  # JsonLimitError is a ValueError
         return {}
     return payload if isinstance(payload, dict) else {}
+
+
+def caller_of(claims: Mapping[str, Any]) -> str | None:
+    """Who a token says its caller is, for display only (``requestedBy``): a user's ``upn``,
+    else an app's ``app_displayname``, else the ``oid`` of its principal; one printable line of
+    at most ``MAX_CALLER_CHARS`` (None when the token names nobody)."""
+    for claim in ("upn", "app_displayname", "oid"):
+        value = claims.get(claim)
+        if isinstance(value, str) and value.strip():
+            shown = printable(value.strip())
+            return shown if len(shown) <= MAX_CALLER_CHARS else shown[: MAX_CALLER_CHARS - 1] + "…"
+    return None

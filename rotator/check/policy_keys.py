@@ -17,7 +17,8 @@ from rotator.check.fixes import Fixes
 from rotator.check.report import Finding, Plan, TargetCheck
 from rotator.check.vaults import OneVersion, Vaults
 from rotator.errors import CredentialError, GraphError, KeyVaultError, ProbeError, RotatorError
-from rotator.model import CredentialKind, PolicyKeyTarget, RotationRequest, StatusReport, Verdict
+from rotator.model import CredentialKind, PolicyKeyTarget, RotationRequest, Verdict
+from rotator.standing import StatusReport
 from rotator.steps import keyset_plan, probe
 from rotator.steps.package import read_certificate, read_secret
 from rotator.steps.progress import unexpected

@@ -42,13 +42,12 @@ from rotator.model import (
     ConnectorState,
     InstallMode,
     PolicyKeyTarget,
-    StatusReport,
     Target,
-    TargetStatus,
     Verdict,
     VersionInfo,
 )
 from rotator.rotation import Rotator
+from rotator.standing import StatusReport, TargetStatus
 from rotator.steps import policy, probe
 from rotator.steps.context import utcnow
 from rotator.steps.package import read_certificate, read_secret

@@ -73,9 +73,11 @@ GET       /graph/keyset-clock                        → 200 ``{"offsetSeconds",
 PUT       /graph/keyset-clock                        ``{"offsetSeconds": number}`` → 200 as GET
                                                      (the key sets' clock: which key is active,
                                                      what is expired)
-GET       /identity                                  → 200 ``{"graphRoles","audienceOverride"}``
+GET       /identity                                  → 200 ``{"graphRoles","audienceOverride",
+                                                     "displayName"}``
 PUT       /identity                                  ``{"graphRoles"?: [..], "audienceOverride"?:
-                                                     str|null}`` → 200 as GET
+                                                     str|null, "displayName"?: str|null}`` → 200
+                                                     as GET (displayName: app_displayname)
 GET       /faults                                    → 200 ``{"value": [fault…]}``
 POST      /faults                                    ``{"service", "method"?, "path"?, "status"?,
                                                      "retryAfter"?, "delay"?, "drop"?,
@@ -694,6 +696,8 @@ class ControlService:
             self.emulator.identity.graph_roles = set(roles)
         if "audienceOverride" in body:
             self.emulator.identity.audience_override = _optional_str(body, "audienceOverride")
+        if "displayName" in body:  # the app_displayname of its tokens (null: none)
+            self.emulator.identity.display_name = _optional_str(body, "displayName")
         return self._json(200, self.emulator.identity.describe())
 
     def _faults(self, request: Request, args: list[str]) -> Response:

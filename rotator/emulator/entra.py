@@ -559,6 +559,7 @@ class EntraService:
             client_id=app.client_id,
             tenant_id=app.tenant_id,
             object_id=app.object_id,
+            display_name=app.display_name,
         )
         self.directory.record(
             IssuedToken(

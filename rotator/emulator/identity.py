@@ -19,6 +19,8 @@ GRAPH_PUBLIC_AUDIENCES = frozenset(
 )
 TOKEN_PATH = "/msi/token"  # noqa: S105 (a URL path)
 API_VERSION = "2019-08-01"
+# a managed identity's tokens name it as its resource (the Function App) is named
+DEFAULT_DISPLAY_NAME = "func-rotator-emulator"
 
 
 class IdentitySettings:
@@ -30,18 +32,21 @@ class IdentitySettings:
         self._lock = threading.Lock()
         self.graph_roles: set[str] = set(DEFAULT_GRAPH_ROLES)
         self.audience_override: str | None = None
+        self.display_name: str | None = DEFAULT_DISPLAY_NAME  # app_displayname; None: left out
 
     def reset(self) -> None:
         """Back to the defaults."""
         with self._lock:
             self.graph_roles = set(DEFAULT_GRAPH_ROLES)
             self.audience_override = None
+            self.display_name = DEFAULT_DISPLAY_NAME
 
     def describe(self) -> dict[str, Any]:
         """JSON-ready view (for the control surface)."""
         return {
             "graphRoles": sorted(self.graph_roles),
             "audienceOverride": self.audience_override,
+            "displayName": self.display_name,
         }
 
 
@@ -115,6 +120,7 @@ class IdentityService:
             audience=override if override is not None else audience,
             roles=roles,
             client_id=client_id,
+            display_name=self.settings.display_name,
         )
         body = {
             "access_token": token,

@@ -67,12 +67,15 @@ class TokenMinter:
         client_id: str | None = None,
         tenant_id: str | None = None,
         object_id: str | None = None,
+        display_name: str | None = None,
         now: float | None = None,
     ) -> tuple[str, int]:
         """Return ``(token, expires_on)`` for ``audience`` carrying ``roles`` (if any).
 
         ``tenant_id`` and ``object_id`` default to the managed identity's; the Entra token
-        endpoint passes an app's tenant and service principal.
+        endpoint passes an app's tenant and service principal. ``display_name`` becomes the
+        ``app_displayname`` claim, as Microsoft Graph's app-only tokens carry it (it is not in
+        the access-token claims reference, so a client must not depend on it).
         """
         issued = int(now if now is not None else time.time())
         expires_on = issued + TOKEN_LIFETIME_SECONDS
@@ -93,6 +96,8 @@ class TokenMinter:
             "ver": "1.0",
             "uti": _b64url(uuid.uuid4().bytes),
         }
+        if display_name is not None:
+            claims["app_displayname"] = display_name
         role_list = sorted(roles)
         if role_list:
             claims["roles"] = role_list

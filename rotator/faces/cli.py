@@ -4,16 +4,16 @@ emulator`` (the arguments are in ``cli_parser.py``)."""
 from __future__ import annotations
 
 import argparse
-import getpass
 import json
 import logging
-import os
 import sys
 from collections.abc import Sequence
+from dataclasses import replace
 from pathlib import Path
 from typing import TextIO
 
 from rotator.errors import ConfigurationError, RotatorError
+from rotator.faces import requester
 from rotator.faces.cli_parser import (
     EXIT_USAGE,
     UsageError,
@@ -25,6 +25,7 @@ from rotator.faces.cli_parser import (
 from rotator.faces.render import (
     history_to_json,
     render_check,
+    render_fleet_history,
     render_history,
     render_report,
     render_status,
@@ -111,7 +112,8 @@ def _rotate(args: argparse.Namespace, out: TextIO) -> int:
         raise UsageError("rotate", "--skip-probe needs --force and --reason (an emergency)")
     settings = Settings.from_env()
     with Rotator.from_settings(settings) as rotator:
-        report = rotator.rotate(request)
+        # requestedBy: the caller Graph sees (from the token the run holds), else the OS user
+        report = rotator.rotate(replace(request, requester=requester.from_tokens(rotator)))
     if args.json:
         json.dump(report.to_json(), out, indent=2)
         out.write("\n")
@@ -142,16 +144,31 @@ def _unpin(args: argparse.Namespace, out: TextIO) -> int:
 
 def _history(args: argparse.Namespace, out: TextIO) -> int:
     from rotator.config.settings import Settings
+    from rotator.faces import history
     from rotator.rotation import Rotator
 
     with Rotator.from_settings(Settings.from_env()) as rotator:
+        if args.connector is None and args.key_set is None:
+            fleet = history.gather(rotator, since=args.since, limit=args.limit)
+            out.write(
+                json.dumps(fleet.to_json(), indent=2) + "\n"
+                if args.json
+                else render_fleet_history(fleet)
+            )
+            return EXIT_FAILED if fleet.errors else EXIT_OK
+        target = history.configured(rotator, args.connector, args.key_set)
         record = rotator.history(args.connector, key_set=args.key_set)
+        display = history.display_name(rotator, target)
+    lines = history.newest_first(record.history, since=args.since, limit=args.limit)
+    record = replace(record, history=tuple(reversed(lines)))  # as stored: oldest first
+    name = args.connector or args.key_set
     if args.json:
-        document = history_to_json(args.connector or args.key_set, record, key_set=args.key_set)
+        document = history_to_json(name, record, key_set=args.key_set, display_name=display)
         json.dump(document, out, indent=2)
         out.write("\n")
         return EXIT_OK
-    out.write(render_history(args.connector or f"key set {args.key_set}", record))
+    label = args.connector or f"key set {args.key_set}"
+    out.write(render_history(label, record, None if args.key_set else display))
     return EXIT_OK
 
 
@@ -175,7 +192,7 @@ def _status(args: argparse.Namespace, out: TextIO) -> int:
         out.write("\n")
     else:
         out.write(render_status(report))
-    return EXIT_OK if report.ok else EXIT_FAILED
+    return EXIT_FAILED if report.needs_action else EXIT_OK
 
 
 def _check(args: argparse.Namespace, out: TextIO) -> int:
@@ -198,11 +215,9 @@ def _check(args: argparse.Namespace, out: TextIO) -> int:
 
 
 def operator() -> str | None:
-    """Who runs this command: the OS user (``requestedBy`` in the history)."""
-    try:
-        return getpass.getuser()
-    except (OSError, KeyError):  # no USER/LOGNAME and no passwd entry (a bare container)
-        return os.environ.get("USERNAME")
+    """Who runs this command: the OS user (``requestedBy`` of an unpin, and of a rotation whose
+    Graph token names nobody)."""
+    return requester.os_user()
 
 
 def _write_page(path: Path, html: str) -> None:

@@ -7,6 +7,8 @@ import sys
 from collections.abc import Sequence
 from typing import NoReturn
 
+from rotator.faces.history import DEFAULT_LIMIT, parse_limit, parse_since
+
 EXIT_USAGE = 2
 
 
@@ -48,7 +50,17 @@ exit codes: 0 every target rotated, up to date, dry run or skipped (being rotate
             2 usage or configuration error.
 """
 _STATUS_EPILOG = """\
-exit codes: 0 every target in sync; 1 a target out of sync or unreadable; 2 usage or configuration error.
+attention (first column, most urgent first; upper case when it needs someone):
+  failing   unreadable, or the last rotation failed and Graph is still not right
+  refused   the last rotation was refused, or Key Vault holds nothing usable
+  behind    Graph does not hold what a rotation would install now
+  expiring  what Graph holds expires within ROTATOR_EXPIRY_WARNING_DAYS (default 30)
+  deferred  a certificate waits for its notBefore; nothing to do
+  ok
+
+exit codes: 0 every target is ok or deferred;
+            1 a target is failing, refused, behind or expiring;
+            2 usage or configuration error.
 """
 
 
@@ -130,8 +142,11 @@ def build_parser() -> argparse.ArgumentParser:
         "status",
         parents=[common, selection],
         help="show what each connector holds against Key Vault",
-        description="For each target: what Graph holds, the newest usable Key Vault version "
-        "(and a pinned one), whether they are in sync, and days to expiry. Changes nothing.",
+        description="For each target, most urgent first: its word of attention, its id and "
+        "display name, the last outcome in its history (when, trigger, reason), what Graph "
+        "holds, the newest usable Key Vault version (and a pinned one) and days to expiry. "
+        "--json keeps configuration order and adds displayName, lastOutcome and attention to "
+        "every target. Changes nothing.",
         epilog=_STATUS_EPILOG,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
@@ -160,14 +175,34 @@ def build_parser() -> argparse.ArgumentParser:
     history = sub.add_parser(
         "history",
         parents=[common],
-        help="show a connector's rotation history from the state store",
-        description="The last rotations of a connector as the state store keeps them: time, "
-        "trigger, outcome, Key Vault version, thumbprint, reason and who asked; and the applied "
-        "version and pin. Never a secret.",
+        help="show the rotation history of every target (or of one) from the state store",
+        description="The last rotations as the state store keeps them: time, trigger, outcome, "
+        "Key Vault version, thumbprint, reason and who asked. Without --connector or --key-set: "
+        "every configured target's history in one list, newest first, each line naming its "
+        "target (and the connector's display name when Graph answers within a few seconds; the "
+        "history prints without Graph). With one: that target's history, applied version and "
+        "pin. Never a secret.",
+        epilog="exit codes: 0 the history was read; 1 a target's record could not be read;\n"
+        "            2 usage or configuration error (an unknown id lists the known ones).\n",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    which = history.add_mutually_exclusive_group(required=True)
-    which.add_argument("--connector", metavar="ID", help="the connector")
-    which.add_argument("--key-set", metavar="NAME", help="or the B2C policy key set")
+    which = history.add_mutually_exclusive_group()
+    which.add_argument("--connector", metavar="ID", help="only this connector")
+    which.add_argument("--key-set", metavar="NAME", help="or only this B2C policy key set")
+    history.add_argument(
+        "--limit",
+        type=parse_limit,
+        default=DEFAULT_LIMIT,
+        metavar="N",
+        help=f"at most N lines, the newest (default: {DEFAULT_LIMIT})",
+    )
+    history.add_argument(
+        "--since",
+        type=parse_since,
+        metavar="DATE",
+        help="only lines from DATE on: an ISO date (2026-12-01, midnight UTC) or datetime "
+        "(2026-12-01T08:00:00Z; UTC when no zone is given)",
+    )
     history.add_argument("--json", action="store_true", help="print one JSON document on stdout")
 
     unpin = sub.add_parser(

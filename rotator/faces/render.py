@@ -3,12 +3,15 @@ the CLI and the demo both print through here."""
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Sequence
 from typing import Any
 
 from rotator.check.report import CheckReport, Finding, Identity
+from rotator.faces.history import FleetHistory, entry_json
 from rotator.hints import fix_for
-from rotator.model import Outcome, RotationReport, StatusReport, TargetKind, TargetOutcome
+from rotator.model import Outcome, RotationReport, TargetKind, TargetOutcome, target_name
+from rotator.standing import Attention, LastOutcome, StatusReport
 from rotator.state.records import ConnectorRecord
 from rotator.text import printable
 
@@ -28,7 +31,7 @@ def render_report(report: RotationReport) -> str:
     lines: list[str] = []
     for o in report.outcomes:
         via = f", identity {o.identity}" if o.identity != "default" else ""
-        name = _named(o.target_kind, o.connector_id)
+        name = _named(o.target_kind, o.connector_id, o.display_name)
         lines.append(f"{_MARK[o.outcome]:<11} {name}  ({o.kind.value}{via})")
         version = (
             f"{o.key_vault_object}/{o.key_vault_version}"
@@ -75,19 +78,37 @@ def _counts(outcomes: Sequence[TargetOutcome]) -> str:
     return ", ".join(f"{n} {name}" for name, n in seen.items() if n) or "nothing to do"
 
 
-def _named(kind: TargetKind, name: str) -> str:
-    """A target as the text names it: a connector by its id, a policy key as ``key set ID``."""
-    return f"key set {name}" if kind is TargetKind.POLICY_KEY else name
+def _named(kind: TargetKind, name: str, display_name: str | None = None) -> str:
+    """A target as the text names it: a connector by its id and, once Graph named it, its
+    display name in quotes; a policy key as ``key set ID`` (its id is its name)."""
+    if kind is TargetKind.POLICY_KEY:
+        return f"key set {name}"
+    return f'{name}  "{display_name}"' if display_name and display_name != name else name
+
+
+def attention_word(attention: Attention) -> str:
+    """The first column of ``status``: upper case when the target needs someone."""
+    return attention.value.upper() if attention.needs_action else attention.value
+
+
+def last_outcome_line(last: LastOutcome) -> str:
+    """``failed 2026-12-03T10:00:00Z (timer): why``: the newest history line in a few words."""
+    trigger = f" ({last.trigger})" if last.trigger else ""
+    reason = f": {last.reason}" if last.reason else ""
+    return f"{last.outcome} {last.at}{trigger}{reason}"
 
 
 def render_status(report: StatusReport) -> str:
-    """The human form of a status report."""
+    """The human form of a status report: most urgent first, one block per target (its word of
+    attention, its id and display name, its last outcome), then a counted summary line."""
     lines: list[str] = []
-    for t in report.targets:
-        sync = {True: "in sync", False: "BEHIND", None: "UNKNOWN"}[t.in_sync]
+    for t in report.by_attention():
         via = f", identity {t.identity}" if t.identity != "default" else ""
-        name = _named(t.target_kind, t.connector_id)
-        lines.append(f"{sync:<11} {name}  ({t.kind.value}: {t.key_vault_object}{via})")
+        name = _named(t.target_kind, t.connector_id, t.display_name)
+        word = attention_word(t.attention)
+        lines.append(f"{word:<11} {name}  ({t.kind.value}: {t.key_vault_object}{via})")
+        if t.last_outcome:
+            lines.append(f"            last       {last_outcome_line(t.last_outcome)}")
         if t.graph:
             lines.append(f"            graph      {t.graph}")
         newest = t.target_version or ("none usable" if t.in_sync is not None else "not read")
@@ -112,7 +133,15 @@ def render_status(report: StatusReport) -> str:
             lines.append(f"            error      {t.error}")
             if fix := fix_for(t.error):
                 lines.append(f"            fix        {fix}")
+    if report.targets:
+        lines.append(f"{len(report.targets)} target(s): {_attention_counts(report)}")
     return _joined(lines)
+
+
+def _attention_counts(report: StatusReport) -> str:
+    """E.g. ``1 failing, 2 ok``, most urgent first."""
+    seen = Counter(t.attention for t in report.targets)
+    return ", ".join(f"{seen[a]} {a.value}" for a in Attention if seen[a])
 
 
 def render_check(report: CheckReport) -> str:
@@ -182,9 +211,12 @@ def _finding_lines(findings: Sequence[Finding]) -> list[str]:
     return lines
 
 
-def render_history(connector_id: str, record: ConnectorRecord) -> str:
-    """The human form of a connector's state record: applied version, pin, history newest first."""
-    lines = [connector_id]
+def render_history(
+    connector_id: str, record: ConnectorRecord, display_name: str | None = None
+) -> str:
+    """The human form of a connector's state record: applied version, pin, history newest first
+    (``record.history`` as stored, oldest first; the caller may have cut it)."""
+    lines = [f'{connector_id}  "{display_name}"' if display_name else connector_id]
     applied = record.applied
     if applied:
         lines.append(
@@ -204,6 +236,36 @@ def render_history(connector_id: str, record: ConnectorRecord) -> str:
     return _joined(lines)
 
 
+def render_fleet_history(history: FleetHistory) -> str:
+    """Every target's history in one list, newest first: time, outcome, target (and its display
+    name), trigger, version, who asked; the reason under it; then what was left out."""
+    lines: list[str] = []
+    for line in history.lines:
+        e = line.entry
+        who = f" by {e.requested_by}" if e.requested_by else ""
+        name = _named(line.target_kind, line.name, line.display_name)
+        lines.append(
+            f"{e.at}  {e.outcome:<10} {name}  {e.trigger}  {e.key_vault_version or '-'}{who}"
+        )
+        if e.reason:
+            lines.append(f"{'':<22}{e.reason}")
+    for target, error in history.errors:
+        lines.append(
+            f"{_named(target.target_kind, target_name(target))}: history unreadable: {error}"
+        )
+    since = f" since {history.since:%Y-%m-%d %H:%M} UTC" if history.since else ""
+    if not history.lines:
+        lines.append(f"no rotation recorded{since} for {history.targets} target(s)")
+    elif history.truncated:
+        lines.append(
+            f"the newest {len(history.lines)} line(s){since} of {history.targets} target(s); "
+            "--limit N shows more"
+        )
+    else:
+        lines.append(f"{len(history.lines)} line(s){since} of {history.targets} target(s)")
+    return _joined(lines)
+
+
 def _joined(lines: list[str]) -> str:
     """One text line per entry of ``lines``: nothing from outside may start another line or
     reach the terminal as a control sequence."""
@@ -211,16 +273,21 @@ def _joined(lines: list[str]) -> str:
 
 
 def history_to_json(
-    connector_id: str, record: ConnectorRecord, *, key_set: str | None = None
+    connector_id: str,
+    record: ConnectorRecord,
+    *,
+    key_set: str | None = None,
+    display_name: str | None = None,
 ) -> dict[str, Any]:
     """``history --json``: camelCase like every other JSON output, the history newest first
     (as the text shows it); ``targetKind``, and ``keySet`` in place of ``connectorId`` for a
-    policy key."""
+    policy key; ``displayName`` (a key set's is its id; null when Graph did not answer)."""
     applied, pin = record.applied, record.pin
     kind = TargetKind.POLICY_KEY if key_set else TargetKind.CONNECTOR
     return {
         "targetKind": kind.value,
         **({"keySet": key_set} if key_set else {"connectorId": connector_id}),
+        "displayName": key_set or display_name,
         "applied": {
             "keyVaultUrl": applied.key_vault_url,
             "keyVaultObject": applied.key_vault_object,
@@ -238,16 +305,5 @@ def history_to_json(
         }
         if pin
         else None,
-        "history": [
-            {
-                "at": entry.at,
-                "trigger": entry.trigger,
-                "outcome": entry.outcome,
-                "keyVaultVersion": entry.key_vault_version,
-                "thumbprint": entry.thumbprint,
-                "reason": entry.reason,
-                "requestedBy": entry.requested_by,
-            }
-            for entry in reversed(record.history)
-        ],
+        "history": [entry_json(entry) for entry in reversed(record.history)],
     }

@@ -8,7 +8,7 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
 from rotator.errors import RotatorError
-from rotator.faces.render_html import PageTarget, StatusPage
+from rotator.faces.page_parts import PageTarget, StatusPage
 from rotator.model import AnyTarget, CredentialKind, VersionInfo, target_name
 from rotator.state.records import state_key
 

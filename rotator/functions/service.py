@@ -14,7 +14,9 @@ from typing import Any
 
 from rotator.errors import RotatorError
 from rotator.events import emit
+from rotator.functions.queue_message import QueueMessageError, parse_queue_message
 from rotator.functions.triggers import (
+    HANDLED_EVENT_TYPES,
     EventError,
     EventKind,
     KeyVaultEvent,
@@ -108,24 +110,70 @@ def run_event(
     try:
         event = parse_keyvault_event(event_id=event_id, event_type=event_type, data=data)
     except EventError as exc:
-        emit(
-            log,
-            logging.ERROR,
-            "rotation.event_malformed",
-            eventId=truncate(str(event_id)),
-            eventType=truncate(str(event_type)),
-            reason=str(exc),
-        )
+        _malformed(exc, eventId=truncate(str(event_id)), eventType=truncate(str(event_type)))
         return None
     if event.kind is EventKind.IGNORED:
-        emit(
-            log,
-            logging.INFO,
-            "rotation.event_ignored",
-            eventId=truncate(event.event_id),
-            eventType=truncate(event.event_type),
-        )
+        _ignored(event.event_id, event.event_type)
         return None
+    return _handle_event(rotator, event, worker_init)
+
+
+def run_queue_message(
+    rotator: Rotator,
+    body: bytes,
+    *,
+    message_id: str | None = None,
+    dequeue_count: int | None = None,
+    worker_init: WorkerInit | None = None,
+) -> RotationReport | None:
+    """Handle one message of the queue ``keyvault-events`` (Event Grid wrote it, either schema):
+    the same handling as ``run_event``; None when there is nothing to do.
+
+    Raises:
+        QueueMessageError: the message holds no readable Key Vault event (logged as
+            ``rotation.event_malformed``); the host retries it, then moves it to the poison
+            queue ``keyvault-events-poison`` after host.json's ``maxDequeueCount``.
+        RotationFailedError: as ``run_event``; the host makes the message visible again after
+            host.json's ``visibilityTimeout`` and retries it.
+    """
+    try:
+        queued = parse_queue_message(body)
+        if queued.event_type not in HANDLED_EVENT_TYPES:
+            _ignored(queued.event_id, queued.event_type)
+            return None
+        event = parse_keyvault_event(
+            event_id=queued.event_id, event_type=queued.event_type, data=queued.data
+        )
+    except EventError as exc:
+        _malformed(
+            exc,
+            delivery="queue",
+            messageId=truncate(repr(message_id), 80),
+            dequeueCount=dequeue_count,
+            action="the host retries it, then moves it to the poison queue; read it there",
+        )
+        raise QueueMessageError(f"queue message {truncate(repr(message_id), 80)}: {exc}") from exc
+    return _handle_event(rotator, event, worker_init)
+
+
+def _malformed(exc: EventError, **where: Any) -> None:
+    emit(log, logging.ERROR, "rotation.event_malformed", **where, reason=str(exc))
+
+
+def _ignored(event_id: str, event_type: str) -> None:
+    emit(
+        log,
+        logging.INFO,
+        "rotation.event_ignored",
+        eventId=truncate(str(event_id)),
+        eventType=truncate(str(event_type)),
+    )
+
+
+def _handle_event(
+    rotator: Rotator, event: KeyVaultEvent, worker_init: WorkerInit | None
+) -> RotationReport | None:
+    """Rotate the targets bound to the event's object (see ``run_event``)."""
     own = _keep_alive_identities(rotator, event)
     if own:  # the certificate rotator itself authenticates with: register its new version
         rotator.keep_alive(own)
@@ -161,7 +209,7 @@ def run_event(
     if failed:
         raise RotationFailedError(
             f"event {truncate(event.event_id)}: rotation failed or was busy for {', '.join(failed)}; "
-            "Event Grid will retry"
+            "its delivery will be retried (Event Grid, or the queue trigger)"
         )
     return report
 

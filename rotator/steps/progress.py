@@ -22,6 +22,7 @@ from rotator.model import (
     AnyTarget,
     CredentialKind,
     Outcome,
+    PolicyKeyTarget,
     ProbeResult,
     Target,
     TargetOutcome,
@@ -56,6 +57,7 @@ class Progress(Generic[TargetT]):
     deferred: VersionInfo | None = None  # a certificate not valid yet, left for a later run
     deferred_note: str = ""
     key_id: str | None = None  # a policy key: the kid written (or found active)
+    display_name: str | None = None  # a connector's, once read from Graph (a key set: its id)
 
     def at(self, version: VersionInfo) -> None:
         """The run is now about ``version`` (as Key Vault lists it)."""
@@ -137,6 +139,9 @@ class Progress(Generic[TargetT]):
             deferred_until=self.deferred.not_before if self.deferred else None,
             target_kind=target.target_kind,
             key_id=self.key_id,
+            display_name=target.key_set
+            if isinstance(target, PolicyKeyTarget)
+            else self.display_name,
         )
 
     def failed(self, exc: Exception) -> TargetOutcome:

@@ -49,8 +49,10 @@ def entry(
     version: str | None,
     thumbprint: str | None,
     reason: str | None,
+    identity: str,
 ) -> HistoryEntry:
-    """One history line; the operator's reason wins over the outcome's."""
+    """One history line; the operator's reason wins over the outcome's; who asked as the
+    request names it for the target's Graph ``identity``."""
     return HistoryEntry(
         at=now_iso(now),
         trigger=request.trigger,
@@ -58,7 +60,7 @@ def entry(
         key_vault_version=version,
         thumbprint=thumbprint,
         reason=request.reason or reason,
-        requested_by=request.requested_by,
+        requested_by=request.asking(identity),
     )
 
 
@@ -77,7 +79,13 @@ def rotation(
     target = run.target
     version = run.version or ""
     line = entry(
-        Outcome.ROTATED, request, now, version=version, thumbprint=run.thumbprint, reason=summary
+        Outcome.ROTATED,
+        request,
+        now,
+        version=version,
+        thumbprint=run.thumbprint,
+        reason=summary,
+        identity=target.identity,
     )
     applied = AppliedCredential(
         target.key_vault_url, target.key_vault_object, version, run.thumbprint, now_iso(now)
@@ -85,7 +93,11 @@ def rotation(
     try:
         store.update(
             _key(target),
-            lambda record: replace(record.with_entry(line), applied=applied, pin=pin),
+            lambda record: replace(
+                record.with_entry(line),
+                applied=applied,
+                pin=_attributed(pin, record.pin, line.requested_by),
+            ),
         )
     except Exception as exc:  # Graph holds it already: never turn that into a failure
         error = _described(exc)
@@ -135,6 +147,7 @@ def failure(
         version=outcome.key_vault_version,
         thumbprint=outcome.thumbprint,
         reason=outcome.reason,
+        identity=outcome.identity,
     )
     try:
         state.append(store, state_key(outcome.target_kind, outcome.connector_id), line)
@@ -157,7 +170,16 @@ def keep_pin(
     """An up-to-date run still records a new pin, or the end of an outlived one (a dry run
     writes nothing, pins included)."""
     if pin != record.pin and not request.dry_run:
-        state.set_pin(store, _key(target), pin)
+        who = request.asking(target.identity)
+        state.set_pin(store, _key(target), _attributed(pin, record.pin, who))
+
+
+def _attributed(pin: Pin | None, stored: Pin | None, who: str | None) -> Pin | None:
+    """A pin this run made names who asked as its history line does (the plan made it before
+    Graph was called, so before the run knew the caller Graph sees); a kept pin is left as is."""
+    if pin is None or pin == stored or not who:
+        return pin
+    return replace(pin, requested_by=who)
 
 
 def pin_cleared(target: AnyTarget, choice: Choice) -> None:

@@ -22,6 +22,7 @@ import hashlib
 import json
 import re
 import sys
+from collections import ChainMap
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from functools import cache
@@ -89,12 +90,12 @@ class BicepFile:
 # learn.microsoft.com/azure/azure-resource-manager/bicep/bicep-functions-deployment#environment
 PUBLIC_CLOUD: dict[str, Any] = {
     "name": "AzureCloud",
-    "suffixes": {"storage": "core.windows.net"},
+    "suffixes": {"storage": "core.windows.net", "keyvaultDns": ".vault.azure.net"},
     "authentication": {"loginEndpoint": "https://login.microsoftonline.com/"},
 }
 US_GOVERNMENT_CLOUD: dict[str, Any] = {
     "name": "AzureUSGovernment",
-    "suffixes": {"storage": "core.usgovcloudapi.net"},
+    "suffixes": {"storage": "core.usgovcloudapi.net", "keyvaultDns": ".vault.usgovcloudapi.net"},
     "authentication": {"loginEndpoint": "https://login.microsoftonline.us/"},
 }
 _RESOURCE_GROUP = {
@@ -124,19 +125,21 @@ def evaluate(
     """What ``value`` (a node of ``file``) becomes for parameters ``given`` in cloud ``environment``.
 
     Identifiers resolve to ``given``, then variables, then parameter defaults. A property of a
-    resource or module (known only at deployment) becomes the text ``<symbol.path>``.
+    resource or module (known only at deployment) becomes the text ``<symbol.path>``. ``given``
+    may be any mapping (it is read only for the names the value uses), and a lambda's or a
+    for-expression's variable is bound over it.
 
     Raises:
         KeyError: a parameter without default that ``given`` does not name.
         NotImplementedError: a function or operator this evaluator does not know.
     """
-    return _Evaluator(file, dict(given or {}), environment).eval(value)
+    return _Evaluator(file, given if given is not None else {}, environment).eval(value)
 
 
 @dataclass(frozen=True)
 class _Evaluator:
     file: BicepFile
-    given: dict[str, Any]
+    given: Mapping[str, Any]
     environment: Mapping[str, Any]
 
     def eval(self, value: Any) -> Any:
@@ -144,6 +147,10 @@ class _Evaluator:
             return self._name_or_text(value)
         if isinstance(value, list):
             return [self.eval(item) for item in value]
+        if isinstance(value, dict) and "loop_type" in value:  # [for x in xs: ...]
+            detail = value["loop_type"]["detail"]
+            items = self.eval(detail["array_name"])
+            return [self._bound(detail["item_name"], item).eval(value["config"]) for item in items]
         if isinstance(value, dict) and "function" in value:
             return self._function(value["function"])
         if isinstance(value, dict) and "operator" in value:
@@ -151,6 +158,14 @@ class _Evaluator:
         if isinstance(value, dict):
             return {key: self.eval(item) for key, item in value.items()}
         return value
+
+    def _bound(self, name: str, item: Any) -> _Evaluator:
+        """This evaluator with a lambda's or a loop's variable bound to ``item``."""
+        return _Evaluator(self.file, ChainMap({name: item}, dict(self.given)), self.environment)
+
+    def _lambda(self, node: dict[str, Any], item: Any) -> Any:
+        detail = node["detail"]
+        return self._bound(detail["var_1"], item).eval(detail["expression"])
 
     def _name_or_text(self, text: str) -> Any:
         if text in self.given:
@@ -171,6 +186,9 @@ class _Evaluator:
 
     def _function(self, call: dict[str, Any]) -> Any:
         kind = call["type"]
+        if kind == "filter":  # the lambda is evaluated per item, not as an argument
+            items = self.eval(call["parameters"]["input_array"])
+            return [i for i in items if self._lambda(call["parameters"]["expression"], i)]
         args = [self.eval(a) for a in (call.get("parameters") or {}).values() if a is not None]
         if kind == "environment":
             return dict(self.environment)
@@ -197,6 +215,20 @@ class _Evaluator:
             return f"<{call_parameters['func_name']}({self.eval(call_parameters['resource_identifier'])})>"
         if kind == "contains":  # an object's key, an array's item, a string's substring
             return args[1] in args[0]
+        if (
+            kind == "resource_id"
+        ):  # in this resource group: /providers/<ns>/<type>/<name>/<child>/<name>
+            parameters = call["parameters"]
+            namespace, *types = str(self.eval(parameters["resource_type"])).split("/")
+            names = [self.eval(parameters[k]) for k in ("resource_name_1", "resource_name_2")]
+            path = "/".join(f"{t}/{n}" for t, n in zip(types, names, strict=False) if n is not None)
+            return f"{_RESOURCE_GROUP['id']}/providers/{namespace}/{path}"
+        if kind == "starts_with":
+            return str(args[0]).startswith(str(args[1]))
+        if kind == "split":
+            return str(args[0]).split(str(args[1]))
+        if kind == "union" and all(isinstance(a, list) for a in args):  # arrays: no duplicates
+            return list(dict.fromkeys(item for a in args for item in a))
         if kind == "union":
             merged: dict[str, Any] = {}
             for a in args:
@@ -213,6 +245,10 @@ class _Evaluator:
             return self.eval(operands[branch])
         if kind == "not":
             return not self.eval(operands["bool_value"])
+        if kind == "minus":  # a negative literal
+            return -self.eval(operands["integer_value"])
+        if kind == "index_accessor":
+            return self.eval(operands["operand_1"])[self.eval(operands["operand_2"])]
         left, right = (self.eval(operands[k]) for k in ("operand_1", "operand_2"))
         if kind == "equals":
             return left == right
@@ -289,12 +325,105 @@ def module_file(parent: BicepFile, module: dict[str, Any]) -> Path:
     return (parent.path.parent / module["detail"]["path"]).resolve()
 
 
+def body(declaration: dict[str, Any]) -> dict[str, Any]:
+    """A resource's or module's body: pycep nests it one level deeper under a condition or a loop."""
+    config = declaration["config"]
+    while "condition" in config or "loop_type" in config:
+        config = config["config"]
+    return dict(config)
+
+
+def condition(declaration: dict[str, Any]) -> Any:
+    """A resource's or module's ``if (...)`` condition as pycep renders it; ``None`` without one."""
+    return declaration["config"].get("condition")
+
+
 def module_params(module: dict[str, Any]) -> dict[str, Any]:
     """The ``params`` a module declaration passes (conditional modules nest one level deeper)."""
-    config = module["config"]
-    if "condition" in config:
-        config = config["config"]
-    return dict(config.get("params") or {})
+    return dict(body(module).get("params") or {})
+
+
+class _ModuleParams(Mapping[str, Any]):
+    """A module's parameters as main.bicep passes them, each evaluated when first read."""
+
+    def __init__(
+        self,
+        parent: BicepFile,
+        passed: dict[str, Any],
+        given: Mapping[str, Any],
+        environment: Mapping[str, Any],
+    ) -> None:
+        self._parent, self._passed, self._given, self._environment = (
+            parent,
+            passed,
+            given,
+            environment,
+        )
+
+    def __contains__(self, name: object) -> bool:
+        return name in self._passed
+
+    def __getitem__(self, name: str) -> Any:
+        return evaluate(self._parent, self._passed[name], self._given, self._environment)
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._passed)
+
+    def __len__(self) -> int:
+        return len(self._passed)
+
+
+@dataclass(frozen=True)
+class Deployed:
+    """One resource declaration a deployment creates: ``count`` of them for a loop."""
+
+    file: str
+    symbol: str
+    type: str
+    count: int
+    body: dict[str, Any]
+    params: Mapping[str, Any]  # what the file's parameters are in this deployment
+
+
+def deployment(
+    files: dict[str, BicepFile],
+    given: Mapping[str, Any],
+    environment: Mapping[str, Any] = PUBLIC_CLOUD,
+) -> list[Deployed]:
+    """The resources main.bicep and its modules create for parameters ``given``.
+
+    Conditions of modules and resources are evaluated (module parameters as main.bicep passes
+    them) and loops counted; ``existing`` references are left out.
+
+    Raises:
+        KeyError, NotImplementedError: as ``evaluate``.
+    """
+    main = files[MAIN.relative_to(REPO).as_posix()]
+    found: list[Deployed] = []
+
+    def created_by(file: BicepFile, params: Mapping[str, Any]) -> None:
+        for symbol, resource in file.resources().items():
+            test = condition(resource)
+            if resource["existing"] or (
+                test is not None and not evaluate(file, test, params, environment)
+            ):
+                continue
+            loop = resource["config"].get("loop_type")
+            count = 1
+            if loop is not None:
+                count = len(evaluate(file, loop["detail"]["array_name"], params, environment))
+            found.append(
+                Deployed(file.name, symbol, resource["type"], count, body(resource), params)
+            )
+
+    created_by(main, given)
+    for module in main.modules().values():
+        test = condition(module)
+        if test is not None and not evaluate(main, test, given, environment):
+            continue
+        target = module_file(main, module).relative_to(REPO).as_posix()
+        created_by(files[target], _ModuleParams(main, module_params(module), given, environment))
+    return found
 
 
 def interpolate(template: str, values: dict[str, Any]) -> str:
@@ -321,12 +450,17 @@ def role_assignments(files: dict[str, BicepFile]) -> list[RoleAssignment]:
     for bicep in files.values():
         resources = bicep.resources()
         for symbol, resource in bicep.resources(ROLE_ASSIGNMENT).items():
-            config = resource["config"]
+            config = body(resource)
             role = config["properties"]["roleDefinitionId"]
             role_id = role
             if isinstance(role, dict) and "function" in role:
                 role_id = bicep.resolve(role["function"]["parameters"]["resource_name_1"])
             scope = config.get("scope")
+            if (
+                isinstance(scope, dict)
+                and scope.get("operator", {}).get("type") == "index_accessor"
+            ):
+                scope = scope["operator"]["operands"]["operand_1"]  # a loop's scope: symbol[i]
             scope_symbol = scope if isinstance(scope, str) else None
             scope_type = resources[scope_symbol]["type"] if scope_symbol in resources else None
             name = config.get("name")

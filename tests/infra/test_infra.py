@@ -44,6 +44,12 @@ VAULT = "Microsoft.KeyVault/vaults"
 APPLICATION_INSIGHTS = "Microsoft.Insights/components"
 STORAGE_ACCOUNT = "Microsoft.Storage/storageAccounts"
 BLOB_CONTAINER = "Microsoft.Storage/storageAccounts/blobServices/containers"
+EVENT_SUBSCRIPTION = "Microsoft.EventGrid/systemTopics/eventSubscriptions"
+VAULT_SECRET = "Microsoft.KeyVault/vaults/secrets"
+VAULT_CERTIFICATE = "Microsoft.KeyVault/vaults/certificates"
+STORAGE_QUEUE = "Microsoft.Storage/storageAccounts/queueServices/queues"
+STORAGE_QUEUE_DATA_MESSAGE_SENDER = "c6a89b2d-59bc-44d0-9896-0f6e12d7b80a"
+STORAGE_QUEUE_DATA_CONTRIBUTOR = "974c5e8b-45b9-4653-ba55-5f855dd0fb88"
 
 MICROSOFT_GRAPH_APP_ID = "00000003-0000-0000-c000-000000000000"
 API_CONNECTORS_READWRITE_ALL = "1dfe531a-24a6-4f1b-80f4-7a0dc5a0a171"
@@ -60,11 +66,16 @@ TYPES_WITHOUT_LOCATION = {
     "Microsoft.Storage/storageAccounts/blobServices/containers",
     "Microsoft.EventGrid/systemTopics/eventSubscriptions",
     "Microsoft.Graph/appRoleAssignedTo",
+    "Microsoft.Storage/storageAccounts/queueServices",
+    "Microsoft.Storage/storageAccounts/queueServices/queues",
+    "Microsoft.Insights/diagnosticSettings",
+    "Microsoft.Network/privateEndpoints/privateDnsZoneGroups",
 }
 
 # What a deployment hands the templates, for evaluating them (bicepmodel.evaluate).
 APP_ID = "/subscriptions/0000/resourceGroups/rg-rotator/providers/Microsoft.Web/sites/rotator-app"
 APP_HOST = "rotator-app.azurewebsites.net"
+STORAGE_ACCOUNT_ID = "/subscriptions/0000/resourceGroups/rg-rotator/providers/Microsoft.Storage/storageAccounts/strotatorabc"
 IDENTITY_CLIENT_ID = "11111111-2222-3333-4444-555555555555"
 STORAGE_ACCOUNT_NAME = "strotatorabc"
 TARGETS = {
@@ -79,6 +90,14 @@ GRAPH_IDENTITY_PARAMETERS = {
     "graphClientSecretName": "rotator-graph-secret",
     "graphKeyVaultUrl": "https://contoso-graph-kv.vault.azure.net",
 }
+
+
+# Run a test once in Azure's public cloud and once in Azure Government (``environment``).
+EVERY_CLOUD = pytest.mark.parametrize(
+    "environment",
+    [bicepmodel.PUBLIC_CLOUD, bicepmodel.US_GOVERNMENT_CLOUD],
+    ids=["public", "usgov"],
+)
 
 
 # --- fixtures and helpers ---------------------------------------------------------------------
@@ -142,7 +161,7 @@ def _bicep_setting_names(files: dict[str, BicepFile]) -> set[str]:
 def _one(file: BicepFile, type_: str) -> dict[str, Any]:
     found = file.resources(type_)
     assert len(found) == 1, f"{file.name}: expected one {type_}, found {sorted(found)}"
-    return next(iter(found.values()))["config"]
+    return bicepmodel.body(next(iter(found.values())))
 
 
 def _module_call(files: dict[str, BicepFile], target: str) -> dict[str, Any]:
@@ -165,21 +184,31 @@ def _module_argument(files: dict[str, BicepFile], target: str, param: str) -> An
     return files[target].parameters()[param].get("default")
 
 
-def _event_subscription(files: dict[str, BicepFile]) -> dict[str, Any]:
-    config = _one(files[KEYVAULT_EVENTS], "Microsoft.EventGrid/systemTopics/eventSubscriptions")
-    return dict(config["properties"])
+def _main_value(files: dict[str, BicepFile], value: Any, **parameters: Any) -> Any:
+    """What ``value`` (a node of main.bicep) becomes with the required parameters and these."""
+    given = {"keyVaultName": "contoso-kv", "rotatorConfig": TARGETS, **parameters}
+    return bicepmodel.evaluate(files[MAIN], value, given)
 
 
-def _destination(files: dict[str, BicepFile], endpoint_type: str) -> dict[str, Any]:
-    """The subscription's destination as deployed with ``endpointType`` for this app."""
+def _event_subscription(
+    files: dict[str, BicepFile], endpoint_type: str = "AzureFunction"
+) -> dict[str, Any]:
+    """The subscription's properties as deployed with ``endpointType`` for this app."""
     given = {
         "endpointType": endpoint_type,
         "functionAppId": APP_ID,
         "functionAppHostName": APP_HOST,
         "functionName": _module_argument(files, KEYVAULT_EVENTS, "functionName"),
+        "storageAccountId": STORAGE_ACCOUNT_ID,
+        "deadLetterContainerName": "eventgrid-deadletter",
     }
-    destination = _event_subscription(files)["destination"]
-    return dict(bicepmodel.evaluate(files[KEYVAULT_EVENTS], destination, given))
+    subscription = _one(files[KEYVAULT_EVENTS], EVENT_SUBSCRIPTION)
+    return dict(bicepmodel.evaluate(files[KEYVAULT_EVENTS], subscription["properties"], given))
+
+
+def _destination(files: dict[str, BicepFile], endpoint_type: str) -> dict[str, Any]:
+    """The subscription's destination as deployed with ``endpointType`` for this app."""
+    return dict(_event_subscription(files, endpoint_type)["destination"])
 
 
 def _host_settings(
@@ -345,13 +374,18 @@ def test_event_subscription_endpoint_is_the_function_app_of_this_deployment(
 def test_event_subscription_endpoint_is_azure_function_unless_webhook_is_asked(
     bicep: dict[str, BicepFile],
 ) -> None:
-    """eventSubscriptionEndpoint allows AzureFunction (the default) and WebHook, and reaches the module."""
+    """eventSubscriptionEndpoint allows AzureFunction (the default) and WebHook, and reaches the
+    module unless the events go through the queue."""
     allowed = ["AzureFunction", "WebHook"]
     assert _decorator(bicep, MAIN, "eventSubscriptionEndpoint", "allowed") == allowed
-    assert _decorator(bicep, KEYVAULT_EVENTS, "endpointType", "allowed") == allowed
+    assert _decorator(bicep, KEYVAULT_EVENTS, "endpointType", "allowed") == [
+        *allowed,
+        "StorageQueue",
+    ]
     assert bicep[MAIN].parameters()["eventSubscriptionEndpoint"]["default"] == "AzureFunction"
-    passed = bicepmodel.module_params(_module_call(bicep, KEYVAULT_EVENTS))
-    assert passed["endpointType"] == "eventSubscriptionEndpoint"
+    passed = bicepmodel.module_params(_module_call(bicep, KEYVAULT_EVENTS))["endpointType"]
+    assert _main_value(bicep, passed) == "AzureFunction"
+    assert _main_value(bicep, passed, eventSubscriptionEndpoint="WebHook") == "WebHook"
 
 
 def test_webhook_endpoint_is_the_event_grid_extension_url_with_its_system_key(
@@ -393,10 +427,11 @@ def test_event_subscription_retries_a_bounded_number_of_times(bicep: dict[str, B
     """Delivery is retried 10 times within a day, then the event is dead-lettered."""
     retry = _event_subscription(bicep)["retryPolicy"]
     events = bicep[KEYVAULT_EVENTS]
-    assert retry == {
+    assert events.variables()["retryPolicy"] == {
         "maxDeliveryAttempts": "maxDeliveryAttempts",
         "eventTimeToLiveInMinutes": "eventTimeToLiveInMinutes",
     }
+    assert retry == {"maxDeliveryAttempts": 10, "eventTimeToLiveInMinutes": 1440}
     assert events.parameters()["maxDeliveryAttempts"]["type"] == "int"
     assert _module_argument(bicep, KEYVAULT_EVENTS, "maxDeliveryAttempts") == 10
     assert _module_argument(bicep, KEYVAULT_EVENTS, "eventTimeToLiveInMinutes") == 1440
@@ -419,7 +454,7 @@ def test_system_topic_is_the_key_vaults_with_a_managed_identity(
 ) -> None:
     """The system topic's source is the existing vault, and it has the identity dead-lettering uses."""
     access = bicep[KEYVAULT_ACCESS]
-    topic = _one(access, "Microsoft.EventGrid/systemTopics")
+    topic = bicepmodel.body(access.resources()["systemTopic"])
     assert topic["properties"]["topicType"] == "Microsoft.KeyVault.vaults"
     source = topic["properties"]["source"]["operator"]["operands"]
     assert access.resources()[source["operand_1"]]["type"] == VAULT
@@ -501,11 +536,7 @@ def test_host_storage_is_named_by_this_clouds_service_uris_in_a_national_cloud(
         )
 
 
-@pytest.mark.parametrize(
-    "environment",
-    [bicepmodel.PUBLIC_CLOUD, bicepmodel.US_GOVERNMENT_CLOUD],
-    ids=["public", "usgov"],
-)
+@EVERY_CLOUD
 def test_state_store_uses_the_host_storage_account_in_every_cloud(
     bicep: dict[str, BicepFile], environment: dict[str, Any]
 ) -> None:
@@ -613,15 +644,18 @@ def test_numeric_parameter_defaults_are_the_codes_defaults(bicep: dict[str, Bice
 
 
 def test_role_assignments_grant_exactly_the_expected_roles(bicep: dict[str, BicepFile]) -> None:
-    """Two vault read roles, Blob Data Owner and Metrics Publisher for the app, one for dead letters."""
+    """Two Key Vault read roles (vault-wide, or per object), Blob Data Owner and Metrics Publisher
+    for the app, dead letters and queue delivery for the topic, the queue role for the app."""
     granted = Counter(a.role_definition_id for a in _roles(bicep))
     assert granted == Counter(
         {
-            KEY_VAULT_SECRETS_USER: 1,
-            KEY_VAULT_CERTIFICATE_USER: 1,
+            KEY_VAULT_SECRETS_USER: 2,
+            KEY_VAULT_CERTIFICATE_USER: 2,
             STORAGE_BLOB_DATA_OWNER: 1,
             STORAGE_BLOB_DATA_CONTRIBUTOR: 1,
             MONITORING_METRICS_PUBLISHER: 1,
+            STORAGE_QUEUE_DATA_MESSAGE_SENDER: 1,
+            STORAGE_QUEUE_DATA_CONTRIBUTOR: 1,
         }
     )
 
@@ -629,16 +663,19 @@ def test_role_assignments_grant_exactly_the_expected_roles(bicep: dict[str, Bice
 def test_each_role_is_scoped_to_the_vault_the_storage_account_or_application_insights(
     bicep: dict[str, BicepFile],
 ) -> None:
-    """Vault roles on the vault; storage on the account or its container; telemetry on the component."""
+    """Vault roles on the vault or one secret / certificate; storage on the account, its container
+    or its queue; telemetry on the component."""
     expected_scope = {
-        KEY_VAULT_SECRETS_USER: VAULT,
-        KEY_VAULT_CERTIFICATE_USER: VAULT,
-        STORAGE_BLOB_DATA_OWNER: STORAGE_ACCOUNT,
-        STORAGE_BLOB_DATA_CONTRIBUTOR: BLOB_CONTAINER,
-        MONITORING_METRICS_PUBLISHER: APPLICATION_INSIGHTS,
+        KEY_VAULT_SECRETS_USER: {VAULT, VAULT_SECRET},
+        KEY_VAULT_CERTIFICATE_USER: {VAULT, VAULT_CERTIFICATE},
+        STORAGE_BLOB_DATA_OWNER: {STORAGE_ACCOUNT},
+        STORAGE_BLOB_DATA_CONTRIBUTOR: {BLOB_CONTAINER},
+        MONITORING_METRICS_PUBLISHER: {APPLICATION_INSIGHTS},
+        STORAGE_QUEUE_DATA_MESSAGE_SENDER: {STORAGE_QUEUE},
+        STORAGE_QUEUE_DATA_CONTRIBUTOR: {STORAGE_ACCOUNT},
     }
     for assignment in _roles(bicep):
-        assert assignment.scope_type == expected_scope[assignment.role_definition_id], assignment
+        assert assignment.scope_type in expected_scope[assignment.role_definition_id], assignment
 
 
 def test_no_role_assignment_is_at_subscription_or_resource_group_scope(
@@ -649,8 +686,11 @@ def test_no_role_assignment_is_at_subscription_or_resource_group_scope(
         assert assignment.scope_symbol is not None, f"{assignment} has no resource scope"
         assert assignment.scope_type in {
             VAULT,
+            VAULT_SECRET,
+            VAULT_CERTIFICATE,
             STORAGE_ACCOUNT,
             BLOB_CONTAINER,
+            STORAGE_QUEUE,
             APPLICATION_INSIGHTS,
         }, assignment
         globals_ = bicep[assignment.file].doc.get("globals") or {}
@@ -664,12 +704,27 @@ def test_role_assignment_names_are_guid_of_scope_principal_and_role(
     for assignment in _roles(bicep):
         file = bicep[assignment.file]
         scope_id, principal, role = assignment.name_parts
-        assert scope_id == {
+        scope = assignment.scope_symbol
+        looped = {
             "operator": {
-                "type": "property_accessor",
-                "operands": {"operand_1": assignment.scope_symbol, "operand_2": "id"},
+                "type": "index_accessor",
+                "operands": {"operand_1": scope, "operand_2": "i"},
             }
-        }, assignment
+        }
+        assert scope_id in (
+            {
+                "operator": {
+                    "type": "property_accessor",
+                    "operands": {"operand_1": scope, "operand_2": "id"},
+                }
+            },
+            {
+                "operator": {
+                    "type": "property_accessor",
+                    "operands": {"operand_1": looped, "operand_2": "id"},
+                }
+            },
+        ), assignment
         assert principal in file.parameters(), assignment
         assert file.resolve(role) == assignment.role_definition_id, assignment
 
@@ -703,7 +758,9 @@ def test_every_resource_that_takes_a_location_has_one(bicep: dict[str, BicepFile
             if resource["existing"] or resource["type"] in TYPES_WITHOUT_LOCATION:
                 continue
             checked.add(resource["type"])
-            assert resource["config"].get("location"), f"{file.name}: {symbol} has no location"
+            assert bicepmodel.body(resource).get("location"), (
+                f"{file.name}: {symbol} has no location"
+            )
     assert "Microsoft.Web/sites/basicPublishingCredentialsPolicies" in checked
 
 
@@ -832,15 +889,32 @@ def test_function_app_runs_as_a_user_assigned_identity(bicep: dict[str, BicepFil
     assert keys == ["${identityId}"]
 
 
-def test_function_app_is_python_311_on_flex_consumption(bicep: dict[str, BicepFile]) -> None:
-    """The plan is FC1 (Flex Consumption) and the runtime Python 3.11."""
+def test_function_app_is_python_on_flex_consumption(bicep: dict[str, BicepFile]) -> None:
+    """The plan is FC1 (Flex Consumption) and the runtime Python, at the version main.bicep passes."""
     app = bicep[FUNCTION_APP]
     assert _one(app, "Microsoft.Web/serverfarms")["sku"] == {
         "name": "FC1",
         "tier": "FlexConsumption",
     }
     runtime = _one(app, "Microsoft.Web/sites")["properties"]["functionAppConfig"]["runtime"]
-    assert runtime == {"name": "python", "version": "3.11"}
+    assert runtime == {"name": "python", "version": "pythonVersion"}
+    passed = bicepmodel.module_params(_module_call(bicep, FUNCTION_APP))
+    assert passed["pythonVersion"] == "pythonVersion"
+
+
+@pytest.mark.parametrize("file", [MAIN, FUNCTION_APP])
+def test_python_version_allows_311_and_312_and_defaults_to_311(
+    bicep: dict[str, BicepFile], file: str
+) -> None:
+    """pythonVersion allows exactly 3.11 and 3.12 (the versions CI runs), 3.11 by default."""
+    assert _decorator(bicep, file, "pythonVersion", "allowed") == ["3.11", "3.12"]
+    assert bicep[file].parameters()["pythonVersion"]["default"] == "3.11"
+
+
+def test_key_vault_reference_identity_is_not_set(bicep: dict[str, BicepFile]) -> None:
+    """keyVaultReferenceIdentity is gone: the app uses no Key Vault references."""
+    for file in bicep.values():
+        assert "keyVaultReferenceIdentity" not in json.dumps(file.doc), file.name
 
 
 def test_deployment_package_is_read_with_the_user_assigned_identity(
@@ -941,10 +1015,8 @@ def test_alerts_notify_the_email_receivers_of_the_action_group(bicep: dict[str, 
     assert "alertEmails" in receivers
     for rule in alerts.resources("Microsoft.Insights/scheduledQueryRules").values():
         (action_group,) = rule["config"]["properties"]["actions"]["actionGroups"]
-        assert action_group["operator"]["operands"] == {
-            "operand_1": "actionGroup",
-            "operand_2": "id",
-        }
+        assert action_group == "notifiedActionGroupId"
+    assert bicepmodel.evaluate(alerts, "notifiedActionGroupId", {}) == "<actionGroup.id>"
 
 
 # --- Microsoft Graph permission ---------------------------------------------------------------

@@ -57,7 +57,8 @@ def azure_env(monkeypatch: pytest.MonkeyPatch, emu: Emulator) -> Emulator:
 # -- Azurite (the Azure Storage emulator) for the blob state store ----------------------------
 
 REPO = Path(__file__).resolve().parents[2]
-AZURITE = REPO / ".tools" / "node_modules" / ".bin" / "azurite-blob"
+AZURITE_BIN = REPO / ".tools" / "node_modules" / ".bin"
+AZURITE = AZURITE_BIN / "azurite-blob"
 # Azurite's documented development account: a public, well-known key, not a secret.
 AZURITE_ACCOUNT = "devstoreaccount1"
 AZURITE_KEY = (
@@ -83,18 +84,19 @@ def azurite(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
         stop_group(process)
 
 
-def start_azurite(location: Path) -> tuple[subprocess.Popen[str], int]:
-    """Azurite's blob service on a port the kernel picks (port 0: no free-port race), ready
-    once it prints the port it listens on. Telemetry off: with it on, Azurite phones home and
-    its SIGTERM handler waits on that, so it never exits on SIGTERM."""
-    if not AZURITE.exists():
-        pytest.fail(f"{AZURITE} is missing: `./dev test` installs azurite (npm) before the tests")
+def start_azurite(location: Path, service: str = "blob") -> tuple[subprocess.Popen[str], int]:
+    """Azurite's ``service`` (blob or queue) on a port the kernel picks (port 0: no free-port
+    race), ready once it prints the port it listens on. Telemetry off: with it on, Azurite phones
+    home and its SIGTERM handler waits on that, so it never exits on SIGTERM."""
+    binary = AZURITE_BIN / f"azurite-{service}"
+    if not binary.exists():
+        pytest.fail(f"{binary} is missing: `./dev test` installs azurite (npm) before the tests")
     process = subprocess.Popen(
         [
-            str(AZURITE),
-            "--blobHost",
+            str(binary),
+            f"--{service}Host",
             "127.0.0.1",
-            "--blobPort",
+            f"--{service}Port",
             "0",
             "--location",
             str(location),

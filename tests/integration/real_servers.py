@@ -32,6 +32,7 @@ from pathlib import Path
 from typing import NoReturn
 
 from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import rsa
 
 from rotator.emulator import pki
 from rotator.steps import pkcs12
@@ -121,7 +122,7 @@ class Certificates:
         issued = self.clients[name]
         issuer = self.other_ca if name == "untrusted" else self.client_ca
         key = issued.key
-        assert isinstance(key, pki.rsa.RSAPrivateKey)
+        assert isinstance(key, rsa.RSAPrivateKey)
         return pkcs12.CertificateBundle(issued.certificate, key, (issuer.certificate,))
 
 

@@ -6,16 +6,21 @@ import datetime as dt
 import json
 import subprocess
 import sys
+import threading
+import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+
+import azure.functions as func
 
 from rotator.config.settings import Settings
 from rotator.emulator import Emulator, JournalEntry, pki
 from rotator.rotation import Rotator
 
 DAY = dt.timedelta(days=1)
+REPO = Path(__file__).resolve().parents[2]
 
 
 @dataclass
@@ -126,3 +131,46 @@ def run_cli(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]
         text=True,
         timeout=120,
     )
+
+
+def deferred_target(emu: Emulator, ca: pki.Issued) -> dict[str, Any]:
+    """An overlap connector with a probe holding Key Vault's current certificate while a newer
+    one is valid only in 5 days (a run defers it); its ROTATOR_CONFIG entry."""
+    seeded = seed_certificate(
+        emu, "api-cert", ca, [{"age": 9, "valid": (-9, 300)}, {"age": 1, "valid": (5, 400)}]
+    )
+    connector = emu.graph.add_connector("Cert API", emu.api_url_for("overlap-api"))
+    emu.graph.install_certificate(connector, seeded.leaves[0], chain=[ca.certificate])
+    return {"id": connector, "certificate": "api-cert", "mode": "overlap", "probe": {}}
+
+
+class InvocationContext(func.Context):
+    """What the Python worker hands a function as ``context``."""
+
+    def __init__(self) -> None:
+        self._id = str(uuid.uuid4())
+        self._local = threading.local()
+
+    @property
+    def invocation_id(self) -> str:
+        return self._id
+
+    @property
+    def thread_local_storage(self) -> Any:
+        return self._local
+
+    @property
+    def function_name(self) -> str:
+        return "test"
+
+    @property
+    def function_directory(self) -> str:
+        return str(REPO)
+
+    @property
+    def trace_context(self) -> Any:
+        return None
+
+    @property
+    def retry_context(self) -> Any:
+        return None

@@ -37,11 +37,17 @@ def test_parallel_reconcile_rotates_every_connector_and_prints_ratios() -> None:
 
 @pytest.mark.parametrize(
     "script",
-    ["requests_per_rotation.py", "cold_import.py", "probe_control_cost.py", "nothing_listening.py"],
+    [
+        "requests_per_rotation.py",
+        "cold_import.py",
+        "probe_control_cost.py",
+        "status_page.py",
+        "nothing_listening.py",
+    ],
 )
 def test_benchmark_checks_its_outcomes(script: str) -> None:
     """The script exits 0: each scenario ended as expected (rotated / up-to-date; indexing the
-    Function loads neither rotator nor the Azure SDK)."""
+    Function loads neither rotator nor the Azure SDK; the status page's overview in order)."""
     result = bench(script, BENCH_RUNS="1")
     assert result.returncode == 0, result.stdout + result.stderr
     assert "FAILED" not in result.stderr

@@ -6,9 +6,9 @@ import datetime as dt
 import json
 import logging
 import os
+import re
 import subprocess
 import sys
-import threading
 import uuid
 from collections.abc import Callable
 from pathlib import Path
@@ -23,7 +23,14 @@ from rotator.emulator import Emulator, pki
 from rotator.functions.service import RotationFailedError
 from rotator.state.local import LocalStateStore
 
-from .support import environment, graph_writes, requests, seed_certificate, seed_secret
+from .support import (
+    InvocationContext,
+    environment,
+    graph_writes,
+    requests,
+    seed_certificate,
+    seed_secret,
+)
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -52,38 +59,6 @@ def configure(
             monkeypatch.setenv(key, value)
 
     return apply
-
-
-class InvocationContext(func.Context):
-    """What the Python worker hands a function as ``context``."""
-
-    def __init__(self) -> None:
-        self._id = str(uuid.uuid4())
-        self._local = threading.local()
-
-    @property
-    def invocation_id(self) -> str:
-        return self._id
-
-    @property
-    def thread_local_storage(self) -> Any:
-        return self._local
-
-    @property
-    def function_name(self) -> str:
-        return "test"
-
-    @property
-    def function_directory(self) -> str:
-        return str(REPO)
-
-    @property
-    def trace_context(self) -> Any:
-        return None
-
-    @property
-    def retry_context(self) -> Any:
-        return None
 
 
 def call(functions: dict[str, Any], name: str, *args: Any) -> Any:
@@ -164,11 +139,12 @@ def cert_setup(
 # -- what the host indexes -----------------------------------------------------------------
 
 
-def test_host_indexes_the_four_functions_with_their_triggers(functions: dict[str, Any]) -> None:
+def test_host_indexes_the_five_functions_with_their_triggers(functions: dict[str, Any]) -> None:
     """Names, trigger types, routes, methods, auth levels and the schedule are what operators rely on."""
     assert set(functions) == {
         "rotate_on_schedule",
         "rotate_on_keyvault_event",
+        "rotate_on_keyvault_queue",
         "rotate_now",
         "rotation_status",
     }
@@ -183,6 +159,14 @@ def test_host_indexes_the_four_functions_with_their_triggers(functions: dict[str
         False,
     )
     assert bindings["rotate_on_keyvault_event"][0]["type"] == "eventGridTrigger"
+    queue = bindings["rotate_on_keyvault_queue"][0]
+    # the names infra/main.bicep creates: the queue, and the KeyVaultEventsQueue__* settings
+    assert (queue["type"], queue["queueName"], queue["connection"], queue["name"]) == (
+        "queueTrigger",
+        "keyvault-events",
+        "KeyVaultEventsQueue",
+        "msg",
+    )
     for name, route, method in (
         ("rotate_now", "rotate", "POST"),
         ("rotation_status", "status", "GET"),
@@ -566,7 +550,7 @@ def test_transient_failure_raises_so_event_grid_redelivers(
     connector, versions, _ = cert_setup(emu, ca)
     configure({"id": connector, "certificate": "api-cert"})
     emu.faults.add(service="graph", method="GET", status=503, retry_after="0")
-    with pytest.raises(RotationFailedError, match="Event Grid will retry"):
+    with pytest.raises(RotationFailedError, match="delivery will be retried"):
         call(
             functions,
             "rotate_on_keyvault_event",
@@ -702,6 +686,33 @@ def test_rotation_status_reports_without_secrets(
     assert "status-canary-password" not in text
 
 
+def test_http_answers_carry_the_fields_of_the_command_lines_json(
+    emu: Emulator, ca: pki.Issued, functions: dict[str, Any], configure: Callable[..., None]
+) -> None:
+    """POST /api/rotate names the connector (displayName); GET /api/status carries the same
+    fields as `status --json` (displayName, lastOutcome, attention), still 200."""
+    from .test_cli import run
+
+    connector, _, _ = cert_setup(emu, ca)
+    configure({"id": connector, "certificate": "api-cert"})
+    rotated = call(functions, "rotate_now", http("POST", "rotate", {"connectorId": connector}))
+    assert json.loads(rotated.get_body())["outcomes"][0]["displayName"] == "API"
+    response = call(functions, "rotation_status", http("GET", "status"))
+    assert response.status_code == 200
+    (target,) = json.loads(response.get_body())["targets"]
+    assert target["displayName"] == "API"
+    assert (target["lastOutcome"]["outcome"], target["lastOutcome"]["trigger"]) == (
+        "rotated",
+        "http",
+    )
+    assert target["attention"] == "ok"
+    cli = run(dict(os.environ), "status", "--json")
+    assert cli.returncode == 0, cli.stderr
+    (from_cli,) = json.loads(cli.stdout)["targets"]
+    assert set(from_cli) == set(target)
+    assert from_cli["lastOutcome"] == target["lastOutcome"]
+
+
 def test_rotation_status_answers_the_page_to_a_browser(
     emu: Emulator, functions: dict[str, Any], configure: Callable[..., None]
 ) -> None:
@@ -720,8 +731,34 @@ def test_rotation_status_answers_the_page_to_a_browser(
     assert "default-src 'none'" in response.headers["Content-Security-Policy"]
     page = response.get_body().decode()
     assert page.startswith("<!DOCTYPE html>")
-    assert f'data-connector="{connector}" data-state="in-sync"' in page
+    assert f'data-connector="{connector}" data-attention="ok"' in page
     assert "page-canary-password" not in page
+
+
+def test_the_http_status_page_has_the_overview_most_urgent_first(
+    emu: Emulator, functions: dict[str, Any], configure: Callable[..., None]
+) -> None:
+    """GET /api/status?format=html renders the same overview as `status --html`: the connector
+    that is behind first, each row named by Graph's display name and linking to its card."""
+    seed_secret(emu, "pw-a", [{"value": "a" * 20, "age": 1}])
+    seed_secret(emu, "pw-b", [{"value": "b" * 20, "age": 1}])
+    ok = emu.graph.add_connector("Orders API", "https://a.test", username="svc", password="old")
+    behind = emu.graph.add_connector("Profile API", "https://b.test", username="svc", password="o")
+    configure(
+        {"id": ok, "basic": {"username": "svc", "passwordSecret": "pw-a"}},
+        {"id": behind, "basic": {"username": "svc", "passwordSecret": "pw-b"}},
+    )
+    call(functions, "rotate_now", http("POST", "rotate", {"connectorId": ok}))
+    page = call(functions, "rotation_status", http("GET", "status", params={"format": "html"}))
+    text = page.get_body().decode()
+    rows = re.findall(r'<tr class="\w+" data-attention="(\w+)" data-target="([^"]+)">', text)
+    assert rows == [("behind", behind), ("ok", ok)]
+    cards = re.findall(r'<section class="card \w+" id="([\w-]+)" data-connector="([^"]+)"', text)
+    assert [c for _, c in cards] == [behind, ok]
+    for anchor, _ in cards:
+        assert f'<a href="#{anchor}">' in text
+    assert f'<a href="#connector-{behind}">Profile API</a>' in text
+    assert f'<a href="#connector-{ok}">Orders API</a>' in text
 
 
 def test_rotation_status_format_parameter_chooses_html_or_json(

@@ -17,7 +17,8 @@ import pytest
 
 from rotator.azure.keyvault import MAX_PAGES
 from rotator.emulator import Emulator, pki
-from rotator.model import Outcome, RotationRequest, TargetOutcome, TargetStatus
+from rotator.model import Outcome, RotationRequest, TargetOutcome
+from rotator.standing import TargetStatus
 
 from .support import graph_writes, make_rotator, requests, seed_certificate, seed_secret
 

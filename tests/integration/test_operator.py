@@ -189,7 +189,8 @@ def test_usage_mistakes_are_labelled_with_the_commands_own_usage(
 def test_history_json_is_camel_case_newest_first_with_who_asked(
     emu: Emulator, tmp_path: Path
 ) -> None:
-    """history --json: camelCase keys, newest entry first, requestedBy the OS user for the CLI."""
+    """history --json: camelCase keys, newest entry first, requestedBy the identity Graph saw
+    for the CLI (the managed identity's app_displayname in its token)."""
     seed_certificate(emu, "api-cert", pki.make_ca(), [{"age": 1}])
     connector = emu.graph.add_connector("API", "https://api.test")
     env = clean_env(**environment(emu, tmp_path, {"id": connector, "certificate": "api-cert"}))
@@ -205,9 +206,7 @@ def test_history_json_is_camel_case_newest_first_with_who_asked(
     assert set(newest) == {
         "at", "trigger", "outcome", "keyVaultVersion", "thumbprint", "reason", "requestedBy"
     }  # fmt: skip
-    import getpass
-
-    assert newest["requestedBy"] == oldest["requestedBy"] == getpass.getuser()
+    assert newest["requestedBy"] == oldest["requestedBy"] == "func-rotator-emulator"
     assert document["applied"]["keyVaultVersion"] == newest["keyVaultVersion"]
     assert document["connectorId"] == connector
 

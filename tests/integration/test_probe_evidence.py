@@ -467,16 +467,10 @@ def test_a_deferred_run_exits_0_on_the_command_line(
     emu: Emulator, ca: pki.Issued, tmp_path: Path
 ) -> None:
     """`rotator rotate` with only a deferred connector exits 0 and says `deferred`."""
-    from .support import environment
+    from .support import deferred_target, environment
     from .test_cli import run
 
-    seeded = seed_certificate(
-        emu, "api-cert", ca, [{"age": 9, "valid": (-9, 300)}, {"age": 1, "valid": (5, 400)}]
-    )
-    connector = emu.graph.add_connector("Cert API", emu.api_url_for("overlap-api"))
-    emu.graph.install_certificate(connector, seeded.leaves[0], chain=[ca.certificate])
-    target = {"id": connector, "certificate": "api-cert", "mode": "overlap", "probe": {}}
-    env = environment(emu, tmp_path, target)
+    env = environment(emu, tmp_path, deferred_target(emu, ca))
     result = run(env, "rotate")
     assert result.returncode == 0, result.stdout + result.stderr
     assert result.stdout.startswith("deferred")

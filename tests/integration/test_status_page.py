@@ -3,26 +3,27 @@ connectors, wide, narrow and printed; a screenshot is kept in ``.test-artifacts/
 
 from __future__ import annotations
 
-import html
 import io
 import json
 import os
 import re
-import shutil
 import subprocess
 import sys
+import time
 from pathlib import Path
-from typing import Any
 
 import pytest
 
 from rotator.emulator import Emulator
 from rotator.faces.demo import seed_demo
 from rotator.faces.render_html import PageTarget, StatusPage, render_status_page
-from rotator.model import CredentialKind, StatusReport, TargetStatus
+from rotator.model import CredentialKind
+from rotator.standing import StatusReport, TargetStatus
 from rotator.state.records import HistoryEntry
 from rotator.steps.context import utcnow
+from tests.unit.faces.fleet import fleet_page
 
+from .browser import CARDS, LABELS, browse, headless, install_chromium, measure
 from .conftest import (
     FOREIGN_AZURE_VARIABLES,
     SKIP_BROWSER_TESTS,
@@ -33,41 +34,7 @@ from .support import run_cli
 
 REPO = Path(__file__).resolve().parents[2]
 ARTIFACTS = REPO / ".test-artifacts"
-BROWSERS = ("chromium", "chromium-browser", "google-chrome")
-# Measured inside the page by the browser's own layout and written into the DOM for --dump-dom.
-MEASURE = """<script>
-const cards = [...document.querySelectorAll('section.card')].map(c => ({
-  id: c.dataset.connector, state: c.dataset.state,
-  badges: [...c.querySelectorAll('.badge')].map(b => b.textContent),
-  svgWidth: c.querySelector('svg').getBoundingClientRect().width,
-  bars: c.querySelectorAll('svg g.version rect').length,
-  barWidths: [...c.querySelectorAll('svg g.version rect')].map(r => r.getBoundingClientRect().width),
-  today: c.querySelectorAll('svg g.today line').length,
-  history: c.querySelectorAll('table.history tbody tr').length,
-  right: c.getBoundingClientRect().right,
-}));
-const sizes = [...document.querySelectorAll('dd, td, .badge')].map(
-  e => parseFloat(getComputedStyle(e).fontSize));
-document.body.setAttribute('data-measured', JSON.stringify({
-  cards, innerWidth, scrollWidth: document.documentElement.scrollWidth,
-  height: document.documentElement.scrollHeight, smallestText: Math.min(...sizes),
-  summary: document.querySelector('.summary').textContent,
-  failingColor: getComputedStyle(document.querySelector('.badge.failing')).backgroundColor,
-  scripts: document.scripts.length,
-}));
-</script>"""
-
-
-def install_chromium() -> str | None:
-    """The browser's path, installed from Debian's packages when missing and allowed (root)."""
-    found = next((path for name in BROWSERS if (path := shutil.which(name))), None)
-    if found or os.geteuid() != 0 or not shutil.which("apt-get"):
-        return found
-    quiet = {"stdout": subprocess.DEVNULL, "stderr": subprocess.DEVNULL, "timeout": 900}
-    env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
-    subprocess.run(["apt-get", "update", "-qq"], check=False, env=env, **quiet)  # type: ignore[call-overload]
-    subprocess.run(["apt-get", "install", "-y", "-qq", "chromium"], check=False, env=env, **quiet)  # type: ignore[call-overload]
-    return shutil.which("chromium")
+BROWSER_TESTS = 8  # how many tests here use the ``chromium`` fixture
 
 
 @pytest.fixture(scope="session")
@@ -83,39 +50,7 @@ def chromium(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFa
             "Chromium is not installed and cannot be installed here (needs root and apt-get: "
             "`apt-get install chromium`)",
         )
-    profile = tmp_path_factory.mktemp("chromium-profile")
-    return [
-        browser,
-        "--headless",
-        "--no-sandbox",  # tests run as root on CI
-        "--disable-gpu",
-        "--hide-scrollbars",
-        "--no-first-run",
-        "--disable-extensions",
-        f"--user-data-dir={profile}",
-    ]
-
-
-def browse(chromium: list[str], page: Path, *args: str) -> str:
-    result = subprocess.run(
-        [*chromium, *args, page.as_uri()], capture_output=True, text=True, timeout=120
-    )
-    assert result.returncode == 0, result.stderr[-2000:]
-    return result.stdout
-
-
-def measure(chromium: list[str], page: Path, width: int) -> dict[str, Any]:
-    """Load a copy of ``page`` with the measuring script at ``width`` px; the browser's figures."""
-    source = page.read_text(encoding="utf-8")
-    # the page's CSP forbids every script (as it should): the measuring copy drops it
-    source = re.sub(r'<meta http-equiv="Content-Security-Policy"[^>]*>', "", source)
-    copy = page.with_name(f"measured-{width}.html")
-    copy.write_text(source.replace("</body>", MEASURE + "</body>"), encoding="utf-8")
-    dom = browse(chromium, copy, f"--window-size={width},900", "--dump-dom")
-    found = re.search(r'data-measured="([^"]*)"', dom)
-    assert found, dom[:500]
-    measured: dict[str, Any] = json.loads(html.unescape(found.group(1)))
-    return measured
+    return headless(browser, tmp_path_factory.mktemp("chromium-profile"))
 
 
 @pytest.fixture
@@ -141,22 +76,27 @@ def demo_page(emu: Emulator, tmp_path: Path) -> tuple[Path, dict[str, str], dict
 def test_the_demo_status_page_renders_each_connector_at_a_glance(
     chromium: list[str], demo_page: tuple[Path, dict[str, str], dict[str, str]]
 ) -> None:
-    """Wide window: two cards, the refused certificate failing and behind, the password in
-    sync, a timeline bar per Key Vault version with today, the history; a screenshot is kept."""
+    """Wide window: two cards, the certificate its API refused first (``refused``), then the
+    password (``ok``), a timeline bar per Key Vault version with today, the history; a
+    screenshot is kept."""
     page, expected, _ = demo_page
     measured = measure(chromium, page, 1100)
     cards = {card["id"]: card for card in measured["cards"]}
     cert, basic = cards[expected["cert_connector"]], cards[expected["basic_connector"]]
-    assert cert["state"] == "failing"
-    assert cert["badges"] == ["failing", "behind"]
-    assert basic["state"] == "in-sync"
+    assert [card["id"] for card in measured["cards"]] == [
+        expected["cert_connector"],
+        expected["basic_connector"],
+    ]
+    assert cert["attention"] == "refused"
+    assert cert["badges"] == ["refused"]
+    assert basic["attention"] == "ok"
     assert (cert["bars"], basic["bars"]) == (4, 3)
     assert min(cert["barWidths"] + basic["barWidths"]) >= 2
     assert cert["today"] == basic["today"] == 1
     assert cert["svgWidth"] > 600
     assert cert["history"] == basic["history"] == 1
-    assert measured["summary"] == "1 failing1 in sync"
-    assert measured["failingColor"] == "rgb(198, 40, 40)"
+    assert measured["summary"] == "1 refused1 ok"
+    assert measured["refusedColor"] == "rgb(142, 36, 77)"
     ARTIFACTS.mkdir(exist_ok=True)
     shot = ARTIFACTS / "status-page.png"
     browse(chromium, page, f"--window-size=1100,{measured['height'] + 20}", f"--screenshot={shot}")
@@ -167,10 +107,13 @@ def test_the_page_stays_readable_in_a_narrow_window(
     chromium: list[str], demo_page: tuple[Path, dict[str, str], dict[str, str]]
 ) -> None:
     """In the narrowest window headless Chromium opens (500 px; the phone layout starts at 560)
-    nothing overflows sideways, the timeline shrinks to fit and text stays at least 12 px."""
+    nothing overflows sideways, the timeline shrinks to fit, text stays at least 12 px, no two
+    labels overlap and the bars keep their labels."""
     page, _, _ = demo_page
-    measured = measure(chromium, page, 360)
+    measured = measure(chromium, page, 360, CARDS, LABELS)
     width = measured["innerWidth"]
+    assert measured["overlaps"] == []
+    assert all(label["height"] >= 9 and label["inside"] for label in measured["barLabels"])
     assert width <= 560
     assert measured["scrollWidth"] <= width
     assert all(card["right"] <= width for card in measured["cards"])
@@ -210,14 +153,16 @@ def test_the_page_runs_nothing_and_shows_no_secret(
 
 
 def test_hostile_values_stay_text_in_the_browser(chromium: list[str], tmp_path: Path) -> None:
-    """Markup in an id, an error or a history reason is shown as text, never run or rendered."""
-    hostile = '<script>document.title="owned"</script><img src=x onerror=alert(1)>'
+    """Markup, quotes and bidi overrides in an id, a display name, an error or a history reason
+    are shown as text, never run or rendered; the overview's link still reaches the card."""
+    hostile = '<script>document.title="owned"</script><img src=x onerror=alert(1)>\'"\u202e'
     status = TargetStatus(
         connector_id=hostile,
         kind=CredentialKind.BASIC,
         key_vault_object=hostile,
         in_sync=None,
         error=hostile,
+        display_name=hostile,
     )
     target = PageTarget(status, history=(HistoryEntry("2026-01-01T00:00:00Z", hostile, hostile),))
     page = tmp_path / "hostile.html"
@@ -228,7 +173,59 @@ def test_hostile_values_stay_text_in_the_browser(chromium: list[str], tmp_path: 
     dom = browse(chromium, page, "--dump-dom")
     assert "<title>rotator status</title>" in dom
     assert re.findall(r"<(script|img)\b", dom) == []
-    assert dom.count("&lt;script&gt;") >= 3
+    assert dom.count("&lt;script&gt;") >= 5
+    assert "\u202e" not in dom
+    card = re.search(r'<section class="card failing" id="([A-Za-z0-9_-]+)"', dom)
+    assert card
+    assert f'href="#{card.group(1)}"' in dom
+
+
+@pytest.fixture(scope="module")
+def fleet_file(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The page of 200 connectors (three failing, five behind, ten expiring) as a file."""
+    page, _ = fleet_page()
+    path = tmp_path_factory.mktemp("fleet") / "fleet.html"
+    path.write_text(render_status_page(page), encoding="utf-8")
+    return path
+
+
+def test_200_connectors_open_in_the_browser_most_urgent_first(
+    chromium: list[str], fleet_file: Path
+) -> None:
+    """Chromium lays out the 200-connector page with the three failing rows first, then the
+    five behind, then the ten expiring; the cards follow in that order and each row links to
+    its card. The time it took is printed, never asserted."""
+    started = time.perf_counter()
+    measured = measure(chromium, fleet_file, 1280, LABELS)
+    wall = time.perf_counter() - started
+    print(
+        f"\n200 connectors in Chromium: parsed and laid out in {measured['parsedMs']:.0f} ms "
+        f"({wall:.1f} s with the browser's start), {fleet_file.stat().st_size / 1024:.0f} KB"
+    )
+    rows = measured["rows"]
+    assert rows[:18] == ["failing"] * 3 + ["behind"] * 5 + ["expiring"] * 10
+    assert set(rows[18:]) == {"ok"}
+    assert len(rows) == len(measured["cardOrder"]) == 200
+    assert measured["links"] == [f"#{anchor}" for anchor in measured["cardOrder"]]
+    assert measured["scrollWidth"] <= measured["innerWidth"]
+
+
+@pytest.mark.parametrize("width", [500, 1280])
+def test_no_two_labels_overlap_and_the_bars_keep_their_labels(
+    chromium: list[str], fleet_file: Path, width: int
+) -> None:
+    """At 500 and 1280 px no two labels of a card's timeline, legend or header (nor the
+    summary's badges) overlap, and every bar's label is shown, at least 9 px tall and inside
+    its timeline (at 500 px they used to be hidden and "today" sat on the months)."""
+    measured = measure(chromium, fleet_file, width, LABELS)
+    assert measured["innerWidth"] == width
+    assert measured["overlaps"] == []
+    labels = measured["barLabels"]
+    assert len(labels) == 500  # 2 or 3 versions for each of the 200 connectors
+    assert all(label["display"] != "none" for label in labels)
+    assert min(label["height"] for label in labels) >= 9
+    assert all(label["inside"] for label in labels), [x for x in labels if not x["inside"]][:3]
+    assert measured["scrollWidth"] <= width
 
 
 def _browser_tests_without_chromium(tmp_path: Path, **env: str) -> subprocess.CompletedProcess[str]:
@@ -248,10 +245,10 @@ def _browser_tests_without_chromium(tmp_path: Path, **env: str) -> subprocess.Co
 
 
 def test_without_a_browser_ci_fails_the_browser_tests_with_one_line(tmp_path: Path) -> None:
-    """With CI=true and no Chromium, the 5 browser tests fail (exit 1) and say why in one line."""
+    """With CI=true and no Chromium, the browser tests fail (exit 1) and say why in one line."""
     result = _browser_tests_without_chromium(tmp_path, CI="true")
     assert result.returncode == 1, result.stdout
-    assert "5 errors" in result.stdout, result.stdout
+    assert f"{BROWSER_TESTS} errors" in result.stdout, result.stdout
     line = "Chromium is not installed and cannot be installed here"
     assert f"Failed: {line}" in result.stdout
     assert "on CI (CI=true) the status page's browser tests must run, not skip" in result.stdout
@@ -265,10 +262,11 @@ def test_on_ci_the_opt_out_does_not_skip_the_browser_tests(tmp_path: Path) -> No
 
 
 def test_the_opt_out_skips_the_browser_tests_and_says_so_last(tmp_path: Path) -> None:
-    """Off CI, ROTATOR_SKIP_BROWSER_TESTS=1 skips the 5 tests (exit 0) and the run ends saying so."""
+    """Off CI, ROTATOR_SKIP_BROWSER_TESTS=1 skips the browser tests (exit 0) and the run ends
+    saying so."""
     result = _browser_tests_without_chromium(tmp_path, ROTATOR_SKIP_BROWSER_TESTS="1")
     assert result.returncode == 0, result.stdout
-    assert "5 skipped" in result.stdout, result.stdout
+    assert f"{BROWSER_TESTS} skipped" in result.stdout, result.stdout
     banner = "BROWSER TESTS SKIPPED: ROTATOR_SKIP_BROWSER_TESTS=1 is set"
     assert banner in result.stdout.rstrip().splitlines()[-2], result.stdout  # before the counts
 
@@ -277,5 +275,5 @@ def test_off_ci_a_missing_browser_skips_and_says_so_last(tmp_path: Path) -> None
     """Off CI with no Chromium the browser tests skip (exit 0) and the run ends saying why."""
     result = _browser_tests_without_chromium(tmp_path)
     assert result.returncode == 0, result.stdout
-    assert "5 skipped" in result.stdout, result.stdout
+    assert f"{BROWSER_TESTS} skipped" in result.stdout, result.stdout
     assert "BROWSER TESTS SKIPPED: Chromium is not installed" in result.stdout

@@ -22,7 +22,7 @@ def module_name(path: Path) -> str:
 
 # The rooms of ``rotator/``, lowest first: a room may import only the rooms before it. The top
 # level holds the vocabulary (one room) and the two use cases (``rotation``, ``status``).
-VOCABULARY = ("model", "errors", "events", "text", "hints")
+VOCABULARY = ("model", "standing", "errors", "events", "text", "hints")
 USE_CASES = ("rotation", "status")
 LAYERS = (
     "vocabulary",
@@ -57,8 +57,12 @@ PURE = (
     "rotator.state.records",
     "rotator.state.codec",
     "rotator.functions.triggers",
+    "rotator.functions.queue_message",
     "rotator.faces.render",
     "rotator.faces.render_html",
+    "rotator.faces.render_overview",
+    "rotator.faces.page_parts",
+    "rotator.faces.page_css",
     "rotator.check.report",
     "rotator.azure.graph_answers",
     "rotator.azure.keyvault_answers",

@@ -10,11 +10,11 @@ from rotator.faces.render_html import (
     PageTarget,
     StatusPage,
     render_status_page,
-    state_of,
     timeline,
     version_label,
 )
-from rotator.model import CredentialKind, StatusReport, TargetStatus, VersionInfo
+from rotator.model import CredentialKind, VersionInfo
+from rotator.standing import LastOutcome, StatusReport, TargetStatus
 from rotator.state.records import HistoryEntry
 
 NOW = dt.datetime(2026, 11, 29, 12, 0, tzinfo=dt.UTC)
@@ -79,15 +79,36 @@ def tags_of(html: str) -> list[tuple[str, dict[str, str | None]]]:
     return parser.tags
 
 
-def test_state_in_sync_behind_pinned_and_failing() -> None:
-    """One word per connector: unreadable or a failed last rotation is failing, then behind,
-    then pinned, else in sync."""
-    assert state_of(PageTarget(status())) == "in-sync"
-    assert state_of(PageTarget(status(in_sync=False))) == "behind"
-    assert state_of(PageTarget(status(pinned_version="v1"))) == "pinned"
-    assert state_of(PageTarget(status(in_sync=None, error="boom"))) == "failing"
-    assert state_of(PageTarget(status(in_sync=False), history=(entry("refused"),))) == "failing"
-    assert state_of(PageTarget(status(), history=(entry("rotated"), entry("failed")))) == "in-sync"
+def card_badges(html: str) -> list[str]:
+    """The badges of the page's one card, in order."""
+    card = html[html.index('<section class="card') :]
+    return re.findall(r'<span class="badge [a-z]+">([a-z]+)</span>', card)
+
+
+def test_the_card_shows_the_attention_status_computes() -> None:
+    """The card's word is ``TargetStatus.attention`` (as in the CLI and the JSON); a pin is an
+    extra badge, never the word: a refused rotation is refused, not failing."""
+    refused = LastOutcome("refused", "2026-11-29T11:00:00Z", "the API refused it", "cli")
+    failed = LastOutcome("failed", "2026-11-29T11:00:00Z", "Graph answered 503", "timer")
+    assert card_badges(page(PageTarget(status()))) == ["ok"]
+    assert card_badges(page(PageTarget(status(in_sync=False)))) == ["behind"]
+    assert card_badges(page(PageTarget(status(in_sync=False, last_outcome=refused)))) == ["refused"]
+    assert card_badges(page(PageTarget(status(in_sync=False, last_outcome=failed)))) == ["failing"]
+    assert card_badges(page(PageTarget(status(in_sync=None, error="boom")))) == ["failing"]
+    assert card_badges(page(PageTarget(status(days_to_expiry=5)))) == ["expiring"]
+    assert card_badges(page(PageTarget(status(pinned_version="v1")))) == ["ok", "pinned"]
+    assert 'data-attention="refused"' in page(
+        PageTarget(status(in_sync=False, last_outcome=refused))
+    )
+
+
+def test_a_failure_that_a_later_run_repaired_asks_for_nothing() -> None:
+    """Graph in sync after a failed rotation: ``ok`` on the card, the failure still in the
+    overview's last outcome."""
+    failed = LastOutcome("failed", "2026-11-29T11:00:00Z", "Graph answered 503", "timer")
+    html = page(PageTarget(status(last_outcome=failed), history=(entry("failed"),)))
+    assert card_badges(html) == ["ok"]
+    assert '<span class="outcome failed" title="timer · Graph answered 503">failed</span>' in html
 
 
 def test_version_labels_say_what_each_version_is_for_the_connector() -> None:
@@ -176,18 +197,21 @@ def test_the_page_fetches_and_runs_nothing() -> None:
     assert "@import" not in html
     assert any(t == "meta" and a.get("http-equiv") == "Content-Security-Policy" for t, a in tags)
     assert "frame-ancestors" not in html  # a <meta> policy cannot carry it: the header does
-    assert re.findall(r'(?:src|href)="', html) == []
+    assert re.findall(r'src="', html) == []
+    ids = {a["id"] for _, a in tags if "id" in a}
+    links = [a["href"] for t, a in tags if t == "a"]
+    assert links  # the overview's row and the card's way back
+    assert all(link and link[0] == "#" and link[1:] in ids for link in links)
 
 
-def test_summary_counts_each_state() -> None:
-    """The header counts connectors per state."""
+def test_summary_counts_each_attention() -> None:
+    """The header counts targets per attention, most urgent first."""
     html = page(
         PageTarget(status(connector_id="a")),
         PageTarget(status(connector_id="b", in_sync=False)),
         PageTarget(status(connector_id="c", in_sync=False)),
     )
-    assert 'data-count="2">2 behind' in html
-    assert 'data-count="1">1 in sync' in html
+    assert re.findall(r'data-count="(\d+)">([^<]+)<', html) == [("2", "2 behind"), ("1", "1 ok")]
 
 
 def test_a_close_expiry_is_marked_soon() -> None:

@@ -7,15 +7,8 @@ import datetime as dt
 
 from rotator.faces.render import render_report, render_status
 from rotator.faces.render_html import PageTarget, StatusPage, render_status_page
-from rotator.model import (
-    CredentialKind,
-    Outcome,
-    RotationReport,
-    StatusReport,
-    TargetKind,
-    TargetOutcome,
-    TargetStatus,
-)
+from rotator.model import CredentialKind, Outcome, RotationReport, TargetKind, TargetOutcome
+from rotator.standing import StatusReport, TargetStatus
 
 NOW = dt.datetime(2026, 12, 3, 12, 0, tzinfo=dt.UTC)
 CONNECTOR = TargetOutcome("c1", CredentialKind.BASIC, Outcome.ROTATED, "pw")
@@ -50,7 +43,7 @@ def test_status_names_the_key_set() -> None:
     status = TargetStatus(
         "B2C_1A_Pw", CredentialKind.SECRET, "kspw", True, target_kind=TargetKind.POLICY_KEY
     )
-    assert "in sync     key set B2C_1A_Pw  (secret: kspw)" in render_status(StatusReport((status,)))
+    assert "ok          key set B2C_1A_Pw  (secret: kspw)" in render_status(StatusReport((status,)))
 
 
 def test_the_status_page_counts_policy_key_sets() -> None:

@@ -20,8 +20,8 @@ from rotator.model import (
     PolicyKeyTarget,
     TargetKind,
     TargetOutcome,
-    TargetStatus,
 )
+from rotator.standing import TargetStatus
 
 VAULT = "https://kv.vault.azure.net"
 KEYS = ["B2C_1A_Pw"]

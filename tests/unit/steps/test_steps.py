@@ -22,10 +22,9 @@ from rotator.model import (
     ProbeConfig,
     RotationReport,
     RotationRequest,
-    StatusReport,
-    TargetStatus,
     VersionInfo,
 )
+from rotator.standing import StatusReport, TargetStatus
 from rotator.state.records import AppliedCredential, ConnectorRecord, HistoryEntry, Pin
 from rotator.steps import package, plan, verify
 from rotator.steps.progress import Progress

@@ -1,0 +1,130 @@
+"""Attention: one word per target, computed once for the CLI, the JSON, HTTP and the page."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import pytest
+
+from rotator.model import CredentialKind, TargetKind
+from rotator.standing import Attention, LastOutcome, StatusReport, TargetStatus, attention_of
+
+NOW = dt.datetime(2026, 12, 3, tzinfo=dt.UTC)
+
+
+def status(**overrides: object) -> TargetStatus:
+    values: dict[str, object] = {
+        "connector_id": "c1",
+        "kind": CredentialKind.CERTIFICATE,
+        "key_vault_object": "api-cert",
+        "in_sync": True,
+        "expires_on": NOW + dt.timedelta(days=90),
+        "days_to_expiry": 90,
+    }
+    values.update(overrides)
+    return TargetStatus(**values)  # type: ignore[arg-type]
+
+
+def last(outcome: str) -> LastOutcome:
+    return LastOutcome(outcome, "2026-12-01T10:00:00Z", reason="why", trigger="timer")
+
+
+@pytest.mark.parametrize(
+    ("overrides", "expected"),
+    [
+        ({"in_sync": None, "error": "Graph answered 403"}, Attention.FAILING),
+        ({"in_sync": None, "last_outcome": last("rotated")}, Attention.FAILING),
+        ({"in_sync": False, "last_outcome": last("failed")}, Attention.FAILING),
+        ({"in_sync": False, "last_outcome": last("refused")}, Attention.REFUSED),
+        ({"in_sync": False, "error": "no usable version"}, Attention.REFUSED),
+        ({"in_sync": False}, Attention.BEHIND),
+        ({"in_sync": False, "last_outcome": last("rotated")}, Attention.BEHIND),
+        ({"days_to_expiry": 29}, Attention.EXPIRING),
+        ({"days_to_expiry": -1}, Attention.EXPIRING),
+        ({"days_to_expiry": 30}, Attention.OK),  # the timer's rule: fewer days than the setting
+        ({"deferred_until": NOW + dt.timedelta(days=2)}, Attention.DEFERRED),
+        ({"last_outcome": last("deferred")}, Attention.DEFERRED),
+        ({"days_to_expiry": 3, "deferred_until": NOW}, Attention.EXPIRING),
+        ({"days_to_expiry": None, "expires_on": None}, Attention.OK),
+        # a failure a later up-to-date run repaired (it leaves no line) asks for nothing
+        ({"last_outcome": last("failed")}, Attention.OK),
+        ({"last_outcome": last("refused")}, Attention.OK),
+        ({}, Attention.OK),
+    ],
+)
+def test_attention(overrides: dict[str, object], expected: Attention) -> None:
+    entry = status(**overrides)
+    assert entry.attention is expected
+    assert attention_of(entry) is expected
+    assert entry.to_json()["attention"] == expected.value
+
+
+def test_the_warning_days_come_from_the_setting() -> None:
+    assert status(days_to_expiry=40, warning_days=45).attention is Attention.EXPIRING
+    assert status(days_to_expiry=40, warning_days=40).attention is Attention.OK
+    assert attention_of(status(days_to_expiry=40), 41) is Attention.EXPIRING
+
+
+def test_urgency_is_the_declared_order_and_four_need_action() -> None:
+    order = [a.value for a in sorted(Attention, key=lambda a: a.urgency)]
+    assert order == ["failing", "refused", "behind", "expiring", "deferred", "ok"]
+    assert [a.value for a in Attention if a.needs_action] == order[:4]
+
+
+def test_json_carries_display_name_last_outcome_and_attention() -> None:
+    data = status(display_name="Profile enrichment API", last_outcome=last("rotated")).to_json()
+    assert data["displayName"] == "Profile enrichment API"
+    assert data["lastOutcome"] == {
+        "outcome": "rotated",
+        "at": "2026-12-01T10:00:00Z",
+        "reason": "why",
+        "trigger": "timer",
+    }
+    assert data["attention"] == "ok"
+    bare = status().to_json()
+    assert bare["displayName"] is None
+    assert bare["lastOutcome"] is None
+    key_set = status(target_kind=TargetKind.POLICY_KEY, connector_id="B2C_1A_Api").to_json()
+    assert key_set["keySet"] == "B2C_1A_Api"
+    assert "connectorId" not in key_set
+
+
+def test_report_needs_action_only_for_the_first_four() -> None:
+    calm = StatusReport((status(), status(deferred_until=NOW)))
+    assert not calm.needs_action
+    for urgent in (
+        status(in_sync=None),
+        status(in_sync=False),
+        status(days_to_expiry=1),
+        status(in_sync=False, error="none usable"),
+    ):
+        assert StatusReport((status(), urgent)).needs_action
+
+
+def test_by_attention_sorts_by_urgency_then_next_expiry_then_name() -> None:
+    def named(name: str, days: int | None, **more: object) -> TargetStatus:
+        expires = NOW + dt.timedelta(days=days) if days is not None else None
+        return status(
+            connector_id=name, display_name=name, expires_on=expires, days_to_expiry=days, **more
+        )
+
+    report = StatusReport(
+        (
+            named("ok-late", 300),
+            named("ok-none", None),
+            named("b-ok-early", 100),
+            named("a-ok-early", 100),
+            named("behind", 200, in_sync=False),
+            named("failing", None, in_sync=None),
+            named("expiring", 5),
+        )
+    )
+    assert [t.connector_id for t in report.by_attention()] == [
+        "failing",
+        "behind",
+        "expiring",
+        "a-ok-early",
+        "b-ok-early",
+        "ok-late",
+        "ok-none",
+    ]
