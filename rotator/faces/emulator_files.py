@@ -8,12 +8,14 @@ no credential of a real service.
 
 from __future__ import annotations
 
+import http.client
 import ipaddress
 import json
 import os
 import shlex
-import socket
+import ssl
 from collections.abc import Mapping
+from http import HTTPStatus
 from pathlib import Path
 from urllib.parse import urlsplit
 
@@ -21,6 +23,7 @@ from rotator.faces.cli_parser import UsageError
 from rotator.text import JsonLimitError, load_json, printable
 
 CONTROL_URL = "EMULATOR_CONTROL_URL"  # in both files: whose emulator wrote them, and for curl
+CA_BUNDLE = "ROTATOR_CA_BUNDLE"  # the emulator's CA: the liveness check trusts only it
 # What the Functions host itself needs besides rotator's settings: the worker, its storage (the
 # timer's leases, in Azurite: ROTATOR_STATE_DIR keeps rotator's own state beside the CLI's) and
 # a schedule short enough to watch.
@@ -77,7 +80,8 @@ def claim(path: Path, flag: str) -> str | None:
     except OSError:
         return None  # absent (or unreadable: writing it will say why)
     local = flag == "--local-settings"
-    url = _control_url_of_settings(text) if local else _control_url_of_env_file(text)
+    values = _values_of_settings(text) if local else _values_of_env_file(text)
+    url = values.get(CONTROL_URL) or None
     shown = printable(str(path))
     if url is None:
         if local:
@@ -86,7 +90,7 @@ def claim(path: Path, flag: str) -> str | None:
                 f"its Values): move it away, or give another {flag} PATH"
             )
         return None  # an env file of anything else: replaced, as before
-    if _answers(url):
+    if _emulator_answers(url, values.get(CA_BUNDLE, "")):
         raise SettingsFileError(
             f"{shown} belongs to the emulator still running at {printable(url)}: stop that one "
             f"first (Ctrl-C in its terminal), or give another {flag} PATH"
@@ -94,39 +98,48 @@ def claim(path: Path, flag: str) -> str | None:
     return f"# replacing {shown}: the emulator that wrote it ({printable(url)}) is not running\n"
 
 
-def _control_url_of_env_file(text: str) -> str | None:
+def _values_of_env_file(text: str) -> dict[str, str]:
+    values: dict[str, str] = {}
     for line in text.splitlines():
-        if line.startswith(f"export {CONTROL_URL}="):
+        if line.startswith("export "):
             try:
                 words = shlex.split(line.removeprefix("export "))
             except ValueError:
-                return None
-            return words[0].split("=", 1)[1] if words else None
-    return None
+                continue
+            if words and "=" in words[0]:
+                key, value = words[0].split("=", 1)
+                values[key] = value
+    return values
 
 
-def _control_url_of_settings(text: str) -> str | None:
+def _values_of_settings(text: str) -> dict[str, str]:
     try:
         document = load_json(text, max_bytes=MAX_SETTINGS_BYTES)
     except JsonLimitError:
-        return None
+        return {}
     values = document.get("Values") if isinstance(document, dict) else None
-    url = values.get(CONTROL_URL) if isinstance(values, dict) else None
-    return url if isinstance(url, str) and url else None
+    if not isinstance(values, dict):
+        return {}
+    return {k: v for k, v in values.items() if isinstance(v, str)}
 
 
-def _answers(url: str) -> bool:
-    """Whether something accepts a connection at ``url``'s port; only ever asked of a loopback
-    address (a file naming another host is stale by definition: the emulator binds 127.0.0.1)."""
+def _emulator_answers(url: str, ca_bundle: str) -> bool:
+    """Whether the emulator that wrote the file still answers: ``GET /health`` on its control
+    surface, over TLS verified with its own CA. Asked only of a loopback address (the emulator
+    binds 127.0.0.1); a missing CA, a refused connection or another server there: it stopped."""
     parts = urlsplit(url)
     try:
         host, port = parts.hostname or "", parts.port
         if port is None or not ipaddress.ip_address(host).is_loopback:
             return False
-    except ValueError:
+        context = ssl.create_default_context(cafile=ca_bundle)
+    except (ValueError, OSError, ssl.SSLError):
         return False
+    connection = http.client.HTTPSConnection(host, port, context=context, timeout=_ANSWER_SECONDS)
     try:
-        with socket.create_connection((host, port), timeout=_ANSWER_SECONDS):
-            return True
-    except OSError:
+        connection.request("GET", "/health")
+        return connection.getresponse().status == HTTPStatus.OK
+    except (OSError, http.client.HTTPException):
         return False
+    finally:
+        connection.close()

@@ -8,6 +8,7 @@ import importlib.util
 import json
 import os
 import shlex
+import socket
 import stat
 import subprocess
 from collections.abc import Iterator
@@ -176,3 +177,18 @@ def test_port_zero_is_any_free_port_and_the_message_says_so() -> None:
     assert "or 0 for any free ones" in result.stderr
     shown = " ".join(rotator("emulator", "--help").stdout.split())
     assert "0 (the default): any free ones" in shown
+
+
+def test_another_server_on_the_old_port_does_not_pass_for_the_emulator(tmp_path: Path) -> None:
+    """A listener that is not the emulator (its /health over its CA) leaves the file stale."""
+    with socket.socket() as other:
+        other.bind(("127.0.0.1", 0))
+        other.listen()
+        port = other.getsockname()[1]
+        env_file = tmp_path / "emulator.env"
+        env_file.write_text(f"export EMULATOR_CONTROL_URL=https://127.0.0.1:{port}\n")
+        process = Served("--env-file", str(env_file), "--workdir", str(tmp_path / "work"))
+        try:
+            assert f"# replacing {env_file}" in process.text
+        finally:
+            assert process.stop() == 0
