@@ -235,8 +235,9 @@ def build_parser() -> argparse.ArgumentParser:
     emulator.add_argument(
         "--seed",
         choices=["demo"],
-        help="start with data: `demo` seeds the demo's vault, connectors and their API, and "
-        "prints ROTATOR_CONFIG with the other export lines",
+        help="start with data: `demo` seeds the demo's vault, connectors, B2C policy keys and "
+        "their API, and prints ROTATOR_CONFIG (connectors and policyKeys) with the other export "
+        "lines",
     )
     emulator.add_argument(
         "--env-file",
