@@ -235,9 +235,10 @@ def load_json(data: bytes | str, *, max_bytes: int, max_depth: int = MAX_JSON_DE
     except JsonLimitError:
         raise
     except json.JSONDecodeError as exc:
-        raise JsonLimitError(
-            f"not valid JSON: {exc.msg} at line {exc.lineno} column {exc.colno}"
-        ) from None
+        # "Unterminated string starting at" already ends with its "at"
+        where = f"line {exc.lineno} column {exc.colno}"
+        said = exc.msg.removesuffix(" at")
+        raise JsonLimitError(f"not valid JSON: {said} at {where}") from None
     except ValueError as exc:  # an integer of thousands of digits
         raise JsonLimitError(truncate(str(exc))) from None
     if _depth(document) > max_depth:

@@ -26,13 +26,16 @@ from rotator.azure.graph_answers import (
     header,
     parse_connector,
     parse_retry_after,
+    request_secrets,
     response_detail,
     response_json,
 )
+from rotator.azure.refused import is_refused
 from rotator.azure.token_claims import decode_claims
+from rotator.config.settings import ENV_GRAPH_ENDPOINT
 from rotator.errors import GraphError, one_line
 from rotator.events import emit
-from rotator.hints import fix_for
+from rotator.hints import fix_for, not_listening
 from rotator.model import ConnectorState
 from rotator.text import truncate
 
@@ -305,6 +308,7 @@ class GraphConnectorClient:
                     idempotent
                     and attempt < self._max_attempts
                     and time.monotonic() + delay < give_up_at
+                    and not is_refused(exc)  # nothing listens: an answer (refused.py)
                 )
                 emit(
                     log,
@@ -315,11 +319,14 @@ class GraphConnectorClient:
                     error=type(exc).__name__,
                     retry=retry,
                 )
-                ambiguous = ambiguous or method != "GET"
+                # a refused connection carried no request: a write cannot have landed
+                ambiguous = ambiguous or (method != "GET" and not is_refused(exc))
                 if retry:
                     self._sleep(delay)
                     continue
                 detail = truncate(one_line(exc)) if str(exc) else ""
+                if is_refused(exc):
+                    detail = not_listening(self.endpoint, ENV_GRAPH_ENDPOINT)
                 fix = fix_for(detail)
                 raise GraphError(
                     f"{subject}: no answer from Microsoft Graph at {self.endpoint} "
@@ -359,7 +366,7 @@ class GraphConnectorClient:
                 self._sleep(delay)
                 continue
             error = (errors or graph_error)(
-                response, connector_id, attempts=attempt, secrets=_secrets(body)
+                response, connector_id, attempts=attempt, secrets=request_secrets(body)
             )
             if retryable and asked and not fits:
                 error.args = (
@@ -397,16 +404,3 @@ def connector_path(connector_id: str) -> str:
     if connector_id in ("", ".", ".."):
         raise GraphError(f"connector id {connector_id!r} cannot be put into a Graph URL")
     return quote(connector_id, safe="")
-
-
-def _secrets(body: Mapping[str, Any] | None) -> list[str]:
-    """The secrets a request body carries (a password, a PKCS#12 and its password)."""
-    if not body:
-        return []
-    inner = body.get("authenticationConfiguration", body)
-    found = (
-        [inner.get(key) for key in ("password", "pkcs12Value", "key", "k")]
-        if isinstance(inner, Mapping)
-        else []
-    )
-    return [value for value in found if isinstance(value, str) and value]

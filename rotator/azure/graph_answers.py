@@ -271,3 +271,16 @@ def parse_retry_after(value: str, now: dt.datetime) -> float | None:
     if when.tzinfo is None:
         when = when.replace(tzinfo=dt.UTC)
     return (when - now).total_seconds()
+
+
+def request_secrets(body: Mapping[str, Any] | None) -> list[str]:
+    """The secrets a request body carries (a password, a PKCS#12 and its password)."""
+    if not body:
+        return []
+    inner = body.get("authenticationConfiguration", body)
+    found = (
+        [inner.get(key) for key in ("password", "pkcs12Value", "key", "k")]
+        if isinstance(inner, Mapping)
+        else []
+    )
+    return [value for value in found if isinstance(value, str) and value]

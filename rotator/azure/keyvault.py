@@ -30,9 +30,10 @@ from rotator.azure.keyvault_answers import (
     parse_secret_bundle,
     parse_version_page,
 )
-from rotator.config.settings import ENV_KEYVAULT_VERIFY_CHALLENGE_RESOURCE
+from rotator.azure.refused import NoRetryOnRefused, is_refused
+from rotator.config.settings import ENV_CONFIG, ENV_KEYVAULT_VERIFY_CHALLENGE_RESOURCE
 from rotator.errors import ConfigurationError, KeyVaultError, one_line
-from rotator.hints import fix_for
+from rotator.hints import fix_for, not_listening
 from rotator.model import VersionInfo
 from rotator.text import load_json, truncate
 
@@ -71,6 +72,8 @@ class KeyVaultClient:
             "timeout": 90,  # the retry policy's overall deadline per call, as for Graph
             **client_kwargs,
         }
+        # azure-core's policy with these options, but a refused connection is final (refused.py)
+        options.setdefault("retry_policy", NoRetryOnRefused(**options))
         self._secrets = SecretClient(self.vault_url, credential, **options)
         self._certificates = CertificateClient(self.vault_url, credential, **options)
 
@@ -185,6 +188,9 @@ class KeyVaultClient:
                 message = f"{what}: Key Vault answered {status} ({code}): {_message(exc)}"
             raise KeyVaultError(message, status=status, code=inner or code) from exc
         except (ServiceRequestError, ServiceResponseError) as exc:
+            if is_refused(exc):  # the fix (is the emulator running?) is fix_for's, for the reader
+                where = not_listening(self.vault_url, f"the keyVaultUrl of {ENV_CONFIG}")
+                raise KeyVaultError(f"{what}: {where}") from exc
             detail = truncate(one_line(exc.message))
             fix = fix_for(detail)
             raise KeyVaultError(

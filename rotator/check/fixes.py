@@ -17,7 +17,7 @@ from rotator.config.settings import (
     Settings,
 )
 from rotator.errors import GraphError, KeyVaultError
-from rotator.hints import fix_for
+from rotator.hints import MANAGED_IDENTITY_VARIABLES, fix_for
 from rotator.model import AnyTarget, CredentialKind
 
 ROLE = {"certificates": "Key Vault Certificate User", "secrets": "Key Vault Secrets User"}
@@ -51,8 +51,12 @@ class Fixes:
             fix = self.role(kind, self.settings.graph_key_vault_url or "")
         return Finding("graph.token", False, detail, fix)
 
-    def token(self) -> str:
-        """No Graph token could be had."""
+    def token(self, detail: str = "") -> str:
+        """No Graph token could be had (``detail``: why, as the credential said)."""
+        if fix := fix_for(detail):  # this host: nothing listens at the endpoint, say
+            return fix
+        if all(name in detail for name in MANAGED_IDENTITY_VARIABLES):  # half of them set
+            return f"set both {' and '.join(MANAGED_IDENTITY_VARIABLES)}, or neither"
         if self.settings.graph_credential is GraphCredentialMode.DEFAULT:
             return (
                 f"the default chain found no working identity: in Azure enable the Function's "

@@ -39,7 +39,7 @@ def graph_identity(fixes: Fixes) -> tuple[Identity | None, tuple[Finding, ...]]:
         if app is not None and app.last_fix:
             return None, (fixes.app_failure(exc),)
         detail = f"cannot get a token for {scope}: {one_line(getattr(exc, 'message', exc))}"
-        return None, (Finding("graph.token", False, detail, fixes.token()),)
+        return None, (Finding("graph.token", False, detail, fixes.token(detail)),)
     claims = tokens.claims(scope)
     identity = Identity.from_token("graph", fixes.mode, scope, claims)
     identity = replace(identity, source=source) if source else identity

@@ -22,12 +22,22 @@ from rotator.config.identities import (
 from rotator.config.identities import GraphCredentialMode as GraphCredentialMode
 from rotator.config.policy_keys import parse_policy_keys
 from rotator.config.probe import top_level_probe
+from rotator.config.state_location import ENV_STATE_DIR as ENV_STATE_DIR
+from rotator.config.state_location import ENV_WEBJOBS_STORAGE as ENV_WEBJOBS_STORAGE
+from rotator.config.state_location import (
+    ENV_WEBJOBS_STORAGE_ACCOUNT as ENV_WEBJOBS_STORAGE_ACCOUNT,
+)
+from rotator.config.state_location import (
+    ENV_WEBJOBS_STORAGE_BLOB_URI as ENV_WEBJOBS_STORAGE_BLOB_URI,
+)
+from rotator.config.state_location import default_state_dir, state_location
 
 # ENV_CONFIG lives beside the document it names; re-exported with every other setting name
 from rotator.config.targets import ENV_CONFIG as ENV_CONFIG
 from rotator.config.targets import load_config, parse_targets, top_level_vault
 from rotator.config.urls import https_url
 from rotator.errors import ConfigurationError
+from rotator.hints import stale_emulator
 from rotator.model import AnyTarget, Pkcs12Profile, PolicyKeyTarget, Target
 from rotator.text import is_key_vault_name, truncate
 
@@ -35,7 +45,6 @@ ENV_GRAPH_ENDPOINT = "ROTATOR_GRAPH_ENDPOINT"
 ENV_GRAPH_API_VERSION = "ROTATOR_GRAPH_API_VERSION"
 ENV_CA_BUNDLE = "ROTATOR_CA_BUNDLE"
 ENV_KEYVAULT_VERIFY_CHALLENGE_RESOURCE = "ROTATOR_KEYVAULT_VERIFY_CHALLENGE_RESOURCE"
-ENV_STATE_DIR = "ROTATOR_STATE_DIR"
 ENV_PKCS12_PROFILE = "ROTATOR_PKCS12_PROFILE"
 ENV_VERIFY_TIMEOUT = "ROTATOR_VERIFY_TIMEOUT"
 ENV_MAX_PARALLEL = "ROTATOR_MAX_PARALLEL"
@@ -45,10 +54,6 @@ ENV_HTTP_TIMEOUT = "ROTATOR_HTTP_TIMEOUT"
 ENV_STATE_CONTAINER = "ROTATOR_STATE_CONTAINER"
 ENV_PROBE_ALLOW_PRIVATE = "ROTATOR_PROBE_ALLOW_PRIVATE"
 ENV_PROBE_CA_BUNDLE = "ROTATOR_PROBE_CA_BUNDLE"
-# The Functions host's own storage account (connection string or identity-based settings).
-ENV_WEBJOBS_STORAGE = "AzureWebJobsStorage"
-ENV_WEBJOBS_STORAGE_ACCOUNT = "AzureWebJobsStorage__accountName"
-ENV_WEBJOBS_STORAGE_BLOB_URI = "AzureWebJobsStorage__blobServiceUri"
 # The identity rotator uses for Graph (README, "Graph identity"; rotator/credentials.py).
 ENV_GRAPH_CREDENTIAL = "ROTATOR_GRAPH_CREDENTIAL"
 ENV_GRAPH_TENANT_ID = "ROTATOR_GRAPH_TENANT_ID"
@@ -214,8 +219,7 @@ class Settings:
             raise ConfigurationError(
                 f"{ENV_PKCS12_PROFILE}={truncate(profile_raw)!r}: expected one of {choices}"
             ) from None
-        state_raw = env.get(ENV_STATE_DIR, "").strip()
-        blob_uri, connection_string = _state_account(env)
+        state = state_location(env)  # ROTATOR_STATE_DIR wins over AzureWebJobsStorage
         document = load_config(raw_config)
         targets = parse_targets(document)  # refuses a document that is not an object
         default_vault = top_level_vault(document)
@@ -241,7 +245,7 @@ class Settings:
                 env.get(ENV_KEYVAULT_VERIFY_CHALLENGE_RESOURCE, "true"),
                 ENV_KEYVAULT_VERIFY_CHALLENGE_RESOURCE,
             ),
-            state_dir=Path(state_raw) if state_raw else default_state_dir(env),
+            state_dir=state.directory,
             pkcs12_profile=profile,
             verify_timeout=_number(env, ENV_VERIFY_TIMEOUT, "10", 0, 300),
             max_parallel=int(_number(env, ENV_MAX_PARALLEL, "4", 1, 64, whole=True)),
@@ -249,8 +253,8 @@ class Settings:
                 _number(env, ENV_EXPIRY_WARNING_DAYS, "30", 0, 3650, whole=True)
             ),
             http_timeout=_number(env, ENV_HTTP_TIMEOUT, "30", 1, 300),
-            state_blob_uri=blob_uri,
-            state_connection_string=connection_string,
+            state_blob_uri=state.blob_uri,
+            state_connection_string=state.connection_string,
             state_container=env.get(ENV_STATE_CONTAINER, "rotator-state").strip()
             or "rotator-state",
             probe_allow_private=_bool(
@@ -275,33 +279,15 @@ def _number(
     return value
 
 
-def _state_account(env: Mapping[str, str]) -> tuple[str | None, str | None]:
-    """Where the blob state store lives: (service URI, connection string), or (None, None)."""
-    connection_string = env.get(ENV_WEBJOBS_STORAGE, "").strip()
-    if connection_string:
-        return None, connection_string
-    if uri := env.get(ENV_WEBJOBS_STORAGE_BLOB_URI, "").strip():
-        return https_url(uri, ENV_WEBJOBS_STORAGE_BLOB_URI), None
-    if account := env.get(ENV_WEBJOBS_STORAGE_ACCOUNT, "").strip():
-        return f"https://{account}.blob.core.windows.net", None
-    return None, None
-
-
-def default_state_dir(env: Mapping[str, str]) -> Path:
-    """The per-user data directory: ``$XDG_DATA_HOME/rotator`` or ``~/.local/share/rotator``."""
-    if local_app_data := env.get("LOCALAPPDATA"):
-        return Path(local_app_data) / "rotator"
-    if xdg := env.get("XDG_DATA_HOME"):
-        return Path(xdg) / "rotator"
-    return Path.home() / ".local" / "share" / "rotator"
-
-
 def _ca_file(env: Mapping[str, str], name: str) -> Path | None:
     """The PEM bundle of CA certificates setting ``name`` gives, checked; None when unset."""
     if not (raw := env.get(name, "").strip()):
         return None
     if not Path(raw).is_file():
-        raise ConfigurationError(f"{name}={truncate(raw)!r}: no such file")
+        hint = stale_emulator(raw)
+        raise ConfigurationError(
+            f"{name}={truncate(raw)!r}: no such file" + (f"; {hint}" if hint else "")
+        )
     try:
         ssl.create_default_context(cafile=raw)
     except (ssl.SSLError, ValueError) as exc:

@@ -36,7 +36,13 @@ _HIDDEN = frozenset({"Cc", "Cf", "Zl", "Zp"})
 
 
 def load_config(raw: str) -> Any:
-    if raw.startswith("{"):
+    """The document ``ROTATOR_CONFIG`` holds: inline JSON when it starts with ``{`` or ``[``
+    (after blanks), else the path of a JSON file.
+
+    Raises:
+        ConfigurationError: the file cannot be read, or the text is not strict JSON.
+    """
+    if raw.lstrip().startswith(("{", "[")):
         source, text = f"{ENV_CONFIG} (inline JSON)", raw
     else:
         path = Path(raw).expanduser()
@@ -60,7 +66,10 @@ def parse_targets(document: Any) -> tuple[Target, ...]:
         ConfigurationError: naming the key and the connector that is wrong.
     """
     if not isinstance(document, dict):
-        raise ConfigurationError(f"{ENV_CONFIG}: the top level must be a JSON object")
+        said = f'{ENV_CONFIG}: the top level must be a JSON object such as {{"connectors": [...]}}'
+        if isinstance(document, list):
+            said += " (a list is not a configuration document: list the connectors under it)"
+        raise ConfigurationError(said)
     # policyKeys is checked by config.policy_keys (and left out of this message, unchanged)
     known = {key: value for key, value in document.items() if key != "policyKeys"}
     _no_unknown_keys(known, {"keyVaultUrl", "connectors", "probe", "identities"}, "the top level")

@@ -103,9 +103,10 @@ class ApiStore:
         close fronts just after it)."""
         der = certificate.public_bytes(serialization.Encoding.DER)
         with self._lock:
-            self._issuers[hashlib.sha1(der).hexdigest()] = certificate.public_bytes(  # noqa: S324
-                serialization.Encoding.PEM
-            )
+            key = hashlib.sha1(der).hexdigest()  # noqa: S324
+            if key in self._issuers:
+                return  # trusted already: the TLS contexts stay
+            self._issuers[key] = certificate.public_bytes(serialization.Encoding.PEM)
             self._trusted.append(certificate)
             self._contexts.clear()
 

@@ -38,6 +38,10 @@ _FRONTS = {"api": Front.APPLICATION, "api-nginx": Front.NGINX, "api-close": Fron
 SERVERS = ("graph", "vault", "identity", "control", "entra", *_FRONTS)
 
 
+# the CA file in the workdir (rotator.hints.EMULATOR_CA_FILE names it for a stale settings hint)
+CA_FILE = "emulator-ca.pem"
+
+
 class Emulator:
     """Local stand-ins for Graph API connectors, Key Vault, the managed-identity endpoint and
     Entra ID's token endpoint for apps (:attr:`authority_url`).
@@ -114,7 +118,7 @@ class Emulator:
         else:
             self._workdir = Path(tempfile.mkdtemp(prefix="rotator-emulator-"))
             self._owns_workdir = True
-        ca_path = self._workdir / "emulator-ca.pem"
+        ca_path = self._workdir / CA_FILE
         ca_path.write_bytes(self._ca.certificate.public_bytes(serialization.Encoding.PEM))
         server_certificate = pki.make_server_certificate(self._ca, ("localhost", "127.0.0.1"))
         workdir = self._workdir
@@ -274,7 +278,7 @@ class Emulator:
         """PEM file of the CA that signed the servers' certificate (SANs localhost, 127.0.0.1)."""
         if self._workdir is None:
             raise RuntimeError("the emulator is not started")
-        return self._workdir / "emulator-ca.pem"
+        return self._workdir / CA_FILE
 
     @property
     def ca_pem(self) -> bytes:

@@ -31,8 +31,9 @@ POST      /vault/certificates/{name}/generate        ``{"subject"?, "notBefore"?
                                                      "keySize"?, "contentType"?, "enabled"?,
                                                      "created"?}`` → 201 ``{"name","version",
                                                      "thumbprint","certificate","issuer"}`` (RSA,
-                                                     issued by the emulator's seeding CA; PEM,
-                                                     public parts only)
+                                                     issued by the emulator's seeding CA, which
+                                                     the connectors' API trusts at TLS from
+                                                     then on; PEM, public parts only)
 PATCH     /vault/{secrets|certificates}/{name}/{v}   ``{"enabled": bool}`` → 204
 POST      /vault/deny                                ``{"kind": "secrets"|"certificates",
                                                      "name"?}`` → 204 (403 ForbiddenByRbac)
@@ -494,6 +495,9 @@ class ControlService:
             key_size=key_size,
             **options,
         )
+        # the seeding CA is the connectors' API's own CA: trusting a generated certificate's
+        # thumbprint (POST /api/endpoints/{name}/certificates) is then all the API needs
+        self.emulator.api.trust_issuer(self.seeder.issuer.certificate)
         return self._json(201, answer)
 
     def _set_enabled(self, request: Request, args: list[str]) -> Response:

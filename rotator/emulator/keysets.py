@@ -5,7 +5,7 @@ an uploaded ``k`` is held as a salted PBKDF2 hash (for :meth:`KeySetStore.secret
 uploaded PKCS#12 is reduced to its public certificate. The REST face is
 :mod:`rotator.emulator.keysets_api`.
 
-Which key B2C uses (``../shared/spec/policy-keys.md``, "Key rollover" in B2C's
+Which key B2C uses ("Key rollover" in B2C's
 ``policy-keys-overview.md``): the key with the greatest ``nbf`` that is not in the future and not
 expired; upload order does not matter (among keys with the same ``nbf``, the later upload). The
 emulator judges that by :meth:`KeySetStore.now`: the wall clock plus :attr:`KeySetStore.clock_offset`,

@@ -1,7 +1,7 @@
 """Graph beta ``/trustFramework/keySets`` (B2C policy keys): list, get, create, getActiveKey,
 uploadPkcs12, uploadSecret, PUT/PATCH and DELETE, answered from a :class:`KeySetStore`.
 
-What it rests on (``../shared/spec/policy-keys.md``; [I] marks the emulator's own inference):
+What it rests on (the sources cited below; [I] marks the emulator's own inference):
 
 - Microsoft's Graph docs (microsoft-graph-docs-contrib ``api-reference/beta/api/
   trustframework*.md``): create answers 201 with ``B2C_1A_`` put in front of the id asked for

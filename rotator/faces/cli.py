@@ -57,6 +57,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
             return run_demo(sys.stdout)
         if args.command == "emulator":
+            from rotator.faces.emulator_files import SettingsFileError
             from rotator.faces.serve import PortError, serve_emulator
 
             try:
@@ -65,9 +66,10 @@ def main(argv: Sequence[str] | None = None) -> int:
                     port=args.port,
                     seed=args.seed,
                     env_file=Path(args.env_file) if args.env_file else None,
+                    local_settings_file=Path(args.local_settings) if args.local_settings else None,
                     out=sys.stdout,
                 )
-            except PortError as exc:  # one line: no usage, no traceback
+            except (PortError, SettingsFileError) as exc:  # one line: no usage, no traceback
                 print(f"rotator emulator: {exc}", file=sys.stderr)
                 return EXIT_USAGE
     except UsageError as exc:

@@ -226,7 +226,8 @@ def build_parser() -> argparse.ArgumentParser:
         "emulator",
         help="serve the local emulator and print the settings that point rotator at it",
         description="Serve the emulator until interrupted. Prints `export` lines to paste into "
-        "a shell (or writes them to --env-file) so that `rotator rotate` talks to it.",
+        "a shell (or writes them to --env-file, and to --local-settings for the Functions "
+        "host) so that `rotator rotate` and the local Function talk to it.",
     )
     emulator.add_argument(
         "--workdir", help="directory for the emulator's CA certificate (default: a temp dir)"
@@ -234,21 +235,30 @@ def build_parser() -> argparse.ArgumentParser:
     emulator.add_argument(
         "--seed",
         choices=["demo"],
-        help="start with data: `demo` seeds the demo's vault, connectors and their API, and "
-        "prints ROTATOR_CONFIG with the other export lines",
+        help="start with data: `demo` seeds the demo's vault, connectors, B2C policy keys and "
+        "their API, and prints ROTATOR_CONFIG (connectors and policyKeys) with the other export "
+        "lines",
     )
     emulator.add_argument(
         "--env-file",
         metavar="PATH",
-        help="also write the export lines to PATH (mode 0600) for `source PATH`",
+        help="also write the export lines to PATH (mode 0600) for `source PATH`; refused while "
+        "the emulator that wrote PATH still runs",
+    )
+    emulator.add_argument(
+        "--local-settings",
+        metavar="PATH",
+        help="also write the same settings as local.settings.json for the Azure Functions host "
+        "(mode 0600; ROTATOR_STATE_DIR shared with the CLI); refused while the emulator that "
+        "wrote PATH still runs, or when rotator emulator did not write it",
     )
     emulator.add_argument(
         "--port",
         type=int,
         default=0,
         metavar="N",
-        help="first of six consecutive ports (graph, vault, identity, control, entra, api); "
-        "default: any free",
+        help="first of six consecutive ports (graph, vault, identity, control, entra, api), "
+        "1 to 65530; 0 (the default): any free ones",
     )
     return parser
 

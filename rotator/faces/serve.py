@@ -1,19 +1,26 @@
 """``rotator emulator``: serve the local emulator (optionally seeded like the demo) and print,
-or write to an env file, the ``export`` lines that point rotator at it."""
+or write to an env file and a ``local.settings.json``, the settings that point rotator (the CLI
+and the local Function, sharing one state directory) at it."""
 
 from __future__ import annotations
 
 import io
 import json
-import os
 import shlex
+import shutil
 import signal
+import sys
 import threading
-from collections.abc import Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, TextIO
 
-from rotator.faces.cli_parser import UsageError
+from rotator.faces.emulator_files import (
+    CONTROL_URL,
+    claim,
+    export_lines,
+    local_settings,
+    write_private,
+)
 
 if TYPE_CHECKING:
     from rotator.emulator import Emulator
@@ -27,7 +34,7 @@ class PortError(Exception):
 
 
 def ports_from(port: int) -> dict[str, int]:
-    """The six emulator ports from ``port`` on (none: any free ones).
+    """The six emulator ports from ``port`` on (0: any free ones, as when it is left out).
 
     Raises:
         PortError: the six ports do not fit in 1-65535.
@@ -37,29 +44,9 @@ def ports_from(port: int) -> dict[str, int]:
     if not 1 <= port <= HIGHEST_PORT - len(SERVICES) + 1:
         raise PortError(
             f"--port {port}: the emulator needs six consecutive ports, so N must be between 1 "
-            f"and {HIGHEST_PORT - len(SERVICES) + 1} (or leave --port out for any free ones)",
+            f"and {HIGHEST_PORT - len(SERVICES) + 1}, or 0 for any free ones (the default)",
         )
     return {f"{name}_port": port + i for i, name in enumerate(SERVICES)}
-
-
-def export_lines(values: Mapping[str, str]) -> str:
-    """``export KEY=value`` lines, each value quoted for a POSIX shell."""
-    return "".join(f"export {key}={shlex.quote(values[key])}\n" for key in sorted(values))
-
-
-def write_env_file(path: Path, text: str) -> None:
-    """Write ``text`` to ``path``, readable by its owner only (mode 0600, also when it existed).
-
-    Raises:
-        UsageError: the file cannot be written.
-    """
-    try:
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-        os.fchmod(fd, 0o600)
-        with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            handle.write(text)
-    except OSError as exc:
-        raise UsageError("emulator", f"--env-file {path}: {exc.strerror or exc}") from exc
 
 
 def serve_emulator(
@@ -69,17 +56,25 @@ def serve_emulator(
     out: TextIO,
     seed: str | None = None,
     env_file: Path | None = None,
+    local_settings_file: Path | None = None,
 ) -> int:
     """Serve the emulator until interrupted, after printing the settings that point rotator at
-    it (with ``seed="demo"``: the demo's data and its ``ROTATOR_CONFIG``).
+    it (with ``seed="demo"``: the demo's data and its ``ROTATOR_CONFIG``), also written to
+    ``env_file`` and, for the Functions host, ``local_settings_file``.
 
     Raises:
         PortError: the ports are out of range or taken.
-        UsageError: the env file cannot be written.
+        SettingsFileError: a file belongs to an emulator still running (or, for the local
+            settings, to somebody else).
+        UsageError: a file cannot be written.
     """
     from rotator.emulator import Emulator
 
-    emu = Emulator(workdir=Path(workdir) if workdir else None, **ports_from(port))
+    files = {"--env-file": env_file, "--local-settings": local_settings_file}
+    notes = "".join(
+        note for flag, path in files.items() if path and (note := claim(path, flag)) is not None
+    )
+    emu = Emulator(workdir=Path(workdir).resolve() if workdir else None, **ports_from(port))
     try:
         emu.start()
     except (OSError, OverflowError) as exc:
@@ -90,7 +85,8 @@ def serve_emulator(
         ) from exc
     try:
         _stop_on_signals()
-        _serve(emu, workdir=workdir, out=out, seed=seed, env_file=env_file)
+        out.write(notes)
+        _serve(emu, out=out, seed=seed, env_file=env_file, local_settings_file=local_settings_file)
     except KeyboardInterrupt:  # anywhere, even before the wait: stopping is the normal exit
         out.write("# stopped\n")
     finally:
@@ -110,15 +106,20 @@ def _stop_on_signals() -> None:
 
 
 def _serve(
-    emu: Emulator, *, workdir: str | None, out: TextIO, seed: str | None, env_file: Path | None
+    emu: Emulator,
+    *,
+    out: TextIO,
+    seed: str | None,
+    env_file: Path | None,
+    local_settings_file: Path | None,
 ) -> None:
-    # the CLI's state (pins, history) stays beside the emulator, away from real use
-    state_dir = (Path(workdir) if workdir else emu.ca_path.parent) / "state"
+    # the state (pins, history) stays beside the emulator, away from real use; the CLI and the
+    # local Function share it (ROTATOR_STATE_DIR wins over the host's AzureWebJobsStorage)
     exports = {
         **emu.env(),
-        "ROTATOR_STATE_DIR": str(state_dir),
+        "ROTATOR_STATE_DIR": str(emu.ca_path.parent.resolve() / "state"),
         # not settings of rotator: where to seed and inspect (curl, tests), and the vault
-        "EMULATOR_CONTROL_URL": emu.control_url,
+        CONTROL_URL: emu.control_url,
         "EMULATOR_VAULT_URL": emu.vault_url,
     }
     notes = ""
@@ -126,10 +127,14 @@ def _serve(
         exports["ROTATOR_CONFIG"], notes = _seed_demo(emu)
     text = export_lines(exports)
     if env_file is not None:
-        write_env_file(env_file, text)
+        write_private(env_file, text, "--env-file")
+    if local_settings_file is not None:
+        write_private(local_settings_file, local_settings(exports), "--local-settings")
     out.write("# rotator emulator is serving; paste these lines into a shell")
     out.write(f" (or: . {shlex.quote(_sourceable(env_file))}):\n" if env_file else ":\n")
     out.write(text)
+    if local_settings_file is not None:
+        out.write(f"# the same for the Functions host (func start): {local_settings_file}\n")
     out.write(
         f"# key vault: {emu.vault_url}\n# control surface: {emu.control_url}\n"
         f"# Entra authority (ROTATOR_AUTHORITY_HOST for the client-certificate and "
@@ -154,20 +159,38 @@ def _sourceable(path: Path) -> str:
 
 def _seed_demo(emu: Emulator) -> tuple[str, str]:
     """The demo's data in ``emu``; returns ``ROTATOR_CONFIG`` and what to try, as comments."""
-    from rotator.faces.demo import API_CERT_ENDPOINT, seed_demo
+    from rotator.faces.demo import API_CERT_ENDPOINT, seed_demo, with_policy_keys
 
     said = io.StringIO()
     config, expected = seed_demo(emu, said)
+    config = with_policy_keys(emu, config, expected)
     lines = [f"# {line}".rstrip() for line in said.getvalue().strip().splitlines()]
     trust = json.dumps({"thumbprint": expected["thumbprint"]})
+    command = rotator_command()
     lines += [
         "#",
-        "# then: rotator status; rotator rotate",
+        f"# then: {command} status; {command} rotate",
         "# the probe refuses the renewed certificate until the connector's API trusts it:",
         f'#   curl -sS --cacert "$ROTATOR_CA_BUNDLE" -X POST -d {shlex.quote(trust)} \\',
         f'#     "$EMULATOR_CONTROL_URL/api/endpoints/{API_CERT_ENDPOINT}/certificates"',
-        "# and the next `rotator rotate` installs it",
+        f"# and the next `{command} rotate` installs it",
         "# the B2C key sets (every key, which one is active; never a secret):",
         '#   curl -sS --cacert "$ROTATOR_CA_BUNDLE" "$EMULATOR_CONTROL_URL/graph/keysets"',
     ]
     return json.dumps(config, separators=(",", ":")), "\n".join(lines) + "\n"
+
+
+def rotator_command() -> str:
+    """How this shell runs this rotator: ``rotator`` when PATH finds this very one, else its
+    script beside this Python (relative below the current directory: ``.venv/bin/rotator``),
+    else ``python -m rotator``."""
+    script = Path(sys.executable).parent / "rotator"
+    if not script.is_file():
+        return f"{shlex.quote(sys.executable)} -m rotator"
+    found = shutil.which("rotator")
+    if found and Path(found).resolve() == script.resolve():
+        return "rotator"
+    try:
+        return shlex.quote(_sourceable(script.absolute().relative_to(Path.cwd())))
+    except ValueError:
+        return shlex.quote(str(script))

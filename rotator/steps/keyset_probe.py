@@ -16,7 +16,7 @@ from rotator.model import PolicyKeyTarget, ProbeResult, RotationRequest, Verdict
 from rotator.steps.context import Steps
 from rotator.steps.keyset_apply import KeyUpload
 from rotator.steps.probe import Credential, checked_url, network_of, run_probe, skipped
-from rotator.steps.probe_verdict import Evidence
+from rotator.steps.probe_verdict import Evidence, make_it_trusted
 from rotator.steps.progress import Progress
 
 log = logging.getLogger("rotator")
@@ -72,7 +72,8 @@ def approve(
         raise ApiRejectedError(
             f"the API at {result.url} rejects the new {what} ({result.detail}{tries}); "
             f"uploading it to key set {target.key_set} now would break the policies that call "
-            "that API once B2C switches to it; make the API accept it first"
+            "that API once B2C switches to it; "
+            + make_it_trusted(result.evidence, issuer=credential.issuer())
         )
     message = f"cannot tell whether the API at {result.url} accepts the new {what}: {result.detail}"
     if config.required:

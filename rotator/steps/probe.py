@@ -39,9 +39,17 @@ from rotator.model import ConnectorState, ProbeConfig, ProbeResult, RotationRequ
 from rotator.steps import pkcs12
 from rotator.steps.context import Steps
 from rotator.steps.package import Change, PasswordChange
-from rotator.steps.probe_verdict import Answer, Evidence, Reach, judge, wants_control
+from rotator.steps.probe_verdict import (
+    Answer,
+    Evidence,
+    Reach,
+    judge,
+    make_it_trusted,
+    wants_control,
+)
 from rotator.steps.probe_wire import exchange, tls_context
 from rotator.steps.progress import Progress
+from rotator.text import printable, truncate
 
 if TYPE_CHECKING:
     from rotator.config.settings import Settings
@@ -69,6 +77,12 @@ class Credential:
         if self.header is not None:
             return f"API key (version {version}) in header {self.header!r}"
         return f"password (version {version}) for {self.username!r}"
+
+    def issuer(self) -> str | None:
+        """The name of the certificate's issuer (escaped, cut short), or None for a password."""
+        if self.bundle is None:
+            return None
+        return truncate(printable(self.bundle.leaf.issuer.rfc4514_string()), 120)
 
 
 @dataclass(frozen=True)
@@ -349,10 +363,10 @@ def _judge(
             ]
         return []
     if result.verdict is Verdict.REJECTED:
-        trust = "trust" if credential.bundle is not None else "accept"
         raise ApiRejectedError(
             f"the API at {result.url} rejects the new {what} ({result.detail}{tries}); switching "
-            f"the connector now would break its user flow; make the API {trust} it first"
+            "the connector now would break its user flow; "
+            + make_it_trusted(result.evidence, issuer=credential.issuer())
         )
     message = f"cannot tell whether the API at {result.url} accepts the new {what}: {result.detail}"
     if config.required:

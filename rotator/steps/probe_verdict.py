@@ -39,6 +39,10 @@ class Evidence(StrEnum):
     NO_ANSWER = "no-answer"  # reached, but no HTTP status (timeout, too large, not HTTP, TLS)
 
 
+# How a server refuses a client certificate in or right after the TLS handshake.
+_TLS_REFUSALS = frozenset({"tls-alert", "nginx-certificate-error", "closed-after-handshake"})
+
+
 class Reach(StrEnum):
     """How far one attempt got with the server."""
 
@@ -150,3 +154,17 @@ def nginx_certificate_error(status: int, body: bytes) -> bool:
     """Whether a 400 answer is nginx's page for a bad or missing client certificate."""
     head = body[:MAX_BODY_READ]
     return status == 400 and any(page in head for page in NGINX_PAGES)
+
+
+def make_it_trusted(evidence: str | None, *, issuer: str | None) -> str:
+    """The fix that ends a rejected probe's error: for a certificate (``issuer``: its issuer's
+    name) that the API's TLS server refused before its application saw it (an alert, nginx's
+    page, a closed connection), trusting the certificate alone is not enough."""
+    if issuer is None:
+        return "make the API accept it first"
+    if evidence in _TLS_REFUSALS:
+        return (
+            "the API's TLS server refused it: make the API trust the CA that issued it "
+            f"({issuer}), not only the certificate, first"
+        )
+    return "make the API trust it first"

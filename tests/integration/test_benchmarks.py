@@ -37,7 +37,13 @@ def test_parallel_reconcile_rotates_every_connector_and_prints_ratios() -> None:
 
 @pytest.mark.parametrize(
     "script",
-    ["requests_per_rotation.py", "cold_import.py", "probe_control_cost.py", "status_page.py"],
+    [
+        "requests_per_rotation.py",
+        "cold_import.py",
+        "probe_control_cost.py",
+        "status_page.py",
+        "nothing_listening.py",
+    ],
 )
 def test_benchmark_checks_its_outcomes(script: str) -> None:
     """The script exits 0: each scenario ended as expected (rotated / up-to-date; indexing the

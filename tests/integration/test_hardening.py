@@ -128,7 +128,12 @@ def test_a_damaged_blob_record_fails_only_its_connector(
     container.get_blob_client(f"connectors/{first['id']}.json").upload_blob(
         b"\xff\xfe{}", overwrite=True
     )
-    env = {"AzureWebJobsStorage": azurite, "ROTATOR_STATE_CONTAINER": "hardening"}
+    # as in a Function App: no ROTATOR_STATE_DIR (set, it would win over AzureWebJobsStorage)
+    env = {
+        "AzureWebJobsStorage": azurite,
+        "ROTATOR_STATE_CONTAINER": "hardening",
+        "ROTATOR_STATE_DIR": "",
+    }
     with make_rotator(emu, tmp_path, first, second, **env) as rotator:
         report = rotator.rotate(RotationRequest())
     assert [o.outcome for o in report.outcomes] == [Outcome.FAILED, Outcome.ROTATED]
@@ -270,7 +275,12 @@ def test_an_infinite_blob_lease_is_reported_stuck_with_the_blob_to_break(
     blob = store._container.get_blob_client(f"leases/{target['id']}")
     blob.upload_blob(b"", overwrite=True)
     BlobLeaseClient(blob).acquire(lease_duration=-1)
-    env = {"AzureWebJobsStorage": azurite, "ROTATOR_STATE_CONTAINER": "stuck"}
+    # as in a Function App: no ROTATOR_STATE_DIR (set, it would win over AzureWebJobsStorage)
+    env = {
+        "AzureWebJobsStorage": azurite,
+        "ROTATOR_STATE_CONTAINER": "stuck",
+        "ROTATOR_STATE_DIR": "",
+    }
     with make_rotator(emu, tmp_path, target, **env) as rotator:
         (outcome,) = rotator.rotate(RotationRequest(trigger="timer")).outcomes
     assert outcome.outcome is Outcome.FAILED

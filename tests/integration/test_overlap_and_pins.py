@@ -204,6 +204,7 @@ def test_racing_callers_write_to_graph_once(
         **os.environ,
         **environment(emu, tmp_path, {"id": connector, "certificate": "api-cert"}),
         "AzureWebJobsStorage": azurite,
+        "ROTATOR_STATE_DIR": "",  # as in a Function App: else it would win over the blob store
         "ROTATOR_STATE_CONTAINER": f"race-{uuid.uuid4().hex[:8]}",
     }
     processes = [

@@ -6,12 +6,14 @@ from __future__ import annotations
 import json
 import logging
 import os
+import ssl
 import sys
 import threading
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 
 from rotator.emulator import Emulator, pki
@@ -124,6 +126,45 @@ def test_a_certificate_refused_in_the_tls_handshake_is_refused(
     assert outcome.probe is not None
     assert outcome.probe.status is None
     assert graph_writes(emu) == []
+
+
+def test_a_certificate_refused_at_tls_says_to_trust_its_issuer(
+    emu: Emulator, ca: pki.Issued, tmp_path: Path
+) -> None:
+    """Refused in the handshake even though its thumbprint is trusted: the fix names the CA that
+    issued it, since trusting the certificate alone does not get it through."""
+    other = pki.make_ca("Other CA")
+    seeded = seed_certificate(emu, "api-cert", other, [{"age": 1}])
+    connector = emu.graph.add_connector("Cert API", emu.api_url_for("tls-api"))
+    emu.api.trust_issuer(ca.certificate)
+    emu.api.trust_certificate("tls-api", seeded.leaves[0].thumbprint)
+    outcome = rotate_one(emu, tmp_path, {"id": connector, "certificate": "api-cert", "probe": {}})
+    assert outcome.outcome is Outcome.REFUSED
+    assert (outcome.reason or "").endswith(
+        "the API's TLS server refused it: make the API trust the CA that issued it "
+        "(CN=Other CA), not only the certificate, first"
+    )
+
+
+def test_a_generated_certificate_is_accepted_once_its_thumbprint_is_trusted(
+    emu: Emulator, ca: pki.Issued, tmp_path: Path
+) -> None:
+    """The control surface's /generate and /api/endpoints/{name}/certificates are all a user
+    needs: the API's TLS layer trusts the CA of generated certificates."""
+    connector, _leaves, _ = cert_connector(emu, ca)
+    verify = ssl.create_default_context(cafile=str(emu.ca_path))
+    generated = httpx.post(
+        f"{emu.control_url}/vault/certificates/api-cert/generate", json={}, verify=verify
+    ).json()
+    trusted = httpx.post(
+        f"{emu.control_url}/api/endpoints/cert-api/certificates",
+        json={"thumbprint": generated["thumbprint"]},
+        verify=verify,
+    )
+    assert trusted.status_code == 204
+    outcome = rotate_one(emu, tmp_path, {"id": connector, "certificate": "api-cert", "probe": {}})
+    assert outcome.outcome is Outcome.ROTATED, outcome.reason
+    assert outcome.thumbprint == generated["thumbprint"]
 
 
 def test_a_password_the_api_accepts_is_installed(emu: Emulator, tmp_path: Path) -> None:

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from rotator.hints import fix_for, no_credential
+import pytest
+
+from rotator.hints import fix_for, managed_identity_gap, no_credential, not_listening, refused_url
 
 CHAIN = """DefaultAzureCredential failed to retrieve a token from the included credentials.
 Attempted credentials:
@@ -57,3 +59,50 @@ def test_a_shorter_certificate_refusal_names_both_flags_it_needs() -> None:
     connector = ConnectorState("c1", None, "certificate", certificates=(active,))
     with pytest.raises(CredentialError, match=r"use --force with --reason"):
         check_not_shorter(connector, now + dt.timedelta(days=10), source="version a")
+
+
+def test_nothing_listening_on_this_machine_asks_whether_the_emulator_runs() -> None:
+    """A refused loopback address: the fix asks whether the emulator is running."""
+    error = not_listening("https://127.0.0.1:4242/path?q=1", "ROTATOR_GRAPH_ENDPOINT")
+    assert error == (
+        "nothing is listening at https://127.0.0.1:4242 (ROTATOR_GRAPH_ENDPOINT): connection refused"
+    )
+    fix = fix_for(f"connector c1: {error}")
+    assert fix is not None
+    assert fix.startswith("is the emulator (or the local service) running?")
+    assert fix_for(f"{error}; {fix}") is None  # said once, not twice
+
+
+def test_nothing_listening_elsewhere_points_at_the_setting() -> None:
+    """A refused remote address: check the URL setting and the service, no emulator talk."""
+    fix = fix_for(not_listening("https://kv.example:443", "keyVaultUrl"))
+    assert fix == "check that URL setting and that the service is up and reachable from this host"
+
+
+@pytest.mark.parametrize(
+    ("env", "expected"),
+    [
+        (
+            {"IDENTITY_ENDPOINT": "http://127.0.0.1:1/msi"},
+            "IDENTITY_ENDPOINT is set but IDENTITY_HEADER is not",
+        ),
+        ({"IDENTITY_HEADER": "h"}, "IDENTITY_HEADER is set but IDENTITY_ENDPOINT is not"),
+        ({"IDENTITY_ENDPOINT": "e", "IDENTITY_HEADER": "h"}, None),
+        ({}, None),
+    ],
+)
+def test_half_a_managed_identity_names_the_missing_variable(
+    env: dict[str, str], expected: str | None
+) -> None:
+    """Only one of IDENTITY_ENDPOINT / IDENTITY_HEADER: the message names both."""
+    gap = managed_identity_gap(env)
+    assert (gap.split(":")[0] if gap else None) == expected
+
+
+@pytest.mark.parametrize(
+    "url", ["http://127.0.0.1:9", "https://[::1]:8443", "https://localhost", "https://kv.example:1"]
+)
+def test_the_refused_address_is_read_back_exactly(url: str) -> None:
+    """refused_url gives back the scheme, host and port a not_listening message names."""
+    assert refused_url(not_listening(f"{url}/a/b?c=d", "SETTING")) == url
+    assert refused_url(not_listening(url)) == url

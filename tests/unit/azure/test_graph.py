@@ -520,3 +520,33 @@ def test_the_application_is_read_with_its_key_credentials_once() -> None:
     with pytest.raises(GraphError) as raised:
         denied.get_application("obj")
     assert (raised.value.status, len(seen)) == (403, 1)
+
+
+def test_a_refused_connection_is_not_retried_and_names_the_endpoint() -> None:
+    """Nothing listening at Graph: one attempt, no backoff, the message names the setting."""
+    calls: list[str] = []
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        calls.append(request.method)
+        raise httpx.ConnectError("[Errno 111] Connection refused") from ConnectionRefusedError(111)
+
+    graph, sleeps = client(handler)
+    with pytest.raises(GraphError) as caught:
+        graph.get_connector("c1")
+    assert (calls, sleeps) == (["GET"], [])
+    assert f"nothing is listening at {BASE} (ROTATOR_GRAPH_ENDPOINT): connection refused" in str(
+        caught.value
+    )
+    assert caught.value.may_have_landed is False
+
+
+def test_a_refused_write_never_landed() -> None:
+    """A PATCH whose connection was refused was never sent: not "may have landed"."""
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        raise httpx.ConnectError("refused") from ConnectionRefusedError(111)
+
+    graph, _ = client(handler)
+    with pytest.raises(GraphError) as caught:
+        graph.upload_client_certificate("c1", "UEZY", "pw", thumbprint=THUMBPRINT)
+    assert caught.value.may_have_landed is False

@@ -18,7 +18,7 @@ from rotator.model import BasicTarget, CertificateTarget, InstallMode, Pkcs12Pro
 VAULT = "https://contoso-kv.vault.azure.net"
 
 
-def config(*connectors: dict[str, Any], **top: Any) -> dict[str, Any]:
+def config(*connectors: Any, **top: Any) -> dict[str, Any]:
     return {"keyVaultUrl": VAULT, "connectors": list(connectors), **top}
 
 
@@ -226,26 +226,35 @@ def test_target_lookup_of_unknown_connector_lists_known_ones() -> None:
         settings.target("nope")
 
 
+def in_azure(document: Any, **extra: str) -> dict[str, str]:
+    """The settings of a Function App in Azure: no ROTATOR_STATE_DIR."""
+    return {"ROTATOR_CONFIG": json.dumps(document), **extra}
+
+
 def test_function_storage_selects_the_blob_state_store() -> None:
     """AzureWebJobsStorage (either form) selects the blob store; the key never shows in repr."""
     document = config({"id": "c1", "certificate": "x"})
     secret_key = "AccountKey=c2VjcmV0LWtleQ=="
-    by_string = Settings.from_env(env(document, AzureWebJobsStorage=f"AccountName=a;{secret_key}"))
+    by_string = Settings.from_env(
+        in_azure(document, AzureWebJobsStorage=f"AccountName=a;{secret_key}")
+    )
     assert by_string.state_connection_string is not None
     assert secret_key not in repr(by_string)
-    by_identity = Settings.from_env(env(document, AzureWebJobsStorage__accountName="fnstore"))
+    by_identity = Settings.from_env(in_azure(document, AzureWebJobsStorage__accountName="fnstore"))
     assert by_identity.state_blob_uri == "https://fnstore.blob.core.windows.net"
-    assert Settings.from_env(env(document)).state_blob_uri is None
+    assert Settings.from_env(in_azure(document)).state_blob_uri is None
 
 
 def test_blob_service_uri_names_the_state_store_account_in_a_national_cloud() -> None:
     """AzureWebJobsStorage__blobServiceUri is used as given (no public-cloud suffix), before the name."""
     document = config({"id": "c1", "certificate": "x"})
     government = "https://fnstore.blob.core.usgovcloudapi.net"
-    alone = Settings.from_env(env(document, AzureWebJobsStorage__blobServiceUri=f"{government}/"))
+    alone = Settings.from_env(
+        in_azure(document, AzureWebJobsStorage__blobServiceUri=f"{government}/")
+    )
     assert alone.state_blob_uri == government
     both = Settings.from_env(
-        env(
+        in_azure(
             document,
             AzureWebJobsStorage__blobServiceUri=government,
             AzureWebJobsStorage__accountName="fnstore",

@@ -9,13 +9,14 @@ from typing import Any
 
 import pytest
 
-from rotator.config.settings import Settings, default_state_dir, parse_targets
-from rotator.config.targets import check_key_vault_version
+from rotator.config.settings import Settings
+from rotator.config.state_location import default_state_dir
+from rotator.config.targets import check_key_vault_version, parse_targets
 from rotator.config.urls import https_url, shown_url
 from rotator.errors import ConfigurationError
 from rotator.model import CertificateTarget
 from rotator.text import truncate
-from tests.unit.config.test_settings import VAULT, config, env, error_of
+from tests.unit.config.test_settings import VAULT, config, env, error_of, in_azure
 
 CERT = {"id": "c1", "certificate": "x"}
 TENANT = "contoso.onmicrosoft.com"
@@ -114,10 +115,14 @@ def test_the_state_container_is_read_and_blank_means_the_default() -> None:
 def test_the_blob_service_uri_selects_the_blob_store() -> None:
     """AzureWebJobsStorage__blobServiceUri is used as given (an https root, trailing slash dropped)."""
     settings = Settings.from_env(
-        env(config(CERT), AzureWebJobsStorage__blobServiceUri="https://fn.blob.core.windows.net/")
+        in_azure(
+            config(CERT), AzureWebJobsStorage__blobServiceUri="https://fn.blob.core.windows.net/"
+        )
     )
     assert settings.state_blob_uri == "https://fn.blob.core.windows.net"
-    assert settings_error(AzureWebJobsStorage__blobServiceUri="http://fn") == (
+    with pytest.raises(ConfigurationError) as caught:
+        Settings.from_env(in_azure(config(CERT), AzureWebJobsStorage__blobServiceUri="http://fn"))
+    assert str(caught.value) == (
         "AzureWebJobsStorage__blobServiceUri: 'http://fn' is not an https URL"
     )
 
@@ -195,7 +200,13 @@ def test_a_url_that_is_not_text_names_its_type_and_where() -> None:
 @pytest.mark.parametrize(
     ("document", "message"),
     [
-        ([], "ROTATOR_CONFIG: the top level must be a JSON object"),
+        (
+            [],
+            "ROTATOR_CONFIG: the top level must be a JSON object such as "
+            '{"connectors": [...]} (a list is not a configuration document: list the connectors '
+            "under it)",
+        ),
+        ("c1", 'ROTATOR_CONFIG: the top level must be a JSON object such as {"connectors": [...]}'),
         (
             config(CERT, vault="y"),
             "ROTATOR_CONFIG: the top level: unknown key 'vault' "

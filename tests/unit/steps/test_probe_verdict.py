@@ -13,6 +13,7 @@ from rotator.steps.probe_verdict import (
     Evidence,
     Reach,
     judge,
+    make_it_trusted,
     nginx_certificate_error,
     says_nothing,
     wants_control,
@@ -163,3 +164,27 @@ def test_a_status_answer_without_a_status_is_no_answer() -> None:
     """An answer marked as a status but without one is judged as no answer and wants no control."""
     assert verdict(Answer(Reach.STATUS)) == Decision(Verdict.UNKNOWN, Evidence.NO_ANSWER)
     assert not wants_control(Answer(Reach.STATUS), REJECT)
+
+
+@pytest.mark.parametrize(
+    ("evidence", "issuer", "fix"),
+    [
+        (
+            "tls-alert",
+            "CN=Other CA",
+            "the API's TLS server refused it: make the API trust the CA that issued it "
+            "(CN=Other CA), not only the certificate, first",
+        ),
+        ("nginx-certificate-error", "CN=X", "the API's TLS server refused it: make the API trust"),
+        ("closed-after-handshake", "CN=X", "the API's TLS server refused it: make the API trust"),
+        ("status", "CN=X", "make the API trust it first"),
+        ("tls-alert", None, "make the API accept it first"),
+        ("status", None, "make the API accept it first"),
+    ],
+)
+def test_the_fix_of_a_rejection_says_what_the_api_must_trust(
+    evidence: str, issuer: str | None, fix: str
+) -> None:
+    """A certificate refused by the TLS server needs its issuer trusted; one refused by the
+    application its thumbprint; a password just accepted."""
+    assert make_it_trusted(evidence, issuer=issuer).startswith(fix)
