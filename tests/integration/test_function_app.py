@@ -38,7 +38,12 @@ REPO = Path(__file__).resolve().parents[2]
 @pytest.fixture(scope="module")
 def functions() -> dict[str, Any]:
     """The functions the host indexes (get_functions() may be called once per app)."""
-    return {f.get_function_name(): f for f in function_app.app.get_functions()}
+    found: dict[str, Any] = {}
+    for function in function_app.app.get_functions():
+        name = function.get_function_name()
+        assert name is not None, function
+        found[name] = function
+    return found
 
 
 @pytest.fixture(scope="module")
