@@ -17,6 +17,8 @@ import tempfile
 import time
 from pathlib import Path
 
+from cryptography.hazmat.primitives.asymmetric import rsa
+
 from rotator.emulator import Emulator, pki
 from rotator.model import ProbeConfig, Verdict
 from rotator.steps import probe
@@ -89,7 +91,8 @@ def main() -> int:
 
 
 def _bundle(leaf: pki.Issued, issuer: pki.Issued) -> CertificateBundle:
-    return CertificateBundle(leaf.certificate, leaf.key, (issuer.certificate,))  # type: ignore[arg-type]
+    assert isinstance(leaf.key, rsa.RSAPrivateKey)
+    return CertificateBundle(leaf.certificate, leaf.key, (issuer.certificate,))
 
 
 if __name__ == "__main__":

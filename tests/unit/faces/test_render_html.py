@@ -137,15 +137,22 @@ def test_timeline_draws_one_bar_per_version_and_today_after_the_bars() -> None:
     assert svg.count("<rect") == 2
     assert 'class="version held"' in svg
     assert 'class="version target"' in svg
-    today = float(re.search(r'class="today"><line x1="([\d.]+)"', svg).group(1))  # type: ignore[union-attr]
-    expiry = float(re.search(r'class="expiry"><line x1="([\d.]+)"', svg).group(1))  # type: ignore[union-attr]
+    today = line_x(svg, "today")
+    expiry = line_x(svg, "expiry")
     assert 0 < today < expiry < 720
+
+
+def line_x(svg: str, name: str) -> float:
+    """The x of the timeline's ``name`` line (today, expiry)."""
+    found = re.search(rf'class="{name}"><line x1="([\d.]+)"', svg)
+    assert found is not None, f"no {name} line"
+    return float(found.group(1))
 
 
 def test_a_ten_year_version_does_not_flatten_the_timeline() -> None:
     """The window is bounded around today, so a long-lived version leaves today readable."""
     svg = timeline(PageTarget(status(), versions=(version("ca", -3650, 3650),)), NOW)
-    today = float(re.search(r'class="today"><line x1="([\d.]+)"', svg).group(1))  # type: ignore[union-attr]
+    today = line_x(svg, "today")
     assert 150 < today < 400
 
 
