@@ -130,6 +130,7 @@ def http(
 
 def events(caplog: pytest.LogCaptureFixture, name: str) -> list[dict[str, Any]]:
     """The structured data of every rotator event of that name."""
+    # `rotator` is set on the record by the log call's extra=, which LogRecord's type cannot know
     return [r.rotator for r in caplog.records if getattr(r, "rotator", {}).get("event") == name]  # type: ignore[attr-defined]
 
 

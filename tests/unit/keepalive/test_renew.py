@@ -187,7 +187,7 @@ def job(
 
     return KeepAlive(
         settings(**changes),
-        graph=graph,  # type: ignore[arg-type]
+        graph=graph,  # type: ignore[arg-type]  # a fake with only the calls keep-alive makes
         vault=vault,
         store=store,
         accepts=accepts,
@@ -227,7 +227,7 @@ def test_a_new_version_is_added_with_a_proof_signed_by_the_working_one() -> None
         registered.add(new.thumbprint)  # Entra accepts it right away (no delay)
         return original(object_id, action, body)
 
-    graph.application_action = add_registers  # type: ignore[method-assign]
+    graph.application_action = add_registers  # type: ignore[method-assign]  # a spy on the fake
     report = job(vault, graph, store, registered).run()
     assert report.status == "added"
     ((action, body),) = graph.calls

@@ -497,7 +497,7 @@ def test_verify_gives_up_with_what_graph_showed_last() -> None:
     sleeps: list[float] = []
     with pytest.raises(VerificationError) as raised:
         verify.confirm(
-            StaleGraph(),  # type: ignore[arg-type]
+            StaleGraph(),  # type: ignore[arg-type]  # a fake with only get_connector
             "b1",
             change,
             timeout=0.0,

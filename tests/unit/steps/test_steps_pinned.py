@@ -224,7 +224,7 @@ def test_a_broken_pre_stage_is_noted_and_logged_with_its_reason(
     reason = f"{SOURCE} version f holds no private key: the certificate policy must mark the key "
     assert change.notes[0].startswith(f"pre-staging refused: {reason}")
     [record] = [r for r in caplog.records if r.getMessage().startswith("rotation.prestage_refused")]
-    data = record.rotator  # type: ignore[attr-defined]
+    data = record.rotator  # type: ignore[attr-defined]  # set by the log call's extra=
     assert data["event"] == "rotation.prestage_refused"
     assert data["connectorId"] == "c1"
     assert data["reason"].startswith(reason)
