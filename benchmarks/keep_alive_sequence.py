@@ -20,6 +20,8 @@ import uuid
 from pathlib import Path
 from typing import Any
 
+from cryptography.hazmat.primitives.asymmetric import rsa
+
 from rotator.config.settings import Settings
 from rotator.emulator import Emulator, pki
 from rotator.functions import service
@@ -106,9 +108,10 @@ def main() -> int:
             "ROTATOR_CONFIG": json.dumps(config),
             "ROTATOR_STATE_DIR": str(Path(tmp) / "state"),
         }
+        assert isinstance(first.key, rsa.RSAPrivateKey)  # make_leaf's default; the proof is RS256
         sample = proof.proof_token(
             first.key, first.certificate, object_id=object_id, now=pki.utcnow()
-        )  # type: ignore[arg-type]
+        )
         header, payload = (
             json.loads(base64.urlsafe_b64decode(part + "=" * (-len(part) % 4)))
             for part in sample.split(".")[:2]

@@ -16,11 +16,15 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import Any
+
+from cryptography.hazmat.primitives.asymmetric import rsa
 
 from rotator.emulator import Emulator, pki
 from rotator.model import ProbeConfig, Verdict
 from rotator.steps import probe
 from rotator.steps.pkcs12 import CertificateBundle
+from rotator.steps.probe_verdict import Answer
 
 RUNS = int(os.environ.get("BENCH_RUNS", "15"))
 
@@ -54,11 +58,11 @@ def main() -> int:
         counted = {"n": 0}
         real_attempt = probe.attempt
 
-        def counting(*args: object, **kwargs: object) -> object:
+        def counting(*args: Any, **kwargs: Any) -> Answer:
             counted["n"] += 1
-            return real_attempt(*args, **kwargs)  # type: ignore[arg-type]
+            return real_attempt(*args, **kwargs)
 
-        probe.attempt = counting  # type: ignore[assignment]
+        probe.attempt = counting
         print(f"{'case':32} {'requests':>9} {'without ms':>11} {'with ms':>9} {'added ms':>9}")
         wrong = []
         for name, (credential, expected) in cases.items():
@@ -89,7 +93,8 @@ def main() -> int:
 
 
 def _bundle(leaf: pki.Issued, issuer: pki.Issued) -> CertificateBundle:
-    return CertificateBundle(leaf.certificate, leaf.key, (issuer.certificate,))  # type: ignore[arg-type]
+    assert isinstance(leaf.key, rsa.RSAPrivateKey)
+    return CertificateBundle(leaf.certificate, leaf.key, (issuer.certificate,))
 
 
 if __name__ == "__main__":

@@ -154,13 +154,16 @@ def main() -> int:
         f"{'run':<11} {'wall s':>7} {'9 healthy s':>12} {'requests':>9} {'graph':>6} "
         f"{'vault':>6} {'entra':>6} {'429s':>5}  outcomes"
     )
-    for name, wall, healthy, total, graph, vault, entra, throttled, outcomes in rows:
+    for name, wall, healthy_wall, total, graph, vault, entra, throttled, outcomes in rows:
         print(
-            f"{name:<11} {wall:>7.2f} {healthy:>12.2f} {total:>9} {graph:>6} {vault:>6} "
+            f"{name:<11} {wall:>7.2f} {healthy_wall:>12.2f} {total:>9} {graph:>6} {vault:>6} "
             f"{entra:>6} {throttled:>5}  {outcomes}"
         )
-    calm, storm = rows[0][2], rows[1][2]
-    print(f"the nine healthy identities under the storm: {storm / calm:.2f} x their calm wall time")
+    calm_wall, storm_wall = rows[0][2], rows[1][2]
+    print(
+        "the nine healthy identities under the storm: "
+        f"{storm_wall / calm_wall:.2f} x their calm wall time"
+    )
     for problem in problems:
         print(f"PROBLEM {problem}", file=sys.stderr)
     return 1 if problems else 0

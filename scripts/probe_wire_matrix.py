@@ -31,8 +31,9 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from rotator import probe  # noqa: E402
 from rotator.model import ProbeConfig  # noqa: E402
+from rotator.steps import probe  # noqa: E402
+from rotator.steps.probe_verdict import judge  # noqa: E402
 from tests.integration.real_servers import (  # noqa: E402
     BASIC_PASSWORD,
     BASIC_SERVERS,
@@ -68,10 +69,13 @@ def probe_today(
         cred = probe.Credential(bundle=servers.certificates.bundle(credential))
     else:
         return "-"  # rotator always presents a credential
-    verdict, _, detail = probe.attempt(ProbeConfig(), url, cred, network)
-    detail = re.sub(r"\(ConnectionResetError: .*\)", "(ConnectionResetError)", detail)
+    config = ProbeConfig()
+    answer = probe.attempt(config, url, cred, network)
+    # the verdict on this one answer, without the control request run_probe may add
+    decision = judge(answer, None, config.reject_status, certificate=cred.bundle is not None)
+    detail = re.sub(r"\(ConnectionResetError: .*\)", "(ConnectionResetError)", answer.detail)
     detail = re.sub(r"\(RemoteDisconnected: .*\)", "(RemoteDisconnected)", detail)
-    return f"{verdict.value}: {detail}"
+    return f"{decision.verdict.value}: {detail}"
 
 
 def tally(results: list[str]) -> str:

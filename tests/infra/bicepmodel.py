@@ -50,7 +50,7 @@ class BicepFile:
     """One parsed Bicep file: its path and pycep's JSON document."""
 
     path: Path
-    doc: dict[str, Any]
+    doc: Mapping[str, Any]
 
     @property
     def name(self) -> str:
@@ -322,7 +322,8 @@ def walk(value: Any) -> Iterator[Any]:
 
 def module_file(parent: BicepFile, module: dict[str, Any]) -> Path:
     """The file a local module declaration points at."""
-    return (parent.path.parent / module["detail"]["path"]).resolve()
+    relative: str = module["detail"]["path"]
+    return (parent.path.parent / relative).resolve()
 
 
 def body(declaration: dict[str, Any]) -> dict[str, Any]:

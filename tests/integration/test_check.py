@@ -209,14 +209,14 @@ def test_client_certificate_identity_is_the_b2c_app(
     emu: Emulator, ca: pki.Issued, tmp_path: Path, targets: tuple[dict[str, Any], dict[str, Any]]
 ) -> None:
     """In client-certificate mode Graph sees the app in the B2C tenant, Key Vault the MI."""
-    targets = tuple(
+    b2c_targets = [
         {**t, "id": emu.graph.add_connector("B2C API", "https://b2c.test", tenant_id=B2C_TENANT)}
         for t in targets
-    )
+    ]
     app = pki.make_leaf("graph-app", issuer=ca)
     emu.vault.import_certificate("graph-app", app, chain=[ca.certificate])
     emu.entra.register_app(APP_ID, tenant_id=B2C_TENANT, certificate=app.certificate)
-    code, report = check(environment(emu, tmp_path, *targets, **certificate_mode(emu)))
+    code, report = check(environment(emu, tmp_path, *b2c_targets, **certificate_mode(emu)))
     assert code == 0, report
     graph = report["graph"]["identity"]
     assert (graph["tenantId"], graph["appId"], graph["identityType"]) == (B2C_TENANT, APP_ID, "app")

@@ -244,6 +244,7 @@ def test_pem_backing_secret_starts_with_the_key(emu: Emulator, leaf: pki.Issued)
 
     first_block = value[: value.index("-----END") + 40]
     key = serialization.load_pem_private_key(first_block.encode(), password=None)  # PKCS#8, clear
+    assert isinstance(key, pki.PrivateKey)
     assert key.public_key().public_numbers() == leaf.key.public_key().public_numbers()
     assert value.count("-----BEGIN CERTIFICATE-----") == 1
 

@@ -849,6 +849,7 @@ def test_demo_seed_holds_two_key_sets_one_version_behind_key_vault(
     assert sorted(listed) == sorted([DEMO_CERTIFICATE_KEYSET, DEMO_PASSWORD_KEYSET])
     assert [k["kty"] for k in listed[DEMO_PASSWORD_KEYSET]] == ["oct"]
     assert active["x5t"] != seeded.renewed_x5t
+    assert certificate.properties is not None
     assert certificate.properties.x509_thumbprint.hex().upper() == seeded.renewed_thumbprint
     assert secret.value == seeded.newest_password
     assert emu.keysets.secret_matches(DEMO_PASSWORD_KEYSET, seeded.newest_password) is None

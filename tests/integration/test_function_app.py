@@ -38,7 +38,12 @@ REPO = Path(__file__).resolve().parents[2]
 @pytest.fixture(scope="module")
 def functions() -> dict[str, Any]:
     """The functions the host indexes (get_functions() may be called once per app)."""
-    return {f.get_function_name(): f for f in function_app.app.get_functions()}
+    found: dict[str, Any] = {}
+    for function in function_app.app.get_functions():
+        name = function.get_function_name()
+        assert name is not None, function
+        found[name] = function
+    return found
 
 
 @pytest.fixture(scope="module")
@@ -125,6 +130,7 @@ def http(
 
 def events(caplog: pytest.LogCaptureFixture, name: str) -> list[dict[str, Any]]:
     """The structured data of every rotator event of that name."""
+    # `rotator` is set on the record by the log call's extra=, which LogRecord's type cannot know
     return [r.rotator for r in caplog.records if getattr(r, "rotator", {}).get("event") == name]  # type: ignore[attr-defined]
 
 

@@ -49,14 +49,15 @@ def fleet(emu: Emulator, ca: pki.Issued) -> dict[str, Any]:
     emu.entra.register_app(TEST_APP, tenant_id=TEST, secret="the-right-secret")
     emu.vault.add_secret_version("test-app-secret", "a-wrong-secret")
     connectors = {}
-    for identity, tenant in (
+    identities: tuple[tuple[str, str | None], ...] = (
         ("b2c-prod", PROD),
         ("b2c-test", TEST),
         ("storm", STORM),
         ("workforce", None),
-    ):
+    )
+    for identity, home_tenant in identities:
         connector = emu.graph.add_connector(
-            identity, "https://api.test", username="u", password="old", tenant_id=tenant
+            identity, "https://api.test", username="u", password="old", tenant_id=home_tenant
         )
         connectors[identity] = connector
     emu.faults.add(service="graph", path=connectors["storm"], status=429, retry_after="1")

@@ -137,6 +137,7 @@ def test_a_certificate_key_set_is_rotated_probed_and_verified_by_get_active_key(
     assert writes(emu) == [f"POST /beta/trustFramework/keySets/{CERT_SET}/uploadPkcs12"]
     snapshot = emu.keysets.keyset(CERT_SET)
     assert len(snapshot.keys) == 2  # append only: the old key stays
+    assert snapshot.active is not None
     assert snapshot.active.kid == outcome.key_id
     assert any(k.x5t == x5t(leaves[1].certificate) for k in snapshot.keys)
     document = outcome.to_json()
@@ -168,7 +169,9 @@ def test_a_password_key_set_is_rotated_and_then_up_to_date_by_its_recorded_kid(
     assert outcome.outcome is Outcome.ROTATED, outcome.reason
     assert writes(emu) == [f"POST /beta/trustFramework/keySets/{PASSWORD_SET}/uploadSecret"]
     assert emu.keysets.secret_matches(PASSWORD_SET, "new-pass") == outcome.key_id
-    assert emu.keysets.keyset(PASSWORD_SET).active.kid == outcome.key_id
+    active = emu.keysets.keyset(PASSWORD_SET).active
+    assert active is not None
+    assert active.kid == outcome.key_id
     again = rotate(emu, tmp_path, password_config(emu))
     assert again.outcome is Outcome.UP_TO_DATE, again.reason
     assert len(counted(emu)) == 2, counted(emu)

@@ -15,6 +15,7 @@ from typing import Any
 
 import httpx
 import pytest
+from cryptography.hazmat.primitives.asymmetric import rsa
 
 from rotator.emulator import Emulator, pki
 from rotator.model import Outcome, RotationRequest, TargetOutcome, Verdict
@@ -359,10 +360,12 @@ def test_the_probe_leaves_no_key_file(emu: Emulator, ca: pki.Issued, tmp_path: P
 
         bundle = _bundle(leaves[1], ca)
         network = probe.Network(str(emu.ca_path), True, 10)
+        config = rotator.settings.targets[0].probe
+        assert config is not None
         watching["on"] = True
         try:
             verdict = probe.attempt(
-                rotator.settings.targets[0].probe,  # type: ignore[arg-type]
+                config,
                 emu.api_url_for("cert-api"),
                 probe.Credential(bundle=bundle),
                 network,
@@ -389,7 +392,8 @@ def _readlink(path: str) -> str:
 def _bundle(leaf: pki.Issued, ca: pki.Issued) -> Any:
     from rotator.steps.pkcs12 import CertificateBundle
 
-    return CertificateBundle(leaf.certificate, leaf.key, (ca.certificate,))  # type: ignore[arg-type]
+    assert isinstance(leaf.key, rsa.RSAPrivateKey)
+    return CertificateBundle(leaf.certificate, leaf.key, (ca.certificate,))
 
 
 @pytest.fixture

@@ -14,6 +14,7 @@ from pathlib import Path
 
 import pytest
 from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import rsa
 
 from rotator.emulator import Emulator, pki
 from rotator.model import Outcome, ProbeConfig, RotationRequest, Verdict
@@ -495,7 +496,8 @@ def test_overlap_without_a_probe_still_pre_stages(
 
 
 def _bundle(leaf: pki.Issued, issuer: pki.Issued) -> CertificateBundle:
-    return CertificateBundle(leaf.certificate, leaf.key, (issuer.certificate,))  # type: ignore[arg-type]
+    assert isinstance(leaf.key, rsa.RSAPrivateKey)
+    return CertificateBundle(leaf.certificate, leaf.key, (issuer.certificate,))
 
 
 def held(emu: Emulator, connector: str) -> list[str]:

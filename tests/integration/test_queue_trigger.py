@@ -174,6 +174,7 @@ def messages(service: QueueServiceClient, name: str) -> list[str]:
 
 
 def events(caplog: pytest.LogCaptureFixture, name: str) -> list[dict[str, Any]]:
+    # `rotator` is set on the record by the log call's extra=, which LogRecord's type cannot know
     return [r.rotator for r in caplog.records if getattr(r, "rotator", {}).get("event") == name]  # type: ignore[attr-defined]
 
 

@@ -13,6 +13,7 @@ from cryptography.hazmat.primitives import serialization
 
 from rotator.emulator import Emulator, pki
 from rotator.faces import cli
+from rotator.model import Pkcs12Profile
 from rotator.steps import pkcs12
 
 from .support import environment, seed_secret
@@ -56,8 +57,10 @@ def test_no_secret_in_logs_output_errors_reports_or_state(
     sent: list[bytes] = []
     real_to_pkcs12 = pkcs12.to_pkcs12
 
-    def recording_to_pkcs12(*args: object, **kwargs: object) -> bytes:
-        data = real_to_pkcs12(*args, **kwargs)  # type: ignore[arg-type]
+    def recording_to_pkcs12(
+        bundle: pkcs12.CertificateBundle, password: str, profile: Pkcs12Profile
+    ) -> bytes:
+        data = real_to_pkcs12(bundle, password, profile)
         sent.append(data)
         return data
 
@@ -164,8 +167,10 @@ def test_no_policy_key_secret_in_logs_output_errors_reports_or_state(
     sent: list[bytes] = []
     real_to_pkcs12 = pkcs12.to_pkcs12
 
-    def recording_to_pkcs12(*args: object, **kwargs: object) -> bytes:
-        data = real_to_pkcs12(*args, **kwargs)  # type: ignore[arg-type]
+    def recording_to_pkcs12(
+        bundle: pkcs12.CertificateBundle, password: str, profile: Pkcs12Profile
+    ) -> bytes:
+        data = real_to_pkcs12(bundle, password, profile)
         sent.append(data)
         return data
 

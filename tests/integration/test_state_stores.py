@@ -18,7 +18,7 @@ from pathlib import Path
 import pytest
 
 from rotator.errors import RotationInProgressError
-from rotator.state.blob import BlobStateStore
+from rotator.state.blob import BlobStateStore, _BlobLease
 from rotator.state.local import LocalStateStore
 from rotator.state.records import (
     HISTORY_LIMIT,
@@ -204,6 +204,7 @@ def test_a_broken_blob_lease_stops_the_next_write(
     base = BlobStateStore.from_connection_string(azurite, container)
     store = BlobStateStore(base._container, lease_seconds=15, renew_every=0.2)
     with store.lease("c1") as held:
+        assert isinstance(held, _BlobLease)  # its `lost` is what the renewal thread sets
         held.ensure_held()
         BlobLeaseClient(base._container.get_blob_client("leases/c1")).break_lease(
             lease_break_period=0

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+from typing import Any
 
 import pytest
 
@@ -12,8 +13,8 @@ from rotator.standing import Attention, LastOutcome, StatusReport, TargetStatus,
 NOW = dt.datetime(2026, 12, 3, tzinfo=dt.UTC)
 
 
-def status(**overrides: object) -> TargetStatus:
-    values: dict[str, object] = {
+def status(**overrides: Any) -> TargetStatus:
+    values: dict[str, Any] = {
         "connector_id": "c1",
         "kind": CredentialKind.CERTIFICATE,
         "key_vault_object": "api-cert",
@@ -22,7 +23,7 @@ def status(**overrides: object) -> TargetStatus:
         "days_to_expiry": 90,
     }
     values.update(overrides)
-    return TargetStatus(**values)  # type: ignore[arg-type]
+    return TargetStatus(**values)
 
 
 def last(outcome: str) -> LastOutcome:

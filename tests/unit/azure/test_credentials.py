@@ -240,9 +240,12 @@ def test_default_mode_gives_graph_the_default_credential() -> None:
 def test_client_mode_reads_nothing_until_a_token_is_needed() -> None:
     """Building the app credential opens no vault (no I/O when the Rotator is wired)."""
     opened: list[str] = []
-    credential = graph_credential(
-        Settings.from_env(certificate_mode()), NoCredential(), lambda url: opened.append(url)
-    )
+
+    def open_vault(url: str) -> FakeVault:
+        opened.append(url)
+        return FakeVault()
+
+    credential = graph_credential(Settings.from_env(certificate_mode()), NoCredential(), open_vault)
     assert isinstance(credential, KeyVaultAppCredential)
     assert opened == []
 

@@ -236,13 +236,16 @@ def test_retry_after_longer_than_the_run_waits_gives_up_instead_of_calling_early
 
 def test_a_write_that_timed_out_stays_ambiguous_when_a_later_attempt_is_refused() -> None:
     """Once a PATCH may have landed, the final error says so whatever the last answer was."""
-    answers: list[Any] = [httpx.ReadTimeout("slow"), error(400, "Request_BadRequest")]
+    answers: list[httpx.Response | Exception] = [
+        httpx.ReadTimeout("slow"),
+        error(400, "Request_BadRequest"),
+    ]
 
     def handler(request: httpx.Request) -> httpx.Response:
         answer = answers.pop(0)
         if isinstance(answer, Exception):
             raise answer
-        return answer  # type: ignore[no-any-return]
+        return answer
 
     graph, _ = client(handler)
     with pytest.raises(GraphError) as caught:
@@ -266,13 +269,16 @@ def test_refused_upload_is_not_retried() -> None:
 
 def test_dropped_connection_is_retried_for_get() -> None:
     """A dropped connection on GET is retried."""
-    answers: list[Any] = [httpx.RemoteProtocolError("dropped"), httpx.Response(200, json=CONNECTOR)]
+    answers: list[httpx.Response | Exception] = [
+        httpx.RemoteProtocolError("dropped"),
+        httpx.Response(200, json=CONNECTOR),
+    ]
 
     def handler(request: httpx.Request) -> httpx.Response:
         answer = answers.pop(0)
         if isinstance(answer, Exception):
             raise answer
-        return answer  # type: ignore[no-any-return]
+        return answer
 
     graph, sleeps = client(handler)
     graph.get_connector("c1")

@@ -14,7 +14,7 @@ from rotator.config.state_location import default_state_dir
 from rotator.config.targets import check_key_vault_version, parse_targets
 from rotator.config.urls import https_url, shown_url
 from rotator.errors import ConfigurationError
-from rotator.model import CertificateTarget
+from rotator.model import BasicTarget, CertificateTarget
 from rotator.text import truncate
 from tests.unit.config.test_settings import VAULT, config, env, error_of, in_azure
 
@@ -268,7 +268,8 @@ def test_a_username_with_a_control_character_is_refused(username: str) -> None:
 def test_a_username_with_spaces_or_non_ascii_letters_is_accepted(username: str) -> None:
     """Space and printable characters beyond ASCII are not control characters."""
     (target,) = parse_targets(config(basic(username=username)))
-    assert target.username == username  # type: ignore[union-attr]
+    assert isinstance(target, BasicTarget)
+    assert target.username == username
 
 
 @pytest.mark.parametrize(

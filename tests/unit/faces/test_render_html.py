@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as dt
 import re
 from html.parser import HTMLParser
+from typing import Any
 
 from rotator.faces.render_html import (
     PageTarget,
@@ -22,8 +23,8 @@ DAY = dt.timedelta(days=1)
 HOSTILE = '<script>alert("x")</script><img src=x onerror=alert(1)>'
 
 
-def status(**overrides: object) -> TargetStatus:
-    values: dict[str, object] = {
+def status(**overrides: Any) -> TargetStatus:
+    values: dict[str, Any] = {
         "connector_id": "c1",
         "kind": CredentialKind.CERTIFICATE,
         "key_vault_object": "api-cert",
@@ -34,11 +35,11 @@ def status(**overrides: object) -> TargetStatus:
         "days_to_expiry": 30,
     }
     values.update(overrides)
-    return TargetStatus(**values)  # type: ignore[arg-type]
+    return TargetStatus(**values)
 
 
-def version(name: str, start: int, end: int, **overrides: object) -> VersionInfo:
-    values: dict[str, object] = {
+def version(name: str, start: int, end: int, **overrides: Any) -> VersionInfo:
+    values: dict[str, Any] = {
         "name": "api-cert",
         "version": name,
         "enabled": True,
@@ -48,13 +49,13 @@ def version(name: str, start: int, end: int, **overrides: object) -> VersionInfo
         "thumbprint": None,
     }
     values.update(overrides)
-    return VersionInfo(**values)  # type: ignore[arg-type]
+    return VersionInfo(**values)
 
 
-def entry(outcome: str, **overrides: object) -> HistoryEntry:
-    values: dict[str, object] = {"at": "2026-11-29T11:00:00Z", "trigger": "cli", "outcome": outcome}
+def entry(outcome: str, **overrides: Any) -> HistoryEntry:
+    values: dict[str, Any] = {"at": "2026-11-29T11:00:00Z", "trigger": "cli", "outcome": outcome}
     values.update(overrides)
-    return HistoryEntry(**values)  # type: ignore[arg-type]
+    return HistoryEntry(**values)
 
 
 def page(*targets: PageTarget) -> str:
@@ -137,15 +138,22 @@ def test_timeline_draws_one_bar_per_version_and_today_after_the_bars() -> None:
     assert svg.count("<rect") == 2
     assert 'class="version held"' in svg
     assert 'class="version target"' in svg
-    today = float(re.search(r'class="today"><line x1="([\d.]+)"', svg).group(1))  # type: ignore[union-attr]
-    expiry = float(re.search(r'class="expiry"><line x1="([\d.]+)"', svg).group(1))  # type: ignore[union-attr]
+    today = line_x(svg, "today")
+    expiry = line_x(svg, "expiry")
     assert 0 < today < expiry < 720
+
+
+def line_x(svg: str, name: str) -> float:
+    """The x of the timeline's ``name`` line (today, expiry)."""
+    found = re.search(rf'class="{name}"><line x1="([\d.]+)"', svg)
+    assert found is not None, f"no {name} line"
+    return float(found.group(1))
 
 
 def test_a_ten_year_version_does_not_flatten_the_timeline() -> None:
     """The window is bounded around today, so a long-lived version leaves today readable."""
     svg = timeline(PageTarget(status(), versions=(version("ca", -3650, 3650),)), NOW)
-    today = float(re.search(r'class="today"><line x1="([\d.]+)"', svg).group(1))  # type: ignore[union-attr]
+    today = line_x(svg, "today")
     assert 150 < today < 400
 
 

@@ -8,6 +8,7 @@ import re
 import time
 from html import unescape
 from html.parser import HTMLParser
+from typing import Any
 
 from rotator.faces.page_parts import PageTarget, StatusPage, anchor_ids
 from rotator.faces.render_html import render_status_page, timeline
@@ -65,15 +66,15 @@ def cards(html: str) -> list[tuple[str, str]]:
     ]
 
 
-def status(connector_id: str, **overrides: object) -> TargetStatus:
-    values: dict[str, object] = {
+def status(connector_id: str, **overrides: Any) -> TargetStatus:
+    values: dict[str, Any] = {
         "connector_id": connector_id,
         "kind": CredentialKind.BASIC,
         "key_vault_object": "pw",
         "in_sync": True,
     }
     values.update(overrides)
-    return TargetStatus(**values)  # type: ignore[arg-type]
+    return TargetStatus(**values)
 
 
 def render(*statuses: TargetStatus) -> str:

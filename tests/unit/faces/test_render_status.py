@@ -4,6 +4,7 @@ name beside the id, the last outcome with when, trigger and reason, a counted su
 from __future__ import annotations
 
 import datetime as dt
+from typing import Any
 
 from rotator.faces.render import render_report, render_status
 from rotator.model import CredentialKind, Outcome, RotationReport, TargetKind, TargetOutcome
@@ -13,8 +14,8 @@ NOW = dt.datetime(2026, 12, 3, 12, 0, tzinfo=dt.UTC)
 CERT = CredentialKind.CERTIFICATE
 
 
-def status(connector_id: str, in_sync: bool | None, **fields: object) -> TargetStatus:
-    return TargetStatus(connector_id, CERT, "api-cert", in_sync, **fields)  # type: ignore[arg-type]
+def status(connector_id: str, in_sync: bool | None, **fields: Any) -> TargetStatus:
+    return TargetStatus(connector_id, CERT, "api-cert", in_sync, **fields)
 
 
 def test_the_most_urgent_target_comes_first_with_its_word_upper_cased() -> None:

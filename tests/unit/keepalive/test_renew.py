@@ -16,7 +16,7 @@ from typing import Any
 
 import pytest
 from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import padding
+from cryptography.hazmat.primitives.asymmetric import padding, rsa
 
 from rotator.azure.graph_answers import registered_key_ids
 from rotator.azure.keyvault import SecretValue
@@ -41,7 +41,8 @@ def unpad(part: str) -> bytes:
 def test_the_proof_has_graphs_claims_no_padding_and_a_valid_signature() -> None:
     """aud, iss, nbf, exp ≤ nbf + 600, RS256 with the signer's x5t, no '=' anywhere."""
     leaf = pki.make_leaf("app")
-    token = proof.proof_token(leaf.key, leaf.certificate, object_id=OBJECT, now=NOW)  # type: ignore[arg-type]
+    assert isinstance(leaf.key, rsa.RSAPrivateKey)  # make_leaf's default: RS256 signs with RSA
+    token = proof.proof_token(leaf.key, leaf.certificate, object_id=OBJECT, now=NOW)
     assert "=" not in token
     header_part, payload_part, signature_part = token.split(".")
     header, payload = json.loads(unpad(header_part)), json.loads(unpad(payload_part))
@@ -51,14 +52,16 @@ def test_the_proof_has_graphs_claims_no_padding_and_a_valid_signature() -> None:
     assert payload["iss"] == OBJECT
     assert payload["nbf"] == int(NOW.timestamp())
     assert payload["exp"] - payload["nbf"] == 600
-    leaf.certificate.public_key().verify(  # type: ignore[call-arg, union-attr]
+    public_key = leaf.certificate.public_key()
+    assert isinstance(public_key, rsa.RSAPublicKey)
+    public_key.verify(
         unpad(signature_part),
         f"{header_part}.{payload_part}".encode(),
-        padding.PKCS1v15(),  # type: ignore[arg-type]
-        hashes.SHA256(),  # type: ignore[arg-type]
+        padding.PKCS1v15(),
+        hashes.SHA256(),
     )
     with pytest.raises(ValueError, match="a proof lives 1 to 600 seconds"):
-        proof.proof_token(leaf.key, leaf.certificate, object_id=OBJECT, now=NOW, lifetime=601)  # type: ignore[arg-type]
+        proof.proof_token(leaf.key, leaf.certificate, object_id=OBJECT, now=NOW, lifetime=601)
 
 
 def test_the_key_credential_carries_only_the_public_certificate() -> None:
@@ -153,7 +156,7 @@ class FakeStore:
 
     @contextlib.contextmanager
     def lease(self, connector_id: str) -> Iterator[Lease]:
-        yield self  # type: ignore[misc]
+        yield self
 
     def ensure_held(self) -> None:
         pass
@@ -184,7 +187,7 @@ def job(
 
     return KeepAlive(
         settings(**changes),
-        graph=graph,  # type: ignore[arg-type]
+        graph=graph,  # type: ignore[arg-type]  # a fake with only the calls keep-alive makes
         vault=vault,
         store=store,
         accepts=accepts,
@@ -224,7 +227,7 @@ def test_a_new_version_is_added_with_a_proof_signed_by_the_working_one() -> None
         registered.add(new.thumbprint)  # Entra accepts it right away (no delay)
         return original(object_id, action, body)
 
-    graph.application_action = add_registers  # type: ignore[method-assign]
+    graph.application_action = add_registers  # type: ignore[method-assign]  # a spy on the fake
     report = job(vault, graph, store, registered).run()
     assert report.status == "added"
     ((action, body),) = graph.calls

@@ -4,6 +4,7 @@ refusals where B2C would never use the new key."""
 from __future__ import annotations
 
 import datetime as dt
+from typing import Any
 
 import pytest
 
@@ -28,10 +29,10 @@ CERT = PolicyKeyTarget("B2C_1A_Cert", VAULT, "cert", CredentialKind.CERTIFICATE)
 SECRET = PolicyKeyTarget("B2C_1A_Pw", VAULT, "pw", CredentialKind.SECRET)
 
 
-def version(name: str = "v" * 32, **fields: object) -> VersionInfo:
-    values: dict[str, object] = {"not_before": NOW - DAY, "expires_on": NOW + 300 * DAY}
+def version(name: str = "v" * 32, **fields: Any) -> VersionInfo:
+    values: dict[str, Any] = {"not_before": NOW - DAY, "expires_on": NOW + 300 * DAY}
     values.update(fields)
-    return VersionInfo("x", name, True, NOW - DAY, **values)  # type: ignore[arg-type]
+    return VersionInfo("x", name, True, NOW - DAY, **values)
 
 
 def record(*uploads: tuple[str, str]) -> ConnectorRecord:

@@ -36,8 +36,8 @@ def leaf(intermediate: pki.Issued) -> pki.Issued:
     return pki.make_leaf("api.contoso.test", issuer=intermediate)
 
 
-def pfx_secret(key: object, leaf: pki.Issued, *chain: pki.Issued) -> str:
-    data = pki.keyvault_pfx(key, leaf.certificate, [c.certificate for c in chain])  # type: ignore[arg-type]
+def pfx_secret(key: pki.PrivateKey | None, leaf: pki.Issued, *chain: pki.Issued) -> str:
+    data = pki.keyvault_pfx(key, leaf.certificate, [c.certificate for c in chain])
     return base64.b64encode(data).decode()
 
 
@@ -278,7 +278,7 @@ def test_key_kind_messages_are_exact(leaf: pki.Issued) -> None:
         "B2C API connectors need an RSA key of at least 2048 bits"
     )
     edwards = ed25519.Ed25519PrivateKey.generate()
-    text = pki.pem_bundle(edwards, leaf.certificate)  # type: ignore[arg-type]
+    text = pki.pem_bundle(edwards, leaf.certificate)  # type: ignore[arg-type]  # the key it refuses
     with pytest.raises(CredentialError) as caught:
         pkcs12.load_secret(text, "application/x-pem-file", source=SRC)
     assert "the key is a key of type Ed25519PrivateKey; B2C API connectors" in str(caught.value)

@@ -9,7 +9,7 @@ import pytest
 
 from rotator.config.probe import parse_probe, top_level_probe
 from rotator.config.settings import Settings
-from rotator.errors import ConfigurationError
+from rotator.errors import ConfigurationError, ProbeError
 from rotator.functions.triggers import RequestError, parse_rotate_request
 from rotator.model import DEFAULT_BODY, ProbeConfig
 from rotator.steps import probe, probe_wire
@@ -188,9 +188,7 @@ def test_an_ipv4_address_inside_ipv6_is_judged_as_ipv4(address: str, kind: str |
 
 def test_a_private_address_is_refused_before_any_connection() -> None:
     """A name resolving to loopback is refused with the class named, unless allowed (tests)."""
-    with pytest.raises(
-        probe.ProbeError, match=r"the probe refuses to call 127\.0\.0\.1: a loopback"
-    ):
+    with pytest.raises(ProbeError, match=r"the probe refuses to call 127\.0\.0\.1: a loopback"):
         probe.resolve("127.0.0.1", 443, allow_private=False)
     assert probe.resolve("127.0.0.1", 443, allow_private=True) == ["127.0.0.1"]
 

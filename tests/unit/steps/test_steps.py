@@ -357,7 +357,8 @@ def test_a_broken_pre_stage_is_left_out_with_a_note(ca: pki.Issued) -> None:
     )
     wanted = planned(OVERLAP, [current, future], holding("OTHER", until=10))
     change = packaged(vault, wanted, holding("OTHER", until=10))
-    assert [i.version.version for i in change.installs] == ["a"]  # type: ignore[union-attr]
+    assert isinstance(change, package.CertificateChange)
+    assert [i.version.version for i in change.installs] == ["a"]
     assert len(change.notes) == 1
     assert change.notes[0].startswith("pre-staging refused: ")
 
@@ -371,7 +372,8 @@ def test_a_shorter_certificate_is_refused_unless_forced(ca: pki.Issued) -> None:
     with pytest.raises(CredentialError, match="before the certificate the connector uses now"):
         packaged(vault, wanted, connector)
     forced = packaged(vault, wanted, connector, force=True)
-    assert len(forced.installs) == 1  # type: ignore[union-attr]
+    assert isinstance(forced, package.CertificateChange)
+    assert len(forced.installs) == 1
 
 
 def test_an_empty_password_is_refused() -> None:
@@ -456,7 +458,8 @@ def test_verify_mismatch_accepts_exactly_what_was_written(ca: pki.Issued) -> Non
     now = pki.utcnow()
     wanted = planned(CERT, [info], holding("OTHER", until=10))
     change = packaged(vault, wanted, holding("OTHER", until=10), now=now)
-    install = change.installs[0]  # type: ignore[union-attr]
+    assert isinstance(change, package.CertificateChange)
+    install = change.installs[0]
     good = ConnectorState(
         "c1",
         "API",
@@ -494,7 +497,7 @@ def test_verify_gives_up_with_what_graph_showed_last() -> None:
     sleeps: list[float] = []
     with pytest.raises(VerificationError) as raised:
         verify.confirm(
-            StaleGraph(),  # type: ignore[arg-type]
+            StaleGraph(),  # type: ignore[arg-type]  # a fake with only get_connector
             "b1",
             change,
             timeout=0.0,

@@ -9,6 +9,7 @@ import logging
 from dataclasses import dataclass, field
 
 import pytest
+from cryptography.hazmat.primitives.asymmetric import rsa
 
 from rotator.azure.keyvault import SecretValue
 from rotator.emulator import pki
@@ -223,7 +224,7 @@ def test_a_broken_pre_stage_is_noted_and_logged_with_its_reason(
     reason = f"{SOURCE} version f holds no private key: the certificate policy must mark the key "
     assert change.notes[0].startswith(f"pre-staging refused: {reason}")
     [record] = [r for r in caplog.records if r.getMessage().startswith("rotation.prestage_refused")]
-    data = record.rotator  # type: ignore[attr-defined]
+    data = record.rotator  # type: ignore[attr-defined]  # set by the log call's extra=
     assert data["event"] == "rotation.prestage_refused"
     assert data["connectorId"] == "c1"
     assert data["reason"].startswith(reason)
@@ -235,7 +236,8 @@ def test_an_install_keeps_the_validated_bundle_for_the_probe(ca: pki.Issued) -> 
     info, secret = cert_version(ca, "a")
     vault = FakeVault({("api-cert", "a"): secret})
     change = packaged(vault, planned(CERT, [info], holding("OTHER", until=10)), holding("OTHER"))
-    [only] = change.installs  # type: ignore[union-attr]
+    assert isinstance(change, package.CertificateChange)
+    [only] = change.installs
     assert pkcs12.thumbprint(only.bundle.leaf) == only.thumbprint == info.thumbprint
     assert [c.subject for c in only.bundle.chain] == [ca.certificate.subject]
 
@@ -246,7 +248,8 @@ def test_a_replace_re_uploads_a_certificate_the_connector_already_holds(ca: pki.
     vault = FakeVault({("api-cert", "a"): secret})
     connector = holding(info.thumbprint or "", "OTHER", until=10)
     change = packaged(vault, planned(CERT, [info], connector), connector)
-    assert [i.version.version for i in change.installs] == ["a"]  # type: ignore[union-attr]
+    assert isinstance(change, package.CertificateChange)
+    assert [i.version.version for i in change.installs] == ["a"]
 
 
 def test_a_pre_stage_the_connector_holds_is_not_uploaded_again(ca: pki.Issued) -> None:
@@ -256,7 +259,8 @@ def test_a_pre_stage_the_connector_holds_is_not_uploaded_again(ca: pki.Issued) -
     vault = FakeVault({("api-cert", "a"): current_secret, ("api-cert", "f"): future_secret})
     connector = holding(future.thumbprint or "", until=80)
     change = packaged(vault, planned(OVERLAP, [current, future], connector), connector)
-    assert [i.version.version for i in change.installs] == ["a"]  # type: ignore[union-attr]
+    assert isinstance(change, package.CertificateChange)
+    assert [i.version.version for i in change.installs] == ["a"]
     assert vault.reads == [("api-cert", "a")]
 
 
@@ -322,7 +326,8 @@ def test_read_secret_returns_the_newest_usable_value() -> None:
 
 def install(ca: pki.Issued, vid: str, thumbprint: str, not_before: dt.datetime) -> package.Install:
     info = version(vid, created=-1)
-    bundle = pkcs12.CertificateBundle(ca.certificate, ca.key)  # type: ignore[arg-type]
+    assert isinstance(ca.key, rsa.RSAPrivateKey)
+    bundle = pkcs12.CertificateBundle(ca.certificate, ca.key)
     return package.Install(info, thumbprint, not_before, NOW + 90 * DAY, "pfx", "pw", bundle)
 
 
