@@ -6,6 +6,7 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import os
 import sys
 from collections.abc import Sequence
 from dataclasses import replace
@@ -83,7 +84,18 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("rotator: interrupted", file=sys.stderr)
         return 130
+    except BrokenPipeError:  # `rotator status --json | head`: the reader left; nothing to add
+        _silence_stdout()
+        return EXIT_FAILED
     raise AssertionError(f"unhandled command {args.command!r}")  # pragma: no cover
+
+
+def _silence_stdout() -> None:
+    """Point stdout at /dev/null so that the interpreter's last flush cannot fail again on the
+    closed pipe (the recipe of Python's ``signal`` documentation, "Note on SIGPIPE")."""
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, sys.stdout.fileno())
+    os.close(devnull)
 
 
 def _rotate(args: argparse.Namespace, out: TextIO) -> int:

@@ -4,6 +4,9 @@ the display name of every target, and an exit code that is 1 exactly when someon
 from __future__ import annotations
 
 import json
+import os
+import subprocess
+import sys
 import time
 from pathlib import Path
 from typing import Any
@@ -239,3 +242,29 @@ def test_an_unreadable_record_is_named_and_the_others_still_listed(
     )
     document = json.loads(run(env, "history", "--json").stdout)
     assert [e["connectorId"] for e in document["errors"]] == [first]
+
+
+def test_a_reader_that_leaves_early_gets_no_traceback(
+    emu: Emulator, ca: pki.Issued, tmp_path: Path
+) -> None:
+    """`rotator status --json | head -c1`: the pipe closes before the document is written; the
+    command ends with exit 1 and nothing on stderr (it ended in a BrokenPipeError traceback)."""
+    seed_certificate(emu, "api-cert", ca, [{"age": 1}])
+    connector = emu.graph.add_connector("Orders API", "https://api.test")
+    env = environment(emu, tmp_path, {"id": connector, "certificate": "api-cert"})
+    full = {k: v for k, v in os.environ.items() if not k.startswith("ROTATOR_")} | env
+    reader, writer = os.pipe()
+    os.close(reader)  # the reader left before the first byte
+    try:
+        done = subprocess.run(
+            [sys.executable, "-m", "rotator", "status", "--json"],
+            env=full,
+            stdout=writer,
+            stderr=subprocess.PIPE,
+            text=True,
+            timeout=120,
+        )
+    finally:
+        os.close(writer)
+    assert done.stderr == ""
+    assert done.returncode == 1
