@@ -100,9 +100,12 @@ def _try_lease(directory: str, queue: multiprocessing.Queue[str]) -> None:
 def test_lease_is_exclusive_across_processes(tmp_path: Path) -> None:
     """Another process cannot take a lease this one holds."""
     store = LocalStateStore(tmp_path)
-    queue: multiprocessing.Queue[str] = multiprocessing.Queue()
+    # spawn, not fork: a pytest-xdist worker has threads, and forking a threaded process may
+    # deadlock the child (Python 3.12 warns)
+    spawn = multiprocessing.get_context("spawn")
+    queue: multiprocessing.Queue[str] = spawn.Queue()
     with store.lease("c1"):
-        process = multiprocessing.Process(target=_try_lease, args=(str(tmp_path), queue))
+        process = spawn.Process(target=_try_lease, args=(str(tmp_path), queue))
         process.start()
         process.join(10)
     assert queue.get(timeout=5) == "busy"
