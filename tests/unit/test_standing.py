@@ -129,3 +129,84 @@ def test_by_attention_sorts_by_urgency_then_next_expiry_then_name() -> None:
         "ok-late",
         "ok-none",
     ]
+
+
+def test_json_of_a_connector_entry_names_every_field() -> None:
+    """`status --json`'s entry, whole: the names monitors and the HTTP answer rely on."""
+    entry = status(
+        connector_id="c9",
+        kind=CredentialKind.BASIC,
+        key_vault_object="api-pass",
+        in_sync=False,
+        graph="basic (svc)",
+        graph_thumbprints=("AB", "CD"),
+        target_version="v3",
+        target_thumbprint="EF",
+        newest_version="v4",
+        applied_version="v2",
+        pinned_version="v3",
+        expires_on=dt.datetime(2027, 1, 2, 3, 4, 5, tzinfo=dt.UTC),
+        days_to_expiry=30,
+        error=None,
+        identity="contoso",
+        tenant_id="tenant-1",
+        display_name="Orders API",
+        last_outcome=last("refused"),
+    )
+    assert entry.to_json() == {
+        "targetKind": "connector",
+        "connectorId": "c9",
+        "kind": "basic",
+        "keyVaultObject": "api-pass",
+        "inSync": False,
+        "graph": "basic (svc)",
+        "graphThumbprints": ["AB", "CD"],
+        "targetKeyVaultVersion": "v3",
+        "targetThumbprint": "EF",
+        "newestKeyVaultVersion": "v4",
+        "appliedKeyVaultVersion": "v2",
+        "pinnedKeyVaultVersion": "v3",
+        "expiresOn": "2027-01-02T03:04:05Z",
+        "daysToExpiry": 30,
+        "error": None,
+        "identity": "contoso",
+        "tenantId": "tenant-1",
+        "displayName": "Orders API",
+        "lastOutcome": {
+            "outcome": "refused",
+            "at": "2026-12-01T10:00:00Z",
+            "reason": "why",
+            "trigger": "timer",
+        },
+        "attention": "refused",
+    }
+
+
+def test_json_of_a_waiting_key_set_adds_its_keys_and_the_wait() -> None:
+    """A key set's entry adds keyCount, activeKid and activeX5t; a wait adds deferredUntil."""
+    data = status(
+        target_kind=TargetKind.POLICY_KEY,
+        connector_id="B2C_1A_Api",
+        deferred_until=dt.datetime(2026, 12, 5, 6, 0, tzinfo=dt.UTC),
+        key_count=3,
+        active_kid="kid-2",
+        active_x5t="x5t-2",
+    ).to_json()
+    assert data["deferredUntil"] == "2026-12-05T06:00:00Z"
+    assert (data["keyCount"], data["activeKid"], data["activeX5t"]) == (3, "kid-2", "x5t-2")
+    assert set(data) - set(status().to_json()) == {
+        "keySet",
+        "deferredUntil",
+        "keyCount",
+        "activeKid",
+        "activeX5t",
+    }
+    assert "deferredUntil" not in status().to_json()
+
+
+def test_report_json_lists_every_entry_in_configuration_order() -> None:
+    first, second = status(connector_id="b"), status(connector_id="a", in_sync=False)
+    report = StatusReport((first, second))
+    assert report.to_json() == {"targets": [first.to_json(), second.to_json()]}
+    assert not report.ok
+    assert StatusReport((first,)).ok
